@@ -1,0 +1,3 @@
+from migrate.cli.app import main
+
+main()

@@ -1,0 +1,157 @@
+"""What every command receives: the global options, the project, and the one error path."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress as RichProgress
+
+from migrate.errors import EXIT_FAILED, MigrateError
+from migrate.progress import NO_PROGRESS, Progress
+from migrate.project import Project
+from migrate.urls import redact
+
+
+@dataclass
+class AppContext:
+    project_dir: Path
+    target: str | None
+    json: bool
+    quiet: bool
+    operator: str
+    debug: bool
+
+    @cached_property
+    def project(self) -> Project:
+        return Project(self.project_dir, target_override=self.target)
+
+    @cached_property
+    def console(self) -> Console:
+        return Console(highlight=False, soft_wrap=False)
+
+    @cached_property
+    def err_console(self) -> Console:
+        return Console(stderr=True, highlight=False)
+
+    @property
+    def interactive(self) -> bool:
+        return not (self.json or self.quiet) and sys.stdout.isatty()
+
+    def say(self, text: str) -> None:
+        """A human line on stdout, unless --json or --quiet."""
+        if not (self.json or self.quiet):
+            self.console.print(redact(text))
+
+
+def default_operator() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no user database entry (containers)
+        return "unknown"
+
+
+def app_context(ctx: typer.Context) -> AppContext:
+    obj = ctx.find_root().obj
+    assert isinstance(obj, AppContext)
+    return obj
+
+
+@contextmanager
+def reported_errors(ctx: typer.Context) -> Iterator[None]:
+    """Turn the toolkit's errors into one paragraph and an exit code; a traceback only with --debug."""
+    app = app_context(ctx)
+    try:
+        yield
+    except MigrateError as exc:
+        if app.debug:
+            app.err_console.print(redact(traceback.format_exc()), markup=False)
+        if app.json:
+            print(json.dumps({"ok": False, **_clean(exc.to_dict())}, ensure_ascii=False, default=_jsonable))
+        app.err_console.print(f"[bold red]error:[/] {_escape(redact(exc.message))}")
+        raise typer.Exit(exc.exit_code) from None
+    except (typer.Exit, typer.Abort, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # a bug: say so, without locals or secrets
+        if app.debug:
+            app.err_console.print(redact(traceback.format_exc()), markup=False)
+        message = redact(f"{type(exc).__name__}: {exc}")
+        if app.json:
+            print(json.dumps({"ok": False, "error": "InternalError", "message": message}, ensure_ascii=False))
+        app.err_console.print(
+            f"[bold red]internal error:[/] {_escape(message)}\nRe-run with --debug for the traceback, "
+            "and report it with the command that caused it."
+        )
+        raise typer.Exit(EXIT_FAILED) from None
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def _clean(data: dict) -> dict:
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def emit_json(app: AppContext, data: dict) -> None:
+    """The machine-readable result: the only thing on stdout under --json; secrets scrubbed."""
+    text = json.dumps(data, ensure_ascii=False, default=_jsonable, indent=2)
+    print(redact(text))
+
+
+class _RichTask:
+    def __init__(self, progress: RichProgress, task_id) -> None:
+        self._progress, self._id = progress, task_id
+
+    def advance(self, amount: int = 1) -> None:
+        self._progress.advance(self._id, amount)
+
+    def update(self, *, total: int | None = None, description: str | None = None) -> None:
+        self._progress.update(self._id, total=total, description=description)
+
+
+class _RichProgress:
+    def __init__(self, progress: RichProgress) -> None:
+        self._progress = progress
+
+    def task(self, description: str, total: int | None = None) -> _RichTask:
+        return _RichTask(self._progress, self._progress.add_task(description, total=total))
+
+
+@contextmanager
+def progress_for(ctx: typer.Context) -> Iterator[Progress]:
+    """Rich progress bars on a terminal; nothing under --json, --quiet or a pipe."""
+    app = app_context(ctx)
+    if not app.interactive:
+        yield NO_PROGRESS
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with RichProgress(*columns, console=app.console, transient=True) as progress:
+        yield _RichProgress(progress)

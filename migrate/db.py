@@ -1,0 +1,99 @@
+"""Engines and schema migrations for the target and the work store."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from migrate.errors import TargetError
+from migrate.urls import mask_url, parse_url, redact
+
+
+def make_engine(url: URL | str, **kwargs) -> Engine:
+    """An engine for a target or work store; SQLite gets a folder, WAL and foreign keys on."""
+    if isinstance(url, str):
+        url = parse_url(url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    if url.get_backend_name() == "postgresql" and url.get_driver_name() in ("", "psycopg2"):
+        url = url.set(drivername="postgresql+psycopg")  # the one PostgreSQL driver we ship
+    engine = create_engine(url, **kwargs)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def _alembic_config(connection) -> Config:
+    config = Config()
+    config.set_main_option("script_location", "migrate:migrations")
+    config.attributes["connection"] = connection
+    return config
+
+
+@contextmanager
+def _connected(engine: Engine):
+    try:
+        with engine.begin() as connection:
+            yield connection
+    except OperationalError as exc:
+        raise TargetError(
+            f"cannot use the target {mask_url(engine.url)}: {redact(str(exc.orig)).strip()}",
+            hint="Check that the database is running and the URL is right.",
+        ) from None
+
+
+def upgrade(engine: Engine, revision: str = "head") -> str | None:
+    """Bring the target's schema to `revision`; returns the revision now current."""
+    with _connected(engine) as connection:
+        command.upgrade(_alembic_config(connection), revision)
+    return current(engine)
+
+
+def downgrade(engine: Engine, revision: str) -> str | None:
+    """Take the target's schema back to `revision` ("base" removes every table)."""
+    with _connected(engine) as connection:
+        command.downgrade(_alembic_config(connection), revision)
+    return current(engine)
+
+
+def current(engine: Engine) -> str | None:
+    with _connected(engine) as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def head() -> str:
+    with create_engine("sqlite://").connect() as connection:
+        return ScriptDirectory.from_config(_alembic_config(connection)).get_current_head()
+
+
+def require_schema(engine: Engine) -> None:
+    """Refuse to work on a target whose schema is not at head, saying how to fix it."""
+    try:
+        rev = current(engine)
+    except SQLAlchemyError as exc:  # pragma: no cover - connection problems are TargetError above
+        raise TargetError(f"cannot read the schema version of {mask_url(engine.url)}: {exc}") from None
+    if rev != head():
+        raise TargetError(
+            f"the target {mask_url(engine.url)} is at schema revision {rev or 'none'}, not {head()}.",
+            hint="Run `migrate db upgrade` first.",
+        )
+
+
+def table_names(engine: Engine) -> list[str]:
+    return sorted(inspect(engine).get_table_names())

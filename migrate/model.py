@@ -1,0 +1,429 @@
+"""The unified model (DESIGN §4): twelve tables, and how mapped rows refer to them.
+
+Every table has an integer surrogate `id`, a unique natural key, foreign keys to ids,
+and `created_at`/`updated_at`. Mapped rows (the output of `map`, the input of `load`)
+name their references by natural key (`material_code`, not `material_id`); `ENTITIES`
+says how each such column resolves to a foreign key, so load, reconcile and rollback
+share one description.
+"""
+
+from __future__ import annotations
+
+import decimal
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.types import TypeDecorator
+
+# Constraint names are fixed so that alembic migrations and rollbacks can refer to them.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata = MetaData(naming_convention=NAMING)
+
+QUANTITY_SCALE = 6
+_QUANT = decimal.Decimal(1).scaleb(-QUANTITY_SCALE)
+
+
+class ExactDecimal(TypeDecorator):
+    """NUMERIC(18, 6) on PostgreSQL; canonical text on SQLite, which has no exact decimal.
+
+    SQLite would store a NUMERIC as a float and lose exactness; text keeps every digit,
+    and the fixed scale makes the same value render identically on both backends.
+    """
+
+    impl = Numeric(18, QUANTITY_SCALE, asdecimal=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(40))
+        return dialect.type_descriptor(Numeric(18, QUANTITY_SCALE, asdecimal=True))
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        value = to_decimal(value)
+        return str(value) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else to_decimal(value)
+
+
+def to_decimal(value) -> decimal.Decimal:
+    """A value as an exact decimal at the model's fixed scale."""
+    if not isinstance(value, decimal.Decimal):
+        value = decimal.Decimal(str(value))
+    return value.quantize(_QUANT)
+
+
+def _timestamps() -> list[Column]:
+    return [
+        Column(
+            "created_at", DateTime(timezone=True), nullable=False, server_default=func.current_timestamp()
+        ),
+        Column(
+            "updated_at", DateTime(timezone=True), nullable=False, server_default=func.current_timestamp()
+        ),
+    ]
+
+
+def _in(column: str, values: tuple[str, ...], name: str | None = None) -> CheckConstraint:
+    quoted = ", ".join(f"'{v}'" for v in values)
+    return CheckConstraint(f"{column} IN ({quoted})", name=name or f"{column}_allowed")
+
+
+QUALIFICATION_STATUS = ("approved", "conditional", "blocked")
+MATERIAL_TYPE = ("raw", "semi", "finished", "packaging")
+LOT_STATUS = ("quarantine", "released", "rejected", "consumed")
+WORK_ORDER_STATUS = ("planned", "released", "in_progress", "completed", "closed", "cancelled")
+INSPECTION_TYPE = ("incoming", "in_process", "final", "outgoing")
+INSPECTION_RESULT = ("pass", "fail")
+DISPOSITION = ("accepted", "rejected", "concession", "rework", "scrap")
+EQUIPMENT_STATE = ("running", "idle", "down", "maintenance")
+MOVEMENT_TYPE = ("receipt", "issue", "production_receipt", "shipment", "adjustment", "transfer")
+
+supplier = Table(
+    "supplier",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("supplier_code", String(40), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("country", String(2)),
+    Column("qualification_status", String(20), nullable=False),
+    *_timestamps(),
+    _in("qualification_status", QUALIFICATION_STATUS),
+)
+
+customer = Table(
+    "customer",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("customer_code", String(40), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("country", String(2)),
+    *_timestamps(),
+)
+
+material = Table(
+    "material",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("material_code", String(40), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("spec", String(200)),
+    Column("material_type", String(20), nullable=False),
+    Column("base_uom", String(10), nullable=False),
+    Column("shelf_life_days", Integer),
+    *_timestamps(),
+    _in("material_type", MATERIAL_TYPE),
+    CheckConstraint("shelf_life_days IS NULL OR shelf_life_days >= 0", name="shelf_life_nonnegative"),
+)
+
+equipment = Table(
+    "equipment",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("equipment_code", String(40), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("line", String(40)),
+    Column("work_center", String(40)),
+    Column("equipment_type", String(40)),
+    *_timestamps(),
+)
+
+material_lot = Table(
+    "material_lot",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("lot_no", String(60), nullable=False, unique=True),
+    Column("material_id", Integer, ForeignKey("material.id"), nullable=False, index=True),
+    Column("supplier_id", Integer, ForeignKey("supplier.id"), index=True),  # null for produced lots
+    Column("supplier_lot_no", String(60)),
+    Column("quantity", ExactDecimal, nullable=False),
+    Column("uom", String(10), nullable=False),
+    Column("manufactured_on", Date),
+    Column("received_on", Date),
+    Column("expires_on", Date),
+    Column("status", String(20), nullable=False),
+    Column("warehouse", String(40)),
+    *_timestamps(),
+    _in("status", LOT_STATUS),
+    CheckConstraint("quantity >= 0", name="quantity_nonnegative"),
+    CheckConstraint(
+        "expires_on IS NULL OR manufactured_on IS NULL OR expires_on >= manufactured_on",
+        name="expiry_after_manufacture",
+    ),
+)
+
+work_order = Table(
+    "work_order",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("work_order_no", String(40), nullable=False, unique=True),
+    Column("material_id", Integer, ForeignKey("material.id"), nullable=False, index=True),
+    Column("planned_qty", ExactDecimal, nullable=False),
+    Column("actual_qty", ExactDecimal),
+    Column("uom", String(10), nullable=False),
+    Column("line", String(40)),
+    Column("status", String(20), nullable=False),
+    Column("started_at", DateTime(timezone=True)),
+    Column("finished_at", DateTime(timezone=True)),
+    *_timestamps(),
+    _in("status", WORK_ORDER_STATUS),
+)
+
+lot_genealogy = Table(
+    "lot_genealogy",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("parent_lot_id", Integer, ForeignKey("material_lot.id"), nullable=False, index=True),
+    Column("child_lot_id", Integer, ForeignKey("material_lot.id"), nullable=False, index=True),
+    Column("work_order_id", Integer, ForeignKey("work_order.id"), nullable=False, index=True),
+    Column("quantity", ExactDecimal, nullable=False),
+    Column("uom", String(10), nullable=False),
+    *_timestamps(),
+    UniqueConstraint("parent_lot_id", "child_lot_id", "work_order_id"),
+    CheckConstraint("parent_lot_id <> child_lot_id", name="no_self_link"),
+)
+
+process_parameter = Table(
+    "process_parameter",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("work_order_id", Integer, ForeignKey("work_order.id"), nullable=False, index=True),
+    Column("equipment_id", Integer, ForeignKey("equipment.id"), nullable=False, index=True),
+    Column("parameter", String(60), nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("value", ExactDecimal, nullable=False),
+    Column("uom", String(10)),
+    Column("lower_limit", ExactDecimal),
+    Column("upper_limit", ExactDecimal),
+    Column("in_spec", Boolean),
+    *_timestamps(),
+    UniqueConstraint("work_order_id", "equipment_id", "parameter", "recorded_at"),
+)
+
+quality_inspection = Table(
+    "quality_inspection",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("inspection_no", String(40), nullable=False, unique=True),
+    Column("lot_id", Integer, ForeignKey("material_lot.id"), nullable=False, index=True),
+    Column("inspection_type", String(20), nullable=False),
+    Column("characteristic", String(100), nullable=False),
+    Column("measured_value", ExactDecimal),
+    Column("uom", String(10)),
+    Column("result", String(10), nullable=False),
+    Column("inspector", String(60)),
+    Column("inspected_at", DateTime(timezone=True), nullable=False),
+    Column("disposition", String(20)),
+    *_timestamps(),
+    _in("inspection_type", INSPECTION_TYPE),
+    _in("result", INSPECTION_RESULT),
+    CheckConstraint(
+        "disposition IS NULL OR disposition IN (" + ", ".join(f"'{d}'" for d in DISPOSITION) + ")",
+        name="disposition_allowed",
+    ),
+)
+
+equipment_status = Table(
+    "equipment_status",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("equipment_id", Integer, ForeignKey("equipment.id"), nullable=False, index=True),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("ended_at", DateTime(timezone=True)),
+    Column("reason", String(200)),
+    *_timestamps(),
+    UniqueConstraint("equipment_id", "started_at"),
+    _in("status", EQUIPMENT_STATE),
+    CheckConstraint("ended_at IS NULL OR ended_at >= started_at", name="ends_after_start"),
+)
+
+inventory_movement = Table(
+    "inventory_movement",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("movement_no", String(40), nullable=False, unique=True),
+    Column("lot_id", Integer, ForeignKey("material_lot.id"), nullable=False, index=True),
+    Column("movement_type", String(20), nullable=False),
+    Column("quantity", ExactDecimal, nullable=False),  # signed: issues are negative
+    Column("uom", String(10), nullable=False),
+    Column("warehouse", String(40)),
+    Column("moved_at", DateTime(timezone=True), nullable=False),
+    Column("reference", String(60)),
+    *_timestamps(),
+    _in("movement_type", MOVEMENT_TYPE),
+)
+
+shipment = Table(
+    "shipment",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("shipment_no", String(40), nullable=False),
+    Column("line_no", Integer, nullable=False),
+    Column("customer_id", Integer, ForeignKey("customer.id"), nullable=False, index=True),
+    Column("lot_id", Integer, ForeignKey("material_lot.id"), nullable=False, index=True),
+    Column("quantity", ExactDecimal, nullable=False),
+    Column("uom", String(10), nullable=False),
+    Column("shipped_at", DateTime(timezone=True), nullable=False),
+    *_timestamps(),
+    UniqueConstraint("shipment_no", "line_no"),
+    CheckConstraint("quantity > 0", name="quantity_positive"),
+)
+
+MODEL_TABLES: tuple[Table, ...] = (
+    supplier,
+    customer,
+    material,
+    equipment,
+    material_lot,
+    work_order,
+    lot_genealogy,
+    process_parameter,
+    quality_inspection,
+    equipment_status,
+    inventory_movement,
+    shipment,
+)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A mapped column holding a natural key that resolves to a foreign key."""
+
+    column: str  # in mapped rows, e.g. "parent_lot_no"
+    fk_column: str  # in the target table, e.g. "parent_lot_id"
+    entity: str  # referenced entity, e.g. "material_lot"
+    nullable: bool
+
+
+@dataclass(frozen=True)
+class Entity:
+    """One target entity as the stages see it."""
+
+    name: str
+    table: Table
+    natural_key: tuple[str, ...]  # in mapped-row terms
+    references: tuple[Reference, ...]
+
+    @property
+    def key_column(self) -> str:
+        """The referenced entity's single natural-key column (every referenced entity has one)."""
+        (column,) = self.natural_key
+        return column
+
+    @property
+    def data_columns(self) -> tuple[str, ...]:
+        """Target columns filled from mapped rows as they are (not ids, references, timestamps)."""
+        skip = {"id", "created_at", "updated_at"} | {r.fk_column for r in self.references}
+        return tuple(c.name for c in self.table.columns if c.name not in skip)
+
+    @property
+    def mapped_columns(self) -> tuple[str, ...]:
+        """The columns a mapped row of this entity has, in table order."""
+        by_fk = {r.fk_column: r.column for r in self.references}
+        out = []
+        for c in self.table.columns:
+            if c.name in ("id", "created_at", "updated_at"):
+                continue
+            out.append(by_fk.get(c.name, c.name))
+        return tuple(out)
+
+    @property
+    def depends_on(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(r.entity for r in self.references if r.entity != self.name))
+
+
+def _entity(table: Table, natural_key: tuple[str, ...], refs: dict[str, tuple[str, str]]) -> Entity:
+    references = tuple(
+        Reference(column=col, fk_column=fk, entity=ent, nullable=table.c[fk].nullable)
+        for col, (fk, ent) in refs.items()
+    )
+    return Entity(table.name, table, natural_key, references)
+
+
+ENTITIES: dict[str, Entity] = {
+    e.name: e
+    for e in (
+        _entity(supplier, ("supplier_code",), {}),
+        _entity(customer, ("customer_code",), {}),
+        _entity(material, ("material_code",), {}),
+        _entity(equipment, ("equipment_code",), {}),
+        _entity(
+            material_lot,
+            ("lot_no",),
+            {"material_code": ("material_id", "material"), "supplier_code": ("supplier_id", "supplier")},
+        ),
+        _entity(work_order, ("work_order_no",), {"material_code": ("material_id", "material")}),
+        _entity(
+            lot_genealogy,
+            ("parent_lot_no", "child_lot_no", "work_order_no"),
+            {
+                "parent_lot_no": ("parent_lot_id", "material_lot"),
+                "child_lot_no": ("child_lot_id", "material_lot"),
+                "work_order_no": ("work_order_id", "work_order"),
+            },
+        ),
+        _entity(
+            process_parameter,
+            ("work_order_no", "equipment_code", "parameter", "recorded_at"),
+            {
+                "work_order_no": ("work_order_id", "work_order"),
+                "equipment_code": ("equipment_id", "equipment"),
+            },
+        ),
+        _entity(quality_inspection, ("inspection_no",), {"lot_no": ("lot_id", "material_lot")}),
+        _entity(
+            equipment_status,
+            ("equipment_code", "started_at"),
+            {"equipment_code": ("equipment_id", "equipment")},
+        ),
+        _entity(inventory_movement, ("movement_no",), {"lot_no": ("lot_id", "material_lot")}),
+        _entity(
+            shipment,
+            ("shipment_no", "line_no"),
+            {"customer_code": ("customer_id", "customer"), "lot_no": ("lot_id", "material_lot")},
+        ),
+    )
+}
+
+#: Entities in an order where every entity comes after those it references (tested).
+LOAD_ORDER: tuple[str, ...] = tuple(ENTITIES)
+
+
+def entity(name: str) -> Entity:
+    from migrate.errors import ConfigError
+
+    try:
+        return ENTITIES[name]
+    except KeyError:
+        known = ", ".join(ENTITIES)
+        raise ConfigError(f"unknown entity {name!r}; the unified model has: {known}.") from None
+
+
+def utcnow() -> datetime:
+    from datetime import UTC
+
+    return datetime.now(UTC)

@@ -1,0 +1,276 @@
+"""The cutover project: `project.yaml` and `phases/plan.yaml`, parsed into frozen specs.
+
+Every error names the file and the key path (`sources.materials.path`) and exits 2.
+Secrets stay out of files: `${VAR}` in a string is replaced by the environment variable.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from sqlalchemy.engine import URL
+
+from migrate.errors import ConfigError
+from migrate.model import ENTITIES
+from migrate.urls import parse_url
+
+PROJECT_FILE = "project.yaml"
+PLAN_FILE = "phases/plan.yaml"
+WORK_DIR = ".migrate"
+DEFAULT_TARGET = f"sqlite:///{WORK_DIR}/target.db"
+DEFAULT_STAGING = f"sqlite:///{WORK_DIR}/staging.db"
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+NAME = r"^[a-z][a-z0-9_]{0,62}$"  # names that become table-name suffixes: checked, never free text
+
+
+class Spec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SourceSpec(Spec):
+    """One legacy source: a workbook, a text file, or a table/query in a database."""
+
+    kind: Literal["xlsx", "xls", "csv", "sql"]
+    description: str = ""
+    # files
+    path: str | None = None
+    # spreadsheets: a sheet name, a list of names, or a regular expression over names
+    sheet: str | None = None
+    sheets: tuple[str, ...] | None = None
+    sheet_pattern: str | None = None
+    include_hidden: bool = False
+    header_row: int | None = None  # 1-based; None: detected
+    header_rows: int = 1  # rows a (merged) header spans, flattened to one name per column
+    stop_at: str | None = None  # regex: a row whose first non-empty cell matches ends the sheet (合计, Total)
+    skip_empty_rows: bool = True
+    # text files
+    encoding: str | None = None  # None: detected
+    delimiter: str | None = None  # None: detected
+    # databases
+    url: str | None = None
+    table: str | None = None
+    query: str | None = None
+    chunk_size: int | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _where(self) -> SourceSpec:
+        if self.kind == "sql":
+            if not self.url:
+                raise ValueError("a sql source needs `url`")
+            if bool(self.table) == bool(self.query):
+                raise ValueError("a sql source needs exactly one of `table` or `query`")
+        elif not self.path:
+            raise ValueError(f"a {self.kind} source needs `path`")
+        if sum(x is not None for x in (self.sheet, self.sheets, self.sheet_pattern)) > 1:
+            raise ValueError("give at most one of `sheet`, `sheets`, `sheet_pattern`")
+        if self.sheet_pattern is not None:
+            try:
+                re.compile(self.sheet_pattern)
+            except re.error as exc:
+                raise ValueError(f"`sheet_pattern` is not a regular expression: {exc}") from None
+        return self
+
+
+class Defaults(Spec):
+    chunk_size: int = Field(default=10_000, gt=0)
+    timezone: str = "Asia/Shanghai"  # legacy timestamps without an offset are read in this zone
+
+
+class ProjectSpec(Spec):
+    name: str
+    description: str = ""
+    target: str = DEFAULT_TARGET
+    staging: str = DEFAULT_STAGING
+    defaults: Defaults = Defaults()
+    sources: dict[Annotated[str, Field(pattern=NAME)], SourceSpec] = {}
+    transforms: tuple[str, ...] = ()  # import paths of modules registering project transforms
+
+
+class PhaseSpec(Spec):
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_\-]{0,62}$")]
+    description: str = ""
+    entities: tuple[str, ...]
+    depends_on: tuple[str, ...] = ()
+    gates: tuple[dict[str, Any], ...] = ()
+    runbook: tuple[str, ...] = ()
+
+    @field_validator("entities")
+    @classmethod
+    def _known(cls, entities: tuple[str, ...]) -> tuple[str, ...]:
+        for name in entities:
+            if name not in ENTITIES:
+                raise ValueError(f"unknown entity {name!r}; known: {', '.join(ENTITIES)}")
+        return entities
+
+
+class PlanSpec(Spec):
+    phases: tuple[PhaseSpec, ...]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PlanSpec:
+        seen_phases: set[str] = set()
+        carried: dict[str, str] = {}
+        for phase in self.phases:
+            if phase.name in seen_phases:
+                raise ValueError(f"phase {phase.name!r} is declared twice")
+            for dep in phase.depends_on:
+                if dep not in seen_phases:
+                    raise ValueError(
+                        f"phase {phase.name!r} depends on {dep!r}, which is not an earlier phase"
+                    )
+            for name in phase.entities:
+                if name in carried:
+                    raise ValueError(f"entity {name!r} is in phases {carried[name]!r} and {phase.name!r}")
+                for ref in ENTITIES[name].depends_on:
+                    if ref not in carried and ref not in phase.entities:
+                        raise ValueError(
+                            f"phase {phase.name!r} carries {name!r}, which references {ref!r}, "
+                            "carried by no earlier or same phase"
+                        )
+                carried[name] = phase.name
+            seen_phases.add(phase.name)
+        return self
+
+    def phase(self, name: str) -> PhaseSpec:
+        for phase in self.phases:
+            if phase.name == name:
+                return phase
+        raise ConfigError(
+            f"no phase {name!r}; the plan has: {', '.join(p.name for p in self.phases)}.", file=PLAN_FILE
+        )
+
+
+def read_yaml(path: Path, root: Path | None = None) -> Any:
+    """Parse a YAML file (safe loader: data only), naming the file and line on error."""
+    shown = _shown(path, root)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{shown} does not exist.", hint="Run `migrate init` to scaffold a project."
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{shown} is not UTF-8 text ({exc.reason}).") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{shown} is not valid YAML{where}: {problem}.") from None
+
+
+def validated(model: type[Spec], data: Any, path: Path, root: Path | None = None) -> Any:
+    """Validate parsed YAML into a spec; the first error names the file and the key path."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        message = first["msg"].removeprefix("Value error, ")
+        more = len(exc.errors()) - 1
+        hint = f"({more} more problem{'s' if more > 1 else ''} in this file.)" if more else None
+        raise ConfigError(message + ".", file=_shown(path, root), key=key, hint=hint) from None
+
+
+def interpolate(value: Any, path: Path, key: str = "", root: Path | None = None) -> Any:
+    """Replace `${VAR}` in every string of parsed YAML with the environment's value."""
+    if isinstance(value, dict):
+        return {k: interpolate(v, path, f"{key}.{k}" if key else str(k), root) for k, v in value.items()}
+    if isinstance(value, list):
+        return [interpolate(v, path, f"{key}.{i}", root) for i, v in enumerate(value)]
+    if isinstance(value, str):
+
+        def env(match: re.Match) -> str:
+            name = match.group(1)
+            if name not in os.environ:
+                raise ConfigError(
+                    f"environment variable {name} is not set.",
+                    file=_shown(path, root),
+                    key=key,
+                    hint=f"Export {name} before running, or remove ${{{name}}} from the file.",
+                )
+            return os.environ[name]
+
+        return _ENV.sub(env, value)
+    return value
+
+
+def _shown(path: Path, root: Path | None) -> str:
+    if root is not None:
+        try:
+            return str(path.resolve().relative_to(root.resolve()))
+        except ValueError:
+            pass
+    return str(path)
+
+
+class Project:
+    """A cutover project folder, its specs parsed on first use."""
+
+    def __init__(self, root: Path | str, *, target_override: str | None = None) -> None:
+        self.root = Path(root).resolve()
+        self._target_override = target_override
+
+    @cached_property
+    def spec(self) -> ProjectSpec:
+        path = self.root / PROJECT_FILE
+        data = read_yaml(path, self.root)
+        if not isinstance(data, dict):
+            raise ConfigError("expected a mapping of keys (name, target, sources...).", file=PROJECT_FILE)
+        return validated(ProjectSpec, interpolate(data, path, root=self.root), path, self.root)
+
+    @cached_property
+    def plan(self) -> PlanSpec:
+        path = self.root / PLAN_FILE
+        data = read_yaml(path, self.root)
+        return validated(PlanSpec, interpolate(data, path, root=self.root), path, self.root)
+
+    @property
+    def work_dir(self) -> Path:
+        return self.root / WORK_DIR
+
+    @property
+    def target_url(self) -> URL:
+        if self._target_override:
+            return parse_url(self._target_override, base_dir=self.root, where="--target")
+        return parse_url(self.spec.target, base_dir=self.root, where=f"{PROJECT_FILE} key target")
+
+    @property
+    def staging_url(self) -> URL:
+        return parse_url(self.spec.staging, base_dir=self.root, where=f"{PROJECT_FILE} key staging")
+
+    def path(self, relative: str) -> Path:
+        """A path from a project file, resolved against the project folder."""
+        p = Path(relative)
+        return p if p.is_absolute() else self.root / p
+
+    def source(self, name: str) -> SourceSpec:
+        try:
+            return self.spec.sources[name]
+        except KeyError:
+            known = ", ".join(self.spec.sources) or "none"
+            raise ConfigError(
+                f"no source {name!r} is declared; declared: {known}.", file=PROJECT_FILE
+            ) from None
+
+    def entities(self, names: tuple[str, ...] | list[str] = (), phase: str | None = None) -> tuple[str, ...]:
+        """Resolve a stage's selection (entity names, a phase, or nothing = all) in load order."""
+        from migrate.model import LOAD_ORDER, entity
+
+        if phase is not None and names:
+            raise ConfigError("give entity names or --phase, not both.")
+        if phase is not None:
+            chosen = set(self.plan.phase(phase).entities)
+        elif names:
+            chosen = {entity(n).name for n in names}
+        else:
+            chosen = set(LOAD_ORDER)
+        return tuple(e for e in LOAD_ORDER if e in chosen)

@@ -1,0 +1,82 @@
+"""Database URLs: parse, resolve relative SQLite paths, and never print a secret.
+
+Every URL the toolkit parses registers its secrets (password and secret-looking query
+parameters) here, and `redact()` scrubs them from any text before it is shown, logged
+or stored. SQLAlchemy's own `str(url)` masks the password but not `sslpassword=`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from migrate.errors import ConfigError
+
+MASK = "***"
+_SECRET_QUERY = re.compile(r"(pass|secret|token|key|credential|auth)", re.IGNORECASE)
+_known_secrets: set[str] = set()
+
+
+def register_secret(value: str | None) -> None:
+    if value and len(value) >= 3:
+        _known_secrets.add(value)
+
+
+def parse_url(text: str, *, base_dir: Path | None = None, where: str = "URL") -> URL:
+    """Parse a SQLAlchemy URL, register its secrets, make relative SQLite paths absolute."""
+    try:
+        url = make_url(text)
+    except ArgumentError:
+        raise ConfigError(f"{where} is not a database URL: {redact(text)!r}.") from None
+    if url.password:
+        register_secret(str(url.password))
+    for name, value in url.query.items():
+        if _SECRET_QUERY.search(name):
+            for v in value if isinstance(value, tuple) else (value,):
+                register_secret(v)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        path = Path(url.database)
+        if not path.is_absolute() and base_dir is not None:
+            url = url.set(database=str((base_dir / path).resolve()))
+    return url
+
+
+def mask_url(url: URL | str) -> str:
+    """The URL as text with its password and secret query parameters masked."""
+    if isinstance(url, str):
+        try:
+            url = make_url(url)
+        except ArgumentError:
+            return redact(url)
+    if url.password:
+        register_secret(str(url.password))
+        url = url.set(password=MASK)
+    query = {}
+    for name, value in url.query.items():
+        if _SECRET_QUERY.search(name):
+            for v in value if isinstance(value, tuple) else (value,):
+                register_secret(v)
+            query[name] = MASK
+        else:
+            query[name] = value
+    return redact(url.set(query=query).render_as_string(hide_password=False))
+
+
+_URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.\-]*://[^:/@\s]*:)(?P<pw>[^@\s]+)(?=@)", re.IGNORECASE)
+_QUERY_SECRET = re.compile(
+    r"(?P<name>[?&;\s](?:[a-z_]*(?:pass|secret|token|key|credential)[a-z_]*))=(?P<value>[^&\s'\"]+)",
+    re.IGNORECASE,
+)
+
+
+def redact(text: str) -> str:
+    """Remove every known secret, and anything shaped like a URL password, from text."""
+    if not text:
+        return text
+    for secret in sorted(_known_secrets, key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    text = _URL_PASSWORD.sub(lambda m: m.group("scheme") + MASK, text)
+    return _QUERY_SECRET.sub(lambda m: m.group("name") + "=" + MASK, text)
