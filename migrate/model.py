@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import decimal
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import (
     Boolean,
@@ -74,6 +74,39 @@ def to_decimal(value) -> decimal.Decimal:
     if not isinstance(value, decimal.Decimal):
         value = decimal.Decimal(str(value))
     return value.quantize(_QUANT)
+
+
+class UtcDateTime(TypeDecorator):
+    """A timezone-aware timestamp, always stored in UTC.
+
+    PostgreSQL keeps it as timestamptz. SQLite has no time zones: SQLAlchemy would drop
+    the offset silently, so the value is converted to UTC first and stored as naive UTC
+    text (`YYYY-MM-DD HH:MM:SS.ffffff`, see `sqlite_timestamp`), and read back as UTC.
+    A naive value is refused: the mapping must say which zone the legacy data meant.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive timestamp {value!r}: give it a time zone before loading")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def sqlite_timestamp(value: datetime) -> str:
+    """The text SQLite stores for an aware timestamp (what `UtcDateTime` writes and reads)."""
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 def _timestamps() -> list[Column]:
@@ -186,8 +219,8 @@ work_order = Table(
     Column("uom", String(10), nullable=False),
     Column("line", String(40)),
     Column("status", String(20), nullable=False),
-    Column("started_at", DateTime(timezone=True)),
-    Column("finished_at", DateTime(timezone=True)),
+    Column("started_at", UtcDateTime),
+    Column("finished_at", UtcDateTime),
     *_timestamps(),
     _in("status", WORK_ORDER_STATUS),
 )
@@ -213,7 +246,7 @@ process_parameter = Table(
     Column("work_order_id", Integer, ForeignKey("work_order.id"), nullable=False, index=True),
     Column("equipment_id", Integer, ForeignKey("equipment.id"), nullable=False, index=True),
     Column("parameter", String(60), nullable=False),
-    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("recorded_at", UtcDateTime, nullable=False),
     Column("value", ExactDecimal, nullable=False),
     Column("uom", String(10)),
     Column("lower_limit", ExactDecimal),
@@ -235,7 +268,7 @@ quality_inspection = Table(
     Column("uom", String(10)),
     Column("result", String(10), nullable=False),
     Column("inspector", String(60)),
-    Column("inspected_at", DateTime(timezone=True), nullable=False),
+    Column("inspected_at", UtcDateTime, nullable=False),
     Column("disposition", String(20)),
     *_timestamps(),
     _in("inspection_type", INSPECTION_TYPE),
@@ -251,9 +284,9 @@ equipment_status = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("equipment_id", Integer, ForeignKey("equipment.id"), nullable=False, index=True),
-    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
     Column("status", String(20), nullable=False),
-    Column("ended_at", DateTime(timezone=True)),
+    Column("ended_at", UtcDateTime),
     Column("reason", String(200)),
     *_timestamps(),
     UniqueConstraint("equipment_id", "started_at"),
@@ -271,7 +304,7 @@ inventory_movement = Table(
     Column("quantity", ExactDecimal, nullable=False),  # signed: issues are negative
     Column("uom", String(10), nullable=False),
     Column("warehouse", String(40)),
-    Column("moved_at", DateTime(timezone=True), nullable=False),
+    Column("moved_at", UtcDateTime, nullable=False),
     Column("reference", String(60)),
     *_timestamps(),
     _in("movement_type", MOVEMENT_TYPE),
@@ -287,7 +320,7 @@ shipment = Table(
     Column("lot_id", Integer, ForeignKey("material_lot.id"), nullable=False, index=True),
     Column("quantity", ExactDecimal, nullable=False),
     Column("uom", String(10), nullable=False),
-    Column("shipped_at", DateTime(timezone=True), nullable=False),
+    Column("shipped_at", UtcDateTime, nullable=False),
     *_timestamps(),
     UniqueConstraint("shipment_no", "line_no"),
     CheckConstraint("quantity > 0", name="quantity_positive"),
@@ -424,6 +457,4 @@ def entity(name: str) -> Entity:
 
 
 def utcnow() -> datetime:
-    from datetime import UTC
-
     return datetime.now(UTC)
