@@ -458,3 +458,31 @@ def entity(name: str) -> Entity:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+# --- the toolkit's own records in the target -------------------------------------------
+
+#: Hash-chained log of every state-changing command (DESIGN §6.8); see migrate.audit.
+audit_log = Table(
+    "migrate_audit_log",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("operator", String(120), nullable=False),
+    Column("command", String(200), nullable=False),
+    Column("details", String, nullable=False),  # canonical JSON, secrets redacted
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+#: One row: the chain's last sequence number and hash. Updating it first serialises
+#: appenders (a write lock on SQLite, a row lock on PostgreSQL) and makes a deleted tail
+#: entry detectable.
+audit_head = Table(
+    "migrate_audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", Integer, nullable=False),
+    Column("hash", String(64), nullable=False),
+    CheckConstraint("id = 1", name="single_row"),
+)
