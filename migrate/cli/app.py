@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from migrate import __version__
-from migrate.cli import audit, db, init
+from migrate.cli import audit, db, init, trace
 from migrate.cli.context import AppContext, default_operator
 
 app = typer.Typer(
@@ -57,6 +57,7 @@ def main_options(
 
 app.add_typer(db.app, name="db")
 app.command("init")(init.init)
+app.command("trace")(trace.trace)
 app.add_typer(audit.app, name="audit")
 
 
