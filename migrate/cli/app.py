@@ -9,6 +9,8 @@ import typer
 
 from migrate import __version__
 from migrate.cli import audit, db, init, trace
+from migrate.cli import extract as extract_cli
+from migrate.cli import sources as sources_cli
 from migrate.cli.context import AppContext, default_operator
 
 app = typer.Typer(
@@ -59,6 +61,8 @@ app.add_typer(db.app, name="db")
 app.command("init")(init.init)
 app.command("trace")(trace.trace)
 app.add_typer(audit.app, name="audit")
+app.add_typer(sources_cli.app, name="sources")
+app.command("extract")(extract_cli.extract)
 
 
 def _hoist_global_flags(argv: list[str]) -> list[str]:
