@@ -214,8 +214,7 @@ def _file(project: Project, name: str, spec: SourceSpec) -> tuple[Path, str]:
     if not path.is_file():
         raise SourceError(
             f"{shown} does not exist (source {name}).",
-            key=f"sources.{name}.path",
-            hint="Check the path in project.yaml.",
+            hint=f"Check sources.{name}.path in project.yaml.",
         )
     return path, shown
 
@@ -269,7 +268,7 @@ def _sheets(book: Workbook, spec: SourceSpec, shown: str, state: _RunState) -> l
         wanted = [spec.sheet] if spec.sheet is not None else list(spec.sheets or ())
         missing = [w for w in wanted if w not in names]
         if missing:
-            raise SourceError(f"{shown}: no sheet {missing[0]!r}; sheets: {', '.join(names)}.", key="sheet")
+            raise SourceError(f"{shown}: no sheet {missing[0]!r}; sheets: {', '.join(names)}.")
         return wanted
     pattern = re.compile(spec.sheet_pattern) if spec.sheet_pattern else None
     matching = [n for n in names if pattern is None or pattern.search(n)]
@@ -282,7 +281,6 @@ def _sheets(book: Workbook, spec: SourceSpec, shown: str, state: _RunState) -> l
     if not chosen:
         raise SourceError(
             f"{shown}: no {'visible ' if not spec.include_hidden else ''}sheet matches {spec.sheet_pattern!r}; sheets: {', '.join(names)}.",
-            key="sheet_pattern",
         )
     return chosen
 

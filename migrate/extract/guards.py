@@ -35,6 +35,9 @@ _FORMULA_NO_VALUE = re.compile(
     rb'<c\b[^>]*?\br="([A-Z]+)(\d+)"[^>]*>\s*(?:<f\b[^>]*/>|<f\b[^>]*>[^<]*</f>)\s*(?:<v\s*/>|<v>\s*</v>)?\s*</c>'
 )
 
+_ERROR_CELL = re.compile(
+    rb'<c\b[^>]*?\br="([A-Z]+)(\d+)"[^>]*?\bt="e"[^>]*>\s*(?:<f\b[^>]*/>|<f\b[^>]*>[^<]*</f>)?\s*<v>([^<]*)</v>'
+)
 _MERGE = re.compile(rb'<mergeCell\b[^>]*?\bref="([A-Z]+)(\d+):([A-Z]+)(\d+)"')
 
 
@@ -120,6 +123,8 @@ class SheetScan:
     hidden_rows: frozenset[int] = frozenset()
     formulas_without_value: tuple[tuple[int, str], ...] = ()  # (row, column letter)
     merged: tuple[tuple[int, int, int, int], ...] = ()  # (row0, col0, row1, col1), 1-based
+    # error cells (#DIV/0!, #N/A): calamine gives them as empty; we stage the text Excel shows
+    errors: tuple[tuple[int, int, str], ...] = ()  # (row, column 1-based, text)
 
 
 @dataclass
@@ -189,6 +194,7 @@ def _inflate(zf: zipfile.ZipFile, info: zipfile.ZipInfo, shown: str, scan_sheet:
     hidden: set[int] = set()
     formulas: list[tuple[int, str]] = []
     merged: list[tuple[int, int, int, int]] = []
+    errors: list[tuple[int, int, str]] = []
     seen, tail = 0, b""
     try:
         with zf.open(info) as fh:
@@ -210,35 +216,38 @@ def _inflate(zf: zipfile.ZipFile, info: zipfile.ZipInfo, shown: str, scan_sheet:
                         "(an XML entity bomb?); workbooks saved by Excel never do."
                     )
                 if scan_sheet:
-                    tail = _scan_whole_rows(data, hidden, formulas, merged)
+                    tail = _scan_whole_rows(data, hidden, formulas, merged, errors)
     except (zipfile.BadZipFile, EOFError, OSError) as exc:
         raise SourceError(f"{shown} is damaged: zip entry {info.filename} cannot be read ({exc}).") from None
     if seen < info.file_size:
         raise SourceError(f"{shown} is damaged: zip entry {info.filename} is shorter than declared.")
     if not scan_sheet:
         return None
-    _scan(tail, hidden, formulas, merged)
-    return SheetScan(frozenset(hidden), tuple(formulas), tuple(merged))
+    _scan(tail, hidden, formulas, merged, errors)
+    return SheetScan(frozenset(hidden), tuple(formulas), tuple(merged), tuple(errors))
 
 
-def _scan_whole_rows(data: bytes, hidden: set[int], formulas: list, merged: list) -> bytes:
+def _scan_whole_rows(data: bytes, hidden: set[int], formulas: list, merged: list, errors: list) -> bytes:
     """Scan up to the last `<row` start (so no row is split across reads); return the rest."""
     cut = data.rfind(b"<row")
     if cut <= 0:
         if len(data) < 64 << 20:
             return data
         cut = len(data)  # one row longer than 64 MB: scan it as it is
-    _scan(data[:cut], hidden, formulas, merged)
+    _scan(data[:cut], hidden, formulas, merged, errors)
     return data[cut:]
 
 
-def _scan(data: bytes, hidden: set[int], formulas: list, merged: list) -> None:
+def _scan(data: bytes, hidden: set[int], formulas: list, merged: list, errors: list) -> None:
     if b"hidden=" in data:
         for m in _HIDDEN_ROW.finditer(data):
             hidden.add(int(m.group(1) or m.group(3)))
     if b"<f" in data:
         for m in _FORMULA_NO_VALUE.finditer(data):
             formulas.append((int(m.group(2)), m.group(1).decode()))
+    if b't="e"' in data:
+        for m in _ERROR_CELL.finditer(data):
+            errors.append((int(m.group(2)), _col_index(m.group(1)), m.group(3).decode("utf-8", "replace")))
     if b"<mergeCell " in data:
         for m in _MERGE.finditer(data):
             c0, r0, c1, r1 = m.groups()

@@ -122,8 +122,15 @@ def _texts(sheet: RawSheet) -> Iterator[tuple[int, list]]:
     pad = [None] * sheet.col_offset
     merges = _merge_index(sheet.merged)
     anchors: dict[tuple[int, int], str | None] = {}
+    errors: dict[int, list[tuple[int, str]]] = {}
+    for row, col, shown in sheet.errors:
+        errors.setdefault(row, []).append((col, shown))
     for number, raw in sheet.rows:
         values = pad + list(map(cell_text, raw)) if pad else list(map(cell_text, raw))
+        if errors and number in errors:
+            for col, shown in errors[number]:
+                values.extend([None] * (col - len(values)))
+                values[col - 1] = shown
         if merges and number in merges:
             _fill_merged(values, number, merges[number], anchors)
         yield number, values

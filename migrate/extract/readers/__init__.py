@@ -19,6 +19,7 @@ class RawSheet:
     hidden_rows: frozenset[int] = frozenset()
     merged: tuple[tuple[int, int, int, int], ...] = ()  # (row0, col0, row1, col1), 1-based, inclusive
     formulas_without_value: tuple[tuple[int, str], ...] = ()  # (row, column letter)
+    errors: tuple[tuple[int, int, str], ...] = ()  # error cells: (row, column 1-based, text shown)
     reader: str = ""
     extras: dict = field(default_factory=dict)
 

@@ -9,6 +9,7 @@ import os
 import posixpath
 import zipfile
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import python_calamine as calamine
@@ -69,6 +70,7 @@ class Workbook:
             hidden_rows=scan.hidden_rows,
             merged=merged,
             formulas_without_value=scan.formulas_without_value,
+            errors=scan.errors,
             reader="calamine",
         )
 
@@ -82,7 +84,7 @@ class Workbook:
         def rows() -> Iterator[tuple[int, list]]:
             try:
                 for number, values in enumerate(ws.iter_rows(values_only=True), start=1):
-                    yield number, list(values)
+                    yield number, [_as_calamine(v) for v in values]
             finally:
                 book.close()
 
@@ -97,6 +99,14 @@ class Workbook:
 
     def close(self) -> None:
         self.book.close()
+
+
+def _as_calamine(value):
+    """openpyxl gives a datetime for every date-formatted cell; calamine a date when the time is
+    midnight. Both paths must stage the same text, so midnight becomes a date here too."""
+    if type(value) is datetime and not (value.hour or value.minute or value.second or value.microsecond):
+        return value.date()
+    return value
 
 
 def _open_calamine(path: Path, shown: str) -> calamine.CalamineWorkbook:
@@ -123,16 +133,19 @@ def _calamine_merged(sheet) -> tuple[tuple[int, int, int, int], ...]:
 
 def _sheet_parts(path: Path, shown: str) -> dict[str, str]:
     """Sheet name -> zip part name, from xl/workbook.xml and its relationships (defusedxml)."""
-    try:
-        with zipfile.ZipFile(path) as zf:
+    with zipfile.ZipFile(path) as zf:
+        names = set(zf.namelist())
+        for part in ("xl/workbook.xml", "xl/_rels/workbook.xml.rels"):
+            if part not in names:
+                raise SourceError(
+                    f"{shown} is not an Excel workbook: {part} is missing from the zip.",
+                    hint="Open it in Excel or LibreOffice and save it as .xlsx.",
+                )
+        try:
             workbook = ElementTree.fromstring(zf.read("xl/workbook.xml"))
             rels = ElementTree.fromstring(zf.read("xl/_rels/workbook.xml.rels"))
-    except KeyError as exc:
-        raise SourceError(
-            f"{shown} is not an Excel workbook: {exc.args[0]} is missing from the zip."
-        ) from None
-    except ElementTree.ParseError as exc:
-        raise SourceError(f"{shown} is damaged: its workbook part is not valid XML ({exc}).") from None
+        except ElementTree.ParseError as exc:
+            raise SourceError(f"{shown} is damaged: its workbook part is not valid XML ({exc}).") from None
     targets = {rel.get("Id"): rel.get("Target", "") for rel in rels.iter(f"{_NS_PKG_REL}Relationship")}
     parts = {}
     for sheet in workbook.iter(f"{_NS_MAIN}sheet"):
