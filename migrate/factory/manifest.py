@@ -3,6 +3,22 @@
 A defect entry predicts exactly one reject by map: the factory never lets another
 generated row refer to a defective row (no cascades) and never puts two defects in one
 row. A conflicting duplicate group gives one entry per member (every member is rejected).
+
+`manifest.json` (keys sorted, UTF-8):
+
+- `sources.<name>`: `entity`, `kind`, `file` (relative to the output folder), `table`
+  (SQL sources), `sheets` ({sheet name: data rows}; "" for a CSV, the table name for SQL)
+  and `rows`. Data rows are what a correct extract stages: no title, header, blank or
+  合计 rows.
+- `entities.<entity>`: `sources`, `source_rows`, `rejects` ({reason: n}), `rejected`,
+  `mapped` (= source_rows - rejected, when map applies `value_maps` and strict codes).
+- `defects`: `{id, kind, entity, source, file, sheet, row, column, value, reason}` (+
+  `group` for duplicates, `table` for SQL). `row` is physical: the 1-based sheet row, the
+  CSV line (header = line 1), or the position by primary key (= the id) in a table;
+  `sheet` is None for CSV and SQL. `column` is the source's own header or column name.
+- `variants.<source>`: counts of messy-but-valid values (unit spellings, full-width
+  digits, trailing spaces, leading zeros, serial/text dates, "12.5 kg"), not rejects.
+- `value_maps`: legacy code -> unified code for every coded column (units, statuses...).
 """
 
 from __future__ import annotations

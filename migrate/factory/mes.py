@@ -223,6 +223,10 @@ def _consumption(world: World, rng: random.Random) -> Rows:
             [link.wo.no, link.parent.lot_no, link.child.lot_no, float(link.qty), uom, _ts(link.wo.start)]
         )
     first = world.links[0]
+    # Every defective row keeps a unique (input, output, work order) key, so it is one
+    # reject for its own reason and never also a duplicate of a clean row.
+    linked = {link.parent.lot_no for link in world.links if link.child == first.child}
+    spare = [lot.lot_no for lot in world.lots if lot.supplier and lot.lot_no not in linked]
 
     def row(**change) -> list:
         values = [first.wo.no, first.parent.lot_no, first.child.lot_no, 1.0, "KG", _ts(first.wo.start)]
@@ -230,15 +234,19 @@ def _consumption(world: World, rng: random.Random) -> Rows:
         base.update(change)
         return [base[c] for c in rows.columns]
 
-    def one(reason: str, kind: str, column: str, value) -> Any:
-        return lambda k: [(row(**{column: value}), Defect(kind, reason, column, value))]
+    def orphan_lot(k: int) -> list:
+        lot_no = f"R2499-{99000 + k}"
+        return [(row(input_lot_no=lot_no), Defect("orphan_lot", "unknown_reference", "input_lot_no", lot_no))]
 
-    plans = [
-        (0.005, one("unknown_reference", "orphan_lot", "input_lot_no", "R2499-99997")),
-        (0.005, one("unknown_reference", "orphan_work_order", "wo_no", "WO202499999")),
-        (0.005, one("negative_quantity", "negative_quantity", "qty", -3.0)),
-    ]
-    plant_all(rng, rows, plans, len(rows))
+    def orphan_wo(k: int) -> list:
+        wo_no = f"WO2099{k:05d}"
+        return [(row(wo_no=wo_no), Defect("orphan_work_order", "unknown_reference", "wo_no", wo_no))]
+
+    def negative(k: int) -> list:
+        d = Defect("negative_quantity", "negative_quantity", "qty", -3.0)
+        return [(row(input_lot_no=spare[k % len(spare)], qty=-3.0), d)]
+
+    plant_all(rng, rows, [(0.005, orphan_lot), (0.005, orphan_wo), (0.005, negative)], len(rows))
     return rows
 
 
