@@ -56,6 +56,9 @@ def value_maps() -> dict[str, dict[str, str]]:
     units = {spelling: code for code, spellings in UNIT_SPELLINGS.items() for spelling in spellings}
     return {
         "unit": units,
+        # inspection and process-parameter readings: already canonical, listed so a strict
+        # mapping of these columns knows them
+        "measurement_unit": {u: u for u in ("mm", "HRC", "%", "℃", "MPa", "rpm", "s")},
         "material_type": {v: k for k, v in MATERIAL_TYPES.items()},
         "country": dict(COUNTRIES),
         "qualification_status": QUALIFICATION,

@@ -216,3 +216,26 @@ def test_manifest_columns_are_headers_of_their_source(small_estate):
         source = manifest["sources"][d["source"]]
         header = open_source(root, source, d["sheet"], d["source"]).header
         assert normalize_header(d["column"]) in {normalize_header(h) for h in header}
+
+
+def test_command_line_writes_an_estate_and_refuses_a_bad_scale(tmp_path):
+    import subprocess
+    import sys
+
+    run = [sys.executable, "-m", "migrate.factory", str(tmp_path / "out")]
+    done = subprocess.run([*run, "--scale", "2000", "--seed", "5"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "12 sources" in done.stdout and (tmp_path / "out/manifest.json").is_file()
+    bad = subprocess.run([*run, "--scale", "enormous"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "unknown scale" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_units_of_readings_are_in_the_value_maps(small_estate):
+    root, manifest = small_estate
+    known = set(manifest["value_maps"]["measurement_unit"])
+    db = sqlite3.connect(root / "legacy/mes.db")
+    try:
+        used = {u for (u,) in db.execute("SELECT DISTINCT uom FROM process_parameters")}
+    finally:
+        db.close()
+    assert used and used <= known
