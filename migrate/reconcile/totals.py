@@ -145,8 +145,7 @@ def _groups(chunk: pd.DataFrame, column: str | None) -> pd.Series:
 
 def _examples(rows: pd.DataFrame, column: str, room: int) -> list[dict[str, Any]]:
     out = []
-    for row in rows.head(max(room, 0)).itertuples(index=False):
-        row = row._asdict()
+    for row in rows.head(max(room, 0)).to_dict("records"):  # records: names may not be identifiers
         out.append({"file": row["_file"], "sheet": row["_sheet"], "row": row["_row"], "value": row[column]})
     return out
 
@@ -198,7 +197,8 @@ def _target_side(target: Engine, entity: str, total: ControlTotal) -> dict[str, 
             value = f"SUM(CAST(REPLACE({column}, '.', '') AS INTEGER))"  # canonical text has 6 decimals
         else:
             value = f"SUM({column})"
-    sql = f"SELECT {group} AS g, {value} AS v FROM {from_clause(target, entity)} GROUP BY {group}"
+    grouped = f" GROUP BY {group}" if total.group_by_target else ""  # PostgreSQL refuses GROUP BY a constant
+    sql = f"SELECT {group} AS g, {value} AS v FROM {from_clause(target, entity)}{grouped}"
     micro = (
         total.aggregate == "sum"
         and target.dialect.name == "sqlite"
