@@ -127,6 +127,18 @@ def write_mes(out: Path, world: World, rng: random.Random, man: Manifest, parame
         db.commit()
     finally:
         db.close()
+    _stamp_header(path)
+
+
+def _stamp_header(path: Path) -> None:
+    """Write a constant "SQLite version that last wrote the file" into the header.
+
+    Bytes 96-99 hold the writing library's version number, informational only; fixing
+    it keeps the committed mes.db byte-identical when Python links another SQLite.
+    """
+    with path.open("r+b") as fh:
+        fh.seek(96)
+        fh.write((3_040_000).to_bytes(4, "big"))
 
 
 def _insert(db: sqlite3.Connection, table: str, rows: Iterator[list[Any]]) -> int:
