@@ -157,33 +157,14 @@ def suppliers(out: Path, world: World, rng: random.Random, man: Manifest) -> Non
                 registered,
             ]
         )
-    fresh = 9000
-
-    def row(code: str, name: str | None = "备用供应商有限公司", status: str = "合格") -> list:
-        return [code, name, "中国", status, "赵经理", "021-55550000", date(2020, 1, 1)]
-
-    def dup(k: int) -> list:
-        code = f"S{fresh + k:04d}"
-        d = Defect("duplicate_key", "duplicate_key", "供应商编码", code, f"supplier:{code}")
-        return [(row(code, "甲方贸易有限公司"), d), (row(code, "乙方贸易有限公司"), d)]
-
-    def status(k: int) -> list:
-        return [
-            (
-                row(f"S{fresh + k:04d}", status="待审核"),
-                Defect("unknown_status", "unknown_value", "资质状态", "待审核"),
-            )
-        ]
-
-    def missing(k: int) -> list:
-        return [
-            (
-                row(f"S{fresh + k:04d}", name=None),
-                Defect("missing_value", "missing_value", "供应商名称", None),
-            )
-        ]
-
-    plant_all(rng, rows, [(0.03, dup), (0.03, status), (0.03, missing)], len(rows))
+    template = ["甲方贸易有限公司", "中国", "合格", "赵经理", "021-55550000", date(2020, 1, 1)]
+    t = Template(rows.columns, lambda k: [f"S{9000 + k:04d}", *template])
+    plans = [
+        (0.03, t.dup("supplier", "供应商编码", 供应商名称="乙方贸易有限公司")),
+        (0.03, t.one("unknown_value", "unknown_status", "资质状态", "待审核")),
+        (0.03, t.one("missing_value", "missing_value", "供应商名称", None)),
+    ]
+    plant_all(rng, rows, plans, len(rows))
     write_xls(out / SUPPLIERS_FILE, "供应商", rows)
     man.record(source, "供应商", rows, first_row=2)
 
