@@ -7,7 +7,7 @@ from rich.table import Table
 
 from migrate.cli.context import app_context, emit_json, reported_errors
 from migrate.errors import EXIT_FAILED
-from migrate.extract import check_sources
+from migrate.extract import check_sources, used_columns_from_mappings
 
 app = typer.Typer(help="List the declared legacy sources and check them before extracting.")
 
@@ -33,16 +33,20 @@ def check(
     ctx: typer.Context,
     sources: list[str] = typer.Argument(None, help="Source names (default: all)."),
 ) -> None:
-    """Reachable? Changed since the last extract? Columns found? Exit 1 if a source is missing or unreadable."""
+    """Reachable? Changed since the last extract? Columns the mappings use found? Exit 1 if not."""
     app_ = app_context(ctx)
     with reported_errors(ctx):
-        report = check_sources(app_.project, names=tuple(sources or ()))
+        used = used_columns_from_mappings(app_.project)
+        report = check_sources(app_.project, used, names=tuple(sources or ()))
     if app_.json:
         emit_json(app_, report.to_dict())
     elif not app_.quiet:
         table = Table("source", "kind", "state", "columns", "problem")
         for s in report.sources:
-            table.add_row(s.source, s.kind, s.state, str(len(s.columns)), s.problem or "")
+            problem = s.problem or (
+                f"mappings use missing columns: {', '.join(s.missing_columns)}" if s.missing_columns else ""
+            )
+            table.add_row(s.source, s.kind, s.state, str(len(s.columns)), problem)
         app_.console.print(table)
     if not report.ok:
         raise typer.Exit(EXIT_FAILED)

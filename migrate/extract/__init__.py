@@ -28,6 +28,7 @@ __all__ = [
     "SourceResult",
     "SourceCheck",
     "SourcesReport",
+    "used_columns_from_mappings",
 ]
 MAX_WARNINGS = 20
 
@@ -315,4 +316,9 @@ def _extract_sql(
     return state.result(name, spec, "extracted", fp, previous, writer.run_id, started)
 
 
-from migrate.extract.check import SourceCheck, SourcesReport, check_sources  # noqa: E402
+from migrate.extract.check import (  # noqa: E402
+    SourceCheck,
+    SourcesReport,
+    check_sources,
+    used_columns_from_mappings,
+)

@@ -11,7 +11,7 @@ from migrate.extract.fingerprint import file_fingerprint, spec_hash
 from migrate.extract.layout import SheetLayout
 from migrate.extract.readers import database, text
 from migrate.extract.readers.workbook import Workbook
-from migrate.project import Project, SourceSpec
+from migrate.project import Project, SourceSpec, read_yaml
 from migrate.store import WorkStore, normalize_header
 
 # states: ok (unchanged since last extract) | new (never extracted) | changed | missing | unreadable
@@ -74,6 +74,35 @@ def check_sources(
         return SourcesReport(tuple(checks))
     finally:
         store.dispose()
+
+
+def used_columns_from_mappings(project: Project) -> dict[str, set[str]]:
+    """Header names each single-source mapping reads (`from:` values), read loosely from
+    mappings/*.yaml, so `sources check` can say which used columns a source no longer has."""
+    used: dict[str, set[str]] = {}
+    folder = project.root / "mappings"
+    for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else ():
+        data = read_yaml(path, project.root)
+        if not isinstance(data, dict):
+            continue
+        sources = data.get("sources") or ([data["source"]] if isinstance(data.get("source"), str) else [])
+        if isinstance(sources, list) and len(sources) == 1 and isinstance(sources[0], str):
+            _collect_from(data.get("columns"), used.setdefault(sources[0], set()))
+    return used
+
+
+def _collect_from(data, out: set[str]) -> None:
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if key == "from" and isinstance(value, str):
+                out.add(value)
+            elif key == "from" and isinstance(value, list):
+                out.update(v for v in value if isinstance(v, str))
+            else:
+                _collect_from(value, out)
+    elif isinstance(data, list):
+        for item in data:
+            _collect_from(item, out)
 
 
 def _check_one(

@@ -78,3 +78,19 @@ def test_extract_by_phase_reads_the_mappings(tmp_path):
     result = run("--project", str(root), "--json", "extract", "--phase", "master")
     assert result.exit_code == 0, result.output
     assert [s["source"] for s in json.loads(result.stdout)["sources"]] == ["b"]
+
+
+def test_sources_check_names_columns_the_mappings_use_but_the_source_lacks(tmp_path):
+    root = _project(tmp_path)
+    (root / "mappings").mkdir()
+    mapping = {
+        "entity": "material",
+        "sources": ["a"],
+        "columns": {"material_code": {"from": "编码"}, "name": {"from": "品名"}},
+    }
+    (root / "mappings" / "material.yaml").write_text(
+        yaml.safe_dump(mapping, allow_unicode=True), encoding="utf-8"
+    )
+    result = run("--project", str(root), "--json", "sources", "check", "a")
+    (source,) = json.loads(result.stdout)["sources"]
+    assert result.exit_code == 1 and source["missing_columns"] == ["品名"] and source["state"] == "new"
