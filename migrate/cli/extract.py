@@ -29,8 +29,16 @@ def extract(
     for s in result.sources:
         skipped = ", ".join(f"{k} {v}" for k, v in s.skipped.items()) or "-"
         status = "unchanged, nothing done" if s.status == "unchanged" else s.status
-        table.add_row(s.source, status, f"{s.rows:,}", str(len(s.sheets)), skipped, s.fingerprint[:19])
+        table.add_row(s.source, status, f"{s.rows:,}", str(len(s.sheets)), skipped, _fingerprint_status(s))
     app.console.print(table)
     for s in result.sources:
         for warning in s.warnings:
             app.say(f"warning: {warning}")
+
+
+def _fingerprint_status(source: stage.SourceResult) -> str:
+    if source.status == "unchanged":
+        return "same as last extract"
+    if source.previous_fingerprint is None:
+        return "new"
+    return "same (forced)" if source.previous_fingerprint == source.fingerprint else "changed"
