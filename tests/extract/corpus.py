@@ -451,6 +451,16 @@ def text_cases(d: Path) -> list[Case]:
             checks=[_values("结果", ["合格"]), lambda rows: _eq(rows[0]["_row"], 4)],
         )
     )
+    _text(d / "total.csv", "编码,数量\n1,5\n\n2,6\n合计,11\n制表: 张三\n", "utf-8")
+    cases.append(
+        Case(
+            "csv_stop_at_total",
+            {"kind": "csv", "path": "total.csv", "stop_at": "^合计", "chunk_size": 2},
+            rows=2,
+            skipped={"empty_row": 1, "stop_row": 1, "after_stop": 1},
+            checks=[_values("数量", ["5", "6"])],
+        )
+    )
     _text(d / "empty.csv", "", "utf-8")
     cases.append(Case("csv_empty", {"kind": "csv", "path": "empty.csv"}, error=r"^empty\.csv is empty"))
     _text(d / "headeronly.csv", "编码,名称\n", "utf-8")
@@ -469,6 +479,14 @@ def text_cases(d: Path) -> list[Case]:
             "csv_ragged_row",
             {"kind": "csv", "path": "ragged.csv"},
             error=r"^ragged\.csv: not a well-formed delimited file \(.*line 3",
+        )
+    )
+    _text(d / "onemore.csv", "a,b\n1,2\n3,4\n5,6,7\n", "utf-8")
+    cases.append(
+        Case(
+            "csv_one_field_too_many",
+            {"kind": "csv", "path": "onemore.csv"},
+            error=r"^onemore\.csv, record 4: more fields than the header's 2",
         )
     )
     _text(d / "short.csv", "a,b,c\n1\n2,3\n", "utf-8")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import re
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -104,66 +105,74 @@ def read_text(
     encoding = detect_encoding(path, shown, spec.encoding)
     delimiter = detect_delimiter(path, encoding, spec.delimiter)
     first = spec.header_row or 1
+    options = dict(
+        sep=delimiter,
+        encoding=encoding,
+        header=None,
+        dtype=object,
+        keep_default_na=False,
+        na_filter=False,
+        skip_blank_lines=False,
+        engine="c",
+    )
     try:
+        top = pd.read_csv(path, skiprows=first - 1, nrows=spec.header_rows, **options)
+        if len(top) < spec.header_rows:
+            return [], iter(()), encoding, delimiter
+        header = _header(top)
+        # one spare column: a record with one field too many fills it and is reported below;
+        # more than that and the parser itself refuses the line
         reader = pd.read_csv(
             path,
-            sep=delimiter,
-            encoding=encoding,
-            header=None,
-            dtype=object,
-            keep_default_na=False,
-            na_filter=False,
-            skip_blank_lines=False,
-            skiprows=first - 1,
+            skiprows=first - 1 + spec.header_rows,
+            names=range(len(header) + 1),
+            index_col=False,
             chunksize=chunk_size,
-            engine="c",
+            **options,
         )
-        head = _header(reader, spec.header_rows, shown, path, encoding)
     except (UnicodeDecodeError, pd.errors.ParserError) as exc:
         raise _read_error(exc, path, shown, encoding) from None
-    header, leftover = head
-    return (
-        header,
-        _chunks(reader, leftover, header, first + spec.header_rows, spec, skipped, shown, path, encoding),
-        encoding,
-        delimiter,
-    )
+    except pd.errors.EmptyDataError:
+        return [], iter(()), encoding, delimiter
+    rows = _chunks(reader, header, first + spec.header_rows, spec, skipped, shown, path, encoding)
+    return header, rows, encoding, delimiter
 
 
-def _header(
-    reader, header_rows: int, shown: str, path: Path, encoding: str
-) -> tuple[list[str], pd.DataFrame | None]:
-    frame = next(reader, None)
-    if frame is None or len(frame) < header_rows:
-        return [], None
-    top = frame.iloc[:header_rows].astype(object).where(frame.iloc[:header_rows].notna(), None)
+def _header(top: pd.DataFrame) -> list[str]:
     from migrate.extract.layout import _flatten
 
+    top = top.astype(object).where(top.notna(), None)
     header = _flatten([list(row) for row in top.itertuples(index=False, name=None)])
     # a header cell left empty above data still names a column (by its letter), as in workbooks
-    header += [f"column_{column_letter(i).lower()}" for i in range(len(header), frame.shape[1])]
-    return header, frame.iloc[header_rows:]
+    return header + [f"column_{column_letter(i).lower()}" for i in range(len(header), top.shape[1])]
 
 
-def _chunks(
-    reader, leftover, header, first_data, spec, skipped, shown, path, encoding
-) -> Iterator[list[tuple]]:
+def _chunks(reader, header, first_data, spec, skipped, shown, path, encoding) -> Iterator[list[tuple]]:
     number = first_data
     width = len(header)
-    frames = [leftover] if leftover is not None else []
+    stop = re.compile(spec.stop_at) if spec.stop_at else None
+    stopped = False
     try:
-        for frame in _chain(frames, reader):
-            if frame.shape[1] > width and frame.iloc[:, width:].replace("", None).notna().any().any():
+        for frame in reader:
+            extra = frame.iloc[:, width].notna() & frame.iloc[:, width].ne("")
+            if extra.any():
+                line = number + int(extra.to_numpy().argmax())
                 raise SourceError(
-                    f"{shown}: a record has more fields than the header's {width}.",
+                    f"{shown}, record {line}: more fields than the header's {width}.",
                     hint="Check the delimiter (declare `delimiter:`) or quote the extra fields.",
                 )
-            frame = frame.iloc[:, :width] if frame.shape[1] >= width else frame.reindex(columns=range(width))
+            frame = frame.iloc[:, :width]
             texts = frame.astype(object).where(frame.notna() & frame.ne(""), None)
             texts.insert(0, "_row", range(number, number + len(texts)))
             number += len(texts)
+            empty = texts.iloc[:, 1:].isna().all(axis=1)
+            if stopped:
+                skipped["after_stop"] += int((~empty).sum())
+                continue
+            if stop is not None:
+                texts, stopped = _cut_at_stop(texts, empty, stop, skipped)
+                empty = empty.loc[texts.index]
             if spec.skip_empty_rows:
-                empty = texts.iloc[:, 1:].isna().all(axis=1)
                 skipped["empty_row"] += int(empty.sum())
                 texts = texts[~empty]
             yield list(texts.itertuples(index=False, name=None))
@@ -171,9 +180,18 @@ def _chunks(
         raise _read_error(exc, path, shown, encoding) from None
 
 
-def _chain(first, rest):
-    yield from first
-    yield from rest
+def _cut_at_stop(
+    texts: pd.DataFrame, empty: pd.Series, stop: re.Pattern, skipped
+) -> tuple[pd.DataFrame, bool]:
+    """Rows before the first whose first non-empty field matches `stop_at` (a total row)."""
+    first = texts.iloc[:, 1:].bfill(axis=1).iloc[:, 0]
+    hits = first.map(lambda v: v is not None and v == v and bool(stop.search(v)))
+    if not hits.any():
+        return texts, False
+    at = texts.index.get_loc(hits.idxmax())
+    skipped["stop_row"] += 1
+    skipped["after_stop"] += int((~empty.iloc[at + 1 :]).sum())
+    return texts.iloc[:at], True
 
 
 def _read_error(exc: Exception, path: Path, shown: str, encoding: str) -> SourceError:
