@@ -105,6 +105,26 @@ def compare_entity(
     )
 
 
+def compare_tables(
+    left: Engine,
+    left_sql: str,
+    right: Engine,
+    right_sql: str,
+    key: tuple[str, ...],
+    rules: dict[str, ColumnRule],
+    *,
+    chunk_size: int = DEFAULT_CHUNK,
+    max_details: int = 1000,
+) -> CompareResult:
+    """Any two SQL sources, each query ordered by the first key column in code-point order
+    (`sides.order_by`): compared chunk by chunk, memory bounded by the chunk size."""
+    columns = [*key, *rules]
+    chunks = aligned_chunks(
+        stream(left, left_sql, chunk_size), stream(right, right_sql, chunk_size), key[0], columns
+    )
+    return compare_chunks(chunks, key, rules, max_details=max_details)
+
+
 def reconcile(
     project: Project,
     entities: tuple[str, ...] | list[str] = (),

@@ -117,8 +117,12 @@ def stream(engine: Engine, sql: str, batch: int) -> Iterator[pd.DataFrame]:
     with engine.connect().execution_options(stream_results=True, yield_per=batch) as conn:
         result = conn.exec_driver_sql(sql)
         names = list(result.keys())
-        while rows := result.fetchmany(batch):
-            yield pd.DataFrame.from_records(rows, columns=names, coerce_float=False).astype(object)
+        # SQLite: the DBAPI cursor itself (the hot loop; values need no processing). A server-side
+        # cursor (PostgreSQL) is pre-buffered by SQLAlchemy, so it is read through the result.
+        fetch = result.cursor.fetchmany if engine.dialect.name == "sqlite" else result.fetchmany
+        while rows := fetch(batch):
+            yield pd.DataFrame(rows, columns=names, dtype=object)
+        result.close()
 
 
 class _Buffer:
