@@ -45,6 +45,7 @@ LOTS = [
     }
     for i in range(1, 17)
 ]
+LOTS[10]["supplier_lot_no"] = None  # L011: no supplier lot number
 WORK_ORDERS = [
     {
         "work_order_no": f"W0{i}",
@@ -79,8 +80,7 @@ def seeded_case(store_url: str, target_url: str) -> None:
     a["warehouse"], b["warehouse"] = b["warehouse"], a["warehouse"]  # swapped values
     _by(sups, "supplier_code", "S01")["name"] = "Acme Steel "  # trailing space
     _by(sups, "supplier_code", "S03")["name"] = "Gamma\u00a0Chem"  # NBSP
-    _by(LOTS, "lot_no", "L011")["supplier_lot_no"] = None
-    _by(lots, "lot_no", "L011")["supplier_lot_no"] = ""  # NULL vs ''
+    _by(lots, "lot_no", "L011")["supplier_lot_no"] = ""  # NULL vs '' (L011 has none in the truth)
     _by(wos, "work_order_no", "W02")["started_at"] = "2024-03-02T08:30:00+00:00"  # timezone shift (+8 h)
     _by(wos, "work_order_no", "W03")["started_at"] = "2024-03-03T00:30:01+00:00"  # 1 s late
     _by(wos, "work_order_no", "W04")["started_at"] = "2024-03-04T00:30:02+00:00"  # 2 s late
