@@ -73,6 +73,9 @@ class CompareResult:
     unequal_by_column: dict[str, int] = field(default_factory=dict)
     details: list[Difference] = field(default_factory=list)
     max_details: int = 1000
+    method: str = "rows"  # rows: every row streamed; pushdown: only segments whose checksums differ
+    segments: int | None = None
+    segments_compared: int | None = None
 
     @property
     def differences(self) -> int:
@@ -102,6 +105,9 @@ class CompareResult:
             "duplicate_keys_actual": self.duplicate_keys_actual,
             "unequal_rows": self.unequal_rows,
             "unequal_by_column": dict(self.unequal_by_column),
+            "method": self.method,
+            "segments": self.segments,
+            "segments_compared": self.segments_compared,
             "details_listed": len(self.details),
             "details": [d.to_dict() for d in self.details],
         }

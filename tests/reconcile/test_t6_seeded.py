@@ -102,10 +102,11 @@ def seeded_case(store_url: str, target_url: str) -> None:
 EXACT = [ReconcileSpec(entity=e) for e in ("supplier", "material", "material_lot", "work_order")]
 
 
-def run(store_url: str, target_url: str, specs=EXACT) -> dict:
+def run(store_url: str, target_url: str, specs=EXACT, method="rows") -> dict:
     store, target = WorkStore(store_url), make_engine(target_url)
     try:
-        report = reconcile_with(store, target, specs, chunk_size=4)  # small chunks: many aligned chunk pairs
+        # small chunks: many aligned chunk pairs (rows) or many segment batches (pushdown)
+        report = reconcile_with(store, target, specs, chunk_size=4, method=method)
     finally:
         store.dispose()
         target.dispose()
@@ -145,10 +146,11 @@ SEEDED = {
 }
 
 
-def test_every_seeded_difference_and_nothing_else(tmp_path, target_url):
+@pytest.mark.parametrize("method", ["rows", "pushdown"])
+def test_every_seeded_difference_and_nothing_else(tmp_path, target_url, method):
     store_url = f"sqlite:///{tmp_path / 'staging.db'}"
     seeded_case(store_url, target_url)
-    data = run(store_url, target_url)
+    data = run(store_url, target_url, method=method)
     assert found(data) == SEEDED
     assert data["ok"] is False
     lots = next(e for e in data["entities"] if e["entity"] == "material_lot")["rows"]
@@ -207,10 +209,11 @@ def test_case_rule_folds_case(tmp_path, sqlite_url):
 
 
 @pytest.mark.postgres
-def test_same_json_from_sqlite_and_postgresql(tmp_path, sqlite_url, pg_url):
+@pytest.mark.parametrize("method", ["rows", "pushdown"])
+def test_same_json_from_sqlite_and_postgresql(tmp_path, sqlite_url, pg_url, method):
     reports = []
     for name, url in (("lite", sqlite_url), ("pg", pg_url)):
         store_url = f"sqlite:///{tmp_path / f'staging-{name}.db'}"
         seeded_case(store_url, url)
-        reports.append(json.dumps(run(store_url, url), sort_keys=True, ensure_ascii=False))
+        reports.append(json.dumps(run(store_url, url, method=method), sort_keys=True, ensure_ascii=False))
     assert reports[0] == reports[1]
