@@ -1,12 +1,14 @@
 """Reconcile benchmark: N rows x 12 columns with planted differences, ours beside datacompy.
 
     .venv/bin/python bench/reconcile.py --rows 1000000
+    .venv/bin/python bench/reconcile.py --rows 10000000 --only pushdown
 
-Both sides are SQLite tables (the work store's canonical text). Each contender runs in
-its own subprocess, so each peak RSS (ru_maxrss) is its own: datacompy reads both tables
-with pandas.read_sql and compares in memory (its documented use); ours streams both
-tables in key order and compares aligned chunks (`migrate.reconcile.compare_tables`).
-The difference counts must be identical."""
+Both sides are SQLite tables of canonical text (as the work store holds them). Generation
+and each contender run in their own subprocess, so each peak RSS (ru_maxrss) is the
+contender's own. datacompy reads both tables with pandas.read_sql and compares in memory
+(its documented use). Ours: `rows` streams both tables in key order and compares aligned
+chunks; `pushdown` has SQLite compute per-segment checksums and reads back only the rows
+of segments that differ. The difference counts must be identical."""
 
 from __future__ import annotations
 
@@ -19,55 +21,81 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 COLUMNS = ["k", *(f"d{i}" for i in range(5)), *(f"t{i}" for i in range(6))]  # key + 11 compared = 12
-PLANTED = 1000
+BLOCK = 200_000
+RATE = 0.001  # per block: 0.1% rows missing, 0.1% only on the right, 0.1% with one changed value
 
 
 def generate(path: Path, rows: int) -> None:
+    """Block by block (bounded memory), blocks written in shuffled order."""
     import sqlite3
 
-    rng = np.random.default_rng(42)
-    keys = np.arange(rows)
-    frame = pd.DataFrame({"k": [f"K{k:09d}" for k in keys]})
-    for i in range(5):
-        frame[f"d{i}"] = [f"{v:.6f}" for v in np.round(rng.uniform(0, 10_000, rows), 3)]
-    for i in range(6):
-        frame[f"t{i}"] = rng.choice([f"value-{j}" for j in range(50)], rows)
-    right = frame.copy()
-    changed = rng.choice(rows, PLANTED * 3, replace=False)
-    missing, extra_src, edit = changed[:PLANTED], changed[PLANTED : 2 * PLANTED], changed[2 * PLANTED :]
-    for n, row in enumerate(edit):
-        col = COLUMNS[1 + n % 11]
-        right.at[row, col] = "x" if col.startswith("t") else f"{float(right.at[row, col]) + 0.000001:.6f}"
-    extra = right.iloc[extra_src].copy()
-    extra["k"] = [f"X{k:09d}" for k in range(len(extra))]
-    right = pd.concat([right.drop(index=missing), extra]).sample(frac=1, random_state=1)  # shuffled
-    with sqlite3.connect(path) as db:
-        for name, data in (("expected", frame.sample(frac=1, random_state=2)), ("actual", right)):
-            db.execute(f"CREATE TABLE {name} ({', '.join(f'{c} TEXT' for c in COLUMNS)})")
-            db.executemany(
-                f"INSERT INTO {name} VALUES ({', '.join('?' * len(COLUMNS))})", data.itertuples(index=False)
-            )
+    db = sqlite3.connect(path)
+    for name in ("expected", "actual"):
+        db.execute(f"CREATE TABLE {name} ({', '.join(f'{c} TEXT' for c in COLUMNS)})")
+    blocks = np.random.default_rng(0).permutation(max(1, rows // BLOCK))
+    for b in blocks:
+        left, right = _block(int(b), min(BLOCK, rows))
+        db.executemany(f"INSERT INTO expected VALUES ({', '.join('?' * 12)})", left)
+        db.executemany(f"INSERT INTO actual VALUES ({', '.join('?' * 12)})", right)
+        db.commit()
+    db.close()
 
 
-def run_ours(path: Path) -> dict:
+def _block(b: int, n: int) -> tuple[list[tuple], list[tuple]]:
+    rng = np.random.default_rng(1000 + b)
+    keys = [f"K{b * BLOCK + i:09d}" for i in range(n)]
+    decimals = [[f"{v:.6f}" for v in np.round(rng.uniform(0, 10_000, n), 3)] for _ in range(5)]
+    codes = [list(rng.choice([f"value-{j}" for j in range(50)], n)) for _ in range(6)]
+    left = list(zip(keys, *decimals, *codes, strict=True))
+    planted = int(n * RATE)
+    picked = rng.choice(n, planted * 3, replace=False)
+    missing, extra, edit = set(picked[:planted]), picked[planted : 2 * planted], picked[2 * planted :]
+    right = [list(r) for i, r in enumerate(left) if i not in missing]
+    index = {r[0]: r for r in right}
+    for m, i in enumerate(edit):
+        row, col = index[left[i][0]], 1 + m % 11
+        row[col] = "x" if col > 5 else f"{float(row[col]) + 0.000001:.6f}"
+    right += [[f"X{b * BLOCK + i:09d}", *left[i][1:]] for i in extra]
+    order = rng.permutation(len(right))
+    return [left[i] for i in rng.permutation(n)], [tuple(right[i]) for i in order]
+
+
+def run_rows(path: Path) -> dict:
     from migrate.db import make_engine
     from migrate.reconcile import ColumnRule, compare_tables
 
     engine = make_engine(f"sqlite:///{path}")
     cols = ", ".join(COLUMNS)
-    rules = {c: ColumnRule("decimal" if c.startswith("d") else "text") for c in COLUMNS[1:]}
     r = compare_tables(
         engine,
         f"SELECT {cols} FROM expected ORDER BY k",
         engine,
         f"SELECT {cols} FROM actual ORDER BY k",
         ("k",),
-        rules,
+        _rules(ColumnRule),
         chunk_size=25_000,
     )
+    return _counts(r)
+
+
+def run_pushdown(path: Path) -> dict:
+    from migrate.db import make_engine
+    from migrate.reconcile import ColumnRule
+    from migrate.reconcile.pushdown import Side, compare_pushdown
+
+    engine = make_engine(f"sqlite:///{path}")
+    sides = [Side(engine, t, {c: c for c in COLUMNS}) for t in ("expected", "actual")]
+    r = compare_pushdown(*sides, ("k",), _rules(ColumnRule), segment_rows=200, batch_rows=25_000)
+    return _counts(r) | {"segments": r.segments, "segments_compared": r.segments_compared}
+
+
+def _rules(ColumnRule) -> dict:
+    return {c: ColumnRule("decimal" if c.startswith("d") else "text") for c in COLUMNS[1:]}
+
+
+def _counts(r) -> dict:
     return {"only_left": r.missing, "only_right": r.only_in_target, "unequal": r.unequal_by_column}
 
 
@@ -75,6 +103,7 @@ def run_datacompy(path: Path) -> dict:
     import sqlite3
 
     import datacompy
+    import pandas as pd
 
     with sqlite3.connect(path) as db:
         left = pd.read_sql("SELECT * FROM expected", db)
@@ -84,44 +113,56 @@ def run_datacompy(path: Path) -> dict:
     return {"only_left": len(c.df1_unq_rows), "only_right": len(c.df2_unq_rows), "unequal": unequal}
 
 
-def child(which: str, path: Path) -> None:
+RUNNERS = {"rows": run_rows, "pushdown": run_pushdown, "datacompy": run_datacompy}
+
+
+def child(which: str, path: Path, rows: int) -> None:
     start = time.perf_counter()
-    counts = run_ours(path) if which == "ours" else run_datacompy(path)
+    if which == "generate":
+        generate(path, rows)
+        counts = {}
+    else:
+        counts = RUNNERS[which](path)
     seconds = time.perf_counter() - start
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB on Linux
     print(json.dumps({"seconds": round(seconds, 2), "peak_rss_mb": round(rss), "counts": counts}))
+
+
+def _spawn(which: str, args) -> dict:
+    # the parent stays small: a forked child's ru_maxrss starts from its parent's footprint
+    cmd = [sys.executable, __file__, "--rows", str(args.rows), "--dir", str(args.dir), "--child", which]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--dir", type=Path, default=Path("/tmp/reconcile-bench"))
-    parser.add_argument("--child", choices=["ours", "datacompy"])
+    parser.add_argument("--only", nargs="*", choices=list(RUNNERS), default=list(RUNNERS))
+    parser.add_argument("--child", choices=[*RUNNERS, "generate"])
     args = parser.parse_args()
-    path = args.dir / f"bench-{args.rows}.db"
+    path = args.dir / f"bench2-{args.rows}.db"
     if args.child:
-        return child(args.child, path)
+        return child(args.child, path, args.rows)
     args.dir.mkdir(parents=True, exist_ok=True)
     if not path.exists():
-        t = time.perf_counter()
-        generate(path, args.rows)
-        print(f"generated {args.rows:,} x {len(COLUMNS)} in {time.perf_counter() - t:.1f}s")
+        made = _spawn("generate", args)
+        print(f"generated {args.rows:,} x {len(COLUMNS)} (both sides) in {made['seconds']}s", flush=True)
     results = {}
-    for which in ("ours", "datacompy"):
-        out = subprocess.run(
-            [sys.executable, __file__, "--rows", str(args.rows), "--dir", str(args.dir), "--child", which],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        results[which] = json.loads(out.stdout.strip().splitlines()[-1])
-        print(which, results[which]["seconds"], "s", results[which]["peak_rss_mb"], "MB")
-    ours, theirs = results["ours"], results["datacompy"]
-    print(json.dumps(results, indent=1))
-    print(
-        f"time ratio {ours['seconds'] / theirs['seconds']:.2f}x, memory ratio "
-        f"{ours['peak_rss_mb'] / theirs['peak_rss_mb']:.2f}x, identical counts: {ours['counts'] == theirs['counts']}"
-    )
+    for which in args.only:
+        results[which] = _spawn(which, args)
+        print(which, results[which]["seconds"], "s", results[which]["peak_rss_mb"], "MB", flush=True)
+    print(json.dumps(results))
+    if "datacompy" in results:
+        theirs = results["datacompy"]
+        for which in set(results) - {"datacompy"}:
+            ours = results[which]
+            same = {k: ours["counts"][k] for k in theirs["counts"]} == theirs["counts"]
+            print(
+                f"{which}: {ours['seconds'] / theirs['seconds']:.2f}x datacompy's time, "
+                f"{ours['peak_rss_mb'] / theirs['peak_rss_mb']:.2f}x its peak memory, identical counts: {same}"
+            )
 
 
 if __name__ == "__main__":
