@@ -132,7 +132,12 @@ def render(report: engine.ReconcileReport, app: AppContext) -> None:
 def _difference_line(entity: str, d: dict) -> str:
     key = ", ".join(f"{k}={v!r}" for k, v in d["key"].items())
     if d["kind"] == "value":
-        return f"  {entity} [{key}] {d['column']}: expected {d['expected']!r}, target {d['actual']!r}"
+        expected, actual = (_shown(d[side]) for side in ("expected", "actual"))
+        return f"  {entity} [{key}] {d['column']}: expected {expected}, target {actual}"
     if d["kind"] == "duplicate":
         return f"  {entity} [{key}] duplicate key: {d['count']} rows on the {d['side']} side"
     return f"  {entity} [{key}] " + ("missing in target" if d["kind"] == "missing" else "only in target")
+
+
+def _shown(value) -> str:
+    return "NULL" if value is None else repr(value)
