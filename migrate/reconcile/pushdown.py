@@ -23,6 +23,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from migrate.reconcile.compare import ColumnRule, CompareResult, compare_chunks
+from migrate.reconcile.sides import aligned_chunks, stream
 
 SEPARATOR = "\x1f"  # unit separator: cannot occur in canonical values
 NULL = "\u2400"  # the NULL marker inside a row's text
@@ -122,16 +123,22 @@ def checksums(side: Side, key, rules, segments: int) -> dict[int, tuple[int, int
         return {int(s): (int(n), int(h)) for s, n, h in conn.exec_driver_sql(sql)}
 
 
-def _rows(side: Side, key, rules, segments: int, chosen: list[int]) -> pd.DataFrame:
+SEGMENT = "_segment"
+
+
+def _segment_rows(
+    side: Side, key, rules, segments: int, chosen: list[int], batch: int
+) -> Iterator[pd.DataFrame]:
+    """The rows of the chosen segments, in one scan, ordered by segment (so both sides align)."""
     key_text, _ = _texts(side, key, rules)
     quote = side.engine.dialect.identifier_preparer.quote
     listed = ", ".join(f"{expr} AS {quote(c)}" for c, expr in side.columns.items())
-    where = f"{_segment_of(side, key_text, segments)} IN ({', '.join(map(str, chosen))})"
-    with side.engine.connect() as conn:
-        if side.engine.dialect.name == "sqlite":
-            _register(conn.connection.driver_connection, segments)
-        result = conn.exec_driver_sql(f"SELECT {listed} FROM {side.from_sql} WHERE {where}")
-        return pd.DataFrame(result.fetchall(), columns=list(result.keys()), dtype=object)
+    inner = f"SELECT {_segment_of(side, key_text, segments)} AS {SEGMENT}, {listed} FROM {side.from_sql}"
+    sql = (
+        f"SELECT * FROM ({inner}) AS x WHERE {SEGMENT} IN ({', '.join(map(str, chosen))}) ORDER BY {SEGMENT}"
+    )
+    prepare = (lambda c: _register(c, segments)) if side.engine.dialect.name == "sqlite" else None
+    return stream(side.engine, sql, batch, prepare)
 
 
 def compare_pushdown(
@@ -152,7 +159,11 @@ def compare_pushdown(
     differing = sorted(s for s in {*left, *right} if left.get(s) != right.get(s))
     differ = set(differing)
     same = [s for s in left if s not in differ]
-    pairs = _batches(expected, actual, key, rules, segments, differing, left, right, batch_rows)
+    if differing:
+        both = [_segment_rows(s, key, rules, segments, differing, batch_rows) for s in (expected, actual)]
+        pairs = aligned_chunks(*both, SEGMENT, [SEGMENT, *expected.columns])
+    else:
+        pairs = iter(())
     result = compare_chunks(pairs, key, rules, key_rules=key_rules, max_details=max_details)
     identical = sum(left[s][0] for s in same)
     result.expected_rows += identical
@@ -160,18 +171,6 @@ def compare_pushdown(
     result.matched_rows += identical
     result.method, result.segments, result.segments_compared = "pushdown", segments, len(differing)
     return result
-
-
-def _batches(expected, actual, key, rules, segments, differing, left, right, batch_rows) -> Iterator:
-    batch, size = [], 0
-    for s in differing:
-        batch.append(s)
-        size += max(left.get(s, (0, 0))[0], right.get(s, (0, 0))[0])
-        if size >= batch_rows:
-            yield _rows(expected, key, rules, segments, batch), _rows(actual, key, rules, segments, batch)
-            batch, size = [], 0
-    if batch:
-        yield _rows(expected, key, rules, segments, batch), _rows(actual, key, rules, segments, batch)
 
 
 def _count(side: Side) -> int:

@@ -112,9 +112,13 @@ def expected_sql(engine: Engine, entity: str, columns: tuple[str, ...]) -> str:
     return f"SELECT {cols} FROM {q(mapped_table(entity))} ORDER BY {order_by(engine, q(columns[0]))}"
 
 
-def stream(engine: Engine, sql: str, batch: int) -> Iterator[pd.DataFrame]:
-    """A query's rows in batches of `batch`, as object-dtype frames (values as the database gave them)."""
+def stream(engine: Engine, sql: str, batch: int, prepare=None) -> Iterator[pd.DataFrame]:
+    """A query's rows in batches of `batch`, as object-dtype frames (values as the database gave them).
+
+    `prepare(dbapi_connection)` runs first (push-down registers its SQLite functions)."""
     with engine.connect().execution_options(stream_results=True, yield_per=batch) as conn:
+        if prepare is not None:
+            prepare(conn.connection.driver_connection)
         result = conn.exec_driver_sql(sql)
         names = list(result.keys())
         # SQLite: the DBAPI cursor itself (the hot loop; values need no processing). A server-side
