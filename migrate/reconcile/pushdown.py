@@ -4,13 +4,18 @@ Rows fall into segments by a hash of their key (the same function on every backe
 key lands in the same segment on both sides whatever the databases' collations). Each
 database returns, per segment, its row count and the sum of a 40-bit hash of each row's
 canonical text; only segments whose (count, sum) differ are read back and compared row by
-row (`compare.compare_chunks`, with the real tolerances). Memory holds the per-segment
-sums and one batch of differing segments, never a whole table.
+row (`compare.compare_chunks`, with the real tolerances), in one scan per side ordered by
+segment and cut into aligned chunks. Memory holds the per-segment sums and one chunk,
+never a whole table.
 
 Numbers with an absolute tolerance are quantised to it (truncated to a multiple) before
 hashing, so values within tolerance usually hash alike; two values straddling a multiple
 only make their segment be compared row by row, where the tolerance decides exactly. A
 value past the tolerance always lands on another multiple, so no difference can hide.
+
+A key repeated identically on both sides sits in a segment whose checksums agree and is not
+reported here (the `rows` method reports it); a target's natural keys are unique, and a
+repeat in the mapped rows alone changes its segment's count, so reconcile still sees it.
 """
 
 from __future__ import annotations
