@@ -9,6 +9,8 @@ import typer
 
 from migrate import __version__
 from migrate.cli import audit, db, init, trace
+from migrate.cli import map as map_cli
+from migrate.cli import values as values_cli
 from migrate.cli.context import AppContext, default_operator
 
 app = typer.Typer(
@@ -59,6 +61,8 @@ app.add_typer(db.app, name="db")
 app.command("init")(init.init)
 app.command("trace")(trace.trace)
 app.add_typer(audit.app, name="audit")
+app.command("map")(map_cli.map_command)
+app.add_typer(values_cli.app, name="values")
 
 
 def _hoist_global_flags(argv: list[str]) -> list[str]:
