@@ -10,6 +10,7 @@ import typer
 from migrate import __version__
 from migrate.cli import audit, db, init, trace
 from migrate.cli import map as map_cli
+from migrate.cli import reconcile as reconcile_cli
 from migrate.cli import values as values_cli
 from migrate.cli.context import AppContext, default_operator
 
@@ -59,6 +60,7 @@ def main_options(
 
 app.add_typer(db.app, name="db")
 app.command("init")(init.init)
+app.command("reconcile")(reconcile_cli.reconcile)
 app.command("trace")(trace.trace)
 app.add_typer(audit.app, name="audit")
 app.command("map")(map_cli.map_command)
