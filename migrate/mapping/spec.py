@@ -296,13 +296,13 @@ def read_mapping(path: Path, root: Path) -> MappingSpec:
         raise ConfigError("expected a mapping of keys (entity, sources, columns...).", file=_rel(path, root))
     data.setdefault("entity", path.stem)
     spec = validated(MappingSpec, data, path, root)
-    check_against_model(spec, _rel(path, root))
     if spec.entity != path.stem:
         raise ConfigError(
             f"the file maps {spec.entity!r} but is named {path.name}; name it {spec.entity}.yaml.",
             file=_rel(path, root),
             key="entity",
         )
+    check_against_model(spec, _rel(path, root))
     return spec
 
 

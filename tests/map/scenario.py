@@ -19,7 +19,14 @@ MATERIALS = [
     {"物料编码": "M008", "名称": "公式", "类型": "=SUM(A1)", "单位": "kg", "保质期": "2"},
 ]
 LOTS = [
-    {"批次": "L1", "物料": "M001", "数量": "12.5 kg", "生产": "2024-01-01", "有效": "2024-12-31", "入库": "45292"},
+    {
+        "批次": "L1",
+        "物料": "M001",
+        "数量": "12.5 kg",
+        "生产": "2024-01-01",
+        "有效": "2024-12-31",
+        "入库": "45292",
+    },
     {"批次": "L2", "物料": "M002", "数量": "-1", "生产": "2024-01-01", "有效": "", "入库": ""},
     {"批次": "L3", "物料": "M001", "数量": "5", "生产": "2024-02-30", "有效": "", "入库": ""},
     {"批次": "L4", "物料": "M001", "数量": "5", "生产": "2024-01-01", "有效": "2023-12-31", "入库": ""},
@@ -34,7 +41,12 @@ EXPECTED = {
         "mapped": 2,
         "rejected": 7,
         "filtered": 1,
-        "rejected_by_reason": {"invalid_number": 1, "unknown_value": 3, "duplicate_key": 2, "missing_value": 1},
+        "rejected_by_reason": {
+            "invalid_number": 1,
+            "unknown_value": 3,
+            "duplicate_key": 2,
+            "missing_value": 1,
+        },
         "filtered_by_filter": {"voided": 1},
     },
     "material_lot": {
@@ -69,7 +81,10 @@ LOT_MAPPING = {
     "columns": {
         "lot_no": {"from": "批次"},
         "material_code": {"from": "物料"},
-        "quantity": {"from": "数量", "steps": [{"to_unit": {"to": "kg", "factors": {"g": 0.001}, "default_unit": "kg"}}]},
+        "quantity": {
+            "from": "数量",
+            "steps": [{"to_unit": {"to": "kg", "factors": {"g": 0.001}, "default_unit": "kg"}}],
+        },
         "uom": {"const": "kg"},
         "manufactured_on": {"from": "生产"},
         "expires_on": {"from": "有效"},

@@ -74,18 +74,28 @@ def test_simulate_reports_the_same_and_replaces_nothing(tmp_path):
     assert next(e for e in simulated.entities if e.entity == "material_lot").source_rows == 2
     pd.testing.assert_frame_equal(table(project, "map_material_lot"), before)
     store = WorkStore(project.staging_url)
-    assert not [t for t in store.engine.dialect.get_table_names(store.engine.connect()) if t.startswith("scratch_")]
+    assert not [
+        t for t in store.engine.dialect.get_table_names(store.engine.connect()) if t.startswith("scratch_")
+    ]
     store.dispose()
     assert not (tmp_path / ".migrate" / "target.db").exists()
 
 
 @pytest.mark.parametrize(
     ("policy", "order_by", "kept_name"),
-    [("keep_first", "_row_id", "重复A"), ("keep_last", "_row_id", "重复B"), ("keep_first", "shelf_life_days", "重复A")],
+    [
+        ("keep_first", "_row_id", "重复A"),
+        ("keep_last", "_row_id", "重复B"),
+        ("keep_first", "shelf_life_days", "重复A"),
+    ],
 )
 def test_duplicate_policies_keep_one_member(tmp_path, policy, order_by, kept_name):
     project = Project(scenario.build(tmp_path))
-    write_mapping(tmp_path, "material", scenario.MATERIAL_MAPPING | {"duplicates": {"policy": policy, "order_by": order_by}})
+    write_mapping(
+        tmp_path,
+        "material",
+        scenario.MATERIAL_MAPPING | {"duplicates": {"policy": policy, "order_by": order_by}},
+    )
     result = map_entities(project, ["material"])
     assert next(iter(result.entities)).rejected_by_reason["duplicate_key"] == 1
     materials = table(project, "map_material").set_index("material_code")
@@ -111,7 +121,10 @@ def test_references_resolve_against_the_target(tmp_path, target_url):
     engine = db.make_engine(target_url)
     db.upgrade(engine)
     with engine.begin() as conn:
-        conn.execute(insert(material_table), {"material_code": "M404", "name": "x", "material_type": "raw", "base_uom": "kg"})
+        conn.execute(
+            insert(material_table),
+            {"material_code": "M404", "name": "x", "material_type": "raw", "base_uom": "kg"},
+        )
     engine.dispose()
     result = map_entities(project)
     lots = next(e for e in result.entities if e.entity == "material_lot")
@@ -124,7 +137,12 @@ def test_stacked_sources_share_one_mapping(tmp_path):
     from tests.map.helpers import write_project
 
     write_project(tmp_path, {"mat": [], "lots": [], "lots_2024_02": []})
-    stage(tmp_path, "lots_2024_02", [{"批次": "L9", "物料": "M001", "数量": "3", "生产": "", "有效": "", "入库": ""}], "2024-02")
+    stage(
+        tmp_path,
+        "lots_2024_02",
+        [{"批次": "L9", "物料": "M001", "数量": "3", "生产": "", "有效": "", "入库": ""}],
+        "2024-02",
+    )
     write_mapping(tmp_path, "material_lot", scenario.LOT_MAPPING | {"sources": ["lots", "lots_2024_02"]})
     result = map_entities(Project(tmp_path), ["material", "material_lot"])
     lots = next(e for e in result.entities if e.entity == "material_lot")
@@ -143,8 +161,15 @@ def test_project_timezone_applies_to_naive_timestamps(tmp_path):
     write_mapping(
         tmp_path,
         "material",
-        {"sources": "mat", "columns": {"material_code": {"from": "物料编码"}, "name": {"const": "m"},
-                                       "material_type": {"const": "raw"}, "base_uom": {"const": "kg"}}},
+        {
+            "sources": "mat",
+            "columns": {
+                "material_code": {"from": "物料编码"},
+                "name": {"const": "m"},
+                "material_type": {"const": "raw"},
+                "base_uom": {"const": "kg"},
+            },
+        },
     )
     write_mapping(
         tmp_path,
