@@ -29,7 +29,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 from sqlalchemy import (
     Column,
     Engine,
@@ -67,6 +69,8 @@ from migrate.store import LINEAGE, WorkStore, normalize_header, staged_table
 from migrate.urls import redact
 
 SAMPLES = 3
+MAX_CANDIDATES = 10_000  # duplicate candidates listed in SQL; beyond, the whole table is ranked
+_TEXT_STEPS = {"regex_extract", "replace", "unit_part", "prefix", "collapse_spaces"}
 _TYPE_STEP = {"decimal": ("decimal", "integer"), "integer": ("integer",), "date": ("date",)}
 
 
@@ -195,14 +199,22 @@ class _Failures:
             }
         )
 
-    def add(self, mask: pd.Series, reason: str, rule: str, column, values, message) -> None:
+    def add(self, mask: pd.Series, reason: str, rule: str, column, values, message: str) -> None:
+        """Record a failure for rows not failed yet. `{value}` in the message is filled per
+        rejected row only (rejects are few; the rows that pass never pay for messages)."""
         new = mask & self.frame["reason"].isna()
         if not new.any():
             return
-        for key, value in (("reason", reason), ("rule", rule), ("column", column), ("message", message)):
+        for key, value in (("reason", reason), ("rule", rule), ("column", column)):
             self.frame.loc[new, key] = value[new] if isinstance(value, pd.Series) else value
-        if values is not None:
-            self.frame.loc[new, "value"] = values[new].astype(object)
+        shown = values[new].astype(object) if values is not None else None
+        if shown is not None:
+            self.frame.loc[new, "value"] = shown.where(shown.notna(), None)
+        if "{value}" in message and shown is not None:
+            filled = shown.map(lambda v: message.replace("{value}", repr(None if pd.isna(v) else v)))
+            self.frame.loc[new, "message"] = filled
+        else:
+            self.frame.loc[new, "message"] = message
 
     @property
     def failed(self) -> pd.Series:
@@ -228,7 +240,14 @@ def map_chunk(plan: Plan, staged: pd.DataFrame, references: dict[str, pd.Index])
         mask, named = quality.failures(rule, out, entity)
         values = _named_values(out, named)
         failures.add(
-            mask, rule.code, rule.name or f"rules.{i}.{rule.kind}", named, values, quality.describe(rule)
+            mask,
+            rule.code,
+            rule.name or f"rules.{i}.{rule.kind}",
+            named,
+            values,
+            f"{named} {{value}}: {quality.describe(rule)}"
+            if isinstance(named, str)
+            else quality.describe(rule),
         )
     _check_lengths(entity, out, failures)
     _check_references(entity, out, failures, references)
@@ -281,7 +300,7 @@ def _build_column(col, staged, alive, failures: _Failures, unmapped: list, conte
         result = run_step(step.transform, values, step.args, context)
         values = as_text(result.values)
         if result.bad is not None:
-            message = _step_message(step, col, before)
+            message = _step_message(step, col)
             failures.add(
                 result.bad & alive, result.reason or "invalid_format", step.label, col.name, before, message
             )
@@ -294,7 +313,8 @@ def _build_column(col, staged, alive, failures: _Failures, unmapped: list, conte
                         value_map=name
                     )
                 )
-        values = blank_to_na(values) if values.dtype == TEXT else values
+    if col.steps and col.steps[-1].transform.name in _TEXT_STEPS:
+        values = blank_to_na(values)  # a text step (regex, replace...) may leave '' behind
     return values
 
 
@@ -306,16 +326,14 @@ _PHRASES = {
 }
 
 
-def _step_message(step: Step, col: TargetColumn, before: pd.Series) -> pd.Series:
+def _step_message(step: Step, col: TargetColumn) -> str:
     shown = ", ".join(col.headers) or "constant"
     phrase = _PHRASES.get(step.transform.reason or "", "was refused")
     if step.transform.name == "value_map":
         phrase = f"is not in value map {step.args.get('name') or step.args.get('value')}"
     elif step.transform.name == "integer":
         phrase = "is not a whole number"
-    return (
-        f"{shown}: " + before.fillna("").astype(object).map(repr).astype(TEXT) + f" {phrase} ({step.label})"
-    )
+    return f"{shown}: {{value}} {phrase} ({step.label})"
 
 
 def _typed_and_required(entity: str, out: pd.DataFrame, failures: _Failures, plan: Plan) -> None:
@@ -331,11 +349,7 @@ def _typed_and_required(entity: str, out: pd.DataFrame, failures: _Failures, pla
         parser = {"decimal": t.decimal, "integer": t.integer, "date": t.date, "boolean": t.boolean}.get(kind)
         result = parser(out[name]) if parser else t.datetime_(out[name], plan.context)
         reason = t.TRANSFORMS["datetime" if parser is None else kind].reason
-        message = (
-            f"{name}: "
-            + out[name].fillna("").astype(object).map(repr).astype(TEXT)
-            + f" is not a valid {kind}"
-        )
+        message = f"{name}: {{value}} is not a valid {kind}"
         failures.add(result.bad, reason, f"{name}.{kind}", name, out[name], message)
         out[name] = result.values
     for name in required_columns(entity):
@@ -380,11 +394,7 @@ def _check_references(
         values = out[ref.column]
         missing = values.notna() & ~values.isin(references[ref.column])
         if missing.any():
-            message = (
-                f"{ref.column} "
-                + values.fillna("").astype(object).map(repr).astype(TEXT)
-                + f" is not a known {ref.entity}"
-            )
+            message = f"{ref.column} {{value}} is not a known {ref.entity}"
             failures.add(missing, "unknown_reference", f"reference.{ref.entity}", ref.column, values, message)
 
 
@@ -436,24 +446,61 @@ def runs_schema(name: str) -> Table:
 
 
 def insert_frame(engine: Engine, target: Table, frame: pd.DataFrame) -> None:
-    """Rows in one executemany: plain Python values, NA as None (driver-level, no ORM)."""
+    """Rows in one driver-level executemany of tuples (identifiers quoted by the dialect).
+
+    SQLAlchemy's per-row parameter processing and `to_dict("records")` cost more than the
+    mapping itself at a million rows; the columns here are plain text and integers.
+    """
     if frame.empty:
         return
     names = [c.name for c in target.columns if c.name in frame.columns]
-    data = frame[names].astype(object)
-    data = data.where(data.notna(), None)
+    quote = engine.dialect.identifier_preparer.quote
+    marks = ", ".join("?" if engine.dialect.paramstyle == "qmark" else "%s" for _ in names)
+    sql = f"INSERT INTO {quote(target.name)} ({', '.join(quote(n) for n in names)}) VALUES ({marks})"
+    rows = list(zip(*(_python_values(frame[n]) for n in names), strict=True))
     with engine.begin() as conn:
-        conn.execute(target.insert(), data.to_dict("records"))
+        conn.exec_driver_sql(sql, rows)
+
+
+def _python_values(values: pd.Series) -> list:
+    if values.dtype == TEXT:
+        return pa.array(values).to_pylist()
+    out = values.astype(object)
+    return out.where(out.notna(), None).tolist()
 
 
 def read_staged(engine: Engine, name: str, columns: list[str], chunk_size: int):
-    """A staged table in row order, only the needed columns (quoted by the dialect), as text."""
+    """A staged table in row order, only the needed columns (quoted by the dialect), as text.
+
+    Read with the driver's cursor and turned into pyarrow text columns directly: row objects
+    and `from_records` would cost more than the mapping itself."""
     query = select(*(column(c) for c in columns)).select_from(table(name)).order_by(column("_row_id"))
     with engine.connect().execution_options(stream_results=True) as conn:
-        result = conn.execute(query)
-        while rows := result.fetchmany(chunk_size):
-            frame = pd.DataFrame.from_records(rows, columns=columns, coerce_float=False)
-            yield frame
+        compiled = query.compile(dialect=engine.dialect)
+        cursor = conn.connection.cursor()
+        try:
+            cursor.execute(str(compiled), ())
+            while rows := cursor.fetchmany(chunk_size):
+                yield _frame(rows, columns)
+        finally:
+            cursor.close()
+
+
+def _frame(rows: list[tuple], columns: list[str]) -> pd.DataFrame:
+    grid = np.empty((len(rows), len(columns)), dtype=object)
+    grid[:] = rows  # one C-level copy; columns are then sliced, not transposed in Python
+    data = {}
+    for i, name in enumerate(columns):
+        values = grid[:, i]
+        if name in LINEAGE:
+            data[name] = pd.Series(values, dtype=object)
+            continue
+        try:
+            array = pa.array(values, type=pa.string(), from_pandas=True)
+        except (pa.ArrowTypeError, pa.ArrowInvalid):  # a number staged by a lax writer: as its text
+            array = pa.array([None if v is None else str(v) for v in values], type=pa.string())
+        data[name] = pd.Series(array, dtype=TEXT)
+    return pd.DataFrame(data)
 
 
 # --- the stage -------------------------------------------------------------------------------
@@ -542,10 +589,14 @@ def _map_entity(run: _Run, plan: Plan, progress: Progress) -> EntityResult:
         for staged in _staged_chunks(run, plan, source):
             outcome = map_chunk(plan, staged, references)
             _write_outcome(engine, out_table, rejects, entity, outcome, counts)
+            counts.remember_keys([rule[0] for rule in _set_rules(plan)], outcome.mapped)
             task.advance(len(staged))
     for key, policy, order_by, label, reason in _set_rules(plan):
+        candidates = counts.duplicate_candidates(key)
+        if candidates is not None and len(candidates) == 0:
+            continue  # no two rows share a key hash: no duplicate group, no SQL pass needed
         counts.reasons[reason] += _reject_groups(
-            engine, out_table, rejects, entity, key, policy, order_by, label, reason
+            engine, out_table, rejects, entity, key, policy, order_by, label, reason, candidates
         )
     run.mapped_now.add(entity)
     result = counts.result(entity, run.store, out_table.name)
@@ -561,6 +612,27 @@ class _Counts:
     reasons: Counter = field(default_factory=Counter)
     filters: Counter = field(default_factory=Counter)
     unmapped: list[pd.DataFrame] = field(default_factory=list)
+    key_hashes: dict[tuple, list[tuple[np.ndarray, np.ndarray]]] = field(default_factory=dict)
+
+    def remember_keys(self, keys: list[tuple[str, ...]], mapped: pd.DataFrame) -> None:
+        """Hash each set rule's key per mapped row (8 bytes a row), to find duplicate groups
+        without a full-table SQL pass when there are none."""
+        for key in keys:
+            present = mapped[list(key)].notna().all(axis=1)
+            hashes = pd.util.hash_pandas_object(mapped.loc[present, list(key)], index=False).to_numpy()
+            ids = mapped.loc[present, "_row_id"].to_numpy()
+            self.key_hashes.setdefault(tuple(key), []).append((ids, hashes))
+
+    def duplicate_candidates(self, key) -> np.ndarray | None:
+        """Row ids whose key hash is shared (a superset of every duplicate group); None: too many
+        to list, check the whole table."""
+        parts = self.key_hashes.get(tuple(key), [])
+        if not parts:
+            return np.array([], dtype=np.int64)
+        ids = np.concatenate([p[0] for p in parts])
+        hashes = pd.Series(np.concatenate([p[1] for p in parts]))
+        candidates = ids[hashes.duplicated(keep=False).to_numpy()]
+        return candidates if len(candidates) <= MAX_CANDIDATES else None
 
     def result(self, entity: str, store: WorkStore, mapped_table: str) -> EntityResult:
         mapped = store.count(mapped_table)
@@ -632,7 +704,7 @@ def _set_rules(plan: Plan):
 
 
 def _reject_groups(
-    engine, out_table: Table, rejects: Table, entity: str, key, policy, order_by, label, reason
+    engine, out_table: Table, rejects: Table, entity: str, key, policy, order_by, label, reason, candidates
 ) -> int:
     """Move duplicate-group members from the mapped table to the rejects, in SQL."""
     keys = [out_table.c[k] for k in key]
@@ -650,6 +722,7 @@ def _reject_groups(
             func.row_number().over(partition_by=keys, order_by=[ordered, tiebreak]).label("rn"),
         )
         .where(*(k.is_not(None) for k in keys))
+        .where(out_table.c._row_id.in_([int(i) for i in candidates]) if candidates is not None else True)
         .subquery()
     )
     doomed = select(ranked.c._row_id).where(ranked.c.n > 1)

@@ -14,10 +14,13 @@ from __future__ import annotations
 import operator
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import Integer, Numeric
 
 from migrate.mapping.spec import RuleSpec
-from migrate.model import ENTITIES
+from migrate.mapping.transforms import TEXT
+from migrate.model import ENTITIES, ExactDecimal
 
 _OPS = {
     "<": operator.lt,
@@ -31,15 +34,18 @@ _OPS = {
 
 def is_numeric(entity: str, column: str) -> bool:
     table = ENTITIES[entity].table
-    return (
-        column in table.c
-        and isinstance(table.c[column].type, Integer | Numeric)
-        and not column.endswith("_id")
-    )
+    if column not in table.c or column.endswith("_id"):
+        return False
+    return isinstance(table.c[column].type, Integer | Numeric | ExactDecimal)
 
 
 def _numbers(values: pd.Series) -> pd.Series:
-    return pd.to_numeric(values, errors="coerce").astype("float64")
+    """Canonical decimal text as floats for comparisons (pyarrow cast; the text stays exact)."""
+    try:
+        array = pc.cast(pa.array(values.astype(TEXT)), pa.float64())
+        return pd.Series(array.to_numpy(zero_copy_only=False), index=values.index)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pd.to_numeric(values, errors="coerce").astype("float64")
 
 
 def failures(rule: RuleSpec, frame: pd.DataFrame, entity: str) -> tuple[pd.Series, str]:

@@ -156,6 +156,17 @@ def blank_to_na(values: pd.Series) -> pd.Series:
     return values.mask(values.str.strip() == "")
 
 
+def arrow_text(array, index: pd.Index) -> pd.Series:
+    """A pyarrow string array as a text Series, without a round trip through Python objects."""
+    return pd.Series(array, dtype=TEXT, index=index)
+
+
+def distinct(values: pd.Series, fn: Callable[[str], Any]) -> tuple[np.ndarray, np.ndarray]:
+    """`fn` of each distinct value (NA excluded), and each row's position in that list (-1 = NA)."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    return np.array([fn(u) for u in uniques] + [None], dtype=object), codes
+
+
 def by_distinct(values: pd.Series, fn: Callable[[str], Any]) -> pd.Series:
     """Apply a Python function to each distinct value once and spread the results (codes repeat)."""
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
@@ -297,7 +308,7 @@ def canonical_decimal(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     array = _arrow(text)
     fast = pc.fill_null(pc.match_substring_regex(array, _FAST_DECIMAL), False)
     cast = pc.cast(pc.cast(pc.if_else(fast, array, pa.scalar(None, pa.string())), _DEC_TYPE), pa.string())
-    out = pd.Series(cast.to_pandas(), index=values.index, dtype=object).astype(TEXT)
+    out = arrow_text(cast, values.index)
     slow = text.notna() & ~pd.Series(fast.to_numpy(zero_copy_only=False), index=values.index)
     if slow.any():
         out = out.where(~slow, as_text(by_distinct(text[slow], _slow_decimal)).reindex(values.index))
@@ -393,7 +404,7 @@ def date(values: pd.Series, formats: list[str] | None = None, excel_serial: bool
     naive, aware = parse_timestamps(values, formats or DATE_FORMATS, excel_serial)
     stamp = naive.where(naive.notna(), aware.dt.tz_localize(None))
     days = pa.array(stamp.dt.floor("D").astype("datetime64[s]"), from_pandas=True).cast(pa.date32())
-    out = pd.Series(days.cast(pa.string()).to_pandas(), index=values.index, dtype=object).astype(TEXT)
+    out = arrow_text(days.cast(pa.string()), values.index)
     bad = (values.str.strip().notna() & out.isna()).astype(bool)
     return StepResult(out, bad)
 
@@ -427,7 +438,7 @@ def iso_utc(stamp: pd.Series) -> pd.Series:
     fractional = pa.array((plain.dt.microsecond != 0).fillna(False).to_numpy())
     chosen = pc.if_else(fractional, micros, seconds)
     iso = pc.binary_join_element_wise(pc.replace_substring(chosen, " ", "T"), "+00:00", "")
-    return pd.Series(iso.to_pandas(), index=stamp.index, dtype=object).astype(TEXT)
+    return arrow_text(iso, stamp.index)
 
 
 TRUE_WORDS = ("是", "y", "yes", "true", "t", "1", "合格", "ok", "pass", "对", "√")

@@ -23,13 +23,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 import yaml
 from openpyxl import Workbook, load_workbook
 
 from migrate.errors import ConfigError
 from migrate.mapping.spec import VALUES_DIR
-from migrate.mapping.transforms import StepResult, as_text, by_distinct
+from migrate.mapping.transforms import StepResult, as_text, distinct
 from migrate.project import NAME, Spec, read_yaml, validated
 from migrate.store import normalize_header
 
@@ -60,17 +61,18 @@ class ValueMap:
         return {self.key(str(k)): v for k, v in self.spec.entries.items()}
 
     def apply(self, values: pd.Series) -> StepResult:
-        """Mapped codes; unmapped (present, unknown) values flagged, rejected if strict."""
+        """Mapped codes; unmapped (present, unknown) values flagged, rejected if strict.
+        Each distinct legacy value is looked up once, then spread to its rows."""
         table = self.table
         missing = object()
-        looked_up = by_distinct(values, lambda v: table.get(self.key(v), missing))
-        unmapped = values.notna() & looked_up.map(lambda v: v is missing).astype(bool)
+        found, codes = distinct(values, lambda v: table.get(self.key(v), missing))
+        known = np.array([v is not missing for v in found[:-1]] + [True], dtype=bool)
+        unmapped = pd.Series(~known[codes], index=values.index)
+        mapped = pd.Series(np.where(known, found, None)[codes], index=values.index, dtype=object)
         if self.spec.strict:
-            out = looked_up.mask(unmapped)
-            return StepResult(as_text(out), unmapped, unmapped, "unknown_value")
+            return StepResult(as_text(mapped), unmapped, unmapped, "unknown_value")
         fallback = values if self.spec.default is None else self.spec.default
-        out = looked_up.where(~unmapped, fallback)
-        return StepResult(as_text(out), None, unmapped)
+        return StepResult(as_text(mapped.where(~unmapped, fallback)), None, unmapped)
 
 
 def value_map_files(root: Path) -> dict[str, Path]:
