@@ -9,13 +9,12 @@ reconcile and rollback compare.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.engine import URL
 
-from migrate.errors import ConfigError, MigrateError
+from migrate.errors import ConfigError
 from migrate.load.connection import connect
 from migrate.load.control import finish_run, read_checkpoint, start_run
 from migrate.load.engine import EntityLoader, EntityResult, LoadContext, LoadInterrupted, stop_on_signals
@@ -120,33 +119,78 @@ def load(
     ordered = [e for e in LOAD_ORDER if e in set(entities)]
     fingerprints = _fingerprints(store, ordered)
     _refuse_changed_inputs(url, fingerprints, restart)
+    options = LoadOptions(
+        chunk_size=chunk_size,
+        mode=mode,
+        restart=restart,
+        delete_missing=frozenset(delete_missing),
+        operator=operator,
+        command=command,
+        project_fingerprint=project_fingerprint,
+        max_retries=max_retries,
+    )
     lease = Lease(url, operator, command)
     lease.acquire()
     try:
-        return _run(url, store, ordered, fingerprints, lease, locals_=dict(
-            chunk_size=chunk_size, mode=mode, restart=restart, delete_missing=frozenset(delete_missing),
-            operator=operator, command=command, project_fingerprint=project_fingerprint,
-            progress=progress, faults=faults or Faults(), max_retries=max_retries))
+        return _run(url, store, ordered, fingerprints, lease, options, progress, faults or Faults())
     finally:
         lease.release()
 
 
-def _run(url, store, ordered, fingerprints, lease, locals_: dict) -> LoadResult:
-    o = locals_
+@dataclass(frozen=True)
+class LoadOptions:
+    chunk_size: int
+    mode: str
+    restart: bool
+    delete_missing: frozenset[str]
+    operator: str
+    command: str
+    project_fingerprint: str | None
+    max_retries: int
+
+
+def _run(
+    url: URL,
+    store: WorkStore,
+    ordered: list[str],
+    fingerprints: dict[str, tuple[str, int]],
+    lease: Lease,
+    o: LoadOptions,
+    progress: Progress,
+    faults: Faults,
+) -> LoadResult:
     conn = connect(url)
-    run_id = start_run(conn, operator=o["operator"], command=o["command"], mode=o["mode"],
-                       chunk_size=o["chunk_size"], fingerprints={k: v[0] for k, v in fingerprints.items()},
-                       project_fingerprint=o["project_fingerprint"])
+    run_id = start_run(
+        conn,
+        operator=o.operator,
+        command=o.command,
+        mode=o.mode,
+        chunk_size=o.chunk_size,
+        fingerprints={k: v[0] for k, v in fingerprints.items()},
+        project_fingerprint=o.project_fingerprint,
+    )
     conn.begin()
     lease.attach_run(conn, run_id)
     conn.commit()
     results: list[EntityResult] = []
     status = "failed"
     with stop_on_signals() as stop:
-        ctx = LoadContext(url=url, store=store, run_id=run_id, mode=o["mode"], chunk_size=o["chunk_size"],
-                          lease=lease, faults=o["faults"], stop=stop, progress=o["progress"],
-                          delete_missing=o["delete_missing"], restart=o["restart"],
-                          max_retries=o["max_retries"], conn=conn, fingerprints=fingerprints)
+        ctx = LoadContext(
+            url=url,
+            store=store,
+            run_id=run_id,
+            mode=o.mode,
+            chunk_size=o.chunk_size,
+            lease=lease,
+            faults=faults,
+            stop=stop,
+            progress=progress,
+            delete_missing=o.delete_missing,
+            restart=o.restart,
+            max_retries=o.max_retries,
+            conn=conn,
+            fingerprints=fingerprints,
+        )
         try:
             for name in ordered:
                 results.append(EntityLoader(ctx, name).run())
@@ -157,7 +201,7 @@ def _run(url, store, ordered, fingerprints, lease, locals_: dict) -> LoadResult:
         finally:
             ctx.drop_connection()
             _record_end(url, run_id, status, results)
-    return LoadResult(run_id, o["mode"], mask_url(url), tuple(results))
+    return LoadResult(run_id, o.mode, mask_url(url), tuple(results))
 
 
 def _record_end(url: URL, run_id: int, status: str, results: list[EntityResult]) -> None:
@@ -169,10 +213,3 @@ def _record_end(url: URL, run_id: int, status: str, results: list[EntityResult])
             conn.close()
     except Exception:  # noqa: BLE001 - the load's own outcome (or error) matters more than this note
         pass
-
-
-def summary_json(result: LoadResult) -> str:
-    return json.dumps(result.to_dict(), ensure_ascii=False)
-
-
-_ = MigrateError  # re-exported error base for callers catching load failures

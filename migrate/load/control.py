@@ -35,7 +35,9 @@ class Checkpoint:
     deleted: int = 0
     status: str = "loading"
 
-    def advanced(self, run_id: int, last_row_id: int, inserted: int, updated: int, unchanged: int) -> Checkpoint:
+    def advanced(
+        self, run_id: int, last_row_id: int, inserted: int, updated: int, unchanged: int
+    ) -> Checkpoint:
         return replace(
             self,
             run_id=run_id,
@@ -52,7 +54,9 @@ class Checkpoint:
 
 
 def read_checkpoint(conn: TargetConnection, entity: str) -> Checkpoint | None:
-    row = conn.execute(f"SELECT {_CP_COLUMNS} FROM migrate_load_checkpoint WHERE entity = ?", (entity,)).fetchone()
+    row = conn.execute(
+        f"SELECT {_CP_COLUMNS} FROM migrate_load_checkpoint WHERE entity = ?", (entity,)
+    ).fetchone()
     return None if row is None else Checkpoint(*row)
 
 

@@ -164,6 +164,7 @@ class EntityLoader:
         self.fingerprint, self.total_rows = ctx.fingerprints[entity]
         self.started = time.monotonic()
         self.initial: Checkpoint | None = None
+        self.latest: Checkpoint | None = None  # the last state this process committed or read back
         self.chunks_done = 0
 
     @property
@@ -195,19 +196,26 @@ class EntityLoader:
             return state
         cp = read_checkpoint(self.ctx.connection(), self.entity)
         self.ctx.connection().rollback()
-        if cp is not None and cp.pass_run_id == self.initial.pass_run_id and cp.fingerprint == self.fingerprint:
+        if (
+            cp is not None
+            and cp.pass_run_id == self.initial.pass_run_id
+            and cp.fingerprint == self.fingerprint
+        ):
             return cp
         return self.initial
 
     # -- the loop --------------------------------------------------------------
     def run(self) -> EntityResult:
-        self.initial = state = self._initial_state()
+        self.initial = self.latest = state = self._initial_state()
         resumed_from = state.next_chunk if state.pass_run_id != self.ctx.run_id else None
         task = self.ctx.progress.task(self.entity, total=self.total_rows)
         task.advance(min(self.total_rows, state.next_chunk * state.chunk_size))
-        attempts, progress_mark = 0, (state.next_chunk, state.status)
+        attempts, progress_mark, reread = 0, (state.next_chunk, state.status), False
         while True:
             try:
+                if reread:  # never retry blindly: the lost commit may have happened
+                    state = self.latest = self._reread(self.latest)
+                    reread = False
                 state = self._chunks(state, task)
                 state = self._finish(state)
                 break
@@ -216,12 +224,13 @@ class EntityLoader:
                     self.ctx.drop_connection()
                     raise
                 self.ctx.drop_connection()
+                state = self.latest
                 attempts = 1 if (state.next_chunk, state.status) != progress_mark else attempts + 1
                 progress_mark = (state.next_chunk, state.status)
                 if attempts > self.ctx.max_retries:
                     raise self._persistent_failure(state, attempts, exc) from None
                 time.sleep(min(0.1 * 2**attempts, 2.0))
-                state = self._reread(state)
+                reread = True
         return EntityResult(
             entity=self.entity,
             source_rows=self.total_rows,
@@ -237,7 +246,7 @@ class EntityLoader:
     def _persistent_failure(self, state: Checkpoint, attempts: int, exc: Exception) -> TargetError:
         last = f"chunk {state.next_chunk - 1}" if state.next_chunk else "none"
         return TargetError(
-            f"lost the connection to the target {mask_url(self.ctx.url)} {attempts} times in a row while "
+            f"lost the connection to the target {mask_url(self.ctx.url)} ({attempts} attempts) while "
             f"loading {self.entity} ({redact(str(exc)).strip()[:200]}). Last committed chunk of {self.entity}: "
             f"{last} ({state.inserted + state.updated + state.unchanged} of {self.total_rows} rows); "
             "the failed chunk left nothing behind.",
@@ -249,7 +258,7 @@ class EntityLoader:
         if state.status == "done" or self.ctx.mode == "replace":
             return state
         for rows in read_source_chunks(self.ctx.store, self.entity, state.last_row_id, state.chunk_size):
-            state = self._chunk(state, rows)
+            state = self.latest = self._chunk(state, rows)
             self.chunks_done += 1
             task.advance(len(rows))
             if self.ctx.stop.signal is not None:
@@ -279,8 +288,13 @@ class EntityLoader:
             faults.at("after_data", self.entity, no)
             self._ledger_inserts(conn, no, inserted_ids)
             faults.at("after_ledger", self.entity, no)
-            new = state.advanced(self.ctx.run_id, rows[-1][0], len(inserted_ids), updated,
-                                 len(rows) - len(inserted_ids) - updated)
+            new = state.advanced(
+                self.ctx.run_id,
+                rows[-1][0],
+                len(inserted_ids),
+                updated,
+                len(rows) - len(inserted_ids) - updated,
+            )
             if not (inserted_ids or updated):
                 conn.rollback()  # nothing changed: write nothing (a crash just redoes a no-op)
                 return new
@@ -442,8 +456,9 @@ class EntityLoader:
                 conn.execute(sql.update())
             ids = self._insert(conn)
             self._ledger_inserts(conn, no, ids)
-            state = replace(state, inserted=len(ids), updated=updated,
-                            unchanged=state.total_rows - len(ids) - updated)
+            state = replace(
+                state, inserted=len(ids), updated=updated, unchanged=state.total_rows - len(ids) - updated
+            )
         deleted = int(conn.scalar("SELECT COUNT(*) FROM _gone"))
         if deleted:
             conn.execute(sql.ledger_before("delete", "_gone"), (self.ctx.run_id, self.entity, no))

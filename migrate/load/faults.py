@@ -1,7 +1,8 @@
 """Test-only fault injection, read only by the load loop.
 
 `MIGRATE_LOAD_FAULT` lists faults as `POINT:CHUNK[:ENTITY]`, comma separated. CHUNK is a
-chunk number (the fault fires once per process) or `*` (every time). Crash points kill
+chunk number (the fault fires once per process), `N+` (every time from chunk N on) or `*`
+(every time). Crash points kill
 the process with SIGKILL, so nothing (no finally, no atexit) softens the crash:
 
 - before_begin, after_data, after_ledger, after_checkpoint, after_commit: at that point of
@@ -54,7 +55,7 @@ class Faults:
             name, when, only = fault
             if name != point or (only and only != entity) or fault in self._fired:
                 continue
-            if when == "*":
+            if when == "*" or (when.endswith("+") and chunk >= int(when[:-1])):
                 return True
             if when == str(chunk):
                 self._fired.add(fault)

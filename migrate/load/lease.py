@@ -87,8 +87,15 @@ class Lease:
             "ON CONFLICT (id) DO UPDATE SET operator = excluded.operator, host = excluded.host, "
             "pid = excluded.pid, run_id = excluded.run_id, command = excluded.command, "
             "started_at = excluded.started_at, expires_at = excluded.expires_at",
-            (self.operator, self.host, self.pid, self.run_id, self.command[:500], conn.ts(now),
-             conn.ts(now + LEASE_TTL)),
+            (
+                self.operator,
+                self.host,
+                self.pid,
+                self.run_id,
+                self.command[:500],
+                conn.ts(now),
+                conn.ts(now + LEASE_TTL),
+            ),
         )
 
     def acquire(self) -> None:
@@ -152,7 +159,9 @@ class Lease:
         try:
             if conn.dialect == "sqlite":
                 conn.begin()
-            conn.execute("DELETE FROM migrate_lease WHERE id = 1 AND host = ? AND pid = ?", (self.host, self.pid))
+            conn.execute(
+                "DELETE FROM migrate_lease WHERE id = 1 AND host = ? AND pid = ?", (self.host, self.pid)
+            )
             if conn.dialect == "postgresql" and self._conn is not None:
                 conn.execute("SELECT pg_advisory_unlock(?)", (ADVISORY_KEY,))
             if not (conn.dialect == "postgresql" and conn.raw.autocommit):

@@ -37,7 +37,11 @@ def cast(column, x: str, dialect: str) -> str:
     if isinstance(kind, UtcDateTime):
         return _sqlite_timestamp(x) if dialect == "sqlite" else f"CAST({x} AS timestamptz)"
     if isinstance(kind, Boolean):
-        return f"(CASE {x} WHEN 'true' THEN 1 WHEN 'false' THEN 0 END)" if dialect == "sqlite" else f"CAST({x} AS boolean)"
+        return (
+            f"(CASE {x} WHEN 'true' THEN 1 WHEN 'false' THEN 0 END)"
+            if dialect == "sqlite"
+            else f"CAST({x} AS boolean)"
+        )
     if isinstance(kind, Date):
         return x if dialect == "sqlite" else f"CAST({x} AS date)"
     if isinstance(kind, Integer):
@@ -99,8 +103,7 @@ class EntitySql:
         joins.append(f"LEFT JOIN {self.table} tgt ON {match}")
         tail = " ON COMMIT DROP" if self.dialect == "postgresql" else ""
         return (
-            f"CREATE TEMP TABLE _typed{tail} AS SELECT {', '.join(select)} "
-            f'FROM "{raw}" r {" ".join(joins)}'
+            f'CREATE TEMP TABLE _typed{tail} AS SELECT {", ".join(select)} FROM "{raw}" r {" ".join(joins)}'
         )
 
     def unresolved(self) -> list[tuple[str, str]]:
