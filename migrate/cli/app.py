@@ -9,6 +9,7 @@ import typer
 
 from migrate import __version__
 from migrate.cli import audit, db, init, trace
+from migrate.cli import reconcile as reconcile_cli
 from migrate.cli.context import AppContext, default_operator
 
 app = typer.Typer(
@@ -57,6 +58,7 @@ def main_options(
 
 app.add_typer(db.app, name="db")
 app.command("init")(init.init)
+app.command("reconcile")(reconcile_cli.reconcile)
 app.command("trace")(trace.trace)
 app.add_typer(audit.app, name="audit")
 

@@ -1,0 +1,122 @@
+"""`migrate reconcile`: compare what was loaded with what the sources held; exit 1 past tolerance."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from migrate import reconcile as engine
+from migrate.cli.context import AppContext, app_context, emit_json, progress_for, reported_errors
+from migrate.errors import EXIT_FAILED, ConfigError
+from migrate.reconcile.report import write_xlsx
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+    xlsx = "xlsx"
+
+
+def reconcile(
+    ctx: typer.Context,
+    entities: list[str] = typer.Argument(None, help="Entities to reconcile (default: all)."),
+    phase: str | None = typer.Option(None, "--phase", help="Reconcile the entities of this phase."),
+    all_: bool = typer.Option(False, "--all", help="Reconcile every entity (the default)."),
+    format_: Format = typer.Option(
+        Format.table, "--format", help="table (terminal), json, or xlsx (needs --out)."
+    ),
+    out: Path | None = typer.Option(None, "--out", help="File to write the json or xlsx report to."),
+    chunk_size: int = typer.Option(
+        engine.core.DEFAULT_CHUNK, "--chunk-size", min=1, help="Rows per compared chunk."
+    ),
+) -> None:
+    """Reconcile loaded entities: row accounting, control totals, row differences, traceability."""
+    app = app_context(ctx)
+    with reported_errors(ctx):
+        if all_ and (entities or phase):
+            raise ConfigError("give --all, entity names or --phase, not several.")
+        if format_ is Format.xlsx and out is None:
+            raise ConfigError("--format xlsx writes a workbook: give --out FILE.xlsx.")
+        with progress_for(ctx) as progress:
+            report = engine.reconcile(
+                app.project, entities or (), phase=phase, chunk_size=chunk_size, progress=progress
+            )
+        if format_ is Format.xlsx:
+            write_xlsx(report, out)
+        elif format_ is Format.json and out is not None:
+            import json
+
+            from migrate.cli.context import _jsonable
+
+            out.write_text(json.dumps(report.to_dict(), ensure_ascii=False, indent=2, default=_jsonable))
+    if app.json or (format_ is Format.json and out is None):
+        emit_json(app, report.to_dict())
+    else:
+        render(report, app)
+        if out is not None:
+            app.say(f"report written to {out}")
+    if not report.ok:
+        raise typer.Exit(EXIT_FAILED)
+
+
+def render(report: engine.ReconcileReport, app: AppContext) -> None:
+    """The terminal summary: one line per entity, the first differences, the traceability checks."""
+    if app.quiet:
+        return
+    table = Table(title="reconcile", show_lines=False)
+    for name in (
+        "entity",
+        "expected",
+        "in target",
+        "missing",
+        "only in target",
+        "dup keys",
+        "unequal rows",
+        "accounting",
+        "totals",
+        "status",
+    ):
+        table.add_column(name, justify="left" if name in ("entity", "status") else "right")
+    for e in report.entities:
+        r, a = e.rows, e.accounting
+        bad_totals = sum(len(t.past_tolerance()) + (t.unparsed_rows > 0) for t in e.totals)
+        table.add_row(
+            e.entity,
+            str(r.expected_rows),
+            str(a.in_target),
+            str(r.missing),
+            str(r.only_in_target),
+            str(r.duplicate_keys_expected + r.duplicate_keys_actual),
+            str(r.unequal_rows),
+            ("adds up" if a.adds_up else "[red]does not add up[/]") if a.recorded else "no map run",
+            f"{len(e.totals) - sum(not t.ok for t in e.totals)}/{len(e.totals)} ok" if e.totals else "-",
+            "[green]OK[/]" if e.ok else f"[red]{r.differences + bad_totals} differences[/]",
+        )
+    app.console.print(table)
+    for e in report.entities:
+        for d in e.rows.details[:10]:
+            app.console.print(_difference_line(e.entity, d.to_dict()), markup=False, highlight=False)
+    for t in report.traceability:
+        state = "n/a" if not t.applicable else ("ok" if t.ok else f"{len(t.new_in_target)} new breaks")
+        app.console.print(
+            f"traceability {t.name}: {state} (source {len(t.expected_breaks)}, "
+            f"target {len(t.target_breaks)})",
+            markup=False,
+        )
+    app.console.print(
+        "[green]reconciled: no differences past tolerance[/]"
+        if report.ok
+        else "[red]differences past tolerance: see above[/]"
+    )
+
+
+def _difference_line(entity: str, d: dict) -> str:
+    key = ", ".join(f"{k}={v!r}" for k, v in d["key"].items())
+    if d["kind"] == "value":
+        return f"  {entity} [{key}] {d['column']}: expected {d['expected']!r}, target {d['actual']!r}"
+    if d["kind"] == "duplicate":
+        return f"  {entity} [{key}] duplicate key: {d['count']} rows on the {d['side']} side"
+    return f"  {entity} [{key}] " + ("missing in target" if d["kind"] == "missing" else "only in target")

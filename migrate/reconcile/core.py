@@ -1,0 +1,152 @@
+"""One reconcile run: per entity, row accounting, control totals and the row-level diff;
+then the traceability checks; one report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine
+
+from migrate.db import make_engine
+from migrate.model import utcnow
+from migrate.progress import NO_PROGRESS, Progress
+from migrate.project import Project
+from migrate.reconcile.accounting import AccountingResult, account
+from migrate.reconcile.compare import ColumnRule, CompareResult, compare_chunks
+from migrate.reconcile.sides import actual_sql, aligned_chunks, column_kind, expected_sql, stream
+from migrate.reconcile.spec import ReconcileSpec, load_spec
+from migrate.reconcile.totals import TotalResult, control_total
+from migrate.reconcile.trace import TraceResult, trace
+from migrate.store import WorkStore, mapped_table
+from migrate.urls import mask_url
+
+DEFAULT_CHUNK = 100_000
+
+
+@dataclass(frozen=True)
+class EntityReport:
+    entity: str
+    rows: CompareResult
+    accounting: AccountingResult
+    totals: tuple[TotalResult, ...]
+    column_types: dict[str, str]
+
+    @property
+    def ok(self) -> bool:
+        return self.rows.ok and self.accounting.adds_up and all(t.ok for t in self.totals)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "entity": self.entity,
+            "ok": self.ok,
+            "column_types": self.column_types,
+            "accounting": self.accounting.to_dict(),
+            "control_totals": [t.to_dict() for t in self.totals],
+            "rows": self.rows.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class ReconcileReport:
+    entities: tuple[EntityReport, ...]
+    traceability: tuple[TraceResult, ...]
+    target: str
+    generated_at: datetime
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        return all(e.ok for e in self.entities) and all(t.ok for t in self.traceability)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Typed, deterministic content; run facts (target, time) kept apart under `run`."""
+        return {
+            "ok": self.ok,
+            "summary": {
+                "entities": len(self.entities),
+                "entities_failing": [e.entity for e in self.entities if not e.ok],
+                "traceability_failing": [t.name for t in self.traceability if not t.ok],
+            },
+            "entities": [e.to_dict() for e in self.entities],
+            "traceability": [t.to_dict() for t in self.traceability],
+            "notes": list(self.notes),
+            "run": {"target": self.target, "generated_at": self.generated_at.isoformat()},
+        }
+
+
+def column_rules(spec: ReconcileSpec) -> dict[str, ColumnRule]:
+    """How each compared (and key) column of the entity is compared, from the rule file."""
+    rules = {}
+    for column in (*spec.key_columns, *spec.compared_columns):
+        rules[column] = ColumnRule(
+            column_kind(spec.entity, column), spec.tolerances.get(column), spec.normalisations(column)
+        )
+    return rules
+
+
+def compare_entity(
+    store: WorkStore, target: Engine, spec: ReconcileSpec, *, chunk_size: int = DEFAULT_CHUNK
+) -> CompareResult:
+    """Mapped rows against target rows, streamed in key order, one aligned chunk pair at a time."""
+    rules = column_rules(spec)
+    columns = (*spec.key_columns, *spec.compared_columns)
+    compared = {c: r for c, r in rules.items() if c in spec.compared_columns}
+    key_rules = {c: rules[c] for c in spec.key_columns}
+    if store.has_table(mapped_table(spec.entity)):
+        left = stream(store.engine, expected_sql(store.engine, spec.entity, columns), chunk_size)
+    else:
+        left = iter(())
+    right = stream(target, actual_sql(target, spec.entity, columns), chunk_size)
+    chunks = aligned_chunks(left, right, columns[0], list(columns))
+    return compare_chunks(
+        chunks, spec.key_columns, compared, key_rules=key_rules, max_details=spec.max_details
+    )
+
+
+def reconcile(
+    project: Project,
+    entities: tuple[str, ...] | list[str] = (),
+    *,
+    phase: str | None = None,
+    chunk_size: int = DEFAULT_CHUNK,
+    progress: Progress = NO_PROGRESS,
+) -> ReconcileReport:
+    """Reconcile the chosen entities (default: all) of a project after a load."""
+    chosen = project.entities(tuple(entities), phase)
+    specs = [load_spec(project, e) for e in chosen]  # every rule file validated before any work
+    store, target = WorkStore(project.staging_url), make_engine(project.target_url)
+    try:
+        return reconcile_with(store, target, specs, chunk_size=chunk_size, progress=progress)
+    finally:
+        store.dispose()
+        target.dispose()
+
+
+def reconcile_with(
+    store: WorkStore,
+    target: Engine,
+    specs: list[ReconcileSpec],
+    *,
+    chunk_size: int = DEFAULT_CHUNK,
+    progress: Progress = NO_PROGRESS,
+) -> ReconcileReport:
+    """The same, given an open work store and target (tests, benchmarks, `phase run`)."""
+    task = progress.task("reconcile", total=len(specs))
+    reports = []
+    for spec in specs:
+        task.update(description=f"reconcile {spec.entity}")
+        rows = compare_entity(store, target, spec, chunk_size=chunk_size)
+        reports.append(
+            EntityReport(
+                spec.entity,
+                rows,
+                account(store, target, spec.entity, loaded=rows.matched_rows),
+                tuple(control_total(store, target, spec.entity, t) for t in spec.control_totals),
+                {c: r.kind for c, r in column_rules(spec).items()},
+            )
+        )
+        task.advance()
+    checks = trace(store, target, tuple(s.entity for s in specs))
+    return ReconcileReport(tuple(reports), tuple(checks), mask_url(target.url), utcnow())
