@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from migrate import __version__
-from migrate.cli import audit, db, init, trace
+from migrate.cli import audit, db, init, load, trace
 from migrate.cli import reconcile as reconcile_cli
 from migrate.cli.context import AppContext, default_operator
 
@@ -60,6 +60,7 @@ app.add_typer(db.app, name="db")
 app.command("init")(init.init)
 app.command("reconcile")(reconcile_cli.reconcile)
 app.command("trace")(trace.trace)
+app.command("load")(load.load)
 app.add_typer(audit.app, name="audit")
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import URL
 
+from migrate import audit
+from migrate.db import make_engine
 from migrate.errors import ConfigError
 from migrate.load.connection import connect
 from migrate.load.control import finish_run, read_checkpoint, start_run
@@ -200,16 +202,25 @@ def _run(
             raise
         finally:
             ctx.drop_connection()
-            _record_end(url, run_id, status, results)
+            _record_end(url, run_id, status, results, o)
     return LoadResult(run_id, o.mode, mask_url(url), tuple(results))
 
 
-def _record_end(url: URL, run_id: int, status: str, results: list[EntityResult]) -> None:
+def _record_end(url: URL, run_id: int, status: str, results: list[EntityResult], o: LoadOptions) -> None:
+    """Close the run row and append to the audit log (DESIGN §6.8)."""
+    summary = {r.entity: r.to_dict() for r in results}
     try:
         conn = connect(url)
         try:
-            finish_run(conn, run_id, status, {r.entity: r.to_dict() for r in results})
+            finish_run(conn, run_id, status, summary)
         finally:
             conn.close()
+        engine = make_engine(url)
+        try:
+            details = {"run_id": run_id, "status": status, "mode": o.mode, "command": o.command}
+            details["changed"] = {r.entity: [r.inserted, r.updated, r.deleted] for r in results if r.changed}
+            audit.record(engine, o.operator, "load", details)
+        finally:
+            engine.dispose()
     except Exception:  # noqa: BLE001 - the load's own outcome (or error) matters more than this note
         pass

@@ -144,6 +144,18 @@ def lineage(store: WorkStore, entity: str, row_id: int) -> dict:
     return dict(zip(LINEAGE, row, strict=True)) if row else {}
 
 
+def rejected_earlier(store: WorkStore, entity: str) -> int | None:
+    """Rows map rejected for this entity in its latest run (None: map left no run record)."""
+    if not store.has_table("map_runs"):
+        return None
+    with store.engine.connect() as c:
+        value = c.execute(
+            text('SELECT "rejected" FROM "map_runs" WHERE "entity" = :e ORDER BY "run_at" DESC LIMIT 1'),
+            {"e": entity},
+        ).scalar()
+    return None if value is None else int(value)
+
+
 def id_ranges(ids: list[int]) -> list[tuple[int, int]]:
     """Sorted ids as inclusive ranges: a chunk's inserts are usually one range."""
     out: list[tuple[int, int]] = []
@@ -241,6 +253,7 @@ class EntityLoader:
             chunks=self.chunks_done,
             resumed_from=resumed_from,
             seconds=time.monotonic() - self.started,
+            rejected_earlier=rejected_earlier(self.ctx.store, self.entity),
         )
 
     def _persistent_failure(self, state: Checkpoint, attempts: int, exc: Exception) -> TargetError:
