@@ -174,6 +174,7 @@ def _run(
     conn.begin()
     lease.attach_run(conn, run_id)
     conn.commit()
+    conn.close()
     results: list[EntityResult] = []
     status = "failed"
     with stop_on_signals() as stop:
@@ -190,7 +191,6 @@ def _run(
             delete_missing=o.delete_missing,
             restart=o.restart,
             max_retries=o.max_retries,
-            conn=conn,
             fingerprints=fingerprints,
         )
         try:

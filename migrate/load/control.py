@@ -49,6 +49,10 @@ class Checkpoint:
         )
 
     @property
+    def rows_done(self) -> int:
+        return self.inserted + self.updated + self.unchanged
+
+    @property
     def changed_rows(self) -> int:
         return self.inserted + self.updated + self.deleted
 

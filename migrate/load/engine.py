@@ -10,6 +10,7 @@ rows updated (before-image in the ledger), unchanged rows skipped.
 from __future__ import annotations
 
 import signal
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -102,9 +103,21 @@ class LoadContext:
     conn: TargetConnection | None = None
     fingerprints: dict[str, tuple[str, int]] = field(default_factory=dict)
 
+    @property
+    def attached(self) -> bool:
+        """SQLite target and SQLite work store: chunks move between them by SQL (ATTACH)."""
+        store = self.store.engine.url
+        return (
+            self.url.get_backend_name() == "sqlite"
+            and store.get_backend_name() == "sqlite"
+            and store.database not in (None, "", ":memory:")
+        )
+
     def connection(self) -> TargetConnection:
         if self.conn is None:
             self.conn = connect(self.url)
+            if self.attached:
+                self.conn.execute("ATTACH DATABASE ? AS ws", (self.store.engine.url.database,))
         return self.conn
 
     def drop_connection(self) -> None:
@@ -270,10 +283,17 @@ class EntityLoader:
     def _chunks(self, state: Checkpoint, task) -> Checkpoint:
         if state.status == "done" or self.ctx.mode == "replace":
             return state
-        for rows in read_source_chunks(self.ctx.store, self.entity, state.last_row_id, state.chunk_size):
-            state = self.latest = self._chunk(state, rows)
+        if self.ctx.attached:
+            batches = iter(lambda: None, 0)  # staged by SQL from the attached work store
+        else:
+            batches = read_source_chunks(self.ctx.store, self.entity, state.last_row_id, state.chunk_size)
+        for rows in batches:
+            new = self._chunk(state, rows)
+            if new is None:
+                break
+            task.advance(new.rows_done - state.rows_done)
+            state = self.latest = new
             self.chunks_done += 1
-            task.advance(len(rows))
             if self.ctx.stop.signal is not None:
                 raise self._interrupted(state)
         return state
@@ -288,25 +308,28 @@ class EntityLoader:
             exit_code=1,
         )
 
-    def _chunk(self, state: Checkpoint, rows: list[tuple]) -> Checkpoint:
-        """One chunk, one transaction: data, ledger, checkpoint, counters."""
+    def _chunk(self, state: Checkpoint, rows: list[tuple] | None) -> Checkpoint | None:
+        """One chunk, one transaction: data, ledger, checkpoint, counters (None: no rows left)."""
         conn, faults, no = self.ctx.connection(), self.ctx.faults, state.next_chunk
         faults.at("before_begin", self.entity, no)
         conn.begin()
         try:
             self.ctx.lease.renew(conn)
-            self._stage(conn, rows)
-            inserted_ids, updated = self._upsert(conn, no, len(rows))
+            if rows is None:
+                count, last_row_id = self._stage_attached(conn, state)
+                if count == 0:
+                    conn.rollback()
+                    return None
+            else:
+                self._stage(conn, rows)
+                count, last_row_id = len(rows), rows[-1][0]
+            inserted_ids, updated = self._upsert(conn, no, count)
             faults.pause()
             faults.at("after_data", self.entity, no)
             self._ledger_inserts(conn, no, inserted_ids)
             faults.at("after_ledger", self.entity, no)
             new = state.advanced(
-                self.ctx.run_id,
-                rows[-1][0],
-                len(inserted_ids),
-                updated,
-                len(rows) - len(inserted_ids) - updated,
+                self.ctx.run_id, last_row_id, len(inserted_ids), updated, count - len(inserted_ids) - updated
             )
             if not (inserted_ids or updated):
                 conn.rollback()  # nothing changed: write nothing (a crash just redoes a no-op)
@@ -357,6 +380,19 @@ class EntityLoader:
         else:
             conn.stage("_raw", columns, rows)
 
+    def _stage_attached(self, conn: TargetConnection, state: Checkpoint) -> tuple[int, int]:
+        """Copy the next chunk from the attached work store by SQL: no Python row objects at all."""
+        self._stage(conn, [])
+        cols = ", ".join(f'"{c}"' for c in ["_row_id", *self.sql.mapped])
+        cur = conn.execute(
+            f'INSERT INTO temp._raw ({cols}) SELECT {cols} FROM ws."{mapped_table(self.entity)}" '
+            'WHERE "_row_id" > ? ORDER BY "_row_id" LIMIT ?',
+            (state.last_row_id, state.chunk_size),
+        )
+        if cur.rowcount == 0:
+            return 0, state.last_row_id
+        return cur.rowcount, int(conn.scalar("SELECT MAX(_row_id) FROM temp._raw"))
+
     def _resolve(self, conn: TargetConnection, no: int) -> None:
         """Cast and resolve the staged rows; refuse references map should have rejected."""
         sql = self.sql
@@ -382,7 +418,7 @@ class EntityLoader:
                     column=column,
                     hint="Load the referenced entity first, or re-run `migrate map` (it rejects orphans).",
                 )
-        dup = conn.execute(sql.duplicate()).fetchone()
+        dup = conn.execute(sql.duplicate(conn.dialect == "sqlite")).fetchone()
         if dup:
             raise TargetError(
                 f"{self.entity}: mapped rows {dup[0]} and {dup[1]} have the same natural key "
@@ -406,9 +442,26 @@ class EntityLoader:
         if conn.dialect == "postgresql":
             return [r[0] for r in conn.execute(sql.insert()).fetchall()]
         before = conn.scalar(f"SELECT COALESCE(MAX(id), 0) FROM {sql.table}")
-        conn.execute(sql.insert())
+        try:
+            conn.execute(sql.insert())
+        except sqlite3.IntegrityError as exc:
+            raise self._integrity(conn, exc) from None
         # we hold the write lock: every id above the old maximum is one we just inserted
         return [r[0] for r in conn.execute(f"SELECT id FROM {sql.table} WHERE id > ?", (before,)).fetchall()]
+
+    def _integrity(self, conn: TargetConnection, exc: Exception) -> TargetError:
+        """A constraint refused the chunk's new rows: name duplicate natural keys if that is why."""
+        dup = conn.execute(self.sql.duplicate(False)).fetchone()
+        if dup:
+            return TargetError(
+                f"{self.entity}: mapped rows {dup[0]} and {dup[1]} have the same natural key "
+                f"({', '.join(self.spec.natural_key)}).",
+                hint="Re-run `migrate map` (it rejects duplicate keys).",
+            )
+        return TargetError(
+            f"{self.entity}: the target refused rows: {redact(str(exc))}.",
+            hint="Re-run `migrate map`; mapped rows must satisfy the model's constraints.",
+        )
 
     def _ledger_inserts(self, conn: TargetConnection, no: int, ids: list[int]) -> None:
         if ids:

@@ -119,7 +119,14 @@ class EntitySql:
             )
         return out
 
-    def duplicate(self) -> str:
+    def duplicate(self, matched_only: bool) -> str:
+        """Two staged rows with one natural key. `matched_only`: among rows matching a target row
+        (cheap, by id; the unique constraint catches duplicates among new rows at insert)."""
+        if matched_only:
+            return (
+                "SELECT MIN(_row_id), MAX(_row_id) FROM _typed WHERE _id IS NOT NULL "
+                "GROUP BY _id HAVING COUNT(*) > 1 LIMIT 1"
+            )
         keys = ", ".join(q(k) for k in self._key_targets())
         return f"SELECT MIN(_row_id), MAX(_row_id) FROM _typed GROUP BY {keys} HAVING COUNT(*) > 1 LIMIT 1"
 
