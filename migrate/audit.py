@@ -1,0 +1,158 @@
+"""The tamper-evident audit log (DESIGN §6.8).
+
+Every state-changing command appends one entry in the target: who, when, what, with
+redacted details. Entry n's hash covers its content and entry n-1's hash, so editing,
+deleting or reordering an entry breaks the chain at that entry; the head row catches a
+deleted tail. What a chain without an outside anchor cannot catch is someone who rewrites
+every hash from the tampered entry on: `verify` prints the head hash so a sign-off can
+record it, and `verify --expect-head` checks it later.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, Engine, insert, select, update
+
+from migrate.errors import CheckFailed
+from migrate.model import audit_head, audit_log, utcnow  # noqa: F401 (audit_head re-exported for tests)
+from migrate.urls import redact
+
+GENESIS = "0" * 64
+# Test-only switch proving the T10 tests can fail: a chain whose hashes skip the previous hash.
+_SEEDED_BUG = os.environ.get("MIGRATE_SEEDED_BUG", "") == "audit_skips_prev_hash"
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    seq: int
+    at: datetime
+    operator: str
+    command: str
+    details: dict
+    prev_hash: str
+    hash: str
+
+    def to_dict(self) -> dict:
+        return {
+            "seq": self.seq,
+            "at": self.at.isoformat(),
+            "operator": self.operator,
+            "command": self.command,
+            "details": self.details,
+            "hash": self.hash,
+        }
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    entries: int
+    head_hash: str
+    first_bad_seq: int | None = None
+    problem: str | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "ok": self.ok,
+            "entries": self.entries,
+            "head_hash": self.head_hash,
+            "first_bad_seq": self.first_bad_seq,
+            "problem": self.problem,
+        }
+
+
+def entry_hash(seq: int, at: datetime, operator: str, command: str, details: str, prev_hash: str) -> str:
+    content = json.dumps(
+        [seq, at.isoformat(timespec="microseconds"), operator, command, details], ensure_ascii=False
+    )
+    chained = content if _SEEDED_BUG else prev_hash + content
+    return hashlib.sha256(chained.encode("utf-8")).hexdigest()
+
+
+def append(connection: Connection, operator: str, command: str, details: dict | None = None) -> AuditEntry:
+    """Append an entry inside the caller's transaction, so it commits with the change it records."""
+    text = redact(json.dumps(details or {}, ensure_ascii=False, sort_keys=True, default=str))
+    # Take the head first: it serialises appenders before anyone reads the last hash.
+    moved = connection.execute(
+        update(audit_head).where(audit_head.c.id == 1).values(seq=audit_head.c.seq + 1)
+    )
+    if moved.rowcount == 0:
+        connection.execute(insert(audit_head).values(id=1, seq=1, hash=GENESIS))
+    seq = connection.execute(select(audit_head.c.seq).where(audit_head.c.id == 1)).scalar_one()
+    prev = connection.execute(select(audit_log.c.hash).where(audit_log.c.seq == seq - 1)).scalar()
+    prev_hash = prev or GENESIS
+    at = utcnow()
+    digest = entry_hash(seq, at, operator, command, text, prev_hash)
+    connection.execute(
+        insert(audit_log).values(
+            seq=seq, at=at, operator=operator, command=command, details=text, prev_hash=prev_hash, hash=digest
+        )
+    )
+    connection.execute(update(audit_head).where(audit_head.c.id == 1).values(hash=digest))
+    return AuditEntry(seq, at, operator, command, json.loads(text), prev_hash, digest)
+
+
+def record(engine: Engine, operator: str, command: str, details: dict | None = None) -> AuditEntry:
+    """Append an entry in a transaction of its own (for commands whose change is already committed)."""
+    with engine.begin() as connection:
+        return append(connection, operator, command, details)
+
+
+def entries(engine: Engine, *, last: int | None = None) -> list[AuditEntry]:
+    query = select(audit_log).order_by(audit_log.c.seq.desc() if last else audit_log.c.seq)
+    if last:
+        query = query.limit(last)
+    with engine.connect() as c:
+        rows = c.execute(query).all()
+    out = [
+        AuditEntry(r.seq, r.at, r.operator, r.command, json.loads(r.details), r.prev_hash, r.hash)
+        for r in rows
+    ]
+    return sorted(out, key=lambda e: e.seq)
+
+
+def verify(engine: Engine, *, expect_head: str | None = None) -> VerifyResult:
+    """Walk the chain; the first entry that does not hold names where the log was tampered with."""
+    expected_prev, count = GENESIS, 0
+    with engine.connect() as c:
+        head = c.execute(select(audit_head.c.seq, audit_head.c.hash)).first()
+        rows = c.execute(select(audit_log).order_by(audit_log.c.seq)).all()
+    for position, row in enumerate(rows, start=1):
+        problem = None
+        if row.seq != position:
+            problem = f"entry {position} is missing (the next entry has sequence {row.seq})"
+        elif not _SEEDED_BUG and row.prev_hash != expected_prev:
+            problem = "its link to the previous entry is broken (entries deleted, swapped or edited)"
+        elif row.hash != entry_hash(row.seq, row.at, row.operator, row.command, row.details, row.prev_hash):
+            problem = "its content does not match its hash (the entry was edited)"
+        if problem:
+            return VerifyResult(False, len(rows), head.hash if head else GENESIS, position, problem)
+        expected_prev, count = row.hash, position
+    head_seq, head_hash = (head.seq, head.hash) if head else (0, GENESIS)
+    if (head_seq, head_hash) != (count, expected_prev):
+        return VerifyResult(
+            False,
+            count,
+            head_hash,
+            count + 1,
+            f"the log ends at entry {count} but its head says {head_seq} (entries at the end were deleted)"
+            if head_seq != count
+            else "the head hash does not match the last entry",
+        )
+    if expect_head is not None and expect_head != head_hash:
+        return VerifyResult(
+            False, count, head_hash, None, f"the head hash is {head_hash}, not the expected {expect_head}"
+        )
+    return VerifyResult(True, count, head_hash)
+
+
+def require_intact(engine: Engine) -> VerifyResult:
+    result = verify(engine)
+    if not result.ok:
+        raise CheckFailed(f"the audit log is not intact at entry {result.first_bad_seq}: {result.problem}.")
+    return result

@@ -1,0 +1,53 @@
+"""`migrate trace`: where a lot came from, or where it went."""
+
+from __future__ import annotations
+
+import typer
+from rich.tree import Tree
+
+from migrate import trace as tracing
+from migrate.cli.context import app_context, emit_json, reported_errors
+from migrate.db import make_engine, require_schema
+from migrate.errors import MigrateError
+
+
+def trace(
+    ctx: typer.Context,
+    lot_no: str = typer.Argument(..., help="The lot number to trace."),
+    forward: bool = typer.Option(False, "--forward", help="Where the lot went: child lots and shipments."),
+    backward: bool = typer.Option(
+        False, "--backward", help="Where it came from: parent lots and suppliers (default)."
+    ),
+) -> None:
+    """Trace a lot through the genealogy in the target, back to suppliers or forward to customers."""
+    app = app_context(ctx)
+    with reported_errors(ctx):
+        if forward and backward:
+            raise MigrateError("give --forward or --backward, not both.")
+        engine = make_engine(app.project.target_url)
+        require_schema(engine)
+        result = tracing.trace(engine, lot_no, "forward" if forward else "backward")
+    if app.json:
+        emit_json(app, {"ok": True, **result.to_dict()})
+        return
+    if not app.quiet:
+        app.console.print(_tree(result))
+
+
+def _label(lot_no: str, result: tracing.TraceResult) -> str:
+    lot = result.lots.get(lot_no, {})
+    supplier = f" from {lot['supplier_code']} ({lot['supplier_lot_no']})" if lot.get("supplier_code") else ""
+    return f"[bold]{lot_no}[/] {lot.get('material_code', '')} {lot.get('quantity', '')} {lot.get('uom', '')}{supplier}"
+
+
+def _tree(result: tracing.TraceResult) -> Tree:
+    root = Tree(f"{result.direction} trace of " + _label(result.lot_no, result))
+    nodes = {result.lot_no: root}
+    for link in result.links:
+        parent = nodes.get(link.from_lot, root)
+        nodes.setdefault(link.to_lot, parent.add(f"{_label(link.to_lot, result)}  via {link.work_order_no}"))
+    for s in result.shipments:
+        nodes.get(s["lot_no"], root).add(
+            f"shipped {s['quantity']} {s['uom']} to {s['customer_code']} ({s['shipment_no']}/{s['line_no']})"
+        )
+    return root
