@@ -19,7 +19,7 @@ from sqlalchemy import Engine, text
 
 from migrate.factory.manifest import Defect, Manifest, Rows
 from migrate.factory.render import EQUIPMENT_STATE, WO_STATUS, reverse
-from migrate.factory.sources import plant_all
+from migrate.factory.sources import Template, plant_all
 from migrate.factory.world import World
 
 MES_FILE = "legacy/mes.db"
@@ -127,6 +127,18 @@ def write_mes(out: Path, world: World, rng: random.Random, man: Manifest, parame
         db.commit()
     finally:
         db.close()
+    _stamp_header(path)
+
+
+def _stamp_header(path: Path) -> None:
+    """Write a constant "SQLite version that last wrote the file" into the header.
+
+    Bytes 96-99 hold the writing library's version number, informational only; fixing
+    it keeps the committed mes.db byte-identical when Python links another SQLite.
+    """
+    with path.open("r+b") as fh:
+        fh.seek(96)
+        fh.write((3_040_000).to_bytes(4, "big"))
 
 
 def _insert(db: sqlite3.Connection, table: str, rows: Iterator[list[Any]]) -> int:
@@ -170,46 +182,25 @@ def _work_orders(world: World, rng: random.Random) -> Rows:
     for wo in world.work_orders:
         actual = None if wo.actual is None else float(wo.actual)
         status = reverse(WO_STATUS, wo.status)
-        rows.add(
-            [
-                wo.no,
-                wo.product.code,
-                float(wo.planned),
-                actual,
-                wo.product.uom.upper(),
-                wo.line,
-                status,
-                _ts(wo.start),
-                _ts(wo.end),
-            ]
-        )
-    product = world.work_orders[0].product.code
-
-    def row(k: int, **change) -> list:
-        base = dict(
-            zip(
-                rows.columns,
-                [f"WO2024{90000 + k}", product, 100.0, None, "PCS", "L1", "REL", "2024-12-20 08:00:00", None],
-                strict=True,
-            )
-        )
-        base.update(change)
-        return [base[c] for c in rows.columns]
-
-    def one(reason: str, kind: str, column: str, value) -> Any:
-        return lambda k: [(row(k, **{column: value}), Defect(kind, reason, column, value))]
-
-    def dup(k: int) -> list:
-        d = Defect(
-            "duplicate_key", "duplicate_key", "wo_no", f"WO2024{90000 + k}", f"work_order:WO2024{90000 + k}"
-        )
-        return [(row(k), d), (row(k, planned_qty=200.0), d)]
-
+        uom = wo.product.uom.upper()
+        times = [_ts(wo.start), _ts(wo.end)]
+        rows.add([wo.no, wo.product.code, float(wo.planned), actual, uom, wo.line, status, *times])
+    template = [
+        world.work_orders[0].product.code,
+        100.0,
+        None,
+        "PCS",
+        "L1",
+        "REL",
+        "2024-12-20 08:00:00",
+        None,
+    ]
+    t = Template(rows.columns, lambda k: [f"WO2024{90000 + k}", *template])
     plans = [
-        (0.01, dup),
-        (0.01, one("unknown_reference", "orphan_material", "product_code", "0399999")),
-        (0.01, one("invalid_date", "impossible_date", "start_time", "2024-02-30 08:00:00")),
-        (0.01, one("negative_quantity", "negative_quantity", "planned_qty", -100.0)),
+        (0.01, t.dup("work_order", "wo_no", planned_qty=200.0)),
+        (0.01, t.one("unknown_reference", "orphan_material", "product_code", "0399999")),
+        (0.01, t.one("invalid_date", "impossible_date", "start_time", "2024-02-30 08:00:00")),
+        (0.01, t.one("negative_quantity", "negative_quantity", "planned_qty", -100.0)),
     ]
     plant_all(rng, rows, plans, len(rows))
     return rows

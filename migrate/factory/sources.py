@@ -55,6 +55,34 @@ def plant_all(
                 rows.plant(rng, row, defect)
 
 
+class Template:
+    """Defective rows made from one plausible template row; `k` (unique per planted defect)
+    keeps their keys fresh, so no defective row collides with another or a clean one."""
+
+    def __init__(self, columns: list[str], make: Callable[[int], list]) -> None:
+        self.columns = columns
+        self.make = make
+
+    def row(self, k: int, **change) -> list:
+        base = dict(zip(self.columns, self.make(k), strict=True))
+        base.update(change)
+        return [base[c] for c in self.columns]
+
+    def one(self, reason: str, kind: str, column: str, value) -> Callable[[int], list]:
+        """A planter of rows with one wrong value."""
+        return lambda k: [(self.row(k, **{column: value}), Defect(kind, reason, column, value))]
+
+    def dup(self, entity: str, column: str, **second) -> Callable[[int], list]:
+        """A planter of conflicting pairs: same key in `column`, the second row changed by `second`."""
+
+        def planter(k: int) -> list:
+            key = self.row(k)[self.columns.index(column)]
+            d = Defect("duplicate_key", "duplicate_key", column, key, f"{entity}:{key}")
+            return [(self.row(k), d), (self.row(k, **second), d)]
+
+        return planter
+
+
 def materials(out: Path, world: World, rng: random.Random, man: Manifest) -> None:
     source = "materials"
     man.declare(source, "material", "xlsx", MATERIALS_FILE)
@@ -129,33 +157,14 @@ def suppliers(out: Path, world: World, rng: random.Random, man: Manifest) -> Non
                 registered,
             ]
         )
-    fresh = 9000
-
-    def row(code: str, name: str | None = "备用供应商有限公司", status: str = "合格") -> list:
-        return [code, name, "中国", status, "赵经理", "021-55550000", date(2020, 1, 1)]
-
-    def dup(k: int) -> list:
-        code = f"S{fresh + k:04d}"
-        d = Defect("duplicate_key", "duplicate_key", "供应商编码", code, f"supplier:{code}")
-        return [(row(code, "甲方贸易有限公司"), d), (row(code, "乙方贸易有限公司"), d)]
-
-    def status(k: int) -> list:
-        return [
-            (
-                row(f"S{fresh + k:04d}", status="待审核"),
-                Defect("unknown_status", "unknown_value", "资质状态", "待审核"),
-            )
-        ]
-
-    def missing(k: int) -> list:
-        return [
-            (
-                row(f"S{fresh + k:04d}", name=None),
-                Defect("missing_value", "missing_value", "供应商名称", None),
-            )
-        ]
-
-    plant_all(rng, rows, [(0.03, dup), (0.03, status), (0.03, missing)], len(rows))
+    template = ["甲方贸易有限公司", "中国", "合格", "赵经理", "021-55550000", date(2020, 1, 1)]
+    t = Template(rows.columns, lambda k: [f"S{9000 + k:04d}", *template])
+    plans = [
+        (0.03, t.dup("supplier", "供应商编码", 供应商名称="乙方贸易有限公司")),
+        (0.03, t.one("unknown_value", "unknown_status", "资质状态", "待审核")),
+        (0.03, t.one("missing_value", "missing_value", "供应商名称", None)),
+    ]
+    plant_all(rng, rows, plans, len(rows))
     write_xls(out / SUPPLIERS_FILE, "供应商", rows)
     man.record(source, "供应商", rows, first_row=2)
 
@@ -332,36 +341,15 @@ def _shipments(world: World, rng: random.Random, man: Manifest) -> Rows:
                 r.day(s.shipped),
             ]
         )
-    good = world.shipments[0] if world.shipments else None
-    lot_no = good.lot.lot_no if good else "P2401-00001"
+    lot_no = world.shipments[0].lot.lot_no
     customer = world.customers[0].code
-
-    def row(k: int, **change) -> list:
-        base = dict(
-            zip(cols, [f"SO2024{90000 + k}", 1, customer, lot_no, 10.0, "pcs", "2024-11-20"], strict=True)
-        )
-        base.update(change)
-        return [base[c] for c in cols]
-
-    def dup(k: int) -> list:
-        d = Defect(
-            "duplicate_key",
-            "duplicate_key",
-            "发货单号",
-            f"SO2024{90000 + k}",
-            f"shipment:SO2024{90000 + k}/1",
-        )
-        return [(row(k), d), (row(k, 数量=20.0), d)]
-
-    def one(reason: str, kind: str, column: str, value) -> Callable[[int], list]:
-        return lambda k: [(row(k, **{column: value}), Defect(kind, reason, column, value))]
-
+    t = Template(cols, lambda k: [f"SO2024{90000 + k}", 1, customer, lot_no, 10.0, "pcs", "2024-11-20"])
     plans = [
-        (0.01, dup),
-        (0.01, one("unknown_reference", "orphan_customer", "客户编码", "C8888")),
-        (0.01, one("unknown_reference", "orphan_lot", "批号", "P2499-99999")),
-        (0.01, one("negative_quantity", "negative_quantity", "数量", -10.0)),
-        (0.01, one("invalid_date", "impossible_date", "发货日期", "2024-11-31")),
+        (0.01, t.dup("shipment", "发货单号", 数量=20.0)),
+        (0.01, t.one("unknown_reference", "orphan_customer", "客户编码", "C8888")),
+        (0.01, t.one("unknown_reference", "orphan_lot", "批号", "P2499-99999")),
+        (0.01, t.one("negative_quantity", "negative_quantity", "数量", -10.0)),
+        (0.01, t.one("invalid_date", "impossible_date", "发货日期", "2024-11-31")),
     ]
     plant_all(rng, rows, plans, len(rows))
     return rows
@@ -392,6 +380,26 @@ def inspections(out: Path, world: World, rng: random.Random, man: Manifest) -> N
     man.declare(source, "quality_inspection", "csv", INSPECTIONS_FILE)
     r = Render(rng, man, source)
     rows = Rows(list(INSPECTION_COLUMNS))
+    for i, (at, lot_no, kind, name, value, unit, result) in enumerate(_checks(world, rng), start=1):
+        inspector = rng.choice(["王芳", "李强", "张伟", "刘洋", "陈静"])
+        rows.add([f"QC{2024}{i:06d}", lot_no, kind, name, value, unit, result, inspector, r.stamp(at)])
+    lot_no = world.lots[0].lot_no
+    template = [lot_no, "来料检验", "外观", None, None, "合格", "王芳", "2024-06-01 09:00:00"]
+    t = Template(INSPECTION_COLUMNS, lambda k: [f"QC2024{900000 + k}", *template])
+    plans = [
+        (0.005, t.dup("quality_inspection", "检验单号", 结果="不合格")),
+        (0.008, t.one("unknown_reference", "orphan_lot", "批号", "R2499-99999")),
+        (0.005, t.one("invalid_date", "impossible_date", "检验时间", "2024-02-30 10:00:00")),
+        (0.005, t.one("unknown_value", "unknown_result", "结果", "待定")),
+        (0.005, t.one("missing_value", "missing_value", "结果", None)),
+    ]
+    plant_all(rng, rows, plans, len(rows))
+    write_csv(out / INSPECTIONS_FILE, rows, "gb18030")
+    man.record(source, None, rows, first_row=2)
+
+
+def _checks(world: World, rng: random.Random) -> list[tuple]:
+    """One or two checks per lot, in the order the lab did them."""
     records = []
     for lot in world.lots:
         kind = "来料检验" if lot.supplier else "成品检验"
@@ -400,62 +408,12 @@ def inspections(out: Path, world: World, rng: random.Random, man: Manifest) -> N
                 minutes=rng.randint(480, 1080)
             )
             value = None if span is None else round(rng.uniform(*span), 3)
-            result = (
-                "不合格"
-                if lot.status == "rejected"
-                else rng.choices(["合格", "让步接收"], weights=[95, 5])[0]
-            )
+            if lot.status == "rejected":
+                result = "不合格"
+            else:
+                result = rng.choices(["合格", "让步接收"], weights=[95, 5])[0]
             records.append((at, lot.lot_no, kind, name, value, unit, result))
-    records.sort(key=lambda rec: (rec[0], rec[1], rec[3]))
-    for i, (at, lot_no, kind, name, value, unit, result) in enumerate(records, start=1):
-        inspector = rng.choice(["王芳", "李强", "张伟", "刘洋", "陈静"])
-        rows.add([f"QC{2024}{i:06d}", lot_no, kind, name, value, unit, result, inspector, r.stamp(at)])
-    lot_no = world.lots[0].lot_no
-
-    def row(k: int, **change) -> list:
-        base = dict(
-            zip(
-                INSPECTION_COLUMNS,
-                [
-                    f"QC2024{900000 + k}",
-                    lot_no,
-                    "来料检验",
-                    "外观",
-                    None,
-                    None,
-                    "合格",
-                    "王芳",
-                    "2024-06-01 09:00:00",
-                ],
-                strict=True,
-            )
-        )
-        base.update(change)
-        return [base[c] for c in INSPECTION_COLUMNS]
-
-    def one(reason: str, kind: str, column: str, value) -> Callable[[int], list]:
-        return lambda k: [(row(k, **{column: value}), Defect(kind, reason, column, value))]
-
-    def dup(k: int) -> list:
-        d = Defect(
-            "duplicate_key",
-            "duplicate_key",
-            "检验单号",
-            f"QC2024{900000 + k}",
-            f"quality_inspection:QC2024{900000 + k}",
-        )
-        return [(row(k), d), (row(k, 结果="不合格"), d)]
-
-    plans = [
-        (0.005, dup),
-        (0.008, one("unknown_reference", "orphan_lot", "批号", "R2499-99999")),
-        (0.005, one("invalid_date", "impossible_date", "检验时间", "2024-02-30 10:00:00")),
-        (0.005, one("unknown_value", "unknown_result", "结果", "待定")),
-        (0.005, one("missing_value", "missing_value", "结果", None)),
-    ]
-    plant_all(rng, rows, plans, len(rows))
-    write_csv(out / INSPECTIONS_FILE, rows, "gb18030")
-    man.record(source, None, rows, first_row=2)
+    return sorted(records, key=lambda rec: (rec[0], rec[1], rec[3]))
 
 
 MOVEMENT_COLUMNS = ["单据号", "日期", "业务类型", "批号", "物料编码", "数量", "单位", "仓库", "关联单号"]
@@ -466,6 +424,37 @@ def movements(out: Path, world: World, rng: random.Random, man: Manifest) -> Non
     source = "movements"
     man.declare(source, "inventory_movement", "csv", MOVEMENTS_FILE)
     r = Render(rng, man, source)
+    rows = Rows(list(MOVEMENT_COLUMNS))
+    for i, (at, kind, lot, amount, warehouse, ref) in enumerate(_events(world, rng), start=1):
+        unit = r.unit(lot.material.uom)
+        code = lot.material.code
+        rows.add([f"MV{i:07d}", r.stamp(at), kind, lot.lot_no, code, str(amount), unit, warehouse, ref])
+    lot = world.lots[0]
+    template = [
+        "2024-06-01 10:00:00",
+        "调拨",
+        lot.lot_no,
+        lot.material.code,
+        "5",
+        lot.material.uom,
+        "原料库",
+        "补录",
+    ]
+    t = Template(MOVEMENT_COLUMNS, lambda k: [f"MV9{k:06d}", *template])
+    plans = [
+        (0.004, t.dup("inventory_movement", "单据号", 数量="7")),
+        (0.006, t.one("unknown_reference", "orphan_lot", "批号", "R2499-99998")),
+        (0.004, t.one("invalid_date", "impossible_date", "日期", "2024-13-05 08:00:00")),
+        (0.004, t.one("unknown_value", "unknown_movement_type", "业务类型", "借用")),
+        (0.004, t.one("missing_value", "missing_value", "批号", None)),
+    ]
+    plant_all(rng, rows, plans, len(rows))
+    write_csv(out / MOVEMENTS_FILE, rows, "utf-8-sig")
+    man.record(source, None, rows, first_row=2)
+
+
+def _events(world: World, rng: random.Random) -> list[tuple]:
+    """Every stock movement the world implies, in time order."""
     events = []
     for lot in world.lots:
         at = datetime.combine(lot.received, datetime.min.time()) + timedelta(hours=rng.randint(8, 17))
@@ -479,57 +468,4 @@ def movements(out: Path, world: World, rng: random.Random, man: Manifest) -> Non
     for lot in rng.sample(world.lots, k=len(world.lots) // 30):
         at = datetime(2024, 12, 31, 16, 0)
         events.append((at, "盘点调整", lot, Decimal(rng.choice([-2, -1, 1])), lot.warehouse, "年终盘点"))
-    events.sort(key=lambda e: (e[0], e[2].lot_no, e[1]))
-    rows = Rows(list(MOVEMENT_COLUMNS))
-    for i, (at, kind, lot, amount, warehouse, ref) in enumerate(events, start=1):
-        unit = r.unit(lot.material.uom)
-        rows.add(
-            [
-                f"MV{i:07d}",
-                r.stamp(at),
-                kind,
-                lot.lot_no,
-                lot.material.code,
-                str(amount),
-                unit,
-                warehouse,
-                ref,
-            ]
-        )
-    lot = world.lots[0]
-
-    def row(k: int, **change) -> list:
-        values = [
-            f"MV9{k:06d}",
-            "2024-06-01 10:00:00",
-            "调拨",
-            lot.lot_no,
-            lot.material.code,
-            "5",
-            lot.material.uom,
-            "原料库",
-            "补录",
-        ]
-        base = dict(zip(MOVEMENT_COLUMNS, values, strict=True))
-        base.update(change)
-        return [base[c] for c in MOVEMENT_COLUMNS]
-
-    def one(reason: str, kind: str, column: str, value) -> Callable[[int], list]:
-        return lambda k: [(row(k, **{column: value}), Defect(kind, reason, column, value))]
-
-    def dup(k: int) -> list:
-        d = Defect(
-            "duplicate_key", "duplicate_key", "单据号", f"MV9{k:06d}", f"inventory_movement:MV9{k:06d}"
-        )
-        return [(row(k), d), (row(k, 数量="7"), d)]
-
-    plans = [
-        (0.004, dup),
-        (0.006, one("unknown_reference", "orphan_lot", "批号", "R2499-99998")),
-        (0.004, one("invalid_date", "impossible_date", "日期", "2024-13-05 08:00:00")),
-        (0.004, one("unknown_value", "unknown_movement_type", "业务类型", "借用")),
-        (0.004, one("missing_value", "missing_value", "批号", None)),
-    ]
-    plant_all(rng, rows, plans, len(rows))
-    write_csv(out / MOVEMENTS_FILE, rows, "utf-8-sig")
-    man.record(source, None, rows, first_row=2)
+    return sorted(events, key=lambda e: (e[0], e[2].lot_no, e[1]))

@@ -239,3 +239,23 @@ def test_units_of_readings_are_in_the_value_maps(small_estate):
     finally:
         db.close()
     assert used and used <= known
+
+
+def _peak_rss_kb(out: Path, rows: int) -> int:
+    import subprocess
+    import sys
+
+    # VmHWM, not ru_maxrss: Linux carries the forking parent's (pytest's) peak into ru_maxrss.
+    code = (
+        "import re, sys; from pathlib import Path; from migrate.factory import generate; "
+        f"generate(Path(sys.argv[1]), scale={rows}); "
+        "print(re.search(r'VmHWM:\\s+(\\d+)', Path('/proc/self/status').read_text()).group(1))"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True, check=True)
+    return int(done.stdout.split()[-1])
+
+
+def test_process_parameters_stream_without_growing_memory(tmp_path):
+    small = _peak_rss_kb(tmp_path / "a", 20_000)
+    big = _peak_rss_kb(tmp_path / "b", 120_000)
+    assert big - small < 15_000, (small, big)  # six times the rows, (almost) the same memory
