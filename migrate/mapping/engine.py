@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import (
     Column,
     Engine,
@@ -221,7 +222,7 @@ class _Failures:
         return self.frame["reason"].notna()
 
 
-def map_chunk(plan: Plan, staged: pd.DataFrame, references: dict[str, pd.Index]) -> Outcome:
+def map_chunk(plan: Plan, staged: pd.DataFrame, references: dict[str, pa.Array]) -> Outcome:
     """Map one chunk of staged rows (lineage + staged columns as text): vectorised, no row loop."""
     entity = plan.spec.entity
     filtered = _apply_filters(plan, staged)
@@ -255,7 +256,10 @@ def map_chunk(plan: Plan, staged: pd.DataFrame, references: dict[str, pd.Index])
     kept = alive & ~failures.failed
     lineage = staged[list(LINEAGE)]
     rejects = pd.concat([lineage[rejected], failures.frame[rejected]], axis=1)
-    mapped = pd.concat([lineage[kept], out[kept]], axis=1)
+    if kept.all():  # the common chunk: no row to drop, no copy of every column
+        mapped = pd.concat([lineage, out], axis=1)
+    else:
+        mapped = pd.concat([lineage[kept], out[kept]], axis=1)
     return Outcome(mapped, rejects, Counter(filtered.dropna()), unmapped)
 
 
@@ -388,11 +392,12 @@ def _check_lengths(entity: str, out: pd.DataFrame, failures: _Failures) -> None:
 
 
 def _check_references(
-    entity: str, out: pd.DataFrame, failures: _Failures, references: dict[str, pd.Index]
+    entity: str, out: pd.DataFrame, failures: _Failures, references: dict[str, pa.Array]
 ) -> None:
     for ref in ENTITIES[entity].references:
         values = out[ref.column]
-        missing = values.notna() & ~values.isin(references[ref.column])
+        known = pc.is_in(pa.array(values.astype(TEXT)), value_set=references[ref.column])
+        missing = values.notna() & ~pd.Series(known.to_numpy(zero_copy_only=False), index=values.index)
         if missing.any():
             message = f"{ref.column} {{value}} is not a known {ref.entity}"
             failures.add(missing, "unknown_reference", f"reference.{ref.entity}", ref.column, values, message)
@@ -749,7 +754,7 @@ def _reject_groups(
     return len(frame)
 
 
-def _reference_keys(run: _Run, entity: str) -> dict[str, pd.Index]:
+def _reference_keys(run: _Run, entity: str) -> dict[str, pa.Array]:
     """For each reference column: natural keys mapped in the work store or present in the target."""
     keys: dict[str, pd.Index] = {}
     for ref in ENTITIES[entity].references:
@@ -763,7 +768,7 @@ def _reference_keys(run: _Run, entity: str) -> dict[str, pd.Index]:
                     for (v,) in conn.execute(select(column(referenced)).select_from(table(name)))
                     if v is not None
                 )
-        keys[ref.column] = pd.Index(sorted(found), dtype=object)
+        keys[ref.column] = pa.array(sorted(found), type=pa.string())
     return keys
 
 

@@ -307,7 +307,9 @@ def canonical_decimal(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     text = values.str.strip()
     array = _arrow(text)
     fast = pc.fill_null(pc.match_substring_regex(array, _FAST_DECIMAL), False)
-    cast = pc.cast(pc.cast(pc.if_else(fast, array, pa.scalar(None, pa.string())), _DEC_TYPE), pa.string())
+    every_plain = pc.all(pc.or_(fast, pc.is_null(array))).as_py()
+    plain = array if every_plain else pc.if_else(fast, array, pa.scalar(None, pa.string()))
+    cast = pc.cast(pc.cast(plain, _DEC_TYPE), pa.string())
     out = arrow_text(cast, values.index)
     slow = text.notna() & ~pd.Series(fast.to_numpy(zero_copy_only=False), index=values.index)
     if slow.any():
