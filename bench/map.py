@@ -20,6 +20,7 @@ Printed, each in rows/second:
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import resource
 import shutil
@@ -159,9 +160,9 @@ def read_all(project: Project, chunk: int) -> list[pd.DataFrame]:
 def map_core(project: Project, frames: list[pd.DataFrame]) -> tuple[float, int]:
     plan = load_plans(project, ("process_parameter",))["process_parameter"]
     refs = {"work_order_no": pa.array(WORK_ORDERS), "equipment_code": pa.array(EQUIPMENT)}
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     mapped = sum(len(map_chunk(plan, frame, refs).mapped) for frame in frames)
-    return time.perf_counter() - started, mapped
+    return time.perf_counter() - started, mapped, time.process_time() - cpu
 
 
 def pandas_work(frame: pd.DataFrame, work_orders: pd.Index, equipment: pd.Index) -> pd.DataFrame:
@@ -187,15 +188,15 @@ def pandas_work(frame: pd.DataFrame, work_orders: pd.Index, equipment: pd.Index)
 
 def pandas_core(frames: list[pd.DataFrame]) -> tuple[float, int]:
     wos, eqs = pd.Index(WORK_ORDERS), pd.Index(EQUIPMENT)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     kept = sum(len(pandas_work(frame, wos, eqs)) for frame in frames)
-    return time.perf_counter() - started, kept
+    return time.perf_counter() - started, kept, time.process_time() - cpu
 
 
 def pandas_end_to_end(project: Project, chunk: int) -> tuple[float, int]:
     store = WorkStore(project.staging_url)
     wos, eqs = pd.Index(WORK_ORDERS), pd.Index(EQUIPMENT)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     kept = 0
     with store.engine.connect() as conn:
         conn.exec_driver_sql("DROP TABLE IF EXISTS baseline_out")
@@ -205,7 +206,7 @@ def pandas_end_to_end(project: Project, chunk: int) -> tuple[float, int]:
             kept += len(done)
         conn.commit()
     store.dispose()
-    return time.perf_counter() - started, kept
+    return time.perf_counter() - started, kept, time.process_time() - cpu
 
 
 def main() -> None:
@@ -220,14 +221,18 @@ def main() -> None:
     results["map core"] = map_core(project, frames)
     results["pandas core"] = pandas_core(frames)
     del frames
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     result = map_entities(project, ["process_parameter"])
     (entity,) = result.entities
-    results["map end-to-end"] = (time.perf_counter() - started, entity.mapped)
+    results["map end-to-end"] = (time.perf_counter() - started, entity.mapped, time.process_time() - cpu)
     results["pandas end-to-end"] = pandas_end_to_end(project, args.chunk)
     print(f"process_parameter: {args.rows:,} staged rows, chunk {args.chunk:,}")
-    for name, (seconds, kept) in results.items():
-        print(f"  {name:<18} {seconds:7.2f} s  {args.rows / seconds:>10,.0f} rows/s  ({kept:,} rows kept)")
+    print(f"  load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (shared machine)")
+    for name, (seconds, kept, cpu) in results.items():
+        print(
+            f"  {name:<18} wall {seconds:6.2f} s {args.rows / seconds:>9,.0f} rows/s | "
+            f"cpu {cpu:6.2f} s {args.rows / cpu:>9,.0f} rows/s  ({kept:,} kept)"
+        )
     print(
         f"  map accounting: mapped {entity.mapped:,} rejected {entity.rejected:,} {entity.rejected_by_reason}"
     )

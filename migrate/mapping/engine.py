@@ -379,7 +379,7 @@ def _check_lengths(entity: str, out: pd.DataFrame, failures: _Failures) -> None:
         length = getattr(table.c[name].type, "length", None) if name in table.c else None
         if length is None and name not in table.c:
             length = 60  # natural-key references: the longest key column of the model
-        if length:
+        if length and out[name].notna().any():
             too_long = out[name].str.len().fillna(0) > length
             failures.add(
                 too_long,
