@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from migrate import __version__
-from migrate.cli import audit, db, init, trace
+from migrate.cli import audit, db, demo, init, load, trace
 from migrate.cli import extract as extract_cli
 from migrate.cli import map as map_cli
 from migrate.cli import reconcile as reconcile_cli
@@ -62,11 +62,13 @@ def main_options(
 
 # In the order of DESIGN §5.
 app.command("init")(init.init)
+app.command("demo")(demo.demo)
 app.add_typer(db.app, name="db")
 app.add_typer(sources_cli.app, name="sources")
 app.command("extract")(extract_cli.extract)
 app.command("map")(map_cli.map_command)
 app.add_typer(values_cli.app, name="values")
+app.command("load")(load.load)
 app.command("reconcile")(reconcile_cli.reconcile)
 app.command("trace")(trace.trace)
 app.add_typer(audit.app, name="audit")
