@@ -486,3 +486,81 @@ audit_head = Table(
     Column("hash", String(64), nullable=False),
     CheckConstraint("id = 1", name="single_row"),
 )
+
+
+# --- load control tables (migrate.load) ----------------------------------------------
+# They live in the target so that a chunk's rows, its ledger entries and its checkpoint
+# commit in one transaction: that is what makes resume exactly-once and rollback exact.
+
+#: One row per `migrate load` invocation: who, when, what, on which inputs.
+load_run = Table(
+    "migrate_load_run",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime),
+    Column("operator", String(120), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("command", String(500), nullable=False),
+    Column("mode", String(10), nullable=False),
+    Column("chunk_size", Integer, nullable=False),
+    Column("project_fingerprint", String(64)),
+    Column("input_fingerprints", String, nullable=False),  # JSON {entity: sha256 of map_<entity>}
+    Column("status", String(20), nullable=False),  # running / completed / failed / interrupted
+    Column("summary", String),  # JSON per-entity counters, written when the run ends
+)
+
+#: Where each entity's current load pass stands. Rewritten inside every chunk's transaction.
+load_checkpoint = Table(
+    "migrate_load_checkpoint",
+    metadata,
+    Column("entity", String(60), primary_key=True),
+    Column("pass_run_id", Integer, nullable=False),  # the run that started this pass
+    Column("run_id", Integer, nullable=False),  # the run that wrote the last chunk
+    Column("fingerprint", String(64), nullable=False),
+    Column("mode", String(10), nullable=False),
+    Column("chunk_size", Integer, nullable=False),
+    Column("total_rows", Integer, nullable=False),
+    Column("next_chunk", Integer, nullable=False),
+    Column("last_row_id", Integer, nullable=False),  # map_<entity>._row_id of the last committed row
+    Column("inserted", Integer, nullable=False),
+    Column("updated", Integer, nullable=False),
+    Column("unchanged", Integer, nullable=False),
+    Column("deleted", Integer, nullable=False),
+    Column("status", String(20), nullable=False),  # loading / done
+    Column("at", UtcDateTime, nullable=False),
+)
+
+#: Every row change a load made, in order: enough to undo it exactly (rollback replays it
+#: backwards). `insert`: the inserted ids id_lo..id_hi; `update`/`delete`: one row id and
+#: its full before-image as JSON.
+load_ledger = Table(
+    "migrate_load_ledger",
+    metadata,
+    Column("seq", Integer, primary_key=True),
+    Column("run_id", Integer, nullable=False, index=True),
+    Column("entity", String(60), nullable=False),
+    Column("chunk_no", Integer, nullable=False),
+    Column("op", String(10), nullable=False),
+    Column("id_lo", Integer, nullable=False),
+    Column("id_hi", Integer, nullable=False),
+    Column("before", String),
+    CheckConstraint("op IN ('insert', 'update', 'delete')", name="op_allowed"),
+)
+
+#: The one-writer lease. On PostgreSQL an advisory lock is the lock and this row only names
+#: the holder; on SQLite the row is the lock, taken in BEGIN IMMEDIATE, with an expiry.
+load_lease = Table(
+    "migrate_lease",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("operator", String(120), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("run_id", Integer),
+    Column("command", String(500), nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    CheckConstraint("id = 1", name="single_row"),
+)

@@ -8,10 +8,12 @@ from pathlib import Path
 import typer
 
 from migrate import __version__
-from migrate.cli import audit, db, init, trace
+from migrate.cli import audit, db, demo, init, load, trace
 from migrate.cli import extract as extract_cli
+from migrate.cli import map as map_cli
 from migrate.cli import reconcile as reconcile_cli
 from migrate.cli import sources as sources_cli
+from migrate.cli import values as values_cli
 from migrate.cli.context import AppContext, default_operator
 
 app = typer.Typer(
@@ -58,13 +60,18 @@ def main_options(
     )
 
 
-app.add_typer(db.app, name="db")
+# In the order of DESIGN §5.
 app.command("init")(init.init)
+app.command("demo")(demo.demo)
+app.add_typer(db.app, name="db")
+app.add_typer(sources_cli.app, name="sources")
+app.command("extract")(extract_cli.extract)
+app.command("map")(map_cli.map_command)
+app.add_typer(values_cli.app, name="values")
+app.command("load")(load.load)
 app.command("reconcile")(reconcile_cli.reconcile)
 app.command("trace")(trace.trace)
 app.add_typer(audit.app, name="audit")
-app.add_typer(sources_cli.app, name="sources")
-app.command("extract")(extract_cli.extract)
 
 
 def _hoist_global_flags(argv: list[str]) -> list[str]:

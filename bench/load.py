@@ -1,0 +1,282 @@
+"""Benchmark `migrate load`: checkpointed rows/s beside raw sqlite3 executemany and psycopg binary COPY.
+
+    python bench/load.py                 # 100,000 and 1,000,000 process parameters, SQLite and PostgreSQL
+    python bench/load.py --quick         # 20,000 and 100,000
+    python bench/load.py --pg URL        # use this PostgreSQL server instead of a throwaway one
+
+Each measured run is its own process, so peak RSS (ru_maxrss) is that run's alone. The raw
+baselines write the same rows, already typed and with ids resolved, into the same table in
+large transactions: they are the floor our load's extra work (reading the work store,
+fingerprinting it, resolving natural keys, comparing with the target, ledger, checkpoint)
+is measured against.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from migrate import db  # noqa: E402
+from migrate.model import ENTITIES  # noqa: E402
+from migrate.store import LINEAGE  # noqa: E402
+from tests.load.mapped import T0, make_store  # noqa: E402
+
+CHUNK = 50_000
+
+
+def pp_row(i: int) -> tuple:
+    at = T0 + timedelta(seconds=i, microseconds=(i * 7919) % 1_000_000 if i % 3 == 0 else 0)
+    return (
+        f"WO{i % 20:04}",
+        f"E{i % 5:02}",
+        f"temp{i % 4}",
+        at.isoformat(),
+        f"{(i * 37) % 1000}.{i % 1_000_000:06}",
+        "°C",
+        "0.000000",
+        "999.000000",
+        "true" if i % 11 else "false",
+    )
+
+
+def build_store(path: Path, rows: int) -> str:
+    """Parents plus `rows` mapped process parameters, written in batches (memory stays flat)."""
+    url = make_store(path, 0)
+    con = sqlite3.connect(path)
+    columns = ENTITIES["process_parameter"].mapped_columns
+    marks = ", ".join("?" for _ in range(len(LINEAGE) + len(columns) + 1))
+    with con:
+        for start in range(0, rows, 100_000):
+            batch = [
+                (i + 1, "mes", "pp.csv", None, i + 2, *pp_row(i))
+                for i in range(start, min(rows, start + 100_000))
+            ]
+            con.executemany(f'INSERT INTO "map_process_parameter" VALUES ({marks})', batch)
+    con.close()
+    return url
+
+
+def fresh_target(kind: str, work: Path, pg: str | None, tag: str) -> str:
+    if kind == "sqlite":
+        url = f"sqlite:///{work / f'target_{tag}.db'}"
+    else:
+        from sqlalchemy import text
+
+        admin = db.make_engine(pg, isolation_level="AUTOCOMMIT")
+        name = f"bench_{tag}"
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            c.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        url = f"{pg.rpartition('/')[0]}/{name}"
+    engine = db.make_engine(url)
+    db.upgrade(engine)
+    engine.dispose()
+    return url
+
+
+# -- the measured runs (each in its own process) ------------------------------------------
+def typed_rows(rows: int, ids: dict[str, dict[str, int]], kind: str):
+    """The rows as the raw baselines insert them: typed for the backend, ids resolved."""
+    for i in range(rows):
+        wo, eq, param, at, value, uom, lo, hi, ok = pp_row(i)
+        stamp = datetime.fromisoformat(at)
+        if kind == "sqlite":
+            yield (
+                ids["work_order"][wo],
+                ids["equipment"][eq],
+                param,
+                stamp.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f"),
+                value,
+                uom,
+                lo,
+                hi,
+                1 if ok == "true" else 0,
+            )
+        else:
+            yield (
+                ids["work_order"][wo],
+                ids["equipment"][eq],
+                param,
+                stamp,
+                Decimal(value),
+                uom,
+                Decimal(lo),
+                Decimal(hi),
+                ok == "true",
+            )
+
+
+COLS = "work_order_id, equipment_id, parameter, recorded_at, value, uom, lower_limit, upper_limit, in_spec"
+
+
+def parent_ids(url: str) -> dict[str, dict[str, int]]:
+    from sqlalchemy import text
+
+    engine = db.make_engine(url)
+    with engine.connect() as c:
+        out = {
+            "work_order": dict(c.execute(text("SELECT work_order_no, id FROM work_order")).all()),
+            "equipment": dict(c.execute(text("SELECT equipment_code, id FROM equipment")).all()),
+        }
+    engine.dispose()
+    return out
+
+
+def raw_sqlite(url: str, prepared: list[tuple]) -> None:
+    con = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=NORMAL")
+    gen = iter(prepared)
+    while True:
+        batch = [r for _, r in zip(range(CHUNK), gen, strict=False)]
+        if not batch:
+            break
+        con.execute("BEGIN")
+        con.executemany(f"INSERT INTO process_parameter ({COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", batch)
+        con.execute("COMMIT")
+    con.close()
+
+
+def raw_copy(url: str, prepared: list[tuple]) -> None:
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    with psycopg.connect(**u.translate_connect_args(username="user", database="dbname")) as con:
+        gen = iter(prepared)
+        while True:
+            batch = [r for _, r in zip(range(CHUNK), gen, strict=False)]
+            if not batch:
+                break
+            with (
+                con.cursor() as cur,
+                cur.copy(f"COPY process_parameter ({COLS}) FROM STDIN (FORMAT BINARY)") as cp,
+            ):
+                cp.set_types(
+                    ["int4", "int4", "text", "timestamptz", "numeric", "text", "numeric", "numeric", "bool"]
+                )
+                for r in batch:
+                    cp.write_row(r)
+            con.commit()
+
+
+def ours(url: str, store: str) -> None:
+    from migrate.load import load
+
+    load(url, store, ["process_parameter"], chunk_size=CHUNK, operator="bench")
+
+
+def prepare_parents(url: str, store: str) -> None:
+    from migrate.load import load
+
+    names = [e for e in ENTITIES if e != "process_parameter"]
+    load(url, store, names, operator="bench")
+
+
+def child(args: argparse.Namespace) -> None:
+    prepare_parents(args.url, args.store)
+    kind = "sqlite" if args.url.startswith("sqlite") else "postgresql"
+    # the baselines get their rows typed and in memory before the clock starts
+    prepared = [] if args.what == "ours" else list(typed_rows(args.rows, parent_ids(args.url), kind))
+    started = time.perf_counter()
+    if args.what == "ours":
+        ours(args.url, args.store)
+    elif args.what == "sqlite3":
+        raw_sqlite(args.url, prepared)
+    else:
+        raw_copy(args.url, prepared)
+    seconds = time.perf_counter() - started
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": seconds, "rss_mb": rss}))
+
+
+def measure(what: str, url: str, store: str, rows: int) -> dict:
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", what, "--url", url, "--store", store, "--rows", str(rows)],
+        capture_output=True,
+        text=True,
+    )
+    if out.returncode != 0:
+        raise SystemExit(f"{what} failed:\n{out.stderr}")
+    data = json.loads(out.stdout.strip().splitlines()[-1])
+    return {**data, "rows_per_s": rows / data["seconds"]}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--pg", help="PostgreSQL server URL (default: a throwaway cluster)")
+    parser.add_argument("--only", choices=("sqlite", "postgresql"))
+    parser.add_argument("--child"), parser.add_argument("--url"), parser.add_argument("--store")
+    parser.add_argument("--rows", type=int)
+    args = parser.parse_args()
+    if args.child:
+        args.what = args.child
+        child(args)
+        return 0
+    sizes = (20_000, 100_000) if args.quick else (100_000, 1_000_000)
+    work = Path(tempfile.mkdtemp(prefix="bench-load-"))
+    pg, cluster = args.pg, None
+    if pg is None and args.only != "sqlite":
+        from tests import pgserver
+
+        cluster = work / "pg"
+        pg = pgserver.start(cluster)
+        pgserver.wait_ready(pg)
+    try:
+        kinds = [args.only] if args.only else ["sqlite", "postgresql"]
+        report(run_all(kinds, sizes, work, pg))
+    finally:
+        if cluster is not None:
+            from tests import pgserver
+
+            pgserver.stop(cluster)
+    return 0
+
+
+def run_all(kinds: list[str], sizes: tuple[int, ...], work: Path, pg: str | None) -> list[dict]:
+    results = []
+    for rows in sizes:
+        store = build_store(work / f"store_{rows}.db", rows)
+        for kind in kinds:
+            baseline = "sqlite3" if kind == "sqlite" else "copy"
+            for what in ("ours", baseline):
+                url = fresh_target(kind, work, pg, f"{kind[:2]}_{what}_{rows}")
+                r = measure(what, url, store, rows)
+                results.append({"backend": kind, "rows": rows, "what": what, **r})
+                print(
+                    f"{kind:10} {rows:>9,} {what:8} {r['rows_per_s']:>10,.0f} rows/s  "
+                    f"{r['seconds']:6.1f} s  peak RSS {r['rss_mb']:6.0f} MB",
+                    flush=True,
+                )
+    return results
+
+
+def report(results: list[dict]) -> None:
+    print("\nsummary")
+    for kind in sorted({r["backend"] for r in results}):
+        rows = sorted({r["rows"] for r in results})
+        by = {(r["rows"], r["what"]): r for r in results if r["backend"] == kind}
+        base = "sqlite3" if kind == "sqlite" else "copy"
+        for n in rows:
+            ratio = by[(n, "ours")]["rows_per_s"] / by[(n, base)]["rows_per_s"]
+            print(f"{kind:10} {n:>9,} rows: ours/raw = {ratio:.2f} (goal >= 0.5)")
+        growth = by[(rows[-1], "ours")]["rss_mb"] / by[(rows[0], "ours")]["rss_mb"]
+        print(f"{kind:10} peak RSS {rows[-1]:,} / {rows[0]:,} rows = {growth:.2f} (goal <= 1.2)")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

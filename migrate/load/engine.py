@@ -1,0 +1,532 @@
+"""The checkpointed chunk loop: exactly-once, resumable, idempotent, delta-aware.
+
+Each chunk is one transaction holding its data rows, its ledger rows, its checkpoint and
+its counters (RELIABILITY design rule 1), so a crash at any instant leaves the target
+either before or after the whole chunk, and resume continues from the checkpoint it reads
+back from the target. Rows are matched on the natural key: new rows inserted, changed
+rows updated (before-image in the ledger), unchanged rows skipped.
+"""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import URL
+
+from migrate.errors import MigrateError, TargetError
+from migrate.load.connection import TargetConnection, connect, retryable
+from migrate.load.control import Checkpoint, read_checkpoint, write_checkpoint
+from migrate.load.faults import Faults
+from migrate.load.lease import Lease
+from migrate.load.sql import EntitySql
+from migrate.model import ENTITIES
+from migrate.progress import NO_PROGRESS, Progress
+from migrate.store import LINEAGE, WorkStore, mapped_table
+from migrate.urls import mask_url, redact
+
+RESUME_HINT = "Resume with: migrate load --resume"
+
+
+class LoadInterrupted(MigrateError):
+    """SIGTERM/SIGINT: the current chunk committed or rolled back whole, then the load stopped."""
+
+
+@dataclass(frozen=True)
+class EntityResult:
+    entity: str
+    source_rows: int
+    inserted: int
+    updated: int
+    unchanged: int
+    deleted: int
+    chunks: int
+    resumed_from: int | None
+    seconds: float
+    rejected_earlier: int | None = None
+
+    @property
+    def changed(self) -> int:
+        return self.inserted + self.updated + self.deleted
+
+    def to_dict(self) -> dict:
+        return {**self.__dict__, "seconds": round(self.seconds, 3)}
+
+
+@dataclass
+class Stop:
+    """Set by SIGTERM/SIGINT; the loop checks it between chunks."""
+
+    signal: int | None = None
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[Stop]:
+    stop = Stop()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handler(signum, _frame) -> None:
+        stop.signal = signum
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield stop
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+@dataclass
+class LoadContext:
+    """What every entity's loader shares within one run."""
+
+    url: URL
+    store: WorkStore
+    run_id: int
+    mode: str
+    chunk_size: int
+    lease: Lease
+    faults: Faults
+    stop: Stop
+    progress: Progress = NO_PROGRESS
+    delete_missing: frozenset[str] = frozenset()
+    restart: bool = False
+    max_retries: int = 3
+    conn: TargetConnection | None = None
+    fingerprints: dict[str, tuple[str, int]] = field(default_factory=dict)
+
+    @property
+    def attached(self) -> bool:
+        """SQLite target and SQLite work store: chunks move between them by SQL (ATTACH)."""
+        store = self.store.engine.url
+        return (
+            self.url.get_backend_name() == "sqlite"
+            and store.get_backend_name() == "sqlite"
+            and store.database not in (None, "", ":memory:")
+        )
+
+    def connection(self) -> TargetConnection:
+        if self.conn is None:
+            self.conn = connect(self.url)
+            if self.attached:
+                self.conn.execute("ATTACH DATABASE ? AS ws", (self.store.engine.url.database,))
+        return self.conn
+
+    def drop_connection(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+def _store_paramstyle(engine: Engine) -> str:
+    return "?" if engine.dialect.paramstyle == "qmark" else "%s"
+
+
+def read_source_chunks(store: WorkStore, entity: str, after_row_id: int, size: int) -> Iterator[list[tuple]]:
+    """Mapped rows after `after_row_id` in `_row_id` order, `size` at a time (deterministic chunks)."""
+    cols = ", ".join(f'"{c}"' for c in ["_row_id", *ENTITIES[entity].mapped_columns])
+    mark = _store_paramstyle(store.engine)
+    raw = store.engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        cur.execute(
+            f'SELECT {cols} FROM "{mapped_table(entity)}" WHERE "_row_id" > {mark} ORDER BY "_row_id"',
+            (after_row_id,),
+        )
+        while rows := cur.fetchmany(size):
+            yield [tuple(r) for r in rows]
+        cur.close()
+    finally:
+        raw.close()
+
+
+def lineage(store: WorkStore, entity: str, row_id: int) -> dict:
+    cols = ", ".join(f'"{c}"' for c in LINEAGE)
+    with store.engine.connect() as c:
+        row = c.execute(
+            text(f'SELECT {cols} FROM "{mapped_table(entity)}" WHERE "_row_id" = :r'), {"r": row_id}
+        ).first()
+    return dict(zip(LINEAGE, row, strict=True)) if row else {}
+
+
+def rejected_earlier(store: WorkStore, entity: str) -> int | None:
+    """Rows map rejected for this entity in its latest run (None: map left no run record)."""
+    if not store.has_table("map_runs"):
+        return None
+    with store.engine.connect() as c:
+        value = c.execute(
+            text('SELECT "rejected" FROM "map_runs" WHERE "entity" = :e ORDER BY "run_at" DESC LIMIT 1'),
+            {"e": entity},
+        ).scalar()
+    return None if value is None else int(value)
+
+
+def id_ranges(ids: list[int]) -> list[tuple[int, int]]:
+    """Sorted ids as inclusive ranges: a chunk's inserts are usually one range."""
+    out: list[tuple[int, int]] = []
+    for i in sorted(ids):
+        if out and i == out[-1][1] + 1:
+            out[-1] = (out[-1][0], i)
+        else:
+            out.append((i, i))
+    return out
+
+
+class EntityLoader:
+    """Loads one entity: the chunk loop, then the finishing transaction."""
+
+    def __init__(self, ctx: LoadContext, entity: str) -> None:
+        self.ctx, self.entity = ctx, entity
+        self.spec = ENTITIES[entity]
+        self.fingerprint, self.total_rows = ctx.fingerprints[entity]
+        self.started = time.monotonic()
+        self.initial: Checkpoint | None = None
+        self.latest: Checkpoint | None = None  # the last state this process committed or read back
+        self.chunks_done = 0
+
+    @property
+    def sql(self) -> EntitySql:
+        return EntitySql(self.spec, self.ctx.connection().dialect)
+
+    # -- state -----------------------------------------------------------------
+    def _fresh(self) -> Checkpoint:
+        return Checkpoint(
+            entity=self.entity,
+            pass_run_id=self.ctx.run_id,
+            run_id=self.ctx.run_id,
+            fingerprint=self.fingerprint,
+            mode=self.ctx.mode,
+            chunk_size=self.ctx.chunk_size,
+            total_rows=self.total_rows,
+        )
+
+    def _initial_state(self) -> Checkpoint:
+        cp = read_checkpoint(self.ctx.connection(), self.entity)
+        self.ctx.connection().rollback()
+        if cp and cp.status == "loading" and cp.mode == self.ctx.mode and not self.ctx.restart:
+            return cp  # an interrupted pass: continue after its last committed chunk
+        return self._fresh()
+
+    def _reread(self, state: Checkpoint) -> Checkpoint:
+        """After a lost connection: what the target says was committed, never what we believe."""
+        if self.ctx.faults.bug == "blind_retry":
+            return state
+        cp = read_checkpoint(self.ctx.connection(), self.entity)
+        self.ctx.connection().rollback()
+        if (
+            cp is not None
+            and cp.pass_run_id == self.initial.pass_run_id
+            and cp.fingerprint == self.fingerprint
+        ):
+            return cp
+        return self.initial
+
+    # -- the loop --------------------------------------------------------------
+    def run(self) -> EntityResult:
+        self.initial = self.latest = state = self._initial_state()
+        resumed_from = state.next_chunk if state.pass_run_id != self.ctx.run_id else None
+        task = self.ctx.progress.task(self.entity, total=self.total_rows)
+        task.advance(min(self.total_rows, state.next_chunk * state.chunk_size))
+        attempts, progress_mark, reread = 0, (state.next_chunk, state.status), False
+        while True:
+            try:
+                if reread:  # never retry blindly: the lost commit may have happened
+                    state = self.latest = self._reread(self.latest)
+                    reread = False
+                state = self._chunks(state, task)
+                state = self._finish(state)
+                break
+            except Exception as exc:
+                if not retryable(exc):
+                    self.ctx.drop_connection()
+                    raise
+                self.ctx.drop_connection()
+                state = self.latest
+                attempts = 1 if (state.next_chunk, state.status) != progress_mark else attempts + 1
+                progress_mark = (state.next_chunk, state.status)
+                if attempts > self.ctx.max_retries:
+                    raise self._persistent_failure(state, attempts, exc) from None
+                time.sleep(min(0.1 * 2**attempts, 2.0))
+                reread = True
+        return EntityResult(
+            entity=self.entity,
+            source_rows=self.total_rows,
+            inserted=state.inserted,
+            updated=state.updated,
+            unchanged=state.unchanged,
+            deleted=state.deleted,
+            chunks=self.chunks_done,
+            resumed_from=resumed_from,
+            seconds=time.monotonic() - self.started,
+            rejected_earlier=rejected_earlier(self.ctx.store, self.entity),
+        )
+
+    def _persistent_failure(self, state: Checkpoint, attempts: int, exc: Exception) -> TargetError:
+        last = f"chunk {state.next_chunk - 1}" if state.next_chunk else "none"
+        return TargetError(
+            f"lost the connection to the target {mask_url(self.ctx.url)} ({attempts} attempts) while "
+            f"loading {self.entity} ({redact(str(exc)).strip()[:200]}). Last committed chunk of {self.entity}: "
+            f"{last} ({state.inserted + state.updated + state.unchanged} of {self.total_rows} rows); "
+            "the failed chunk left nothing behind.",
+            hint=f"When the target is reachable again: {RESUME_HINT}",
+            exit_code=1,
+        )
+
+    def _chunks(self, state: Checkpoint, task) -> Checkpoint:
+        if state.status == "done" or self.ctx.mode == "replace":
+            return state
+        if self.ctx.attached:
+            batches = iter(lambda: None, 0)  # staged by SQL from the attached work store
+        else:
+            batches = read_source_chunks(self.ctx.store, self.entity, state.last_row_id, state.chunk_size)
+        for rows in batches:
+            new = self._chunk(state, rows)
+            if new is None:
+                break
+            task.advance(new.rows_done - state.rows_done)
+            state = self.latest = new
+            self.chunks_done += 1
+            if self.ctx.stop.signal is not None:
+                raise self._interrupted(state)
+        return state
+
+    def _interrupted(self, state: Checkpoint) -> LoadInterrupted:
+        name = signal.Signals(self.ctx.stop.signal).name
+        return LoadInterrupted(
+            f"stopped by {name} after chunk {state.next_chunk - 1} of {self.entity} "
+            f"({state.inserted + state.updated + state.unchanged} of {self.total_rows} rows done); "
+            "every chunk is either committed whole or not at all.",
+            hint=RESUME_HINT,
+            exit_code=1,
+        )
+
+    def _chunk(self, state: Checkpoint, rows: list[tuple] | None) -> Checkpoint | None:
+        """One chunk, one transaction: data, ledger, checkpoint, counters (None: no rows left)."""
+        conn, faults, no = self.ctx.connection(), self.ctx.faults, state.next_chunk
+        faults.at("before_begin", self.entity, no)
+        conn.begin()
+        try:
+            self.ctx.lease.renew(conn)
+            if rows is None:
+                count, last_row_id = self._stage_attached(conn, state)
+                if count == 0:
+                    conn.rollback()
+                    return None
+            else:
+                self._stage(conn, rows)
+                count, last_row_id = len(rows), rows[-1][0]
+            inserted_ids, updated = self._upsert(conn, no, count)
+            faults.pause()
+            faults.at("after_data", self.entity, no)
+            self._ledger_inserts(conn, no, inserted_ids)
+            faults.at("after_ledger", self.entity, no)
+            new = state.advanced(
+                self.ctx.run_id, last_row_id, len(inserted_ids), updated, count - len(inserted_ids) - updated
+            )
+            if not (inserted_ids or updated):
+                conn.rollback()  # nothing changed: write nothing (a crash just redoes a no-op)
+                return new
+            if faults.bug != "checkpoint_after_commit":
+                write_checkpoint(conn, new)
+            faults.at("after_checkpoint", self.entity, no)
+            if faults.active("lose_connection", self.entity, no):
+                self._break_connection(conn)
+            faults.kill_during(self.entity, no)
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+        faults.at("after_commit", self.entity, no)
+        if faults.active("lose_reply", self.entity, no):
+            from migrate.load.connection import ConnectionLost
+
+            raise ConnectionLost("injected: the commit succeeded but its reply was lost")
+        if faults.bug == "checkpoint_after_commit":
+            conn.begin()
+            write_checkpoint(conn, new)
+            conn.commit()
+        return new
+
+    def _break_connection(self, conn: TargetConnection) -> None:
+        from migrate.load.connection import ConnectionLost
+
+        if conn.dialect == "postgresql":
+            killer = connect(self.ctx.url)
+            killer.raw.autocommit = True
+            killer.execute("SELECT pg_terminate_backend(?)", (conn.backend_pid,))
+            killer.close()
+            return  # the COMMIT that follows fails for real
+        raise ConnectionLost("injected: the connection to the target broke before COMMIT")
+
+    # -- set-based steps -------------------------------------------------------
+    def _stage(self, conn: TargetConnection, rows: list[tuple], fresh: bool = True) -> None:
+        sql = self.sql
+        if fresh:
+            if conn.dialect == "sqlite":
+                for t in ("_raw", "_typed", "_changed", "_gone"):
+                    conn.execute(f"DROP TABLE IF EXISTS temp.{t}")
+            conn.execute(sql.raw_ddl())
+        columns = ["_row_id", *sql.mapped]
+        if conn.dialect == "postgresql":
+            conn.stage("_raw", columns, rows, ["int8"] + ["text"] * len(sql.mapped))
+        else:
+            conn.stage("_raw", columns, rows)
+
+    def _stage_attached(self, conn: TargetConnection, state: Checkpoint) -> tuple[int, int]:
+        """Copy the next chunk from the attached work store by SQL: no Python row objects at all."""
+        self._stage(conn, [])
+        cols = ", ".join(f'"{c}"' for c in ["_row_id", *self.sql.mapped])
+        cur = conn.execute(
+            f'INSERT INTO temp._raw ({cols}) SELECT {cols} FROM ws."{mapped_table(self.entity)}" '
+            'WHERE "_row_id" > ? ORDER BY "_row_id" LIMIT ?',
+            (state.last_row_id, state.chunk_size),
+        )
+        if cur.rowcount == 0:
+            return 0, state.last_row_id
+        return cur.rowcount, int(conn.scalar("SELECT MAX(_row_id) FROM temp._raw"))
+
+    def _resolve(self, conn: TargetConnection, no: int) -> None:
+        """Cast and resolve the staged rows; refuse references map should have rejected."""
+        sql = self.sql
+        try:
+            conn.execute(sql.typed_ddl())
+        except Exception as exc:
+            if retryable(exc):
+                raise
+            raise TargetError(
+                f"mapped rows of {self.entity} (chunk {no}) do not fit the model: {redact(str(exc)).strip()[:300]}",
+                hint="Re-run `migrate map`; mapped rows must be in canonical form.",
+            ) from None
+        if conn.dialect == "sqlite":
+            conn.execute("CREATE INDEX temp._typed_id ON _typed (_id)")
+        for query, column in sql.unresolved():
+            bad = conn.execute(query).fetchone()
+            if bad:
+                where = lineage(self.ctx.store, self.entity, bad[0])
+                raise TargetError(
+                    f"{self.entity}: {column} {bad[1]!r} names no row in the target "
+                    f"(mapped row {bad[0]}, from {where.get('_file')} sheet {where.get('_sheet')} "
+                    f"row {where.get('_row')}).",
+                    column=column,
+                    hint="Load the referenced entity first, or re-run `migrate map` (it rejects orphans).",
+                )
+        dup = conn.execute(sql.duplicate(conn.dialect == "sqlite")).fetchone()
+        if dup:
+            raise TargetError(
+                f"{self.entity}: mapped rows {dup[0]} and {dup[1]} have the same natural key "
+                f"({', '.join(self.spec.natural_key)}).",
+                hint="Re-run `migrate map` (it rejects duplicate keys).",
+            )
+
+    def _upsert(self, conn: TargetConnection, no: int, n: int) -> tuple[list[int], int]:
+        """Update changed rows (before-images first), insert new ones; returns (inserted ids, updated)."""
+        sql = self.sql
+        self._resolve(conn, no)
+        conn.execute(sql.changed_ddl())
+        updated = int(conn.scalar("SELECT COUNT(*) FROM _changed"))
+        if updated:
+            conn.execute(sql.ledger_before("update", "_changed"), (self.ctx.run_id, self.entity, no))
+            conn.execute(sql.update())
+        return self._insert(conn), updated
+
+    def _insert(self, conn: TargetConnection) -> list[int]:
+        sql = self.sql
+        if conn.dialect == "postgresql":
+            return [r[0] for r in conn.execute(sql.insert()).fetchall()]
+        before = conn.scalar(f"SELECT COALESCE(MAX(id), 0) FROM {sql.table}")
+        try:
+            conn.execute(sql.insert())
+        except sqlite3.IntegrityError as exc:
+            raise self._integrity(conn, exc) from None
+        # we hold the write lock: every id above the old maximum is one we just inserted
+        return [r[0] for r in conn.execute(f"SELECT id FROM {sql.table} WHERE id > ?", (before,)).fetchall()]
+
+    def _integrity(self, conn: TargetConnection, exc: Exception) -> TargetError:
+        """A constraint refused the chunk's new rows: name duplicate natural keys if that is why."""
+        dup = conn.execute(self.sql.duplicate(False)).fetchone()
+        if dup:
+            return TargetError(
+                f"{self.entity}: mapped rows {dup[0]} and {dup[1]} have the same natural key "
+                f"({', '.join(self.spec.natural_key)}).",
+                hint="Re-run `migrate map` (it rejects duplicate keys).",
+            )
+        return TargetError(
+            f"{self.entity}: the target refused rows: {redact(str(exc))}.",
+            hint="Re-run `migrate map`; mapped rows must satisfy the model's constraints.",
+        )
+
+    def _ledger_inserts(self, conn: TargetConnection, no: int, ids: list[int]) -> None:
+        if ids:
+            conn.executemany(
+                "INSERT INTO migrate_load_ledger (run_id, entity, chunk_no, op, id_lo, id_hi) "
+                "VALUES (?, ?, ?, 'insert', ?, ?)",
+                [(self.ctx.run_id, self.entity, no, lo, hi) for lo, hi in id_ranges(ids)],
+            )
+
+    # -- finishing: declared deletes, replace swap, done marker ----------------
+    def _finish(self, state: Checkpoint) -> Checkpoint:
+        if state.status == "done":
+            return state
+        replace_mode = self.ctx.mode == "replace"
+        deleting = replace_mode or self.entity in self.ctx.delete_missing
+        resumed = state.pass_run_id != self.ctx.run_id
+        if not deleting and not resumed and state.changed_rows == 0:
+            return replace(state, status="done")  # unchanged re-run: nothing to write
+        conn, no = self.ctx.connection(), state.next_chunk
+        conn.begin()
+        try:
+            self.ctx.lease.renew(conn)
+            if deleting:
+                state = self._swap(conn, state, replace_mode)
+            state = replace(state, status="done", run_id=self.ctx.run_id)
+            if state.changed_rows == 0 and not resumed:
+                conn.rollback()
+                return state
+            write_checkpoint(conn, state)
+            self.ctx.faults.at("after_checkpoint", self.entity, no)
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+        return state
+
+    def _swap(self, conn: TargetConnection, state: Checkpoint, replace_mode: bool) -> Checkpoint:
+        """In one transaction: stage the whole mapped table, then (replace) upsert it and delete
+        what it no longer has. The old content stays whole until this commits."""
+        sql, no = self.sql, state.next_chunk
+        for i, rows in enumerate(read_source_chunks(self.ctx.store, self.entity, -1, self.ctx.chunk_size)):
+            self._stage(conn, rows, fresh=i == 0)
+            self.ctx.faults.at("after_data", self.entity, i)
+        if state.total_rows == 0:
+            self._stage(conn, [], fresh=True)
+        if replace_mode:
+            self._resolve(conn, no)
+        else:
+            conn.execute(sql.typed_ddl())
+            if conn.dialect == "sqlite":
+                conn.execute("CREATE INDEX temp._typed_id ON _typed (_id)")
+        conn.execute(sql.gone_ddl(toolkit_only=not replace_mode), () if replace_mode else (self.entity,))
+        if replace_mode:
+            conn.execute(sql.changed_ddl())
+            updated = int(conn.scalar("SELECT COUNT(*) FROM _changed"))
+            if updated:
+                conn.execute(sql.ledger_before("update", "_changed"), (self.ctx.run_id, self.entity, no))
+                conn.execute(sql.update())
+            ids = self._insert(conn)
+            self._ledger_inserts(conn, no, ids)
+            state = replace(
+                state, inserted=len(ids), updated=updated, unchanged=state.total_rows - len(ids) - updated
+            )
+        deleted = int(conn.scalar("SELECT COUNT(*) FROM _gone"))
+        if deleted:
+            conn.execute(sql.ledger_before("delete", "_gone"), (self.ctx.run_id, self.entity, no))
+            conn.execute(sql.delete())
+        return replace(state, deleted=state.deleted + deleted, next_chunk=no + 1)

@@ -1,0 +1,498 @@
+"""Map and validate: staged rows -> mapped rows of the unified model, or rejects with reasons.
+
+One entity at a time, in load order, so that a reference resolves against the rows this
+run has already mapped (and the target's rows). Per entity:
+
+1. Staged rows are read in chunks (`stg_<source>`, several sources stacked in order).
+2. Blank text ('' or only spaces) is NULL: legacy files do not tell the two apart, so no
+   step ever sees '' and the target never receives it. Use the `default` step to fill.
+3. Filters drop rows on purpose; each filtered row is counted under the filter's name.
+4. Each target column is built from its source column(s) or constant by its steps, then
+   parsed to the model's type if no step did (decimal, integer, date, timestamp, boolean).
+5. Checks, first failure wins, so every rejected row has exactly one reason: step failures
+   (in column order), the model's NOT NULL columns (missing_value), declared rules (in
+   order), text too long for the model's column (out_of_range), references (unknown_reference).
+6. After every chunk: duplicate groups of the natural key, and `unique` rules, among the
+   rows still mapped. `reject_all` rejects every member of a group (a pair gives two
+   rejects); `keep_first` / `keep_last` keep one member by `order_by` and reject the rest.
+
+Row accounting: source rows = mapped + rejected + filtered, for every entity and run.
+`simulate` writes to scratch tables in the work store, reports the same counts, and drops
+them: the mapped tables load reads and the target are left as they were.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from sqlalchemy import Table, column, func, inspect, select, table, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from migrate import db
+from migrate.errors import ConfigError, MigrateError, SourceError
+from migrate.mapping import rules as quality
+from migrate.mapping.chunk import Outcome, map_chunk
+from migrate.mapping.plan import Plan, compile_mapping
+from migrate.mapping.report import write_quarantine
+from migrate.mapping.spec import mapping_path, read_mapping
+from migrate.mapping.tables import (
+    Tables,
+    insert_frame,
+    mapped_schema,
+    read_staged,
+    rejects_schema,
+    runs_schema,
+)
+from migrate.mapping.transforms import StepContext, load_project_transforms
+from migrate.mapping.values import UnmappedValue, load_value_maps, merge_entries, read_import, write_export
+from migrate.model import ENTITIES, ExactDecimal
+from migrate.progress import NO_PROGRESS, Progress
+from migrate.project import Project
+from migrate.store import LINEAGE, WorkStore, normalize_header, staged_table
+from migrate.urls import redact
+
+__all__ = ["map_chunk", "read_staged", "map_entities", "load_plans", "export_values", "import_values"]
+
+SAMPLES = 3
+MAX_CANDIDATES = 10_000  # duplicate candidates listed in SQL; beyond, the whole table is ranked
+
+
+# --- results ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EntityResult:
+    entity: str
+    source_rows: int
+    mapped: int
+    rejected: int
+    filtered: int
+    rejected_by_reason: dict[str, int]
+    filtered_by_filter: dict[str, int]
+    unmapped: tuple[UnmappedValue, ...] = ()
+
+    def to_dict(self) -> dict:
+        return {
+            "entity": self.entity,
+            "source_rows": self.source_rows,
+            "mapped": self.mapped,
+            "rejected": self.rejected,
+            "filtered": self.filtered,
+            "rejected_by_reason": dict(sorted(self.rejected_by_reason.items())),
+            "filtered_by_filter": dict(sorted(self.filtered_by_filter.items())),
+            "unmapped_values": [
+                {"value_map": u.value_map, "value": u.value, "count": u.count, "samples": list(u.samples)}
+                for u in self.unmapped
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class MapResult:
+    simulate: bool
+    entities: tuple[EntityResult, ...]
+
+    def to_dict(self) -> dict:
+        return {
+            "ok": True,
+            "simulate": self.simulate,
+            "entities": {e.entity: e.to_dict() for e in self.entities},
+        }
+
+
+# --- the stage -------------------------------------------------------------------------------
+
+
+@dataclass
+class _Run:
+    project: Project
+    store: WorkStore
+    tables: Tables
+    simulate: bool
+    mapped_now: set[str] = field(default_factory=set)
+    target_keys: dict[str, set[str]] = field(default_factory=dict)
+
+
+def load_plans(project: Project, entities: tuple[str, ...]) -> dict[str, Plan]:
+    """Parse, validate and compile the mapping of each selected entity (all before any work)."""
+    load_project_transforms(project.spec.transforms, project.root)
+    value_maps = load_value_maps(project.root)
+    plans = {}
+    for name in entities:
+        path = mapping_path(project.root, name)
+        file = str(path.relative_to(project.root))
+        if not path.exists():
+            raise ConfigError(
+                f"no mapping for {name}.", file=file, hint=f"Write {file} (see `migrate init`)."
+            )
+        spec = read_mapping(path, project.root)
+        for i, source in enumerate(spec.sources):
+            if source not in project.spec.sources:
+                known = ", ".join(project.spec.sources) or "none"
+                raise ConfigError(
+                    f"source {source!r} is not declared in project.yaml; declared: {known}.",
+                    file=file,
+                    key=f"sources.{i}",
+                )
+        context = StepContext(timezone=spec.timezone or project.spec.defaults.timezone, value_maps=value_maps)
+        plans[name] = compile_mapping(spec, file, context)
+    return plans
+
+
+def map_entities(
+    project: Project,
+    entities: tuple[str, ...] | list[str] = (),
+    *,
+    phase: str | None = None,
+    simulate: bool = False,
+    quarantine: Path | None = None,
+    progress: Progress = NO_PROGRESS,
+) -> MapResult:
+    """Map the selected entities in load order (every entity with a mapping file when none is named)."""
+    chosen = project.entities(tuple(entities), phase)
+    if not entities and phase is None:
+        chosen = tuple(e for e in chosen if mapping_path(project.root, e).exists())
+    plans = load_plans(project, chosen)
+    run = _Run(project, WorkStore(project.staging_url), Tables(simulate), simulate)
+    try:
+        results = tuple(_map_entity(run, plans[name], progress) for name in chosen)
+        if quarantine is not None:
+            _write_quarantine(run, chosen, quarantine)
+        return MapResult(simulate, results)
+    except SQLAlchemyError as exc:
+        raise SourceError(f"the work store failed: {redact(str(exc.orig or exc))}.") from None
+    finally:
+        if simulate:
+            _drop_scratch(run, chosen)
+        run.store.dispose()
+
+
+def _map_entity(run: _Run, plan: Plan, progress: Progress) -> EntityResult:
+    entity = plan.spec.entity
+    engine = run.store.engine
+    out_table = mapped_schema(run.tables.mapped(entity), entity)
+    rejects = rejects_schema(run.tables.rejects)
+    out_table.drop(engine, checkfirst=True)
+    out_table.create(engine)
+    rejects.create(engine, checkfirst=True)
+    with engine.begin() as conn:
+        conn.execute(rejects.delete().where(rejects.c.entity == entity))
+    references = _reference_keys(run, entity)
+    counts = _Counts()
+    task = progress.task(
+        f"map {entity}", total=sum(run.store.count(staged_table(s)) for s in plan.spec.sources)
+    )
+    for source in plan.spec.sources:
+        for staged in _staged_chunks(run, plan, source):
+            outcome = map_chunk(plan, staged, references)
+            _write_outcome(engine, out_table, rejects, entity, outcome, counts)
+            counts.remember_keys([rule[0] for rule in _set_rules(plan)], outcome.mapped)
+            task.advance(len(staged))
+    for key, policy, order_by, label, reason in _set_rules(plan):
+        candidates = counts.duplicate_candidates(key)
+        if candidates is not None and len(candidates) == 0:
+            continue  # no two rows share a key hash: no duplicate group, no SQL pass needed
+        counts.reasons[reason] += _reject_groups(
+            engine, out_table, rejects, entity, key, policy, order_by, label, reason, candidates
+        )
+    run.mapped_now.add(entity)
+    result = counts.result(entity, run.store, out_table.name)
+    if not run.simulate:
+        _record_run(engine, run.tables.runs, result)
+    return result
+
+
+@dataclass
+class _Counts:
+    source_rows: int = 0
+    next_id: int = 1
+    reasons: Counter = field(default_factory=Counter)
+    filters: Counter = field(default_factory=Counter)
+    unmapped: list[pd.DataFrame] = field(default_factory=list)
+    key_hashes: dict[tuple, list[tuple[np.ndarray, np.ndarray]]] = field(default_factory=dict)
+
+    def remember_keys(self, keys: list[tuple[str, ...]], mapped: pd.DataFrame) -> None:
+        """Hash each set rule's key per mapped row (8 bytes a row), to find duplicate groups
+        without a full-table SQL pass when there are none."""
+        for key in keys:
+            present = mapped[list(key)].notna().all(axis=1)
+            hashes = pd.util.hash_pandas_object(mapped.loc[present, list(key)], index=False).to_numpy()
+            ids = mapped.loc[present, "_row_id"].to_numpy()
+            self.key_hashes.setdefault(tuple(key), []).append((ids, hashes))
+
+    def duplicate_candidates(self, key) -> np.ndarray | None:
+        """Row ids whose key hash is shared (a superset of every duplicate group); None: too many
+        to list, check the whole table."""
+        parts = self.key_hashes.get(tuple(key), [])
+        if not parts:
+            return np.array([], dtype=np.int64)
+        ids = np.concatenate([p[0] for p in parts])
+        hashes = pd.Series(np.concatenate([p[1] for p in parts]))
+        candidates = ids[hashes.duplicated(keep=False).to_numpy()]
+        return candidates if len(candidates) <= MAX_CANDIDATES else None
+
+    def result(self, entity: str, store: WorkStore, mapped_table: str) -> EntityResult:
+        mapped = store.count(mapped_table)
+        rejected, filtered = sum(self.reasons.values()), sum(self.filters.values())
+        return EntityResult(
+            entity,
+            self.source_rows,
+            mapped,
+            rejected,
+            filtered,
+            {k: v for k, v in self.reasons.items() if v},
+            dict(self.filters),
+            _summarise_unmapped(self.unmapped),
+        )
+
+
+def _staged_chunks(run: _Run, plan: Plan, source: str):
+    name = staged_table(source)
+    if not run.store.has_table(name):
+        raise SourceError(
+            f"source {source!r} has not been extracted (no table {name} in the work store).",
+            file=plan.file,
+            hint=f"Run `migrate extract {source}` first.",
+        )
+    available = set(run.store.columns(name))
+    needed = list(LINEAGE)
+    for col in plan.columns:
+        for staged, header in zip(col.sources, col.headers, strict=True):
+            if staged not in available:
+                _missing_column(plan, source, f"columns.{col.name}.from", header, available)
+            needed.append(staged)
+    for i, f in enumerate(plan.spec.filters):
+        if normalize_header(f.column) not in available:
+            _missing_column(plan, source, f"filters.{i}.column", f.column, available)
+        needed.append(normalize_header(f.column))
+    needed = list(dict.fromkeys(needed))
+    yield from read_staged(run.store.engine, name, needed, run.project.spec.defaults.chunk_size)
+
+
+def _missing_column(plan: Plan, source: str, key: str, header: str, available: set[str]) -> None:
+    shown = ", ".join(sorted(c for c in available if not c.startswith("_")))
+    raise ConfigError(
+        f"source {source!r} has no column {header!r}; it has: {shown}.", file=plan.file, key=key
+    )
+
+
+def _write_outcome(
+    engine, out_table: Table, rejects: Table, entity: str, outcome: Outcome, counts: _Counts
+) -> None:
+    mapped = outcome.mapped
+    mapped.insert(0, "_row_id", range(counts.next_id, counts.next_id + len(mapped)))
+    counts.next_id += len(mapped)
+    insert_frame(engine, out_table, mapped)
+    insert_frame(engine, rejects, outcome.rejects.assign(entity=entity))
+    counts.source_rows += len(mapped) + len(outcome.rejects) + sum(outcome.filtered.values())
+    counts.reasons.update(outcome.rejects["reason"].value_counts().to_dict())
+    counts.filters.update(outcome.filtered)
+    counts.unmapped.extend(outcome.unmapped)
+
+
+def _set_rules(plan: Plan):
+    """Duplicate policy on the natural key, then each `unique` rule (always reject_all)."""
+    spec = plan.spec
+    entity = ENTITIES[spec.entity]
+    yield entity.natural_key, spec.duplicates.policy, spec.duplicates.order_by, "duplicates", "duplicate_key"
+    for i, rule in enumerate(spec.rules):
+        if rule.kind == "unique":
+            yield rule.unique, "reject_all", "_row_id", rule.name or f"rules.{i}.unique", rule.code
+
+
+def _reject_groups(
+    engine, out_table: Table, rejects: Table, entity: str, key, policy, order_by, label, reason, candidates
+) -> int:
+    """Move duplicate-group members from the mapped table to the rejects, in SQL."""
+    keys = [out_table.c[k] for k in key]
+    order = out_table.c[order_by]
+    if order_by != "_row_id" and quality.is_numeric(entity, order_by):
+        order = order.cast(ExactDecimal().impl)
+
+    ordered = order.desc() if policy == "keep_last" else order.asc()
+    tiebreak = out_table.c._row_id.desc() if policy == "keep_last" else out_table.c._row_id.asc()
+    ranked = (
+        select(
+            out_table.c._row_id,
+            func.count().over(partition_by=keys).label("n"),
+            func.row_number().over(partition_by=keys, order_by=[ordered, tiebreak]).label("rn"),
+        )
+        .where(*(k.is_not(None) for k in keys))
+        .where(out_table.c._row_id.in_([int(i) for i in candidates]) if candidates is not None else True)
+        .subquery()
+    )
+    doomed = select(ranked.c._row_id).where(ranked.c.n > 1)
+    if policy != "reject_all":
+        doomed = doomed.where(ranked.c.rn > 1)
+    with engine.begin() as conn:
+        rows = pd.DataFrame(
+            conn.execute(select(out_table).where(out_table.c._row_id.in_(doomed))).mappings().all()
+        )
+        if rows.empty:
+            return 0
+        value = rows[list(key)].astype(object).fillna("").astype(str).agg(" | ".join, axis=1)
+        frame = rows[list(LINEAGE)].assign(
+            entity=entity,
+            reason=reason,
+            rule=label,
+            column=", ".join(key),
+            value=value,
+            message=f"{', '.join(key)} " + value.map(repr) + f" is not unique ({policy})",
+        )
+        data = frame.astype(object).where(frame.notna(), None)
+        conn.execute(rejects.insert(), data.to_dict("records"))
+        conn.execute(out_table.delete().where(out_table.c._row_id.in_(doomed)))
+    return len(frame)
+
+
+def _reference_keys(run: _Run, entity: str) -> dict[str, pa.Array]:
+    """For each reference column: natural keys mapped in the work store or present in the target."""
+    keys: dict[str, pd.Index] = {}
+    for ref in ENTITIES[entity].references:
+        referenced = ENTITIES[ref.entity].key_column
+        found = set(_target_keys(run, ref.entity))
+        name = run.tables.mapped(ref.entity) if ref.entity in run.mapped_now else f"map_{ref.entity}"
+        if run.store.has_table(name):
+            with run.store.engine.connect() as conn:
+                found.update(
+                    v
+                    for (v,) in conn.execute(select(column(referenced)).select_from(table(name)))
+                    if v is not None
+                )
+        keys[ref.column] = pa.array(sorted(found), type=pa.string())
+    return keys
+
+
+def _target_keys(run: _Run, entity: str) -> set[str]:
+    """Natural keys already in the target, if it exists and is at the schema head (else none)."""
+    if entity in run.target_keys:
+        return run.target_keys[entity]
+    keys: set[str] = set()
+    url = run.project.target_url
+    exists = url.get_backend_name() != "sqlite" or (url.database and Path(url.database).exists())
+    if exists:
+        engine = db.make_engine(url)
+        try:
+            if db.current(engine) == db.head() and inspect(engine).has_table(entity):
+                column_name = ENTITIES[entity].key_column
+                with engine.connect() as conn:
+                    keys = {str(v) for (v,) in conn.execute(select(ENTITIES[entity].table.c[column_name]))}
+        except (SQLAlchemyError, MigrateError):  # unreachable target: map works on the run's rows
+            keys = set()
+        finally:
+            engine.dispose()
+    run.target_keys[entity] = keys
+    return keys
+
+
+def _summarise_unmapped(frames: list[pd.DataFrame]) -> tuple[UnmappedValue, ...]:
+    if not frames:
+        return ()
+    every = pd.concat(frames, ignore_index=True)
+    every["where"] = lineage_text(every)
+    out = []
+    for (name, value), group in every.groupby(["value_map", "value"], sort=True):
+        out.append(UnmappedValue(str(name), str(value), len(group), tuple(group["where"].head(SAMPLES))))
+    return tuple(sorted(out, key=lambda u: (u.value_map, -u.count, u.value)))
+
+
+def lineage_text(frame: pd.DataFrame) -> pd.Series:
+    """`file, sheet S, row N` per row (the sheet only when there is one)."""
+    sheet = frame["_sheet"].astype(object)
+    shown = frame["_file"].astype(object).fillna("").astype(str)
+    shown = shown.where(sheet.isna(), shown + ", sheet " + sheet.fillna("").astype(str))
+    return shown + ", row " + frame["_row"].astype(object).astype(str)
+
+
+def _record_run(engine, name: str, result: EntityResult) -> None:
+    runs = runs_schema(name)
+    runs.create(engine, checkfirst=True)
+    details = {
+        "rejected_by_reason": result.rejected_by_reason,
+        "filtered_by_filter": result.filtered_by_filter,
+    }
+    with engine.begin() as conn:
+        conn.execute(
+            runs.insert(),
+            {
+                "entity": result.entity,
+                "run_at": datetime.now(UTC).isoformat(),
+                "source_rows": result.source_rows,
+                "mapped": result.mapped,
+                "rejected": result.rejected,
+                "filtered": result.filtered,
+                "details": json.dumps(details, ensure_ascii=False, sort_keys=True),
+            },
+        )
+
+
+def read_rejects(store: WorkStore, entity: str, name: str = "map_rejects") -> pd.DataFrame:
+    if not store.has_table(name):
+        return pd.DataFrame()
+    t = rejects_schema(name)
+    with store.engine.connect() as conn:
+        return pd.DataFrame(
+            conn.execute(select(t).where(t.c.entity == entity).order_by(t.c._row_id)).mappings().all()
+        )
+
+
+def _write_quarantine(run: _Run, entities: tuple[str, ...], path: Path) -> None:
+    frames = ((e, read_rejects(run.store, e, run.tables.rejects)) for e in entities)
+    write_quarantine(path, ((e, f) for e, f in frames if not f.empty))
+
+
+def _drop_scratch(run: _Run, entities: tuple[str, ...]) -> None:
+    try:
+        for name in [*(run.tables.mapped(e) for e in entities), run.tables.rejects]:
+            with run.store.engine.begin() as conn:
+                conn.execute(text(f'DROP TABLE IF EXISTS "{name}"'))  # names built from checked entity names
+    except SQLAlchemyError:
+        pass  # scratch left behind is harmless; the next simulate replaces it
+
+
+# --- the consultant's loop: unmapped values out, filled values back ----------------------------
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: Path
+    values: int
+    by_value_map: dict[str, int]
+
+
+def export_values(
+    project: Project, path: Path, entities: tuple[str, ...] = (), *, progress: Progress = NO_PROGRESS
+) -> ExportResult:
+    """Simulate the mapping (nothing written) and list every unmapped value for the consultant."""
+    result = map_entities(project, entities, simulate=True, progress=progress)
+    merged: dict[tuple[str, str], UnmappedValue] = {}
+    for item in (u for e in result.entities for u in e.unmapped):
+        seen = merged.get((item.value_map, item.value))
+        if seen is not None:  # the same code met through two entities: one row, counts added
+            item = UnmappedValue(
+                item.value_map, item.value, seen.count + item.count, (seen.samples + item.samples)[:SAMPLES]
+            )
+        merged[(item.value_map, item.value)] = item
+    write_export(path, list(merged.values()))
+    return ExportResult(path, len(merged), dict(Counter(k for k, _ in merged)))
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    path: Path
+    added: dict[str, int]
+
+
+def import_values(project: Project, path: Path) -> ImportResult:
+    """Merge a filled export workbook into the value maps (validated before anything is written)."""
+    maps = load_value_maps(project.root)
+    additions = read_import(path, maps)
+    added = {name: merge_entries(maps[name], entries, project.root) for name, entries in additions.items()}
+    return ImportResult(path, {k: v for k, v in added.items() if v})

@@ -1,0 +1,81 @@
+"""`migrate load` wiring: the per-entity table, nothing to do, JSON, exit codes and messages."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from migrate import db
+from migrate.cli.app import app
+from migrate.db import make_engine
+from migrate.urls import mask_url
+from tests.load.mapped import make_store
+
+
+def project(tmp_path: Path, target: str) -> Path:
+    root = tmp_path / "proj"
+    (root / ".migrate").mkdir(parents=True)
+    (root / "project.yaml").write_text(
+        "name: x\ntarget: sqlite:///.migrate/target.db\nstaging: sqlite:///.migrate/staging.db\n"
+    )
+    make_store(root / ".migrate" / "staging.db", 3_000)
+    engine = make_engine(target)
+    db.upgrade(engine)
+    engine.dispose()
+    return root
+
+
+def run(root: Path, target: str, *args: str):
+    return CliRunner().invoke(
+        app, ["--project", str(root), "--target", target, *args], env={"COLUMNS": "200"}
+    )
+
+
+def test_load_prints_the_table_then_nothing_to_do(target_url, tmp_path):
+    root = project(tmp_path, target_url)
+    result = run(root, target_url, "--operator", "li.wei", "load", "--chunk-size", "1000")
+    assert result.exit_code == 0, result.output
+    assert "process_parameter" in result.stdout and "3,000" in result.stdout and "unchanged" in result.stdout
+    again = run(root, target_url, "load", "--all", "--chunk-size", "1000")
+    assert again.exit_code == 0 and "nothing to do" in again.stdout
+    data = json.loads(run(root, target_url, "--json", "load", "material").stdout)
+    assert data["ok"] and data["nothing_to_do"] and [e["entity"] for e in data["entities"]] == ["material"]
+
+
+def test_unknown_mode_and_missing_schema_exit_2(tmp_path, sqlite_url):
+    root = project(tmp_path, sqlite_url)
+    bad = run(root, sqlite_url, "load", "--mode", "merge")
+    assert bad.exit_code == 2 and "unknown load mode" in bad.output
+    empty = f"sqlite:///{tmp_path / 'empty.db'}"
+    result = run(root, empty, "load")
+    assert result.exit_code == 2 and "migrate db upgrade" in result.output
+
+
+def test_persistent_failure_through_the_real_command(target_url, tmp_path):
+    """`python -m migrate load` with the fault switch: exit 1, masked URL, last chunk, how to resume."""
+    root = project(tmp_path, target_url)
+    env = {**os.environ, "MIGRATE_LOAD_FAULT": "lose_connection:1+:process_parameter"}
+    env["COLUMNS"] = "200"
+    argv = [sys.executable, "-m", "migrate", "--project", str(root), "--target", target_url]
+    proc = subprocess.run(
+        [*argv, "load", "--chunk-size", "1000"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 1, proc.stderr
+    err = " ".join(proc.stderr.split())
+    assert mask_url(target_url) in err and "chunk 0" in err and "migrate load --resume" in err
+    assert "Traceback" not in proc.stderr
+    env.pop("MIGRATE_LOAD_FAULT")
+    resumed = subprocess.run(
+        [*argv, "load", "--resume", "--chunk-size", "1000"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resumed at 1" in resumed.stdout

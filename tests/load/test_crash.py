@@ -1,0 +1,116 @@
+"""T1: kill -9 at every named point of every chunk, then resume: the same target as one clean load.
+
+The crash is a real SIGKILL of a forked loader process (nothing in it gets to clean up);
+the resume runs in the test process and reads the checkpoint back from the target.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+
+import pytest
+
+from migrate.load import load
+from migrate.load.faults import CRASH_POINTS, Faults
+from tests.load.conftest import hashes, scalar
+from tests.load.mapped import make_store
+
+PP = "process_parameter"
+
+
+def _child(url: str, store: str, chunk_size: int, spec: str, bug: str) -> None:
+    load(url, store, chunk_size=chunk_size, faults=Faults(spec, "0", bug), operator="crash")
+
+
+def crash(url: str, store: str, chunk_size: int, spec: str, bug: str = "") -> int:
+    process = multiprocessing.get_context("fork").Process(
+        target=_child, args=(url, store, chunk_size, spec, bug)
+    )
+    process.start()
+    process.join(60)
+    return process.exitcode
+
+
+def ledger_inserted(url: str, entity: str) -> int:
+    return scalar(
+        url,
+        "SELECT COALESCE(SUM(id_hi - id_lo + 1), 0) FROM migrate_load_ledger WHERE entity = :e AND op = 'insert'",
+        e=entity,
+    )
+
+
+def check_point(url: str, reference: dict[str, str], rows: int) -> list[str]:
+    """What differs from an uninterrupted load (empty: nothing)."""
+    problems = []
+    if hashes(url) != reference:
+        problems.append("content hash differs")
+    count = scalar(url, f"SELECT COUNT(*) FROM {PP}")
+    if count != rows:
+        problems.append(f"{count} rows, not {rows}")
+    counted = scalar(
+        url, "SELECT inserted + updated + unchanged FROM migrate_load_checkpoint WHERE entity = :e", e=PP
+    )
+    inserted = scalar(url, "SELECT inserted FROM migrate_load_checkpoint WHERE entity = :e", e=PP)
+    if (counted, inserted) != (rows, rows):
+        problems.append(f"checkpoint counts {inserted} inserted of {counted}, not {rows}")
+    if ledger_inserted(url, PP) != rows:
+        problems.append(f"ledger holds {ledger_inserted(url, PP)} inserted ids, not {rows}")
+    return problems
+
+
+def sweep(targets, store: str, rows: int, chunk_size: int, bug: str = "", points=CRASH_POINTS) -> dict:
+    reference_url = targets.fresh()
+    load(reference_url, store, chunk_size=chunk_size)
+    reference = hashes(reference_url)
+    failures = {}
+    chunks = -(-rows // chunk_size)
+    for chunk in range(chunks):
+        for point in points:
+            url = targets.fresh()
+            code = crash(url, store, chunk_size, f"{point}:{chunk}:{PP}", bug)
+            assert code == -9, f"{point}:{chunk}: the loader was not killed (exit {code})"
+            load(url, store, chunk_size=chunk_size, operator="resume")
+            problems = check_point(url, reference, rows)
+            if problems:
+                failures[f"{point}:{chunk}"] = problems
+    return failures
+
+
+def test_crash_sweep_every_point_of_every_chunk(targets, tmp_path):
+    """24 kill -9 points (4 chunks x 6 points) of a 20,000-row load, each resumed."""
+    store = make_store(tmp_path / "store.db", 20_000)
+    assert sweep(targets, store, 20_000, 5_000) == {}
+
+
+def test_crash_sweep_catches_checkpoint_written_after_commit(targets, tmp_path):
+    """The seeded bug (checkpoint in its own transaction after the data commit) must fail the sweep."""
+    store = make_store(tmp_path / "store.db", 20_000)
+    failures = sweep(targets, store, 20_000, 5_000, bug="checkpoint_after_commit", points=("after_commit",))
+    assert set(failures) == {f"after_commit:{c}" for c in range(4)}
+    assert all("checkpoint counts" in " ".join(p) for p in failures.values())
+
+
+def test_double_fault_crash_during_resume(targets, tmp_path):
+    """A crash, then a crash while resuming, then a clean resume."""
+    store = make_store(tmp_path / "store.db", 20_000)
+    reference_url = targets.fresh()
+    load(reference_url, store, chunk_size=5_000)
+    reference = hashes(reference_url)
+    for first, second in [
+        ("after_data:1", "after_checkpoint:2"),
+        ("after_commit:0", "before_begin:1"),
+        ("during_commit:2", "after_ledger:3"),
+        ("after_checkpoint:3", "after_data:3"),
+    ]:
+        url = targets.fresh()
+        assert crash(url, store, 5_000, f"{first}:{PP}") == -9
+        assert crash(url, store, 5_000, f"{second}:{PP}") == -9
+        load(url, store, chunk_size=5_000)
+        assert check_point(url, reference, 20_000) == [], (first, second)
+
+
+@pytest.mark.slow
+def test_full_crash_sweep_84_points(targets, tmp_path):
+    """The measured 80-point sweep: 14 chunks x 6 points of a 20,000-row load."""
+    store = make_store(tmp_path / "store.db", 20_000)
+    assert sweep(targets, store, 20_000, 1_500) == {}
