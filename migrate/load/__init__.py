@@ -9,8 +9,10 @@ reconcile and rollback compare.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy.engine import URL
 
@@ -53,6 +55,16 @@ class LoadResult:
             "nothing_to_do": self.nothing_to_do,
             "entities": [e.to_dict() for e in self.entities],
         }
+
+
+def project_fingerprint(root: Path) -> str:
+    """SHA-256 of the project's declarations (project.yaml, mappings), recorded with each run."""
+    digest = hashlib.sha256()
+    files = [root / "project.yaml", *sorted((root / "mappings").rglob("*"))] if root.exists() else []
+    for path in files:
+        if path.is_file():
+            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 def _fingerprints(store: WorkStore, entities: Sequence[str]) -> dict[str, tuple[str, int]]:

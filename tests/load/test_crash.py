@@ -9,9 +9,13 @@ from __future__ import annotations
 import multiprocessing
 
 import pytest
+from sqlalchemy import text
 
+from migrate.db import make_engine
 from migrate.load import load
 from migrate.load.faults import CRASH_POINTS, Faults
+from migrate.load.hashing import content_hash
+from migrate.model import MODEL_TABLES
 from tests.load.conftest import hashes, scalar
 from tests.load.mapped import make_store
 
@@ -40,21 +44,36 @@ def ledger_inserted(url: str, entity: str) -> int:
 
 
 def check_point(url: str, reference: dict[str, str], rows: int) -> list[str]:
-    """What differs from an uninterrupted load (empty: nothing)."""
+    """What differs from an uninterrupted load (empty: nothing). One engine, one connection."""
+    engine = make_engine(url)
+    try:
+        got = {t.name: content_hash(engine, t) for t in MODEL_TABLES}
+        with engine.connect() as c:
+            count = c.execute(text(f"SELECT COUNT(*) FROM {PP}")).scalar()
+            inserted, counted = c.execute(
+                text(
+                    "SELECT inserted, inserted + updated + unchanged FROM migrate_load_checkpoint WHERE entity = :e"
+                ),
+                {"e": PP},
+            ).one()
+            ledger = c.execute(
+                text(
+                    "SELECT COALESCE(SUM(id_hi - id_lo + 1), 0) FROM migrate_load_ledger "
+                    "WHERE entity = :e AND op = 'insert'"
+                ),
+                {"e": PP},
+            ).scalar()
+    finally:
+        engine.dispose()
     problems = []
-    if hashes(url) != reference:
+    if got != reference:
         problems.append("content hash differs")
-    count = scalar(url, f"SELECT COUNT(*) FROM {PP}")
     if count != rows:
         problems.append(f"{count} rows, not {rows}")
-    counted = scalar(
-        url, "SELECT inserted + updated + unchanged FROM migrate_load_checkpoint WHERE entity = :e", e=PP
-    )
-    inserted = scalar(url, "SELECT inserted FROM migrate_load_checkpoint WHERE entity = :e", e=PP)
     if (counted, inserted) != (rows, rows):
         problems.append(f"checkpoint counts {inserted} inserted of {counted}, not {rows}")
-    if ledger_inserted(url, PP) != rows:
-        problems.append(f"ledger holds {ledger_inserted(url, PP)} inserted ids, not {rows}")
+    if ledger != rows:
+        problems.append(f"ledger holds {ledger} inserted ids, not {rows}")
     return problems
 
 

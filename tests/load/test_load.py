@@ -258,3 +258,14 @@ def test_missing_mapped_table_names_the_command(target, tmp_path):
 
 
 _ = Path
+
+
+def test_a_row_the_model_refuses_rolls_its_chunk_back_whole(target, tmp_path):
+    rows = process_parameters(3_000)
+    rows[2_500]["value"] = "not-a-number" if "postgres" in target else rows[2_500]["value"]
+    rows[2_600]["work_order_no"] = None  # NOT NULL on both backends
+    with pytest.raises(TargetError) as info:
+        load(target, make_store(tmp_path / "s.db", rows), chunk_size=1_000)
+    assert info.value.exit_code == 2 and "chunk 2 of process_parameter" in info.value.message
+    assert "migrate load --resume" in info.value.message
+    assert scalar(target, "SELECT COUNT(*) FROM process_parameter") == 2_000
