@@ -9,7 +9,11 @@ import typer
 
 from migrate import __version__
 from migrate.cli import audit, db, init, load, trace
+from migrate.cli import extract as extract_cli
+from migrate.cli import map as map_cli
 from migrate.cli import reconcile as reconcile_cli
+from migrate.cli import sources as sources_cli
+from migrate.cli import values as values_cli
 from migrate.cli.context import AppContext, default_operator
 
 app = typer.Typer(
@@ -56,11 +60,16 @@ def main_options(
     )
 
 
-app.add_typer(db.app, name="db")
+# In the order of DESIGN §5.
 app.command("init")(init.init)
+app.add_typer(db.app, name="db")
+app.add_typer(sources_cli.app, name="sources")
+app.command("extract")(extract_cli.extract)
+app.command("map")(map_cli.map_command)
+app.add_typer(values_cli.app, name="values")
+app.command("load")(load.load)
 app.command("reconcile")(reconcile_cli.reconcile)
 app.command("trace")(trace.trace)
-app.command("load")(load.load)
 app.add_typer(audit.app, name="audit")
 
 

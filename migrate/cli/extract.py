@@ -1,0 +1,44 @@
+"""`migrate extract`: declared sources into the work store's staging tables."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from migrate import extract as stage
+from migrate.cli.context import app_context, emit_json, progress_for, reported_errors
+
+
+def extract(
+    ctx: typer.Context,
+    sources: list[str] = typer.Argument(None, help="Source names from project.yaml (default: all)."),
+    phase: str | None = typer.Option(None, "--phase", help="The sources the phase's mappings read."),
+    all_: bool = typer.Option(False, "--all", help="Every declared source (the default)."),
+    force: bool = typer.Option(False, "--force", help="Extract again even if the source is unchanged."),
+) -> None:
+    """Read legacy sources into staging as text, with lineage; unchanged sources are skipped."""
+    app = app_context(ctx)
+    with reported_errors(ctx), progress_for(ctx) as progress:
+        result = stage.extract(app.project, tuple(sources or ()), phase=phase, force=force, progress=progress)
+    if app.json:
+        emit_json(app, {"ok": True, **result.to_dict()})
+        return
+    if app.quiet:
+        return
+    table = Table("source", "status", "rows", "sheets", "skipped", "fingerprint")
+    for s in result.sources:
+        skipped = ", ".join(f"{k} {v}" for k, v in s.skipped.items()) or "-"
+        status = "unchanged, nothing done" if s.status == "unchanged" else s.status
+        table.add_row(s.source, status, f"{s.rows:,}", str(len(s.sheets)), skipped, _fingerprint_status(s))
+    app.console.print(table)
+    for s in result.sources:
+        for warning in s.warnings:
+            app.say(f"warning: {warning}")
+
+
+def _fingerprint_status(source: stage.SourceResult) -> str:
+    if source.status == "unchanged":
+        return "same as last extract"
+    if source.previous_fingerprint is None:
+        return "new"
+    return "same (forced)" if source.previous_fingerprint == source.fingerprint else "changed"

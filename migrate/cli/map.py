@@ -1,0 +1,61 @@
+"""`migrate map`: transform and validate staged rows; rejects with reasons; unmapped values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from migrate.cli.context import app_context, emit_json, progress_for, reported_errors
+from migrate.mapping import MapResult, map_entities
+
+
+def map_command(
+    ctx: typer.Context,
+    entities: list[str] = typer.Argument(
+        None, help="Entities to map (default: every entity with a mapping)."
+    ),
+    phase: str | None = typer.Option(None, "--phase", help="Map the entities of this phase."),
+    all_: bool = typer.Option(False, "--all", help="Map every entity with a mapping (the default)."),
+    simulate: bool = typer.Option(
+        False, "--simulate", help="Compute the counts and rejects without replacing the mapped rows."
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", help="Write the rejects to this quarantine workbook (.xlsx)."
+    ),
+) -> None:
+    """Map and validate staged rows into the unified model: rows in, mapped, rejected by reason,
+    filtered by filter, unmapped values."""
+    app = app_context(ctx)
+    with reported_errors(ctx), progress_for(ctx) as progress:
+        result = map_entities(
+            app.project,
+            tuple(entities or ()),
+            phase=phase,
+            simulate=simulate,
+            quarantine=out,
+            progress=progress,
+        )
+    if app.json:
+        emit_json(app, result.to_dict() | ({"quarantine": str(out)} if out else {}))
+        return
+    _render(app, result, out)
+
+
+def _render(app, result: MapResult, out: Path | None) -> None:
+    title = "simulated (nothing replaced)" if result.simulate else "mapped"
+    app.say(f"{title}: {len(result.entities)} entities")
+    for e in result.entities:
+        app.say(
+            f"  {e.entity}: in {e.source_rows}, mapped {e.mapped}, rejected {e.rejected}, filtered {e.filtered}"
+        )
+        for reason, n in sorted(e.rejected_by_reason.items()):
+            app.say(f"      rejected {reason}: {n}")
+        for name, n in sorted(e.filtered_by_filter.items()):
+            app.say(f"      filtered by {name}: {n}")
+        for u in e.unmapped[:10]:
+            app.say(f"      unmapped {u.value_map}: {u.value!r} x{u.count}")
+        if len(e.unmapped) > 10:
+            app.say(f"      ... {len(e.unmapped) - 10} more unmapped values (migrate values export)")
+    if out:
+        app.say(f"rejects written to {out}")

@@ -1,0 +1,52 @@
+"""`migrate sources`: what project.yaml declares, and whether each source is there and unchanged."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from migrate.cli.context import app_context, emit_json, reported_errors
+from migrate.errors import EXIT_FAILED
+from migrate.extract import check_sources, used_columns_from_mappings
+
+app = typer.Typer(help="List the declared legacy sources and check them before extracting.")
+
+
+@app.command("list")
+def list_(ctx: typer.Context) -> None:
+    """The sources declared in project.yaml."""
+    app_ = app_context(ctx)
+    with reported_errors(ctx):
+        sources = app_.project.spec.sources
+    rows = [{"source": n, "kind": s.kind, "where": s.path or s.table or "query"} for n, s in sources.items()]
+    if app_.json:
+        emit_json(app_, {"ok": True, "sources": rows})
+        return
+    table = Table("source", "kind", "where")
+    for row in rows:
+        table.add_row(row["source"], row["kind"], row["where"])
+    app_.console.print(table)
+
+
+@app.command()
+def check(
+    ctx: typer.Context,
+    sources: list[str] = typer.Argument(None, help="Source names (default: all)."),
+) -> None:
+    """Reachable? Changed since the last extract? Columns the mappings use found? Exit 1 if not."""
+    app_ = app_context(ctx)
+    with reported_errors(ctx):
+        used = used_columns_from_mappings(app_.project)
+        report = check_sources(app_.project, used, names=tuple(sources or ()))
+    if app_.json:
+        emit_json(app_, report.to_dict())
+    elif not app_.quiet:
+        table = Table("source", "kind", "state", "columns", "problem")
+        for s in report.sources:
+            problem = s.problem or (
+                f"mappings use missing columns: {', '.join(s.missing_columns)}" if s.missing_columns else ""
+            )
+            table.add_row(s.source, s.kind, s.state, str(len(s.columns)), problem)
+        app_.console.print(table)
+    if not report.ok:
+        raise typer.Exit(EXIT_FAILED)

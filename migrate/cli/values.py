@@ -1,0 +1,57 @@
+"""`migrate values`: unmapped legacy codes out to a workbook for the consultant, and back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from migrate.cli.context import app_context, emit_json, progress_for, reported_errors
+from migrate.mapping.engine import export_values, import_values
+
+app = typer.Typer(help="Export unmapped legacy codes to an xlsx for the consultant, and import it back.")
+
+
+@app.command("export")
+def export(
+    ctx: typer.Context,
+    entities: list[str] = typer.Argument(None, help="Entities to look at (default: every mapped entity)."),
+    out: Path = typer.Option(Path("unmapped-values.xlsx"), "--out", help="The workbook to write."),
+) -> None:
+    """List every value no value map knows, with its count and sample rows, in a workbook to fill."""
+    app_ = app_context(ctx)
+    with reported_errors(ctx), progress_for(ctx) as progress:
+        result = export_values(app_.project, out, tuple(entities or ()), progress=progress)
+    if app_.json:
+        emit_json(
+            app_,
+            {
+                "ok": True,
+                "path": str(result.path),
+                "values": result.values,
+                "by_value_map": result.by_value_map,
+            },
+        )
+        return
+    app_.say(
+        f"{result.values} unmapped values written to {result.path}; fill column unified_value, then import it."
+    )
+
+
+@app.command("import")
+def import_(
+    ctx: typer.Context,
+    workbook: Path = typer.Argument(..., help="A filled export workbook."),
+) -> None:
+    """Merge the filled unified values into the value maps (validated first)."""
+    app_ = app_context(ctx)
+    with reported_errors(ctx):
+        result = import_values(app_.project, workbook)
+    if app_.json:
+        emit_json(app_, {"ok": True, "path": str(result.path), "added": result.added})
+        return
+    total = sum(result.added.values())
+    app_.say(
+        f"{total} value-map entries added from {workbook}: "
+        + ", ".join(f"{k} {v}" for k, v in result.added.items())
+    )

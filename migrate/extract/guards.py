@@ -1,0 +1,262 @@
+"""Checks run on an untrusted file before any parser touches it.
+
+An xlsx is a zip of XML parts: a 1 MB file can inflate to gigabytes (a zip bomb), and
+an XML part can declare entities that expand without end (a billion-laughs bomb). Like
+Apache POI we check the zip's entry count, declared sizes and compression ratio (100:1)
+first, then inflate every entry once with a byte cap, so a lying header cannot get past,
+and refuse any part that declares a DTD: no legitimate xlsx part has one.
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from migrate.errors import ConfigError, SourceError
+
+MAX_ENTRIES = 10_000
+MAX_RATIO = 100  # uncompressed : compressed, per entry (Apache POI's default)
+RATIO_GRACE = 1 << 20  # entries smaller than this may compress better (empty styles, tiny sheets)
+MAX_ENTRY_BYTES = 4 << 30
+MAX_TOTAL_BYTES = 8 << 30
+_READ = 1 << 20
+
+OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+ZIP_MAGIC = b"PK\x03\x04"
+_ENCRYPTED_OLE = "EncryptionInfo".encode("utf-16-le")
+_DTD = re.compile(rb"<!(DOCTYPE|ENTITY)", re.IGNORECASE)
+_HIDDEN_ROW = re.compile(
+    rb'<row\b[^>]*?\br="(\d+)"[^>]*?\bhidden="(?:1|true)"|<row\b[^>]*?\bhidden="(?:1|true)"[^>]*?\br="(\d+)"'
+)
+# a cell with a formula and no <v> (cached value): <c r="B3"><f>A1+1</f></c> or <f .../>
+_FORMULA_NO_VALUE = re.compile(
+    rb'<c\b[^>]*?\br="([A-Z]+)(\d+)"[^>]*>\s*(?:<f\b[^>]*/>|<f\b[^>]*>[^<]*</f>)\s*(?:<v\s*/>|<v>\s*</v>)?\s*</c>'
+)
+
+_ERROR_CELL = re.compile(
+    rb'<c\b[^>]*?\br="([A-Z]+)(\d+)"[^>]*?\bt="e"[^>]*>\s*(?:<f\b[^>]*/>|<f\b[^>]*>[^<]*</f>)?\s*<v>([^<]*)</v>'
+)
+_MERGE = re.compile(rb'<mergeCell\b[^>]*?\bref="([A-Z]+)(\d+):([A-Z]+)(\d+)"')
+
+
+def verify_defusedxml() -> None:
+    """openpyxl parses with defusedxml only when it is installed and not switched off."""
+    from openpyxl.xml import DEFUSEDXML
+
+    if not DEFUSEDXML:
+        raise ConfigError(
+            "defusedxml is not active for openpyxl, so XML entity expansion would be allowed.",
+            hint="Install defusedxml and unset OPENPYXL_DEFUSEDXML before extracting workbooks.",
+        )
+
+
+def sniff(path: Path, shown: str, kind: str) -> None:
+    """Refuse a file that is not what its declared kind says, naming what it is."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(1 << 16)
+    except FileNotFoundError:
+        raise SourceError(f"{shown} does not exist.", hint="Check `path` in project.yaml.") from None
+    except OSError as exc:
+        raise SourceError(f"{shown} cannot be read: {exc.strerror}.") from None
+    if not head:
+        raise SourceError(f"{shown} is empty (0 bytes).", hint="Export the data again.")
+    what = _what_is(head)
+    if kind == "xlsx" and what != "zip":
+        raise SourceError(f"{shown} is declared as xlsx but is {_describe(what)}.", hint=_advice(what, kind))
+    if kind == "xls" and what not in ("ole2",):
+        raise SourceError(f"{shown} is declared as xls but is {_describe(what)}.", hint=_advice(what, kind))
+
+
+def _what_is(head: bytes) -> str:
+    if head.startswith(ZIP_MAGIC):
+        return "zip"
+    if head.startswith(OLE2_MAGIC):
+        return "encrypted" if _ENCRYPTED_OLE in head else "ole2"
+    if head.startswith(b"PK"):
+        return "damaged zip"
+    text = head[:2048].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if text.startswith((b"<html", b"<!doctype html", b"<table")):
+        return "html"
+    if text.startswith(b"<?xml"):
+        return "xml"
+    if b"\x00" in head[:4096] and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "binary"
+    return "text"
+
+
+def _describe(what: str) -> str:
+    return {
+        "zip": "a zip container (an xlsx workbook)",
+        "ole2": "a legacy Excel 97-2003 (.xls) workbook",
+        "encrypted": "a password-protected (encrypted) workbook",
+        "damaged zip": "a damaged zip container",
+        "html": "an HTML page saved with a spreadsheet name",
+        "xml": "an XML file (perhaps an Excel 2003 XML spreadsheet)",
+        "binary": "an unrecognised binary file",
+        "text": "a text file (CSV or similar)",
+    }[what]
+
+
+def _advice(what: str, kind: str) -> str:
+    if what == "encrypted":
+        return "Remove the password in Excel (File > Info > Protect Workbook) and export again."
+    if what == "ole2":
+        return "Declare it with `kind: xls`, or save it as .xlsx."
+    if what == "zip":
+        return "Declare it with `kind: xlsx`."
+    if what == "text":
+        return "Declare it with `kind: csv`."
+    return (
+        f"Open it in Excel and save it as .{kind}x"
+        if kind == "xls"
+        else "Open it in Excel and save it as .xlsx."
+    )
+
+
+@dataclass(frozen=True)
+class SheetScan:
+    """What the parsers do not report, found while inflating a sheet part."""
+
+    hidden_rows: frozenset[int] = frozenset()
+    formulas_without_value: tuple[tuple[int, str], ...] = ()  # (row, column letter)
+    merged: tuple[tuple[int, int, int, int], ...] = ()  # (row0, col0, row1, col1), 1-based
+    # error cells (#DIV/0!, #N/A): calamine gives them as empty; we stage the text Excel shows
+    errors: tuple[tuple[int, int, str], ...] = ()  # (row, column 1-based, text)
+
+
+@dataclass
+class ZipScan:
+    parts: dict[str, SheetScan] = field(default_factory=dict)  # sheet part name -> scan
+    sizes: dict[str, int] = field(default_factory=dict)  # part name -> inflated bytes
+    total_bytes: int = 0
+
+
+def check_zip(path: Path, shown: str, sheet_parts: frozenset[str] | None = None) -> ZipScan:
+    """Check declared sizes, then inflate each entry with a cap; scan sheet parts on the way."""
+    try:
+        zf = zipfile.ZipFile(path)
+    except zipfile.BadZipFile:
+        raise SourceError(
+            f"{shown} is damaged or truncated: it is not a complete zip container.",
+            hint="Copy or export the workbook again.",
+        ) from None
+    with zf:
+        infos = zf.infolist()
+        _check_declared(infos, shown)
+        scan = ZipScan()
+        for info in infos:
+            if info.is_dir():
+                continue
+            is_sheet = sheet_parts is None or info.filename in sheet_parts
+            sheet = _inflate(
+                zf, info, shown, scan_sheet=is_sheet and info.filename.startswith("xl/worksheets/")
+            )
+            if sheet is not None:
+                scan.parts[info.filename] = sheet
+            scan.sizes[info.filename] = info.file_size
+            scan.total_bytes += info.file_size
+    return scan
+
+
+def _check_declared(infos: list[zipfile.ZipInfo], shown: str) -> None:
+    if len(infos) > MAX_ENTRIES:
+        raise SourceError(
+            f"{shown} is refused: its zip holds {len(infos):,} entries (limit {MAX_ENTRIES:,})."
+        )
+    total = 0
+    for info in infos:
+        if info.flag_bits & 0x1:
+            raise SourceError(f"{shown} is refused: zip entry {info.filename} is encrypted.")
+        _check_size(info.filename, info.file_size, info.compress_size, shown)
+        total += info.file_size
+        if total > MAX_TOTAL_BYTES:
+            raise SourceError(
+                f"{shown} is refused: it would inflate to more than {MAX_TOTAL_BYTES >> 30} GiB (a zip bomb?)."
+            )
+
+
+def _check_size(name: str, size: int, compressed: int, shown: str) -> None:
+    if size > MAX_ENTRY_BYTES:
+        raise SourceError(f"{shown} is refused: zip entry {name} inflates to {size:,} bytes (a zip bomb?).")
+    if size > RATIO_GRACE and size > MAX_RATIO * max(compressed, 1):
+        raise SourceError(
+            f"{shown} is refused: zip entry {name} inflates {size // max(compressed, 1):,} times "
+            f"(limit {MAX_RATIO}:1), as zip bombs do.",
+            hint="If the file is genuine, open it in Excel and save it again.",
+        )
+
+
+def _inflate(zf: zipfile.ZipFile, info: zipfile.ZipInfo, shown: str, scan_sheet: bool) -> SheetScan | None:
+    """Inflate one entry, never past its declared size; refuse DTDs; scan a sheet's XML."""
+    hidden: set[int] = set()
+    formulas: list[tuple[int, str]] = []
+    merged: list[tuple[int, int, int, int]] = []
+    errors: list[tuple[int, int, str]] = []
+    seen, tail = 0, b""
+    try:
+        with zf.open(info) as fh:
+            while chunk := fh.read(_READ):
+                seen += len(chunk)
+                if seen > info.file_size:
+                    raise SourceError(
+                        f"{shown} is refused: zip entry {info.filename} inflates past its declared size."
+                    )
+                _check_size(info.filename, seen, info.compress_size, shown)
+                data = tail + chunk
+                if (
+                    seen == len(chunk)
+                    and info.filename.endswith((".xml", ".rels"))
+                    and _DTD.search(data[:4096])
+                ):
+                    raise SourceError(
+                        f"{shown} is refused: part {info.filename} declares a DTD or entities "
+                        "(an XML entity bomb?); workbooks saved by Excel never do."
+                    )
+                if scan_sheet:
+                    tail = _scan_whole_rows(data, hidden, formulas, merged, errors)
+    except (zipfile.BadZipFile, EOFError, OSError) as exc:
+        raise SourceError(f"{shown} is damaged: zip entry {info.filename} cannot be read ({exc}).") from None
+    if seen < info.file_size:
+        raise SourceError(f"{shown} is damaged: zip entry {info.filename} is shorter than declared.")
+    if not scan_sheet:
+        return None
+    _scan(tail, hidden, formulas, merged, errors)
+    return SheetScan(frozenset(hidden), tuple(formulas), tuple(merged), tuple(errors))
+
+
+def _scan_whole_rows(data: bytes, hidden: set[int], formulas: list, merged: list, errors: list) -> bytes:
+    """Scan up to the last `<row` start (so no row is split across reads); return the rest."""
+    cut = data.rfind(b"<row")
+    if cut <= 0:
+        if len(data) < 64 << 20:
+            return data
+        cut = len(data)  # one row longer than 64 MB: scan it as it is
+    _scan(data[:cut], hidden, formulas, merged, errors)
+    return data[cut:]
+
+
+def _scan(data: bytes, hidden: set[int], formulas: list, merged: list, errors: list) -> None:
+    if b"hidden=" in data:
+        for m in _HIDDEN_ROW.finditer(data):
+            hidden.add(int(m.group(1) or m.group(3)))
+    if b"<f" in data:
+        for m in _FORMULA_NO_VALUE.finditer(data):
+            formulas.append((int(m.group(2)), m.group(1).decode()))
+    if b't="e"' in data:
+        for m in _ERROR_CELL.finditer(data):
+            errors.append((int(m.group(2)), _col_index(m.group(1)), m.group(3).decode("utf-8", "replace")))
+    if b"<mergeCell " in data:
+        for m in _MERGE.finditer(data):
+            c0, r0, c1, r1 = m.groups()
+            merged.append((int(r0), _col_index(c0), int(r1), _col_index(c1)))
+
+
+def _col_index(letters: bytes) -> int:
+    """Excel letters -> 1-based column number."""
+    n = 0
+    for ch in letters:
+        n = n * 26 + ch - 64
+    return n

@@ -1,0 +1,173 @@
+"""Spreadsheet layout: find the header under title rows, flatten multi-row (merged) headers,
+stop at a total row, skip empty and hidden rows, and count every row not staged by reason."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterator
+
+from migrate.extract.readers import RawSheet, cell_text, column_letter
+from migrate.project import SourceSpec
+
+DETECT_ROWS = 30  # a header is looked for among the first non-empty rows
+
+
+class SheetLayout:
+    """One sheet read through the source's layout options; `chunks()` yields staged rows."""
+
+    def __init__(self, sheet: RawSheet, spec: SourceSpec, skipped: Counter) -> None:
+        self.sheet, self.spec, self.skipped = sheet, spec, skipped
+        self.stop = re.compile(spec.stop_at) if spec.stop_at else None
+        self.rows = _texts(sheet)
+        self.header: list[str] = []
+        self.header_row: int | None = None
+        self._ahead: list[tuple[int, list]] = []
+        self._find_header()
+
+    def _find_header(self) -> None:
+        if self.spec.header_row is not None:
+            for number, values in self.rows:
+                if number >= self.spec.header_row:
+                    self._ahead.append((number, values))
+                    break
+                if any(v is not None for v in values):
+                    self.skipped["above_header"] += 1
+        else:
+            filled = 0
+            for number, values in self.rows:
+                self._ahead.append((number, values))
+                filled += any(v is not None for v in values)
+                if filled >= DETECT_ROWS:
+                    break
+            self._drop_title_rows()
+        header_rows = []
+        while self._ahead and len(header_rows) < self.spec.header_rows:
+            header_rows.append(self._ahead.pop(0))
+        while len(header_rows) < self.spec.header_rows and (nxt := next(self.rows, None)):
+            header_rows.append(nxt)
+        if header_rows:
+            self.header_row = header_rows[0][0]
+            self.header = _flatten([values for _, values in header_rows])
+
+    def _drop_title_rows(self) -> None:
+        """Title rows (one merged caption, a date line) have fewer filled cells than the header."""
+        counts = [sum(v is not None for v in values) for _, values in self._ahead]
+        if not any(counts):
+            self._ahead.clear()
+            return
+        need = max(1, min(2, max(counts)), (max(counts) + 1) // 2)
+        first = next(i for i, n in enumerate(counts) if n >= need)
+        self.skipped["above_header"] += sum(1 for n in counts[:first] if n)
+        del self._ahead[:first]
+
+    def chunks(self, size: int) -> Iterator[tuple[list[str], list[tuple]]]:
+        """(header, rows) with rows as (physical row, *texts); the header may grow between chunks."""
+        chunk: list[tuple] = []
+        width = len(self.header)
+        hidden = self.sheet.hidden_rows if not self.spec.include_hidden else frozenset()
+        skip_empty, stop, skipped = self.spec.skip_empty_rows, self.stop, self.skipped
+        stopped = False
+        for number, values in _chain(self._ahead, self.rows):
+            first = next(filter(None, values), None)
+            if stopped:
+                if first is not None:
+                    skipped["after_stop"] += 1
+                continue
+            if number in hidden:
+                skipped["hidden_row"] += 1
+                continue
+            if first is None and skip_empty:
+                skipped["empty_row"] += 1
+                continue
+            if stop is not None and first is not None and stop.search(first):
+                skipped["stop_row"] += 1
+                stopped = True
+                continue
+            if len(values) > width and any(values[width:]):
+                if chunk:
+                    yield list(self.header), chunk
+                    chunk = []
+                width = self._widen(values)
+            chunk.append((number, *_fit(values, width)))
+            if len(chunk) >= size:
+                yield list(self.header), chunk
+                chunk = []
+        if chunk:
+            yield list(self.header), chunk
+
+    def _widen(self, values: list) -> int:
+        """Cells right of the header hold data: give them columns named by letter, not drop them."""
+        last = max(i for i, v in enumerate(values) if v is not None)
+        while len(self.header) <= last:
+            self.header.append(f"column_{column_letter(len(self.header)).lower()}")
+        return len(self.header)
+
+
+def _fit(values: list, width: int) -> list:
+    if len(values) == width:
+        return values
+    if len(values) > width:
+        return values[:width]
+    return values + [None] * (width - len(values))
+
+
+def _chain(first: list, rest: Iterator) -> Iterator:
+    yield from first
+    yield from rest
+
+
+def _texts(sheet: RawSheet) -> Iterator[tuple[int, list]]:
+    """Rows as staged texts, left-padded to column A, merged ranges filled from their top-left cell."""
+    pad = [None] * sheet.col_offset
+    merges = _merge_index(sheet.merged)
+    anchors: dict[tuple[int, int], str | None] = {}
+    errors: dict[int, list[tuple[int, str]]] = {}
+    for row, col, shown in sheet.errors:
+        errors.setdefault(row, []).append((col, shown))
+    for number, raw in sheet.rows:
+        values = pad + list(map(cell_text, raw)) if pad else list(map(cell_text, raw))
+        if errors and number in errors:
+            for col, shown in errors[number]:
+                values.extend([None] * (col - len(values)))
+                values[col - 1] = shown
+        if merges and number in merges:
+            _fill_merged(values, number, merges[number], anchors)
+        yield number, values
+
+
+def _merge_index(merged) -> dict[int, list[tuple[int, int, int, int]]]:
+    index: dict[int, list] = {}
+    for r0, c0, r1, c1 in merged:
+        if (r1 - r0 + 1) * (c1 - c0 + 1) > 100_000:
+            continue  # a merge over a whole block is formatting, not a value to repeat
+        for r in range(r0, r1 + 1):
+            index.setdefault(r, []).append((r0, c0, r1, c1))
+    return index
+
+
+def _fill_merged(values: list, number: int, ranges, anchors) -> None:
+    for r0, c0, _r1, c1 in ranges:
+        if number == r0:
+            anchors[(r0, c0)] = values[c0 - 1] if c0 - 1 < len(values) else None
+        value = anchors.get((r0, c0))
+        if len(values) < c1:
+            values.extend([None] * (c1 - len(values)))
+        for c in range(c0 - 1, c1):
+            values[c] = value
+
+
+def _flatten(rows: list[list]) -> list[str]:
+    """One name per column from one or more header rows: the distinct parts, top to bottom."""
+    width = max((len(r) for r in rows), default=0)
+    names = []
+    for c in range(width):
+        parts: list[str] = []
+        for row in rows:
+            text = row[c] if c < len(row) and row[c] is not None else ""
+            if text.strip() and (not parts or parts[-1].strip() != text.strip()):
+                parts.append(text)
+        names.append(parts[0] if len(parts) == 1 else " ".join(p.strip() for p in parts))
+    while names and not names[-1]:
+        names.pop()
+    return [name or f"column_{column_letter(i).lower()}" for i, name in enumerate(names)]

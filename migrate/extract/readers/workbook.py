@@ -1,0 +1,157 @@
+"""xlsx / xlsm / xls workbooks: python-calamine (Rust) by default, openpyxl read-only streaming
+for sheets too large to hold in memory. Every xlsx is checked by `guards` before either parser
+opens it; the guard's inflate pass also finds hidden rows, merged ranges and formulas that
+have no cached value, which neither fast parser reports."""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import zipfile
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import python_calamine as calamine
+from defusedxml import ElementTree
+
+from migrate.errors import SourceError
+from migrate.extract.guards import SheetScan, check_zip, sniff, verify_defusedxml
+from migrate.extract.readers import RawSheet
+
+# A sheet whose XML inflates past this is streamed by openpyxl (constant memory) rather than
+# loaded whole by calamine (about 1 GB of RSS per 100 MB of sheet XML, measured in bench/extract.md).
+STREAM_BYTES = int(os.environ.get("MIGRATE_XLSX_STREAM_BYTES", 300 << 20))
+
+_NS_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+_NS_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+_NS_PKG_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}"
+
+
+class Workbook:
+    """An opened, checked workbook: its sheets and a way to read each one."""
+
+    def __init__(self, path: Path, shown: str, kind: str) -> None:
+        self.path, self.shown, self.kind = path, shown, kind
+        sniff(path, shown, kind)
+        self.scans: dict[str, SheetScan] = {}
+        self.part_sizes: dict[str, int] = {}
+        if kind == "xlsx":
+            verify_defusedxml()
+            zip_scan = check_zip(path, shown)
+            parts = _sheet_parts(path, shown)
+            for name, part in parts.items():
+                self.scans[name] = zip_scan.parts.get(part, SheetScan())
+                self.part_sizes[name] = zip_scan.sizes.get(part, 0)
+        self.book = _open_calamine(path, shown)
+
+    def sheets(self) -> list[tuple[str, bool]]:
+        """(name, visible) for every worksheet, in workbook order; chart sheets left out."""
+        out = []
+        for meta in self.book.sheets_metadata:
+            if meta.typ != calamine.SheetTypeEnum.WorkSheet:
+                continue
+            out.append((meta.name, meta.visible == calamine.SheetVisibleEnum.Visible))
+        return out
+
+    def read(self, name: str) -> RawSheet:
+        scan = self.scans.get(name, SheetScan())
+        if self.part_sizes.get(name, 0) > STREAM_BYTES:
+            return self._stream(name, scan)
+        try:
+            sheet = self.book.get_sheet_by_name(name)
+        except calamine.CalamineError as exc:
+            raise SourceError(f"{self.shown}, sheet {name}: cannot be read ({exc}).") from None
+        merged = scan.merged if self.kind == "xlsx" else _calamine_merged(sheet)
+        return RawSheet(
+            name=name,
+            rows=enumerate(sheet.iter_rows(), start=1),
+            col_offset=sheet.start[1] if sheet.start else 0,
+            hidden_rows=scan.hidden_rows,
+            merged=merged,
+            formulas_without_value=scan.formulas_without_value,
+            errors=scan.errors,
+            reader="calamine",
+        )
+
+    def _stream(self, name: str, scan: SheetScan) -> RawSheet:
+        import openpyxl
+
+        book = openpyxl.load_workbook(self.path, read_only=True, data_only=True, keep_links=False)
+        ws = book[name]
+        ws.reset_dimensions()  # a wrong <dimension ref="A1"/> must not cut the read short
+
+        def rows() -> Iterator[tuple[int, list]]:
+            try:
+                for number, values in enumerate(ws.iter_rows(values_only=True), start=1):
+                    yield number, [_as_calamine(v) for v in values]
+            finally:
+                book.close()
+
+        return RawSheet(
+            name=name,
+            rows=rows(),
+            hidden_rows=scan.hidden_rows,
+            merged=scan.merged,
+            formulas_without_value=scan.formulas_without_value,
+            reader="openpyxl-stream",
+        )
+
+    def close(self) -> None:
+        self.book.close()
+
+
+def _as_calamine(value):
+    """openpyxl gives a datetime for every date-formatted cell; calamine a date when the time is
+    midnight. Both paths must stage the same text, so midnight becomes a date here too."""
+    if type(value) is datetime and not (value.hour or value.minute or value.second or value.microsecond):
+        return value.date()
+    return value
+
+
+def _open_calamine(path: Path, shown: str) -> calamine.CalamineWorkbook:
+    try:
+        return calamine.CalamineWorkbook.from_path(str(path))
+    except calamine.PasswordError:
+        raise SourceError(
+            f"{shown} is password-protected.", hint="Remove the password in Excel and export again."
+        ) from None
+    except (calamine.CalamineError, ValueError, OSError) as exc:
+        raise SourceError(
+            f"{shown} cannot be read as a workbook ({str(exc).strip()[:200]}).",
+            hint="Open it in Excel or LibreOffice and save it again.",
+        ) from None
+
+
+def _calamine_merged(sheet) -> tuple[tuple[int, int, int, int], ...]:
+    try:
+        ranges = sheet.merged_cell_ranges or ()
+    except Exception:  # noqa: BLE001 - formats without merge records
+        return ()
+    return tuple((r0 + 1, c0 + 1, r1 + 1, c1 + 1) for (r0, c0), (r1, c1) in ranges)
+
+
+def _sheet_parts(path: Path, shown: str) -> dict[str, str]:
+    """Sheet name -> zip part name, from xl/workbook.xml and its relationships (defusedxml)."""
+    with zipfile.ZipFile(path) as zf:
+        names = set(zf.namelist())
+        for part in ("xl/workbook.xml", "xl/_rels/workbook.xml.rels"):
+            if part not in names:
+                raise SourceError(
+                    f"{shown} is not an Excel workbook: {part} is missing from the zip.",
+                    hint="Open it in Excel or LibreOffice and save it as .xlsx.",
+                )
+        try:
+            workbook = ElementTree.fromstring(zf.read("xl/workbook.xml"))
+            rels = ElementTree.fromstring(zf.read("xl/_rels/workbook.xml.rels"))
+        except ElementTree.ParseError as exc:
+            raise SourceError(f"{shown} is damaged: its workbook part is not valid XML ({exc}).") from None
+    targets = {rel.get("Id"): rel.get("Target", "") for rel in rels.iter(f"{_NS_PKG_REL}Relationship")}
+    parts = {}
+    for sheet in workbook.iter(f"{_NS_MAIN}sheet"):
+        target = targets.get(sheet.get(f"{_NS_REL}id"), "")
+        part = (
+            target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join("xl", target))
+        )
+        parts[sheet.get("name", "")] = part
+    return parts

@@ -1,0 +1,277 @@
+"""Writing `stg_<source>` tables, their column catalogue and the extract-run log.
+
+Rows go to a side table `stg__new_<run>` chunk by chunk; the swap (drop the old table,
+rename the side table, rewrite the catalogue, close the run) is one transaction, so a
+reader sees the old rows or the new ones, never a half-written table.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    inspect,
+    select,
+)
+from sqlalchemy.exc import SQLAlchemyError
+
+from migrate.errors import MigrateError
+from migrate.store import WorkStore, normalize_header, staged_table
+from migrate.urls import mask_url, redact
+
+LINEAGE = ("_source", "_file", "_sheet", "_row", "_run")
+MAX_NAME_BYTES = 60  # PostgreSQL cuts identifiers at 63 bytes; leave room for a suffix
+SIDE_PREFIX = "stg__new_"
+
+meta = MetaData()
+columns_table = Table(
+    "stg_columns",
+    meta,
+    Column("source", Text, nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("original", Text),
+    PrimaryKeyConstraint("source", "position"),
+)
+runs_table = Table(
+    "stg_runs",
+    meta,
+    Column("run_id", Integer, primary_key=True, autoincrement=True),
+    Column("source", Text, nullable=False),
+    Column("kind", Text),
+    Column("file", Text),
+    Column("fingerprint", Text),
+    Column("spec_hash", Text),
+    Column("started_at", Text),
+    Column("finished_at", Text),
+    Column("rows", BigInteger),
+    Column("sheets", Text),  # JSON {sheet: rows}
+    Column("skipped", Text),  # JSON {reason: rows}
+    Column("warnings", Text),  # JSON [text]
+    Column("status", Text),  # running | ok | failed
+)
+
+
+class StagingError(MigrateError):
+    """The work store could not be written (full, read-only, unreachable)."""
+
+
+def store_error(store: WorkStore, exc: Exception) -> StagingError:
+    detail = redact(str(getattr(exc, "orig", exc) or exc)).strip().splitlines()[0][:300]
+    return StagingError(
+        f"cannot write the work store {mask_url(store.engine.url)}: {detail}.",
+        hint="Free space or fix its permissions, then run the extract again; staged data is unchanged.",
+    )
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def ensure_catalog(store: WorkStore) -> None:
+    try:
+        meta.create_all(store.engine)
+    except SQLAlchemyError as exc:
+        raise store_error(store, exc) from None
+
+
+def last_ok_run(store: WorkStore, source: str) -> dict | None:
+    if not store.has_table("stg_runs"):
+        return None
+    query = (
+        select(runs_table)
+        .where(runs_table.c.source == source, runs_table.c.status == "ok")
+        .order_by(runs_table.c.run_id.desc())
+        .limit(1)
+    )
+    with store.engine.connect() as c:
+        row = c.execute(query).mappings().first()
+    return dict(row) if row else None
+
+
+def staged_columns(store: WorkStore, source: str) -> list[tuple[str, str]]:
+    """(name, original) of a staged source, in position order."""
+    if not store.has_table("stg_columns"):
+        return []
+    query = select(columns_table.c.name, columns_table.c.original).where(columns_table.c.source == source)
+    with store.engine.connect() as c:
+        return [tuple(r) for r in c.execute(query.order_by(columns_table.c.position))]
+
+
+class StagingWriter:
+    """Stages one source's rows for one run; `finish()` swaps them in atomically."""
+
+    def __init__(
+        self, store: WorkStore, source: str, kind: str, file: str | None, fingerprint_: str, spec_hash: str
+    ):
+        self.store, self.source, self.file = store, source, file
+        self.engine = store.engine
+        self.quote = self.engine.dialect.identifier_preparer.quote
+        self.names: dict[tuple[str, int], str] = {}  # (normalized header, occurrence) -> staged name
+        self.catalog: list[tuple[str, str]] = []  # (staged name, original) in position order
+        self._insert_sql = ""
+        self._insert_width = -1
+        try:
+            self.run_id = self._open_run(kind, fingerprint_, spec_hash)
+            self.side = f"{SIDE_PREFIX}{self.run_id}"
+            self._drop_leftovers()
+            self._create_side()
+        except SQLAlchemyError as exc:
+            raise store_error(store, exc) from None
+
+    def _open_run(self, kind: str, fingerprint_: str, spec_hash: str) -> int:
+        row = dict(
+            source=self.source, kind=kind, file=self.file, fingerprint=fingerprint_, spec_hash=spec_hash
+        )
+        with self.engine.begin() as c:
+            result = c.execute(runs_table.insert().values(**row, started_at=now(), status="running"))
+            return int(result.inserted_primary_key[0])
+
+    def _drop_leftovers(self) -> None:
+        """Side tables of runs that died before their swap (kill -9, disk full)."""
+        names = [n for n in inspect(self.engine).get_table_names() if n.startswith(SIDE_PREFIX)]
+        with self.engine.begin() as c:
+            for name in names:
+                c.exec_driver_sql(f"DROP TABLE {self.quote(name)}")
+
+    def _create_side(self) -> None:
+        pk_type = BigInteger().with_variant(Integer, "sqlite")
+        table = Table(
+            self.side,
+            MetaData(),
+            Column("_row_id", pk_type, primary_key=True, autoincrement=True),
+            Column("_source", Text, nullable=False),
+            Column("_file", Text),
+            Column("_sheet", Text),
+            Column("_row", BigInteger, nullable=False),
+            Column("_run", Integer, nullable=False),
+        )
+        table.create(self.engine)
+
+    def staged_names(self, header: list[str]) -> list[str]:
+        """Staged column names for one sheet's header, adding columns the table lacks."""
+        seen: dict[str, int] = {}
+        out, added = [], []
+        for original in header:
+            norm = normalize_header(original)
+            seen[norm] = seen.get(norm, 0) + 1
+            key = (norm, seen[norm])
+            if key not in self.names:
+                self.names[key] = self._new_name(norm, seen[norm])
+                self.catalog.append((self.names[key], original))
+                added.append(self.names[key])
+            out.append(self.names[key])
+        if added:
+            self._add_columns(added)
+        return out
+
+    def _new_name(self, norm: str, occurrence: int) -> str:
+        base = norm.encode()[:MAX_NAME_BYTES].decode(errors="ignore") or "column"
+        taken = set(self.names.values()) | set(LINEAGE) | {"_row_id"}
+        name = base if occurrence == 1 else f"{base}_{occurrence}"
+        n = occurrence
+        while name in taken:
+            n += 1
+            name = f"{base}_{n}"
+        return name
+
+    def _add_columns(self, names: list[str]) -> None:
+        try:
+            with self.engine.begin() as c:
+                for name in names:
+                    c.exec_driver_sql(
+                        f"ALTER TABLE {self.quote(self.side)} ADD COLUMN {self.quote(name)} TEXT"
+                    )
+        except SQLAlchemyError as exc:
+            raise store_error(self.store, exc) from None
+
+    def write(self, sheet: str | None, names: list[str], rows: list[tuple]) -> None:
+        """One chunk, one transaction: rows are (row number, *texts) in `names` order."""
+        if not rows:
+            return
+        lineage = (self.source, self.file, sheet)
+        run = self.run_id
+        records = [(*lineage, r[0], run, *r[1:]) for r in rows]
+        columns = ["_source", "_file", "_sheet", "_row", "_run", *names]
+        try:
+            with self.engine.begin() as c:
+                if self.engine.dialect.name == "postgresql":
+                    self._copy(c, columns, records)
+                else:
+                    marks = ", ".join("?" * len(columns))
+                    sql = f"INSERT INTO {self.quote(self.side)} ({', '.join(map(self.quote, columns))}) VALUES ({marks})"
+                    c.exec_driver_sql(sql, records)
+        except SQLAlchemyError as exc:
+            raise store_error(self.store, exc) from None
+
+    def _copy(self, conn, columns: list[str], records: list[tuple]) -> None:
+        """PostgreSQL: binary-safe COPY, several times faster than INSERT batches."""
+        cursor = conn.connection.driver_connection.cursor()
+        sql = f"COPY {self.quote(self.side)} ({', '.join(map(self.quote, columns))}) FROM STDIN"
+        with cursor.copy(sql) as copy:
+            for record in records:
+                copy.write_row(record)
+
+    def set_fingerprint(self, fingerprint_: str) -> None:
+        """A database source's fingerprint is known only once every row has been read."""
+        with self.engine.begin() as c:
+            c.execute(
+                runs_table.update().where(runs_table.c.run_id == self.run_id).values(fingerprint=fingerprint_)
+            )
+
+    def finish(self, rows: int, sheets: dict, skipped: dict, warnings: list[str]) -> None:
+        """Swap the side table in and close the run, in one transaction."""
+        target = staged_table(self.source)
+        has_old = self.store.has_table(target)
+        try:
+            with self.engine.connect() as c:
+                if self.engine.dialect.name == "sqlite":
+                    c.exec_driver_sql("BEGIN IMMEDIATE")  # pysqlite would run the DDL outside any transaction
+                if has_old:
+                    c.exec_driver_sql(f"DROP TABLE {self.quote(target)}")
+                c.exec_driver_sql(f"ALTER TABLE {self.quote(self.side)} RENAME TO {self.quote(target)}")
+                c.execute(columns_table.delete().where(columns_table.c.source == self.source))
+                if self.catalog:
+                    c.execute(
+                        columns_table.insert(),
+                        [
+                            dict(source=self.source, position=i, name=n, original=o)
+                            for i, (n, o) in enumerate(self.catalog, 1)
+                        ],
+                    )
+                c.execute(
+                    runs_table.update()
+                    .where(runs_table.c.run_id == self.run_id)
+                    .values(
+                        finished_at=now(),
+                        rows=rows,
+                        sheets=json.dumps(sheets, ensure_ascii=False),
+                        skipped=json.dumps(skipped, ensure_ascii=False),
+                        warnings=json.dumps(warnings, ensure_ascii=False),
+                        status="ok",
+                    )
+                )
+                c.commit()
+        except SQLAlchemyError as exc:
+            raise store_error(self.store, exc) from None
+
+    def abandon(self, status: str = "failed") -> None:
+        """Drop the side table; the staged table keeps its previous rows."""
+        try:
+            with self.engine.begin() as c:
+                c.exec_driver_sql(f"DROP TABLE IF EXISTS {self.quote(self.side)}")
+                c.execute(
+                    runs_table.update()
+                    .where(runs_table.c.run_id == self.run_id)
+                    .values(finished_at=now(), status=status)
+                )
+        except SQLAlchemyError:
+            pass  # the store itself is failing; the leftover side table is dropped by the next run

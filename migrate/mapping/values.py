@@ -1,0 +1,228 @@
+"""Value maps (`mappings/values/<name>.yaml` or `.xlsx`): legacy code -> unified code.
+
+YAML form::
+
+    description: lot status in the old ERP
+    strict: true          # an unmapped value rejects the row (unknown_value)
+    default: null         # not strict: unmapped values become this (none: kept as they are)
+    match: normalized     # or exact; normalized = NFKC, spaces folded, case-folded (`Ｒｅｌ ` = `rel`)
+    allowed: [quarantine, released, rejected, consumed]   # unified codes accepted on import
+    entries:
+      合格: released
+      待检: quarantine
+
+Consultants keep value maps in Excel: an `.xlsx` with a sheet `map` (columns `legacy`,
+`unified`) and optionally a sheet `options` (rows `key`, `value` for strict/default/match)
+is read the same way. `migrate values export` lists every unmapped value with its count
+and sample lineage; `migrate values import` merges the filled workbook back, validated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import yaml
+from openpyxl import Workbook, load_workbook
+
+from migrate.errors import ConfigError
+from migrate.mapping.spec import VALUES_DIR
+from migrate.mapping.transforms import StepResult, as_text, distinct
+from migrate.project import NAME, Spec, read_yaml, validated
+from migrate.store import normalize_header
+
+EXPORT_SHEET = "unmapped"
+EXPORT_HEADER = ("value_map", "legacy_value", "unified_value", "count", "samples")
+
+
+class ValueMapSpec(Spec):
+    description: str = ""
+    strict: bool = True
+    default: str | None = None
+    match: Literal["exact", "normalized"] = "normalized"
+    allowed: tuple[str, ...] | None = None
+    entries: dict[str, str | None] = {}
+
+
+@dataclass(frozen=True)
+class ValueMap:
+    name: str
+    spec: ValueMapSpec
+    path: Path
+
+    def key(self, raw: str) -> str:
+        return normalize_header(raw) if self.spec.match == "normalized" else raw
+
+    @property
+    def table(self) -> dict[str, str | None]:
+        return {self.key(str(k)): v for k, v in self.spec.entries.items()}
+
+    def apply(self, values: pd.Series) -> StepResult:
+        """Mapped codes; unmapped (present, unknown) values flagged, rejected if strict.
+        Each distinct legacy value is looked up once, then spread to its rows."""
+        table = self.table
+        missing = object()
+        found, codes = distinct(values, lambda v: table.get(self.key(v), missing))
+        known = np.array([v is not missing for v in found[:-1]] + [True], dtype=bool)
+        unmapped = pd.Series(~known[codes], index=values.index)
+        mapped = pd.Series(np.where(known, found, None)[codes], index=values.index, dtype=object)
+        if self.spec.strict:
+            return StepResult(as_text(mapped), unmapped, unmapped, "unknown_value")
+        fallback = values if self.spec.default is None else self.spec.default
+        return StepResult(as_text(mapped.where(~unmapped, fallback)), None, unmapped)
+
+
+def value_map_files(root: Path) -> dict[str, Path]:
+    folder = root / VALUES_DIR
+    found: dict[str, Path] = {}
+    for path in sorted(folder.glob("*")) if folder.is_dir() else ():
+        if path.suffix not in (".yaml", ".yml", ".xlsx") or path.name.startswith(("~$", ".")):
+            continue
+        if path.stem in found:
+            raise ConfigError(
+                f"value map {path.stem!r} is defined twice ({found[path.stem].name} and {path.name}).",
+                file=str(path.relative_to(root)),
+            )
+        found[path.stem] = path
+    return found
+
+
+def load_value_maps(root: Path) -> dict[str, ValueMap]:
+    return {name: read_value_map(path, root) for name, path in value_map_files(root).items()}
+
+
+def read_value_map(path: Path, root: Path) -> ValueMap:
+    import re
+
+    shown = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+    if not re.match(NAME, path.stem):
+        raise ConfigError("a value map's file name must be lower_snake_case.", file=shown)
+    data = _read_xlsx_map(path, shown) if path.suffix == ".xlsx" else read_yaml(path, root)
+    if not isinstance(data, dict):
+        raise ConfigError("expected keys (strict, default, entries...).", file=shown)
+    data = {**data, "entries": {str(k): _text(v) for k, v in (data.get("entries") or {}).items()}}
+    return ValueMap(path.stem, validated(ValueMapSpec, data, path, root), path)
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _read_xlsx_map(path: Path, shown: str) -> dict:
+    book = load_workbook(path, read_only=True, data_only=True)
+    try:
+        if "map" not in book.sheetnames:
+            raise ConfigError("a value-map workbook needs a sheet named `map`.", file=shown)
+        rows = list(book["map"].iter_rows(values_only=True))
+        options = {}
+        if "options" in book.sheetnames:
+            options = {
+                str(r[0]): r[1] for r in book["options"].iter_rows(min_row=2, values_only=True) if r[0]
+            }
+    finally:
+        book.close()
+    header = [normalize_header(h or "") for h in rows[0]] if rows else []
+    if header[:2] != ["legacy", "unified"]:
+        raise ConfigError(
+            "sheet map must start with the columns legacy, unified.", file=shown, sheet="map", row=1
+        )
+    entries = {_text(r[0]): _text(r[1]) for r in rows[1:] if r and r[0] is not None}
+    return {**options, "entries": entries}
+
+
+# --- export / import ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UnmappedValue:
+    value_map: str
+    value: str
+    count: int
+    samples: tuple[str, ...]  # lineage of a few rows: "file, sheet, row"
+
+
+def write_export(path: Path, unmapped: list[UnmappedValue]) -> int:
+    """The consultant's workbook: one row per unmapped value, `unified_value` to fill."""
+    from migrate.mapping.report import safe_row
+
+    book = Workbook()
+    sheet = book.active
+    sheet.title = EXPORT_SHEET
+    safe_row(sheet, 1, EXPORT_HEADER)
+    for i, item in enumerate(sorted(unmapped, key=lambda u: (u.value_map, -u.count, u.value)), start=2):
+        safe_row(sheet, i, (item.value_map, item.value, None, item.count, " | ".join(item.samples)))
+    sheet.freeze_panes = "A2"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    book.save(path)
+    return len(unmapped)
+
+
+def read_import(path: Path, maps: dict[str, ValueMap]) -> dict[str, dict[str, str]]:
+    """Filled rows of an export workbook, validated: known value map, allowed unified code."""
+    shown = path.name
+    try:
+        book = load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many kinds for a file that is not xlsx
+        raise ConfigError(f"cannot read the workbook: {type(exc).__name__}.", file=shown) from None
+    try:
+        if EXPORT_SHEET not in book.sheetnames:
+            raise ConfigError(f"no sheet named {EXPORT_SHEET!r}.", file=shown)
+        rows = list(book[EXPORT_SHEET].iter_rows(values_only=True))
+    finally:
+        book.close()
+    header = [normalize_header(h or "") for h in (rows[0] if rows else ())]
+    if tuple(header[:3]) != EXPORT_HEADER[:3]:
+        raise ConfigError(
+            f"the first columns must be {', '.join(EXPORT_HEADER[:3])}.",
+            file=shown,
+            sheet=EXPORT_SHEET,
+            row=1,
+        )
+    additions: dict[str, dict[str, str]] = {}
+    for number, row in enumerate(rows[1:], start=2):
+        name, legacy, unified = (_text(v) for v in (tuple(row) + (None, None, None))[:3])
+        if not unified or not unified.strip():
+            continue
+        where = {"file": shown, "sheet": EXPORT_SHEET, "row": number}
+        if name not in maps:
+            raise ConfigError(
+                f"unknown value map {name!r}; known: {', '.join(sorted(maps))}.", column="value_map", **where
+            )
+        if legacy is None:
+            raise ConfigError("legacy_value is empty.", column="legacy_value", **where)
+        allowed = maps[name].spec.allowed
+        if allowed is not None and unified.strip() not in allowed:
+            raise ConfigError(
+                f"{unified!r} is not a unified code of {name}; allowed: {', '.join(allowed)}.",
+                column="unified_value",
+                **where,
+            )
+        additions.setdefault(name, {})[legacy] = unified.strip()
+    return additions
+
+
+def merge_entries(value_map: ValueMap, entries: dict[str, str], root: Path) -> int:
+    """Write new entries into the value map's own file (YAML rewritten; xlsx rows appended)."""
+    changed = {k: v for k, v in entries.items() if value_map.spec.entries.get(k) != v}
+    if not changed:
+        return 0
+    if value_map.path.suffix == ".xlsx":
+        book = load_workbook(value_map.path)
+        sheet = book["map"]
+        from migrate.mapping.report import safe_row
+
+        for legacy, unified in changed.items():
+            safe_row(sheet, sheet.max_row + 1, (legacy, unified))
+        book.save(value_map.path)
+    else:
+        data = read_yaml(value_map.path, root) or {}
+        data["entries"] = {**(data.get("entries") or {}), **changed}
+        value_map.path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return len(changed)
