@@ -25,7 +25,7 @@ from migrate.load.engine import EntityLoader, EntityResult, LoadContext, LoadInt
 from migrate.load.faults import Faults
 from migrate.load.hashing import content_hash, input_fingerprint
 from migrate.load.lease import Lease
-from migrate.model import ENTITIES, LOAD_ORDER
+from migrate.model import ENTITIES, LOAD_ORDER, entity
 from migrate.progress import NO_PROGRESS, Progress
 from migrate.store import WorkStore, mapped_table
 from migrate.urls import mask_url, parse_url
@@ -130,9 +130,8 @@ def load(
         raise ConfigError(f"unknown load mode {mode!r}; use one of: {', '.join(MODES)}.")
     if chunk_size < 1:
         raise ConfigError(f"--chunk-size must be at least 1, not {chunk_size}.")
-    ordered = [e for e in LOAD_ORDER if e in set(entities)]
-    fingerprints = _fingerprints(store, ordered)
-    _refuse_changed_inputs(url, fingerprints, restart)
+    chosen = {entity(name).name for name in entities}  # unknown names: ConfigError listing the model's
+    ordered = [e for e in LOAD_ORDER if e in chosen]
     options = LoadOptions(
         chunk_size=chunk_size,
         mode=mode,
@@ -143,9 +142,12 @@ def load(
         project_fingerprint=project_fingerprint,
         max_retries=max_retries,
     )
+    # The lease first: a second writer is refused at once, before any pass over the inputs.
     lease = Lease(url, operator, command)
     lease.acquire()
     try:
+        fingerprints = _fingerprints(store, ordered)
+        _refuse_changed_inputs(url, fingerprints, restart)
         return _run(url, store, ordered, fingerprints, lease, options, progress, faults or Faults())
     finally:
         lease.release()
