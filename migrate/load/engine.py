@@ -277,7 +277,8 @@ class EntityLoader:
         return TargetError(
             f"the target refused chunk {at} of {self.entity}: {redact(str(exc)).strip()[:300]}. "
             "The chunk rolled back whole; earlier chunks stay committed.",
-            hint="Fix the mapped rows (`migrate map`), then run `migrate load --resume`.",
+            hint="Fix the mapped rows (`migrate map`), then run `migrate load --restart` (rows already "
+            "loaded match on their natural keys, so nothing is loaded twice).",
         )
 
     def _persistent_failure(self, state: Checkpoint, attempts: int, exc: Exception) -> TargetError:
@@ -426,7 +427,9 @@ class EntityLoader:
                     column=column,
                     hint="Load the referenced entity first, or re-run `migrate map` (it rejects orphans).",
                 )
-        dup = conn.execute(sql.duplicate(conn.dialect == "sqlite")).fetchone()
+        # Only rows matching one target row twice: duplicates among new rows hit the unique
+        # constraint at insert, which names them (PostgreSQL: its DETAIL; SQLite: `_integrity`).
+        dup = conn.execute(sql.duplicate(True)).fetchone()
         if dup:
             raise TargetError(
                 f"{self.entity}: mapped rows {dup[0]} and {dup[1]} have the same natural key "

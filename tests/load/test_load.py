@@ -267,5 +267,21 @@ def test_a_row_the_model_refuses_rolls_its_chunk_back_whole(target, tmp_path):
     with pytest.raises(TargetError) as info:
         load(target, make_store(tmp_path / "s.db", rows), chunk_size=1_000)
     assert info.value.exit_code == 2 and "chunk 2 of process_parameter" in info.value.message
-    assert "migrate load --resume" in info.value.message
+    assert "migrate load --restart" in info.value.message
     assert scalar(target, "SELECT COUNT(*) FROM process_parameter") == 2_000
+
+
+def test_duplicate_natural_keys_in_mapped_rows_are_refused(target, tmp_path):
+    rows = process_parameters(1_500)
+    rows[1_200] = dict(rows[1_100])  # a new row twice in one chunk
+    with pytest.raises(TargetError) as info:
+        load(target, make_store(tmp_path / "s.db", rows), chunk_size=1_000)
+    message = info.value.message
+    assert info.value.exit_code == 2
+    assert "1102 and 1202" in message or "already exists" in message or "duplicate key" in message
+    assert scalar(target, "SELECT COUNT(*) FROM process_parameter") == 1_000
+    rows = process_parameters(1_500)
+    load(target, make_store(tmp_path / "t.db", rows), chunk_size=1_000, restart=True)  # as the error says
+    rows.insert(11, dict(rows[10], value="5.000000"))  # one existing row twice in a chunk
+    with pytest.raises(TargetError, match="same natural key"):
+        load(target, make_store(tmp_path / "u.db", rows), chunk_size=1_000)
