@@ -15,7 +15,7 @@ from migrate.errors import ConfigError, TargetError
 from migrate.load import load
 from migrate.load.faults import Faults
 from migrate.load.hashing import content_hash
-from migrate.model import MODEL_TABLES
+from migrate.model import ENTITIES, MODEL_TABLES
 from tests.load.conftest import hashes, scalar
 from tests.load.mapped import make_store, parents, process_parameters, write_table
 from tests.load.test_crash import crash
@@ -177,7 +177,7 @@ def test_changed_input_under_resume_is_refused(targets, tmp_path):
     store_path = tmp_path / "store.db"
     store = make_store(store_path, rows)
     url = targets.fresh()
-    assert crash(url, store, 2_000, f"after_commit:1:{PP}") == -9
+    assert crash(url, store, 2_000, f"after_commit:1:{PP}", entities=tuple(ENTITIES)) == -9
     before = hashes(url)
     old_fp = scalar(url, "SELECT fingerprint FROM migrate_load_checkpoint WHERE entity = :e", e=PP)
     rows[4_500]["value"] = "1.000000"
