@@ -122,7 +122,8 @@ def load(
     the next call, `--resume` or not; `restart=True` starts it over (safe: rows match on
     their natural keys). `delete_missing` names entities whose toolkit-loaded rows absent
     from the mapped rows are deleted. `mode="replace"` swaps a table's whole content in
-    one transaction.
+    one transaction: until it commits the old content stays whole; then rows absent from
+    the new content are gone whoever wrote them (each with its before-image in the ledger).
     """
     url = parse_url(target) if isinstance(target, str) else target
     store = WorkStore(store) if not isinstance(store, WorkStore) else store
