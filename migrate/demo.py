@@ -8,11 +8,20 @@ requested size, and every stage runs in order. Nothing outside the folder is tou
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import migrate
-from migrate import factory
+from migrate import db, factory
+from migrate.db import make_engine
 from migrate.errors import ConfigError
+from migrate.extract import ExtractResult, extract
+from migrate.load import LoadResult, load
+from migrate.mapping import MapResult, map_entities
+from migrate.progress import NO_PROGRESS, Progress
+from migrate.project import Project
+from migrate.reconcile import ReconcileReport, reconcile
+from migrate.store import WorkStore
 
 REFERENCE_FILES = ("project.yaml", "phases", "mappings", "reconcile", "rollback")
 
@@ -47,3 +56,67 @@ def prepare(directory: Path, *, rows: int | None = None, seed: int = 7) -> dict:
     for stale in (directory / ".migrate", directory / "fixtures"):
         shutil.rmtree(stale, ignore_errors=True)
     return factory.generate(directory / "fixtures", seed=seed, scale=rows if rows else "default")
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    directory: Path
+    manifest: dict
+    extracted: ExtractResult
+    mapped: MapResult
+    loaded: LoadResult
+    reconciled: ReconcileReport
+
+    @property
+    def ok(self) -> bool:
+        return self.reconciled.ok
+
+    def to_dict(self) -> dict:
+        return {
+            "ok": self.ok,
+            "directory": str(self.directory),
+            "legacy": {
+                "sources": len(self.manifest["sources"]),
+                "rows": sum(s["rows"] for s in self.manifest["sources"].values()),
+                "defects": len(self.manifest["defects"]),
+            },
+            "extract": self.extracted.to_dict(),
+            "map": self.mapped.to_dict(),
+            "load": self.loaded.to_dict(),
+            "reconcile": self.reconciled.to_dict(),
+        }
+
+
+def run_demo(
+    directory: Path,
+    *,
+    rows: int | None = None,
+    seed: int = 7,
+    operator: str = "demo",
+    progress: Progress = NO_PROGRESS,
+) -> DemoResult:
+    """Every stage of the reference project, in order, on SQLite in `directory`."""
+    manifest = prepare(directory, rows=rows, seed=seed)
+    project = Project(directory)
+    engine = make_engine(project.target_url)
+    try:
+        db.upgrade(engine)
+    finally:
+        engine.dispose()
+    extracted = extract(project, progress=progress)
+    mapped = map_entities(project, progress=progress)
+    store = WorkStore(project.staging_url)
+    try:
+        loaded = load(
+            project.target_url,
+            store,
+            tuple(e.entity for e in mapped.entities),
+            chunk_size=project.spec.defaults.chunk_size,
+            operator=operator,
+            command="migrate demo",
+            progress=progress,
+        )
+    finally:
+        store.dispose()
+    reconciled = reconcile(project, progress=progress)
+    return DemoResult(project.root, manifest, extracted, mapped, loaded, reconciled)

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from migrate import __version__
-from migrate.cli import audit, db, init, load, trace
+from migrate.cli import audit, db, demo, init, load, trace
 from migrate.cli import extract as extract_cli
 from migrate.cli import map as map_cli
 from migrate.cli import reconcile as reconcile_cli
@@ -62,6 +62,7 @@ def main_options(
 
 # In the order of DESIGN §5.
 app.command("init")(init.init)
+app.command("demo")(demo.demo)
 app.add_typer(db.app, name="db")
 app.add_typer(sources_cli.app, name="sources")
 app.command("extract")(extract_cli.extract)

@@ -6,7 +6,7 @@ import typer
 from rich.table import Table
 
 from migrate import extract as stage
-from migrate.cli.context import app_context, emit_json, progress_for, reported_errors
+from migrate.cli.context import AppContext, app_context, emit_json, progress_for, reported_errors
 
 
 def extract(
@@ -23,9 +23,14 @@ def extract(
     if app.json:
         emit_json(app, {"ok": True, **result.to_dict()})
         return
+    render(app, result)
+
+
+def render(app: AppContext, result: stage.ExtractResult) -> None:
+    """The summary table: source, rows staged, sheets, skipped rows by reason, fingerprint status."""
     if app.quiet:
         return
-    table = Table("source", "status", "rows", "sheets", "skipped", "fingerprint")
+    table = Table("source", "status", "rows", "sheets", "skipped", "fingerprint", title="extract")
     for s in result.sources:
         skipped = ", ".join(f"{k} {v}" for k, v in s.skipped.items()) or "-"
         status = "unchanged, nothing done" if s.status == "unchanged" else s.status

@@ -14,6 +14,12 @@ from migrate.errors import EXIT_FAILED, ConfigError
 from migrate.reconcile.report import write_xlsx
 
 
+class Method(StrEnum):
+    auto = "auto"
+    rows = "rows"
+    pushdown = "pushdown"
+
+
 class Format(StrEnum):
     table = "table"
     json = "json"
@@ -29,6 +35,11 @@ def reconcile(
         Format.table, "--format", help="table (terminal), json, or xlsx (needs --out)."
     ),
     out: Path | None = typer.Option(None, "--out", help="File to write the json or xlsx report to."),
+    method: Method = typer.Option(
+        Method.auto,
+        "--method",
+        help="pushdown: segment checksums in the databases first; rows: stream every row.",
+    ),
     chunk_size: int = typer.Option(
         engine.core.DEFAULT_CHUNK, "--chunk-size", min=1, help="Rows per compared chunk."
     ),
@@ -42,7 +53,12 @@ def reconcile(
             raise ConfigError("--format xlsx writes a workbook: give --out FILE.xlsx.")
         with progress_for(ctx) as progress:
             report = engine.reconcile(
-                app.project, entities or (), phase=phase, chunk_size=chunk_size, progress=progress
+                app.project,
+                entities or (),
+                phase=phase,
+                chunk_size=chunk_size,
+                method=method.value,
+                progress=progress,
             )
         if format_ is Format.xlsx:
             write_xlsx(report, out)
@@ -116,7 +132,12 @@ def render(report: engine.ReconcileReport, app: AppContext) -> None:
 def _difference_line(entity: str, d: dict) -> str:
     key = ", ".join(f"{k}={v!r}" for k, v in d["key"].items())
     if d["kind"] == "value":
-        return f"  {entity} [{key}] {d['column']}: expected {d['expected']!r}, target {d['actual']!r}"
+        expected, actual = (_shown(d[side]) for side in ("expected", "actual"))
+        return f"  {entity} [{key}] {d['column']}: expected {expected}, target {actual}"
     if d["kind"] == "duplicate":
         return f"  {entity} [{key}] duplicate key: {d['count']} rows on the {d['side']} side"
     return f"  {entity} [{key}] " + ("missing in target" if d["kind"] == "missing" else "only in target")
+
+
+def _shown(value) -> str:
+    return "NULL" if value is None else repr(value)

@@ -32,46 +32,36 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from sqlalchemy import (
-    Column,
-    Engine,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    column,
-    inspect,
-    select,
-    table,
-    text,
-)
+from sqlalchemy import Table, column, func, inspect, select, table, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from migrate import db
 from migrate.errors import ConfigError, MigrateError, SourceError
 from migrate.mapping import rules as quality
-from migrate.mapping.spec import MappingSpec, mapping_path, read_mapping, required_columns
-from migrate.mapping.transforms import (
-    TEXT,
-    StepContext,
-    Transform,
-    as_text,
-    blank_to_na,
-    check_step,
-    load_project_transforms,
-    run_step,
+from migrate.mapping.chunk import Outcome, map_chunk
+from migrate.mapping.plan import Plan, compile_mapping
+from migrate.mapping.report import write_quarantine
+from migrate.mapping.spec import mapping_path, read_mapping
+from migrate.mapping.tables import (
+    Tables,
+    insert_frame,
+    mapped_schema,
+    read_staged,
+    rejects_schema,
+    runs_schema,
 )
-from migrate.mapping.values import UnmappedValue, load_value_maps
-from migrate.model import ENTITIES, ExactDecimal, UtcDateTime
+from migrate.mapping.transforms import StepContext, load_project_transforms
+from migrate.mapping.values import UnmappedValue, load_value_maps, merge_entries, read_import, write_export
+from migrate.model import ENTITIES, ExactDecimal
 from migrate.progress import NO_PROGRESS, Progress
 from migrate.project import Project
 from migrate.store import LINEAGE, WorkStore, normalize_header, staged_table
 from migrate.urls import redact
 
+__all__ = ["map_chunk", "read_staged", "map_entities", "load_plans", "export_values", "import_values"]
+
 SAMPLES = 3
 MAX_CANDIDATES = 10_000  # duplicate candidates listed in SQL; beyond, the whole table is ranked
-_TEXT_STEPS = {"regex_extract", "replace", "unit_part", "prefix", "collapse_spaces"}
-_TYPE_STEP = {"decimal": ("decimal", "integer"), "integer": ("integer",), "date": ("date",)}
 
 
 # --- results ---------------------------------------------------------------------------
@@ -115,392 +105,6 @@ class MapResult:
             "simulate": self.simulate,
             "entities": {e.entity: e.to_dict() for e in self.entities},
         }
-
-
-# --- compiled mapping --------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Step:
-    transform: Transform
-    args: dict
-    label: str  # `quantity.decimal`, named in rejects
-
-
-@dataclass(frozen=True)
-class TargetColumn:
-    name: str
-    sources: tuple[str, ...]  # staged column names (normalized headers)
-    headers: tuple[str, ...]  # as written in the mapping, for messages
-    sep: str
-    const: str | None
-    steps: tuple[Step, ...]
-
-
-@dataclass(frozen=True)
-class Plan:
-    spec: MappingSpec
-    file: str
-    columns: tuple[TargetColumn, ...]
-    context: StepContext
-
-
-def compile_mapping(spec: MappingSpec, file: str, context: StepContext) -> Plan:
-    """Bind every step to its transform and every value map to its file, at config time."""
-    columns = []
-    for name, col in spec.columns.items():
-        steps = []
-        for i, step in enumerate(col.steps):
-            key = f"columns.{name}.steps.{i}"
-            found = check_step(step.name, step.args, file, key)
-            if step.name == "value_map":
-                map_name = step.args.get("name") or step.args.get("value")
-                if map_name not in context.value_maps:
-                    known = ", ".join(sorted(context.value_maps)) or "none"
-                    raise ConfigError(f"unknown value map {map_name!r}; known: {known}.", file=file, key=key)
-            steps.append(Step(found, step.args, f"{name}.{step.name}"))
-        const = None if col.const is None else _const_text(col.const)
-        headers = col.sources
-        columns.append(
-            TargetColumn(
-                name, tuple(normalize_header(h) for h in headers), headers, col.sep, const, tuple(steps)
-            )
-        )
-    return Plan(spec, file, tuple(columns), context)
-
-
-def _const_text(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-# --- per chunk ---------------------------------------------------------------------------
-
-
-@dataclass
-class Outcome:
-    """What one chunk became: mapped rows, rejects, filter counts, unmapped values."""
-
-    mapped: pd.DataFrame
-    rejects: pd.DataFrame
-    filtered: Counter = field(default_factory=Counter)
-    unmapped: list[pd.DataFrame] = field(default_factory=list)
-
-
-class _Failures:
-    """The first failure of each row: reason, rule, column, value, message."""
-
-    def __init__(self, index: pd.Index) -> None:
-        self.frame = pd.DataFrame(
-            {
-                k: pd.Series(None, index=index, dtype=object)
-                for k in ("reason", "rule", "column", "value", "message")
-            }
-        )
-
-    def add(self, mask: pd.Series, reason: str, rule: str, column, values, message: str) -> None:
-        """Record a failure for rows not failed yet. `{value}` in the message is filled per
-        rejected row only (rejects are few; the rows that pass never pay for messages)."""
-        new = mask & self.frame["reason"].isna()
-        if not new.any():
-            return
-        for key, value in (("reason", reason), ("rule", rule), ("column", column)):
-            self.frame.loc[new, key] = value[new] if isinstance(value, pd.Series) else value
-        shown = values[new].astype(object) if values is not None else None
-        if shown is not None:
-            self.frame.loc[new, "value"] = shown.where(shown.notna(), None)
-        if "{value}" in message and shown is not None:
-            filled = shown.map(lambda v: message.replace("{value}", repr(None if pd.isna(v) else v)))
-            self.frame.loc[new, "message"] = filled
-        else:
-            self.frame.loc[new, "message"] = message
-
-    @property
-    def failed(self) -> pd.Series:
-        return self.frame["reason"].notna()
-
-
-def map_chunk(plan: Plan, staged: pd.DataFrame, references: dict[str, pd.Index]) -> Outcome:
-    """Map one chunk of staged rows (lineage + staged columns as text): vectorised, no row loop."""
-    entity = plan.spec.entity
-    filtered = _apply_filters(plan, staged)
-    alive = filtered.isna()
-    failures = _Failures(staged.index)
-    out = pd.DataFrame(
-        {c: pd.Series(pd.NA, index=staged.index, dtype=TEXT) for c in ENTITIES[entity].mapped_columns}
-    )
-    unmapped: list[pd.DataFrame] = []
-    for col in plan.columns:
-        out[col.name] = _build_column(col, staged, alive, failures, unmapped, plan.context)
-    _typed_and_required(entity, out, failures, plan)
-    for i, rule in enumerate(plan.spec.rules):
-        if rule.kind == "unique":
-            continue
-        mask, named = quality.failures(rule, out, entity)
-        values = _named_values(out, named)
-        failures.add(
-            mask,
-            rule.code,
-            rule.name or f"rules.{i}.{rule.kind}",
-            named,
-            values,
-            f"{named} {{value}}: {quality.describe(rule)}"
-            if isinstance(named, str)
-            else quality.describe(rule),
-        )
-    _check_lengths(entity, out, failures)
-    _check_references(entity, out, failures, references)
-    rejected = alive & failures.failed
-    kept = alive & ~failures.failed
-    lineage = staged[list(LINEAGE)]
-    rejects = pd.concat([lineage[rejected], failures.frame[rejected]], axis=1)
-    mapped = pd.concat([lineage[kept], out[kept]], axis=1)
-    return Outcome(mapped, rejects, Counter(filtered.dropna()), unmapped)
-
-
-def _named_values(out: pd.DataFrame, named) -> pd.Series:
-    if isinstance(named, pd.Series):  # not_null: the first empty column per row; its value is empty
-        return pd.Series(None, index=out.index, dtype=object)
-    return out[named]
-
-
-def _apply_filters(plan: Plan, staged: pd.DataFrame) -> pd.Series:
-    name = pd.Series(None, index=staged.index, dtype=object)
-    for f in plan.spec.filters:
-        values = blank_to_na(as_text(staged[normalize_header(f.column)])).str.strip()
-        if f.in_ is not None:
-            hit = values.isin(list(f.in_))
-        elif f.regex is not None:
-            hit = values.str.contains(f.regex, regex=True)
-        else:
-            hit = values.isna() if f.empty else values.notna()
-        hit = hit.fillna(False).astype(bool) & name.isna()
-        name[hit] = f.name
-    return name
-
-
-def _source_values(col: TargetColumn, staged: pd.DataFrame) -> pd.Series:
-    if col.const is not None:
-        return pd.Series(col.const, index=staged.index, dtype=TEXT)
-    parts = [blank_to_na(as_text(staged[s])) for s in col.sources]
-    if len(parts) == 1:
-        return parts[0]
-    joined = parts[0].fillna("")
-    for part in parts[1:]:
-        joined = joined.str.cat(part.fillna(""), sep=col.sep)
-    return blank_to_na(joined.str.strip())
-
-
-def _build_column(col, staged, alive, failures: _Failures, unmapped: list, context) -> pd.Series:
-    raw = _source_values(col, staged)
-    values = raw
-    for step in col.steps:
-        before = values
-        result = run_step(step.transform, values, step.args, context)
-        values = as_text(result.values)
-        if result.bad is not None:
-            message = _step_message(step, col)
-            failures.add(
-                result.bad & alive, result.reason or "invalid_format", step.label, col.name, before, message
-            )
-        if result.unmapped is not None:
-            hit = result.unmapped & alive
-            if hit.any():
-                name = step.args.get("name") or step.args.get("value")
-                unmapped.append(
-                    pd.concat([staged.loc[hit, list(LINEAGE)], before[hit].rename("value")], axis=1).assign(
-                        value_map=name
-                    )
-                )
-    if col.steps and col.steps[-1].transform.name in _TEXT_STEPS:
-        values = blank_to_na(values)  # a text step (regex, replace...) may leave '' behind
-    return values
-
-
-_PHRASES = {
-    "invalid_number": "is not a number",
-    "invalid_date": "is not a valid date",
-    "invalid_format": "does not have the expected format",
-    "unknown_value": "is not a known code",
-}
-
-
-def _step_message(step: Step, col: TargetColumn) -> str:
-    shown = ", ".join(col.headers) or "constant"
-    phrase = _PHRASES.get(step.transform.reason or "", "was refused")
-    if step.transform.name == "value_map":
-        phrase = f"is not in value map {step.args.get('name') or step.args.get('value')}"
-    elif step.transform.name == "integer":
-        phrase = "is not a whole number"
-    return f"{shown}: {{value}} {phrase} ({step.label})"
-
-
-def _typed_and_required(entity: str, out: pd.DataFrame, failures: _Failures, plan: Plan) -> None:
-    """Parse columns no step typed to the model's type; then the model's NOT NULL columns."""
-    from migrate.mapping import transforms as t
-
-    table = ENTITIES[entity].table
-    stepped = {c.name: {s.transform.name for s in c.steps} for c in plan.columns}
-    for name in out.columns:
-        kind = _kind(table, name)
-        if kind is None or name not in stepped or stepped[name] & set(_TYPE_STEP.get(kind, (kind,))):
-            continue
-        parser = {"decimal": t.decimal, "integer": t.integer, "date": t.date, "boolean": t.boolean}.get(kind)
-        result = parser(out[name]) if parser else t.datetime_(out[name], plan.context)
-        reason = t.TRANSFORMS["datetime" if parser is None else kind].reason
-        message = f"{name}: {{value}} is not a valid {kind}"
-        failures.add(result.bad, reason, f"{name}.{kind}", name, out[name], message)
-        out[name] = result.values
-    for name in required_columns(entity):
-        missing = out[name].isna()
-        failures.add(missing, "missing_value", "required", name, None, f"{name} is mandatory and empty")
-
-
-def _kind(table, name: str) -> str | None:
-    if name not in table.c:
-        return None  # a reference by natural key: text
-    sqltype = table.c[name].type
-    if isinstance(sqltype, ExactDecimal):
-        return "decimal"
-    if isinstance(sqltype, UtcDateTime):
-        return "datetime"
-    name_of = type(sqltype).__name__
-    return {"Integer": "integer", "Date": "date", "Boolean": "boolean"}.get(name_of)
-
-
-def _check_lengths(entity: str, out: pd.DataFrame, failures: _Failures) -> None:
-    table = ENTITIES[entity].table
-    for name in out.columns:
-        length = getattr(table.c[name].type, "length", None) if name in table.c else None
-        if length is None and name not in table.c:
-            length = 60  # natural-key references: the longest key column of the model
-        if length:
-            too_long = out[name].str.len().fillna(0) > length
-            failures.add(
-                too_long,
-                "out_of_range",
-                f"{name}.length",
-                name,
-                out[name],
-                f"{name} is longer than {length} characters",
-            )
-
-
-def _check_references(
-    entity: str, out: pd.DataFrame, failures: _Failures, references: dict[str, pd.Index]
-) -> None:
-    for ref in ENTITIES[entity].references:
-        values = out[ref.column]
-        missing = values.notna() & ~values.isin(references[ref.column])
-        if missing.any():
-            message = f"{ref.column} {{value}} is not a known {ref.entity}"
-            failures.add(missing, "unknown_reference", f"reference.{ref.entity}", ref.column, values, message)
-
-
-# --- work-store tables ---------------------------------------------------------------------
-
-
-class Tables:
-    """Names of map's tables: the real ones, or scratch copies for `--simulate`."""
-
-    def __init__(self, simulate: bool) -> None:
-        self.prefix = "scratch_" if simulate else ""
-
-    def mapped(self, entity: str) -> str:
-        return f"{self.prefix}map_{entity}"
-
-    @property
-    def rejects(self) -> str:
-        return f"{self.prefix}map_rejects"
-
-    @property
-    def runs(self) -> str:
-        return f"{self.prefix}map_runs"
-
-
-def mapped_schema(name: str, entity: str) -> Table:
-    cols = [Column("_row_id", Integer, primary_key=True, autoincrement=False)]
-    cols += [Column(c, Integer if c == "_row" else Text) for c in LINEAGE]
-    cols += [Column(c, Text) for c in ENTITIES[entity].mapped_columns]
-    return Table(name, MetaData(), *cols)
-
-
-def rejects_schema(name: str) -> Table:
-    cols = [Column("_row_id", Integer, primary_key=True), Column("entity", String(60), index=True)]
-    cols += [Column(c, Integer if c == "_row" else Text) for c in LINEAGE]
-    cols += [Column(c, Text) for c in ("reason", "rule", "column", "value", "message")]
-    return Table(name, MetaData(), *cols)
-
-
-def runs_schema(name: str) -> Table:
-    return Table(
-        name,
-        MetaData(),
-        Column("_row_id", Integer, primary_key=True),
-        Column("entity", String(60)),
-        Column("run_at", Text),
-        *(Column(c, Integer) for c in ("source_rows", "mapped", "rejected", "filtered")),
-        Column("details", Text),
-    )
-
-
-def insert_frame(engine: Engine, target: Table, frame: pd.DataFrame) -> None:
-    """Rows in one driver-level executemany of tuples (identifiers quoted by the dialect).
-
-    SQLAlchemy's per-row parameter processing and `to_dict("records")` cost more than the
-    mapping itself at a million rows; the columns here are plain text and integers.
-    """
-    if frame.empty:
-        return
-    names = [c.name for c in target.columns if c.name in frame.columns]
-    quote = engine.dialect.identifier_preparer.quote
-    marks = ", ".join("?" if engine.dialect.paramstyle == "qmark" else "%s" for _ in names)
-    sql = f"INSERT INTO {quote(target.name)} ({', '.join(quote(n) for n in names)}) VALUES ({marks})"
-    rows = list(zip(*(_python_values(frame[n]) for n in names), strict=True))
-    with engine.begin() as conn:
-        conn.exec_driver_sql(sql, rows)
-
-
-def _python_values(values: pd.Series) -> list:
-    if values.dtype == TEXT:
-        return pa.array(values).to_pylist()
-    out = values.astype(object)
-    return out.where(out.notna(), None).tolist()
-
-
-def read_staged(engine: Engine, name: str, columns: list[str], chunk_size: int):
-    """A staged table in row order, only the needed columns (quoted by the dialect), as text.
-
-    Read with the driver's cursor and turned into pyarrow text columns directly: row objects
-    and `from_records` would cost more than the mapping itself."""
-    query = select(*(column(c) for c in columns)).select_from(table(name)).order_by(column("_row_id"))
-    with engine.connect().execution_options(stream_results=True) as conn:
-        compiled = query.compile(dialect=engine.dialect)
-        cursor = conn.connection.cursor()
-        try:
-            cursor.execute(str(compiled), ())
-            while rows := cursor.fetchmany(chunk_size):
-                yield _frame(rows, columns)
-        finally:
-            cursor.close()
-
-
-def _frame(rows: list[tuple], columns: list[str]) -> pd.DataFrame:
-    grid = np.empty((len(rows), len(columns)), dtype=object)
-    grid[:] = rows  # one C-level copy; columns are then sliced, not transposed in Python
-    data = {}
-    for i, name in enumerate(columns):
-        values = grid[:, i]
-        if name in LINEAGE:
-            data[name] = pd.Series(values, dtype=object)
-            continue
-        try:
-            array = pa.array(values, type=pa.string(), from_pandas=True)
-        except (pa.ArrowTypeError, pa.ArrowInvalid):  # a number staged by a lax writer: as its text
-            array = pa.array([None if v is None else str(v) for v in values], type=pa.string())
-        data[name] = pd.Series(array, dtype=TEXT)
-    return pd.DataFrame(data)
 
 
 # --- the stage -------------------------------------------------------------------------------
@@ -711,7 +315,6 @@ def _reject_groups(
     order = out_table.c[order_by]
     if order_by != "_row_id" and quality.is_numeric(entity, order_by):
         order = order.cast(ExactDecimal().impl)
-    from sqlalchemy import func
 
     ordered = order.desc() if policy == "keep_last" else order.asc()
     tiebreak = out_table.c._row_id.desc() if policy == "keep_last" else out_table.c._row_id.asc()
@@ -749,7 +352,7 @@ def _reject_groups(
     return len(frame)
 
 
-def _reference_keys(run: _Run, entity: str) -> dict[str, pd.Index]:
+def _reference_keys(run: _Run, entity: str) -> dict[str, pa.Array]:
     """For each reference column: natural keys mapped in the work store or present in the target."""
     keys: dict[str, pd.Index] = {}
     for ref in ENTITIES[entity].references:
@@ -763,7 +366,7 @@ def _reference_keys(run: _Run, entity: str) -> dict[str, pd.Index]:
                     for (v,) in conn.execute(select(column(referenced)).select_from(table(name)))
                     if v is not None
                 )
-        keys[ref.column] = pd.Index(sorted(found), dtype=object)
+        keys[ref.column] = pa.array(sorted(found), type=pa.string())
     return keys
 
 
@@ -771,8 +374,6 @@ def _target_keys(run: _Run, entity: str) -> set[str]:
     """Natural keys already in the target, if it exists and is at the schema head (else none)."""
     if entity in run.target_keys:
         return run.target_keys[entity]
-    from migrate import db
-
     keys: set[str] = set()
     url = run.project.target_url
     exists = url.get_backend_name() != "sqlite" or (url.database and Path(url.database).exists())
@@ -843,8 +444,6 @@ def read_rejects(store: WorkStore, entity: str, name: str = "map_rejects") -> pd
 
 
 def _write_quarantine(run: _Run, entities: tuple[str, ...], path: Path) -> None:
-    from migrate.mapping.report import write_quarantine
-
     frames = ((e, read_rejects(run.store, e, run.tables.rejects)) for e in entities)
     write_quarantine(path, ((e, f) for e, f in frames if not f.empty))
 
@@ -872,8 +471,6 @@ def export_values(
     project: Project, path: Path, entities: tuple[str, ...] = (), *, progress: Progress = NO_PROGRESS
 ) -> ExportResult:
     """Simulate the mapping (nothing written) and list every unmapped value for the consultant."""
-    from migrate.mapping.values import write_export
-
     result = map_entities(project, entities, simulate=True, progress=progress)
     merged: dict[tuple[str, str], UnmappedValue] = {}
     for item in (u for e in result.entities for u in e.unmapped):
@@ -895,8 +492,6 @@ class ImportResult:
 
 def import_values(project: Project, path: Path) -> ImportResult:
     """Merge a filled export workbook into the value maps (validated before anything is written)."""
-    from migrate.mapping.values import merge_entries, read_import
-
     maps = load_value_maps(project.root)
     additions = read_import(path, maps)
     added = {name: merge_entries(maps[name], entries, project.root) for name, entries in additions.items()}

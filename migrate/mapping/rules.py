@@ -53,8 +53,11 @@ def failures(rule: RuleSpec, frame: pd.DataFrame, entity: str) -> tuple[pd.Serie
     kind = rule.kind
     if kind == "not_null":
         nulls = frame[list(rule.not_null)].isna()
-        first = nulls.idxmax(axis=1).where(nulls.any(axis=1))
-        return nulls.any(axis=1), first
+        failed = nulls.any(axis=1)
+        if not failed.any():
+            return failed, rule.not_null[0]
+        first = nulls[failed].idxmax(axis=1).reindex(frame.index)  # the first empty column, per row
+        return failed, first
     if kind == "in_set":
         values = frame[rule.in_set.column]
         return values.notna() & ~values.isin(rule.in_set.values), rule.in_set.column

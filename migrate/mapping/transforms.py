@@ -142,18 +142,15 @@ def load_project_transforms(paths: tuple[str, ...], root: Path) -> None:
 
 def as_text(values: Any) -> pd.Series:
     """A column as pyarrow-backed text, blank strings kept (see `blank_to_na`)."""
-    if isinstance(values, pd.Series) and values.dtype == TEXT:
-        return values
-    return (
-        pd.Series(values, dtype=object).astype(TEXT)
-        if not isinstance(values, pd.Series)
-        else values.astype(TEXT)
-    )
+    if isinstance(values, pd.Series):
+        return values if values.dtype == TEXT else values.astype(TEXT)
+    return pd.Series(values, dtype=object).astype(TEXT)
 
 
 def blank_to_na(values: pd.Series) -> pd.Series:
     """'' and whitespace-only are no value: the legacy files do not tell them from NULL."""
-    return values.mask(values.str.strip() == "")
+    blank = (values.str.strip() == "").fillna(False).astype(bool)
+    return values.mask(blank) if blank.any() else values
 
 
 def arrow_text(array, index: pd.Index) -> pd.Series:
@@ -243,10 +240,10 @@ def default(values: pd.Series, value: Any) -> pd.Series:
 @transform("regex_extract", reason="invalid_format")
 def regex_extract(values: pd.Series, pattern: str, group: int = 1) -> StepResult:
     """The first match's group; a value that does not match is rejected (invalid_format)."""
-    compiled = re.compile(pattern)
-    groups = max(compiled.groups, 1)
-    found = values.str.extract(f"({pattern})" if compiled.groups == 0 else pattern, expand=True)
-    picked = as_text(found.iloc[:, min(group, groups) - 1 if compiled.groups else 0])
+    if re.compile(pattern).groups == 0:  # no group: the whole match
+        pattern, group = f"({pattern})", 1
+    found = values.str.extract(pattern, expand=True)
+    picked = as_text(found.iloc[:, group - 1])
     return _flagged(picked, values.notna() & picked.isna())
 
 
@@ -307,7 +304,9 @@ def canonical_decimal(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     text = values.str.strip()
     array = _arrow(text)
     fast = pc.fill_null(pc.match_substring_regex(array, _FAST_DECIMAL), False)
-    cast = pc.cast(pc.cast(pc.if_else(fast, array, pa.scalar(None, pa.string())), _DEC_TYPE), pa.string())
+    every_plain = pc.all(pc.or_(fast, pc.is_null(array))).as_py()
+    plain = array if every_plain else pc.if_else(fast, array, pa.scalar(None, pa.string()))
+    cast = pc.cast(pc.cast(plain, _DEC_TYPE), pa.string())
     out = arrow_text(cast, values.index)
     slow = text.notna() & ~pd.Series(fast.to_numpy(zero_copy_only=False), index=values.index)
     if slow.any():
@@ -360,7 +359,7 @@ def negate(values: pd.Series) -> pd.Series:
 
 
 def parse_timestamps(
-    values: pd.Series, formats: list[str], excel_serial: bool, dayfirst: bool = False
+    values: pd.Series, formats: list[str], excel_serial: bool
 ) -> tuple[pd.Series, pd.Series]:
     """Naive or aware timestamps from text in the declared formats (first match wins), Excel
     serial day numbers if allowed; and whether each parsed value carried its own offset."""
@@ -371,12 +370,13 @@ def parse_timestamps(
         todo = text.notna() & naive.isna() & aware.isna()
         if not todo.any():
             break
+        subset = text if todo.all() else text[todo]  # the first format usually meets every row
         if "%z" in fmt:
-            parsed = pd.to_datetime(text[todo], format=fmt, errors="coerce", utc=True)
-            aware = aware.where(~todo, parsed.reindex(values.index))
+            parsed = pd.to_datetime(subset, format=fmt, errors="coerce", utc=True).reindex(values.index)
+            aware = aware.where(~todo, parsed)
         else:
-            parsed = pd.to_datetime(text[todo], format=fmt, errors="coerce")
-            naive = naive.where(~todo, parsed.reindex(values.index).astype("datetime64[us]"))
+            parsed = pd.to_datetime(subset, format=fmt, errors="coerce").reindex(values.index)
+            naive = naive.where(~todo, parsed.astype("datetime64[us]"))
     if excel_serial:
         todo = text.notna() & naive.isna() & aware.isna() & text.str.match(_SERIAL).fillna(False).astype(bool)
         if todo.any():

@@ -19,6 +19,7 @@ and sample lineage; `migrate values import` merges the filled workbook back, val
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -29,6 +30,7 @@ import yaml
 from openpyxl import Workbook, load_workbook
 
 from migrate.errors import ConfigError
+from migrate.mapping.report import safe_row
 from migrate.mapping.spec import VALUES_DIR
 from migrate.mapping.transforms import StepResult, as_text, distinct
 from migrate.project import NAME, Spec, read_yaml, validated
@@ -95,8 +97,6 @@ def load_value_maps(root: Path) -> dict[str, ValueMap]:
 
 
 def read_value_map(path: Path, root: Path) -> ValueMap:
-    import re
-
     shown = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
     if not re.match(NAME, path.stem):
         raise ConfigError("a value map's file name must be lower_snake_case.", file=shown)
@@ -150,8 +150,6 @@ class UnmappedValue:
 
 def write_export(path: Path, unmapped: list[UnmappedValue]) -> int:
     """The consultant's workbook: one row per unmapped value, `unified_value` to fill."""
-    from migrate.mapping.report import safe_row
-
     book = Workbook()
     sheet = book.active
     sheet.title = EXPORT_SHEET
@@ -216,8 +214,6 @@ def merge_entries(value_map: ValueMap, entries: dict[str, str], root: Path) -> i
     if value_map.path.suffix == ".xlsx":
         book = load_workbook(value_map.path)
         sheet = book["map"]
-        from migrate.mapping.report import safe_row
-
         for legacy, unified in changed.items():
             safe_row(sheet, sheet.max_row + 1, (legacy, unified))
         book.save(value_map.path)

@@ -6,7 +6,14 @@ terminal summary, JSON or an xlsx workbook.
 """
 
 from migrate.reconcile.compare import ColumnRule, CompareResult, compare_chunks, compare_frames
-from migrate.reconcile.core import EntityReport, ReconcileReport, compare_entity, reconcile, reconcile_with
+from migrate.reconcile.core import (
+    EntityReport,
+    ReconcileReport,
+    compare_entity,
+    compare_tables,
+    reconcile,
+    reconcile_with,
+)
 from migrate.reconcile.spec import ControlTotal, ReconcileSpec, Tolerance, load_spec
 
 __all__ = [
@@ -20,6 +27,7 @@ __all__ = [
     "compare_chunks",
     "compare_entity",
     "compare_frames",
+    "compare_tables",
     "load_spec",
     "reconcile",
     "reconcile_with",

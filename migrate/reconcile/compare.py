@@ -73,6 +73,9 @@ class CompareResult:
     unequal_by_column: dict[str, int] = field(default_factory=dict)
     details: list[Difference] = field(default_factory=list)
     max_details: int = 1000
+    method: str = "rows"  # rows: every row streamed; pushdown: only segments whose checksums differ
+    segments: int | None = None
+    segments_compared: int | None = None
 
     @property
     def differences(self) -> int:
@@ -102,6 +105,9 @@ class CompareResult:
             "duplicate_keys_actual": self.duplicate_keys_actual,
             "unequal_rows": self.unequal_rows,
             "unequal_by_column": dict(self.unequal_by_column),
+            "method": self.method,
+            "segments": self.segments,
+            "segments_compared": self.segments_compared,
             "details_listed": len(self.details),
             "details": [d.to_dict() for d in self.details],
         }
@@ -170,7 +176,11 @@ def _prepared(frame: pd.DataFrame, key: tuple[str, ...], rules: dict, normalise:
         ops = normalise.get(column, ())
         if ops:
             out[column] = normalised(out[column], ops)
-    out[OCCURRENCE] = out.groupby(list(key), sort=False, dropna=False).cumcount()
+    repeated = out.duplicated(list(key), keep=False)
+    if repeated.any():  # numbering the repeats costs a groupby: only when there are any
+        out[OCCURRENCE] = out.groupby(list(key), sort=False, dropna=False).cumcount()
+    else:
+        out[OCCURRENCE] = 0
     return out
 
 
@@ -203,9 +213,11 @@ def _compare_chunk(left, right, key, rules, result: CompareResult) -> None:
     _count_duplicates(left, key, "expected", result)
     _count_duplicates(right, key, "actual", result)
     on = [*key, OCCURRENCE]
-    merged = left.merge(right, on=on, how="outer", suffixes=("__e", "__a"), indicator=True, sort=True)
+    merged = left.merge(right, on=on, how="outer", suffixes=("__e", "__a"), indicator=True, sort=False)
     side = merged["_merge"]
-    only_left, only_right = merged[side == "left_only"], merged[side == "right_only"]
+    # listed in key order whatever order the rows came in (segments come back in table order)
+    only_left = merged[side == "left_only"].sort_values(list(key))
+    only_right = merged[side == "right_only"].sort_values(list(key))
     result.missing += len(only_left)
     result.only_in_target += len(only_right)
     result._note(Difference("missing", _key(row, key)) for row in _records(only_left, key, rules))
@@ -250,7 +262,9 @@ def _compare_values(both: pd.DataFrame, key, rules: dict[str, ColumnRule], resul
 
 def _value_differences(both, key, rules, per_column, unequal_any) -> Iterator[Difference]:
     rows = both[unequal_any]
-    masks = {c: m[unequal_any] for c, m in per_column}
+    order = np.argsort(rows[list(key)].astype(str).agg("\x1f".join, axis=1).to_numpy(), kind="stable")
+    rows = rows.iloc[order]
+    masks = {c: m[unequal_any][order] for c, m in per_column}
     for i in range(len(rows)):
         row = rows.iloc[i]
         key_values = {k: _plain(row[k]) for k in key}

@@ -13,9 +13,19 @@ from migrate.db import make_engine
 from migrate.model import utcnow
 from migrate.progress import NO_PROGRESS, Progress
 from migrate.project import Project
+from migrate.reconcile import pushdown
 from migrate.reconcile.accounting import AccountingResult, account
 from migrate.reconcile.compare import ColumnRule, CompareResult, compare_chunks
-from migrate.reconcile.sides import actual_sql, aligned_chunks, column_kind, expected_sql, stream
+from migrate.reconcile.sides import (
+    actual_sql,
+    aligned_chunks,
+    canonical_sql,
+    column_kind,
+    expected_sql,
+    from_clause,
+    raw_expr,
+    stream,
+)
 from migrate.reconcile.spec import ReconcileSpec, load_spec
 from migrate.reconcile.totals import TotalResult, control_total
 from migrate.reconcile.trace import TraceResult, trace
@@ -87,22 +97,74 @@ def column_rules(spec: ReconcileSpec) -> dict[str, ColumnRule]:
 
 
 def compare_entity(
-    store: WorkStore, target: Engine, spec: ReconcileSpec, *, chunk_size: int = DEFAULT_CHUNK
+    store: WorkStore,
+    target: Engine,
+    spec: ReconcileSpec,
+    *,
+    chunk_size: int = DEFAULT_CHUNK,
+    method: str = "auto",
 ) -> CompareResult:
-    """Mapped rows against target rows, streamed in key order, one aligned chunk pair at a time."""
+    """Mapped rows against target rows.
+
+    `pushdown` (the default when the rules allow it, see `pushdown.applicable`): per-segment
+    checksums computed by both databases, rows read only for segments that differ. `rows`:
+    both sides streamed in key order, one aligned chunk pair at a time."""
     rules = column_rules(spec)
     columns = (*spec.key_columns, *spec.compared_columns)
     compared = {c: r for c, r in rules.items() if c in spec.compared_columns}
     key_rules = {c: rules[c] for c in spec.key_columns}
-    if store.has_table(mapped_table(spec.entity)):
-        left = stream(store.engine, expected_sql(store.engine, spec.entity, columns), chunk_size)
-    else:
-        left = iter(())
+    has_map = store.has_table(mapped_table(spec.entity))
+    if method == "pushdown" or (method == "auto" and has_map and pushdown.applicable(rules)):
+        if has_map:
+            return pushdown.compare_pushdown(
+                _expected_side(store.engine, spec.entity, columns),
+                _actual_side(target, spec.entity, columns),
+                spec.key_columns,
+                compared,
+                key_rules=key_rules,
+                batch_rows=chunk_size,
+                max_details=spec.max_details,
+            )
+    left = (
+        stream(store.engine, expected_sql(store.engine, spec.entity, columns), chunk_size)
+        if has_map
+        else iter(())
+    )
     right = stream(target, actual_sql(target, spec.entity, columns), chunk_size)
     chunks = aligned_chunks(left, right, columns[0], list(columns))
     return compare_chunks(
         chunks, spec.key_columns, compared, key_rules=key_rules, max_details=spec.max_details
     )
+
+
+def _expected_side(engine: Engine, entity: str, columns) -> pushdown.Side:
+    q = engine.dialect.identifier_preparer.quote
+    return pushdown.Side(engine, q(mapped_table(entity)), {c: q(c) for c in columns})
+
+
+def _actual_side(engine: Engine, entity: str, columns) -> pushdown.Side:
+    exprs = {c: canonical_sql(engine, raw_expr(engine, entity, c), column_kind(entity, c)) for c in columns}
+    return pushdown.Side(engine, from_clause(engine, entity), exprs)
+
+
+def compare_tables(
+    left: Engine,
+    left_sql: str,
+    right: Engine,
+    right_sql: str,
+    key: tuple[str, ...],
+    rules: dict[str, ColumnRule],
+    *,
+    chunk_size: int = DEFAULT_CHUNK,
+    max_details: int = 1000,
+) -> CompareResult:
+    """Any two SQL sources, each query ordered by the first key column in code-point order
+    (`sides.order_by`): compared chunk by chunk, memory bounded by the chunk size."""
+    columns = [*key, *rules]
+    chunks = aligned_chunks(
+        stream(left, left_sql, chunk_size), stream(right, right_sql, chunk_size), key[0], columns
+    )
+    return compare_chunks(chunks, key, rules, max_details=max_details)
 
 
 def reconcile(
@@ -111,6 +173,7 @@ def reconcile(
     *,
     phase: str | None = None,
     chunk_size: int = DEFAULT_CHUNK,
+    method: str = "auto",
     progress: Progress = NO_PROGRESS,
 ) -> ReconcileReport:
     """Reconcile the chosen entities (default: all) of a project after a load."""
@@ -118,7 +181,7 @@ def reconcile(
     specs = [load_spec(project, e) for e in chosen]  # every rule file validated before any work
     store, target = WorkStore(project.staging_url), make_engine(project.target_url)
     try:
-        return reconcile_with(store, target, specs, chunk_size=chunk_size, progress=progress)
+        return reconcile_with(store, target, specs, chunk_size=chunk_size, method=method, progress=progress)
     finally:
         store.dispose()
         target.dispose()
@@ -130,6 +193,7 @@ def reconcile_with(
     specs: list[ReconcileSpec],
     *,
     chunk_size: int = DEFAULT_CHUNK,
+    method: str = "auto",
     progress: Progress = NO_PROGRESS,
 ) -> ReconcileReport:
     """The same, given an open work store and target (tests, benchmarks, `phase run`)."""
@@ -137,7 +201,7 @@ def reconcile_with(
     reports = []
     for spec in specs:
         task.update(description=f"reconcile {spec.entity}")
-        rows = compare_entity(store, target, spec, chunk_size=chunk_size)
+        rows = compare_entity(store, target, spec, chunk_size=chunk_size, method=method)
         reports.append(
             EntityReport(
                 spec.entity,

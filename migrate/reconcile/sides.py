@@ -112,13 +112,21 @@ def expected_sql(engine: Engine, entity: str, columns: tuple[str, ...]) -> str:
     return f"SELECT {cols} FROM {q(mapped_table(entity))} ORDER BY {order_by(engine, q(columns[0]))}"
 
 
-def stream(engine: Engine, sql: str, batch: int) -> Iterator[pd.DataFrame]:
-    """A query's rows in batches of `batch`, as object-dtype frames (values as the database gave them)."""
+def stream(engine: Engine, sql: str, batch: int, prepare=None) -> Iterator[pd.DataFrame]:
+    """A query's rows in batches of `batch`, as object-dtype frames (values as the database gave them).
+
+    `prepare(dbapi_connection)` runs first (push-down registers its SQLite functions)."""
     with engine.connect().execution_options(stream_results=True, yield_per=batch) as conn:
+        if prepare is not None:
+            prepare(conn.connection.driver_connection)
         result = conn.exec_driver_sql(sql)
         names = list(result.keys())
-        while rows := result.fetchmany(batch):
-            yield pd.DataFrame.from_records(rows, columns=names, coerce_float=False).astype(object)
+        # SQLite: the DBAPI cursor itself (the hot loop; values need no processing). A server-side
+        # cursor (PostgreSQL) is pre-buffered by SQLAlchemy, so it is read through the result.
+        fetch = result.cursor.fetchmany if engine.dialect.name == "sqlite" else result.fetchmany
+        while rows := fetch(batch):
+            yield pd.DataFrame(rows, columns=names, dtype=object)
+        result.close()
 
 
 class _Buffer:

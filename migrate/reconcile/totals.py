@@ -118,7 +118,7 @@ def _source_side(store: WorkStore, entity: str, total: ControlTotal):
     ):
         if rejected:
             lineage = pd.Series(
-                list(zip(*(chunk[c].astype(str) for c in LINEAGE), strict=True)), index=chunk.index
+                list(zip(*(_lineage_text(chunk[c]) for c in LINEAGE), strict=True)), index=chunk.index
             )
             drop = lineage.isin(rejected)
             excluded += int(drop.sum())
@@ -182,7 +182,12 @@ def _rejected_lineage(store: WorkStore, entity: str, source: str) -> set[tuple[s
     sql = 'SELECT "_source", "_file", "_sheet", "_row" FROM map_rejects WHERE entity = :e AND "_source" = :s'
     with store.engine.connect() as c:
         rows = c.execute(text(sql), {"e": entity, "s": source}).all()
-    return {tuple(str(v) for v in row) for row in rows}
+    return {tuple("" if v is None else str(v) for v in row) for row in rows}
+
+
+def _lineage_text(column: pd.Series) -> list[str]:
+    """Lineage values as text, NULL as '' (a database source has no file or sheet)."""
+    return ["" if v is None or v != v else str(v) for v in column.tolist()]
 
 
 def _target_side(target: Engine, entity: str, total: ControlTotal) -> dict[str, Decimal]:

@@ -190,3 +190,16 @@ def test_project_timezone_applies_to_naive_timestamps(tmp_path):
     row = table(Project(tmp_path), "map_work_order").iloc[0]
     assert row["started_at"] == "2024-03-01T00:30:00+00:00"  # Asia/Shanghai is UTC+8
     assert row["planned_qty"] == "1200.500000"
+
+
+def test_columns_joined_and_constants(tmp_path):
+    project = Project(scenario.build(tmp_path))
+    columns = scenario.MATERIAL_MAPPING["columns"] | {
+        "spec": {"from": ["名称", "单位"], "sep": " / ", "steps": ["upper"]},
+        "name": {"const": "固定名称"},
+    }
+    write_mapping(tmp_path, "material", scenario.MATERIAL_MAPPING | {"columns": columns})
+    map_entities(project, ["material"])
+    materials = table(project, "map_material").set_index("material_code")
+    assert materials.loc["M001", "spec"] == "钢板 / KG"
+    assert set(materials["name"]) == {"固定名称"}

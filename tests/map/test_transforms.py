@@ -115,6 +115,8 @@ def test_number_and_unit_parts_and_conversion():
 def test_regex_extract():
     result = t.regex_extract(text("LOT:A123;", "nothing"), pattern=r"LOT:(\w+)")
     assert listed(result.values) == ["A123", None] and result.bad.tolist() == [False, True]
+    whole = t.regex_extract(text("batch 2024-03", "none"), pattern=r"\d{4}-\d{2}")
+    assert listed(whole.values) == ["2024-03", None]
 
 
 def test_vectorised_on_a_large_column():

@@ -45,6 +45,7 @@ LOTS = [
     }
     for i in range(1, 17)
 ]
+LOTS[10]["supplier_lot_no"] = None  # L011: no supplier lot number
 WORK_ORDERS = [
     {
         "work_order_no": f"W0{i}",
@@ -79,8 +80,7 @@ def seeded_case(store_url: str, target_url: str) -> None:
     a["warehouse"], b["warehouse"] = b["warehouse"], a["warehouse"]  # swapped values
     _by(sups, "supplier_code", "S01")["name"] = "Acme Steel "  # trailing space
     _by(sups, "supplier_code", "S03")["name"] = "Gamma\u00a0Chem"  # NBSP
-    _by(LOTS, "lot_no", "L011")["supplier_lot_no"] = None
-    _by(lots, "lot_no", "L011")["supplier_lot_no"] = ""  # NULL vs ''
+    _by(lots, "lot_no", "L011")["supplier_lot_no"] = ""  # NULL vs '' (L011 has none in the truth)
     _by(wos, "work_order_no", "W02")["started_at"] = "2024-03-02T08:30:00+00:00"  # timezone shift (+8 h)
     _by(wos, "work_order_no", "W03")["started_at"] = "2024-03-03T00:30:01+00:00"  # 1 s late
     _by(wos, "work_order_no", "W04")["started_at"] = "2024-03-04T00:30:02+00:00"  # 2 s late
@@ -102,10 +102,11 @@ def seeded_case(store_url: str, target_url: str) -> None:
 EXACT = [ReconcileSpec(entity=e) for e in ("supplier", "material", "material_lot", "work_order")]
 
 
-def run(store_url: str, target_url: str, specs=EXACT) -> dict:
+def run(store_url: str, target_url: str, specs=EXACT, method="rows") -> dict:
     store, target = WorkStore(store_url), make_engine(target_url)
     try:
-        report = reconcile_with(store, target, specs, chunk_size=4)  # small chunks: many aligned chunk pairs
+        # small chunks: many aligned chunk pairs (rows) or many segment batches (pushdown)
+        report = reconcile_with(store, target, specs, chunk_size=4, method=method)
     finally:
         store.dispose()
         target.dispose()
@@ -145,10 +146,11 @@ SEEDED = {
 }
 
 
-def test_every_seeded_difference_and_nothing_else(tmp_path, target_url):
+@pytest.mark.parametrize("method", ["rows", "pushdown"])
+def test_every_seeded_difference_and_nothing_else(tmp_path, target_url, method):
     store_url = f"sqlite:///{tmp_path / 'staging.db'}"
     seeded_case(store_url, target_url)
-    data = run(store_url, target_url)
+    data = run(store_url, target_url, method=method)
     assert found(data) == SEEDED
     assert data["ok"] is False
     lots = next(e for e in data["entities"] if e["entity"] == "material_lot")["rows"]
@@ -207,10 +209,11 @@ def test_case_rule_folds_case(tmp_path, sqlite_url):
 
 
 @pytest.mark.postgres
-def test_same_json_from_sqlite_and_postgresql(tmp_path, sqlite_url, pg_url):
+@pytest.mark.parametrize("method", ["rows", "pushdown"])
+def test_same_json_from_sqlite_and_postgresql(tmp_path, sqlite_url, pg_url, method):
     reports = []
     for name, url in (("lite", sqlite_url), ("pg", pg_url)):
         store_url = f"sqlite:///{tmp_path / f'staging-{name}.db'}"
         seeded_case(store_url, url)
-        reports.append(json.dumps(run(store_url, url), sort_keys=True, ensure_ascii=False))
+        reports.append(json.dumps(run(store_url, url, method=method), sort_keys=True, ensure_ascii=False))
     assert reports[0] == reports[1]

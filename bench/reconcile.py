@@ -1,0 +1,169 @@
+"""Reconcile benchmark: N rows x 12 columns with planted differences, ours beside datacompy.
+
+    .venv/bin/python bench/reconcile.py --rows 1000000
+    .venv/bin/python bench/reconcile.py --rows 10000000 --only pushdown
+
+Both sides are SQLite tables of canonical text (as the work store holds them). Generation
+and each contender run in their own subprocess, so each peak RSS (ru_maxrss) is the
+contender's own. datacompy reads both tables with pandas.read_sql and compares in memory
+(its documented use). Ours: `rows` streams both tables in key order and compares aligned
+chunks; `pushdown` has SQLite compute per-segment checksums and reads back only the rows
+of segments that differ. The difference counts must be identical."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+COLUMNS = ["k", *(f"d{i}" for i in range(5)), *(f"t{i}" for i in range(6))]  # key + 11 compared = 12
+BLOCK = 200_000
+RATE = 0.001  # per block: 0.1% rows missing, 0.1% only on the right, 0.1% with one changed value
+
+
+def generate(path: Path, rows: int) -> None:
+    """Block by block (bounded memory), blocks written in shuffled order."""
+    import sqlite3
+
+    db = sqlite3.connect(path)
+    for name in ("expected", "actual"):
+        db.execute(f"CREATE TABLE {name} ({', '.join(f'{c} TEXT' for c in COLUMNS)})")
+    blocks = np.random.default_rng(0).permutation(max(1, rows // BLOCK))
+    for b in blocks:
+        left, right = _block(int(b), min(BLOCK, rows))
+        db.executemany(f"INSERT INTO expected VALUES ({', '.join('?' * 12)})", left)
+        db.executemany(f"INSERT INTO actual VALUES ({', '.join('?' * 12)})", right)
+        db.commit()
+    db.close()
+
+
+def _block(b: int, n: int) -> tuple[list[tuple], list[tuple]]:
+    rng = np.random.default_rng(1000 + b)
+    keys = [f"K{b * BLOCK + i:09d}" for i in range(n)]
+    decimals = [[f"{v:.6f}" for v in np.round(rng.uniform(0, 10_000, n), 3)] for _ in range(5)]
+    codes = [list(rng.choice([f"value-{j}" for j in range(50)], n)) for _ in range(6)]
+    left = list(zip(keys, *decimals, *codes, strict=True))
+    planted = int(n * RATE)
+    picked = rng.choice(n, planted * 3, replace=False)
+    missing, extra, edit = set(picked[:planted]), picked[planted : 2 * planted], picked[2 * planted :]
+    right = [list(r) for i, r in enumerate(left) if i not in missing]
+    index = {r[0]: r for r in right}
+    for m, i in enumerate(edit):
+        row, col = index[left[i][0]], 1 + m % 11
+        row[col] = "x" if col > 5 else f"{float(row[col]) + 0.000001:.6f}"
+    right += [[f"X{b * BLOCK + i:09d}", *left[i][1:]] for i in extra]
+    order = rng.permutation(len(right))
+    return [left[i] for i in rng.permutation(n)], [tuple(right[i]) for i in order]
+
+
+def run_rows(path: Path) -> dict:
+    from migrate.db import make_engine
+    from migrate.reconcile import ColumnRule, compare_tables
+
+    engine = make_engine(f"sqlite:///{path}")
+    cols = ", ".join(COLUMNS)
+    r = compare_tables(
+        engine,
+        f"SELECT {cols} FROM expected ORDER BY k",
+        engine,
+        f"SELECT {cols} FROM actual ORDER BY k",
+        ("k",),
+        _rules(ColumnRule),
+        chunk_size=25_000,
+    )
+    return _counts(r)
+
+
+def run_pushdown(path: Path) -> dict:
+    from migrate.db import make_engine
+    from migrate.reconcile import ColumnRule
+    from migrate.reconcile.pushdown import Side, compare_pushdown
+
+    engine = make_engine(f"sqlite:///{path}")
+    sides = [Side(engine, t, {c: c for c in COLUMNS}) for t in ("expected", "actual")]
+    r = compare_pushdown(*sides, ("k",), _rules(ColumnRule), segment_rows=50, batch_rows=25_000)
+    return _counts(r) | {"segments": r.segments, "segments_compared": r.segments_compared}
+
+
+def _rules(ColumnRule) -> dict:
+    return {c: ColumnRule("decimal" if c.startswith("d") else "text") for c in COLUMNS[1:]}
+
+
+def _counts(r) -> dict:
+    return {"only_left": r.missing, "only_right": r.only_in_target, "unequal": r.unequal_by_column}
+
+
+def run_datacompy(path: Path) -> dict:
+    import sqlite3
+
+    import datacompy
+    import pandas as pd
+
+    with sqlite3.connect(path) as db:
+        left = pd.read_sql("SELECT * FROM expected", db)
+        right = pd.read_sql("SELECT * FROM actual", db)
+    c = datacompy.PandasCompare(left, right, join_columns=["k"])
+    unequal = {s["column"]: int(s["unequal_cnt"]) for s in c.column_stats if s["column"] != "k"}
+    return {"only_left": len(c.df1_unq_rows), "only_right": len(c.df2_unq_rows), "unequal": unequal}
+
+
+RUNNERS = {"rows": run_rows, "pushdown": run_pushdown, "datacompy": run_datacompy}
+
+
+def child(which: str, path: Path, rows: int) -> None:
+    start = time.perf_counter()
+    if which == "generate":
+        generate(path, rows)
+        counts = {}
+    else:
+        counts = RUNNERS[which](path)
+    seconds = time.perf_counter() - start
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB on Linux
+    print(json.dumps({"seconds": round(seconds, 2), "peak_rss_mb": round(rss), "counts": counts}))
+
+
+def _spawn(which: str, args) -> dict:
+    # the parent stays small: a forked child's ru_maxrss starts from its parent's footprint
+    cmd = [sys.executable, __file__, "--rows", str(args.rows), "--dir", str(args.dir), "--child", which]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--dir", type=Path, default=Path("/tmp/reconcile-bench"))
+    parser.add_argument("--only", nargs="*", choices=list(RUNNERS), default=list(RUNNERS))
+    parser.add_argument("--child", choices=[*RUNNERS, "generate"])
+    args = parser.parse_args()
+    path = args.dir / f"bench2-{args.rows}.db"
+    if args.child:
+        return child(args.child, path, args.rows)
+    args.dir.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        made = _spawn("generate", args)
+        print(f"generated {args.rows:,} x {len(COLUMNS)} (both sides) in {made['seconds']}s", flush=True)
+    results = {}
+    for which in args.only:
+        results[which] = _spawn(which, args)
+        print(which, results[which]["seconds"], "s", results[which]["peak_rss_mb"], "MB", flush=True)
+    print(json.dumps(results))
+    if "datacompy" in results:
+        theirs = results["datacompy"]
+        for which in set(results) - {"datacompy"}:
+            ours = results[which]
+            same = {k: ours["counts"][k] for k in theirs["counts"]} == theirs["counts"]
+            print(
+                f"{which}: {ours['seconds'] / theirs['seconds']:.2f}x datacompy's time, "
+                f"{ours['peak_rss_mb'] / theirs['peak_rss_mb']:.2f}x its peak memory, identical counts: {same}"
+            )
+
+
+if __name__ == "__main__":
+    main()

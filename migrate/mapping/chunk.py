@@ -1,0 +1,250 @@
+"""One chunk of staged rows -> mapped rows and rejects, vectorised (no Python loop per row).
+
+Checks run in a fixed order and the first failure wins, so a rejected row has one reason:
+step failures (column order), the model's NOT NULL columns, declared rules (file order),
+text too long for the model's column, references. Set rules (duplicates, `unique`) run
+after every chunk (see engine).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from migrate.mapping import rules as quality
+from migrate.mapping import transforms as t
+from migrate.mapping.plan import Plan, Step, TargetColumn
+from migrate.mapping.spec import required_columns
+from migrate.mapping.transforms import TEXT, as_text, blank_to_na, run_step
+from migrate.model import ENTITIES, ExactDecimal, UtcDateTime
+from migrate.store import LINEAGE, normalize_header
+
+_TEXT_STEPS = {"regex_extract", "replace", "unit_part", "prefix", "collapse_spaces"}
+_TYPE_STEP = {"decimal": ("decimal", "integer"), "integer": ("integer",), "date": ("date",)}
+
+
+@dataclass
+class Outcome:
+    """What one chunk became: mapped rows, rejects, filter counts, unmapped values."""
+
+    mapped: pd.DataFrame
+    rejects: pd.DataFrame
+    filtered: Counter = field(default_factory=Counter)
+    unmapped: list[pd.DataFrame] = field(default_factory=list)
+
+
+class _Failures:
+    """The first failure of each row: reason, rule, column, value, message."""
+
+    def __init__(self, index: pd.Index) -> None:
+        self.frame = pd.DataFrame(
+            {
+                k: pd.Series(None, index=index, dtype=object)
+                for k in ("reason", "rule", "column", "value", "message")
+            }
+        )
+
+    def add(self, mask: pd.Series, reason: str, rule: str, column, values, message: str) -> None:
+        """Record a failure for rows not failed yet. `{value}` in the message is filled per
+        rejected row only (rejects are few; the rows that pass never pay for messages)."""
+        new = mask & self.frame["reason"].isna()
+        if not new.any():
+            return
+        for key, value in (("reason", reason), ("rule", rule), ("column", column)):
+            self.frame.loc[new, key] = value[new] if isinstance(value, pd.Series) else value
+        shown = values[new].astype(object) if values is not None else None
+        if shown is not None:
+            self.frame.loc[new, "value"] = shown.where(shown.notna(), None)
+        if "{value}" in message and shown is not None:
+            filled = shown.map(lambda v: message.replace("{value}", repr(None if pd.isna(v) else v)))
+            self.frame.loc[new, "message"] = filled
+        else:
+            self.frame.loc[new, "message"] = message
+
+    @property
+    def failed(self) -> pd.Series:
+        return self.frame["reason"].notna()
+
+
+def map_chunk(plan: Plan, staged: pd.DataFrame, references: dict[str, pa.Array]) -> Outcome:
+    """Map one chunk of staged rows (lineage + staged columns as text): vectorised, no row loop."""
+    entity = plan.spec.entity
+    filtered = _apply_filters(plan, staged)
+    alive = filtered.isna()
+    failures = _Failures(staged.index)
+    out = pd.DataFrame(
+        {c: pd.Series(pd.NA, index=staged.index, dtype=TEXT) for c in ENTITIES[entity].mapped_columns}
+    )
+    unmapped: list[pd.DataFrame] = []
+    for col in plan.columns:
+        out[col.name] = _build_column(col, staged, alive, failures, unmapped, plan.context)
+    _typed_and_required(entity, out, failures, plan)
+    for i, rule in enumerate(plan.spec.rules):
+        if rule.kind == "unique":
+            continue
+        mask, named = quality.failures(rule, out, entity)
+        values = _named_values(out, named)
+        failures.add(
+            mask,
+            rule.code,
+            rule.name or f"rules.{i}.{rule.kind}",
+            named,
+            values,
+            f"{named} {{value}}: {quality.describe(rule)}"
+            if isinstance(named, str)
+            else quality.describe(rule),
+        )
+    _check_lengths(entity, out, failures)
+    _check_references(entity, out, failures, references)
+    rejected = alive & failures.failed
+    kept = alive & ~failures.failed
+    lineage = staged[list(LINEAGE)]
+    rejects = pd.concat([lineage[rejected], failures.frame[rejected]], axis=1)
+    if kept.all():  # the common chunk: no row to drop, no copy of every column
+        mapped = pd.concat([lineage, out], axis=1)
+    else:
+        mapped = pd.concat([lineage[kept], out[kept]], axis=1)
+    return Outcome(mapped, rejects, Counter(filtered.dropna()), unmapped)
+
+
+def _named_values(out: pd.DataFrame, named) -> pd.Series:
+    if isinstance(named, pd.Series):  # not_null: the first empty column per row; its value is empty
+        return pd.Series(None, index=out.index, dtype=object)
+    return out[named]
+
+
+def _apply_filters(plan: Plan, staged: pd.DataFrame) -> pd.Series:
+    name = pd.Series(None, index=staged.index, dtype=object)
+    for f in plan.spec.filters:
+        values = blank_to_na(as_text(staged[normalize_header(f.column)])).str.strip()
+        if f.in_ is not None:
+            hit = values.isin(list(f.in_))
+        elif f.regex is not None:
+            hit = values.str.contains(f.regex, regex=True)
+        else:
+            hit = values.isna() if f.empty else values.notna()
+        hit = hit.fillna(False).astype(bool) & name.isna()
+        name[hit] = f.name
+    return name
+
+
+def _source_values(col: TargetColumn, staged: pd.DataFrame) -> pd.Series:
+    if col.const is not None:
+        return pd.Series(col.const, index=staged.index, dtype=TEXT)
+    parts = [blank_to_na(as_text(staged[s])) for s in col.sources]
+    if len(parts) == 1:
+        return parts[0]
+    joined = parts[0].fillna("")
+    for part in parts[1:]:
+        joined = joined.str.cat(part.fillna(""), sep=col.sep)
+    return blank_to_na(joined.str.strip())
+
+
+def _build_column(col, staged, alive, failures: _Failures, unmapped: list, context) -> pd.Series:
+    raw = _source_values(col, staged)
+    values = raw
+    for step in col.steps:
+        before = values
+        result = run_step(step.transform, values, step.args, context)
+        values = as_text(result.values)
+        if result.bad is not None:
+            message = _step_message(step, col)
+            failures.add(
+                result.bad & alive, result.reason or "invalid_format", step.label, col.name, before, message
+            )
+        if result.unmapped is not None:
+            hit = result.unmapped & alive
+            if hit.any():
+                name = step.args.get("name") or step.args.get("value")
+                unmapped.append(
+                    pd.concat([staged.loc[hit, list(LINEAGE)], before[hit].rename("value")], axis=1).assign(
+                        value_map=name
+                    )
+                )
+    if col.steps and col.steps[-1].transform.name in _TEXT_STEPS:
+        values = blank_to_na(values)  # a text step (regex, replace...) may leave '' behind
+    return values
+
+
+_PHRASES = {
+    "invalid_number": "is not a number",
+    "invalid_date": "is not a valid date",
+    "invalid_format": "does not have the expected format",
+    "unknown_value": "is not a known code",
+}
+
+
+def _step_message(step: Step, col: TargetColumn) -> str:
+    shown = ", ".join(col.headers) or "constant"
+    phrase = _PHRASES.get(step.transform.reason or "", "was refused")
+    if step.transform.name == "value_map":
+        phrase = f"is not in value map {step.args.get('name') or step.args.get('value')}"
+    elif step.transform.name == "integer":
+        phrase = "is not a whole number"
+    return f"{shown}: {{value}} {phrase} ({step.label})"
+
+
+def _typed_and_required(entity: str, out: pd.DataFrame, failures: _Failures, plan: Plan) -> None:
+    """Parse columns no step typed to the model's type; then the model's NOT NULL columns."""
+
+    table = ENTITIES[entity].table
+    stepped = {c.name: {s.transform.name for s in c.steps} for c in plan.columns}
+    for name in out.columns:
+        kind = _kind(table, name)
+        if kind is None or name not in stepped or stepped[name] & set(_TYPE_STEP.get(kind, (kind,))):
+            continue
+        parser = {"decimal": t.decimal, "integer": t.integer, "date": t.date, "boolean": t.boolean}.get(kind)
+        result = parser(out[name]) if parser else t.datetime_(out[name], plan.context)
+        reason = t.TRANSFORMS["datetime" if parser is None else kind].reason
+        message = f"{name}: {{value}} is not a valid {kind}"
+        failures.add(result.bad, reason, f"{name}.{kind}", name, out[name], message)
+        out[name] = result.values
+    for name in required_columns(entity):
+        missing = out[name].isna()
+        failures.add(missing, "missing_value", "required", name, None, f"{name} is mandatory and empty")
+
+
+def _kind(table, name: str) -> str | None:
+    if name not in table.c:
+        return None  # a reference by natural key: text
+    sqltype = table.c[name].type
+    if isinstance(sqltype, ExactDecimal):
+        return "decimal"
+    if isinstance(sqltype, UtcDateTime):
+        return "datetime"
+    name_of = type(sqltype).__name__
+    return {"Integer": "integer", "Date": "date", "Boolean": "boolean"}.get(name_of)
+
+
+def _check_lengths(entity: str, out: pd.DataFrame, failures: _Failures) -> None:
+    table = ENTITIES[entity].table
+    for name in out.columns:
+        length = getattr(table.c[name].type, "length", None) if name in table.c else None
+        if length is None and name not in table.c:
+            length = 60  # natural-key references: the longest key column of the model
+        if length and out[name].notna().any():
+            too_long = out[name].str.len().fillna(0) > length
+            failures.add(
+                too_long,
+                "out_of_range",
+                f"{name}.length",
+                name,
+                out[name],
+                f"{name} is longer than {length} characters",
+            )
+
+
+def _check_references(
+    entity: str, out: pd.DataFrame, failures: _Failures, references: dict[str, pa.Array]
+) -> None:
+    for ref in ENTITIES[entity].references:
+        values = out[ref.column]
+        known = pc.is_in(pa.array(values.astype(TEXT)), value_set=references[ref.column])
+        missing = values.notna() & ~pd.Series(known.to_numpy(zero_copy_only=False), index=values.index)
+        if missing.any():
+            message = f"{ref.column} {{value}} is not a known {ref.entity}"
+            failures.add(missing, "unknown_reference", f"reference.{ref.entity}", ref.column, values, message)
