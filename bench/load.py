@@ -186,6 +186,15 @@ def prepare_parents(url: str, store: str) -> None:
     load(url, store, names, operator="bench")
 
 
+def peak_rss_mb() -> float:
+    """This process's peak RSS (VmHWM). Not ru_maxrss: Linux carries that over an exec from the
+    forking parent, so a child of a big parent would report the parent's peak."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def child(args: argparse.Namespace) -> None:
     prepare_parents(args.url, args.store)
     kind = "sqlite" if args.url.startswith("sqlite") else "postgresql"
@@ -199,7 +208,7 @@ def child(args: argparse.Namespace) -> None:
     else:
         raw_copy(args.url, prepared)
     seconds = time.perf_counter() - started
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss = peak_rss_mb()
     print(json.dumps({"seconds": seconds, "rss_mb": rss}))
 
 

@@ -73,6 +73,7 @@ def load(
                 delete_missing=delete_missing or (),
                 operator=app.operator,
                 command=redact(" ".join(["migrate", *sys.argv[1:]]))[:500],
+                project_fingerprint=loading.project_fingerprint(project.root),
                 progress=progress,
             )
     if app.json:

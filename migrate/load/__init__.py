@@ -9,8 +9,10 @@ reconcile and rollback compare.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy.engine import URL
 
@@ -23,7 +25,7 @@ from migrate.load.engine import EntityLoader, EntityResult, LoadContext, LoadInt
 from migrate.load.faults import Faults
 from migrate.load.hashing import content_hash, input_fingerprint
 from migrate.load.lease import Lease
-from migrate.model import ENTITIES, LOAD_ORDER
+from migrate.model import ENTITIES, LOAD_ORDER, entity
 from migrate.progress import NO_PROGRESS, Progress
 from migrate.store import WorkStore, mapped_table
 from migrate.urls import mask_url, parse_url
@@ -53,6 +55,16 @@ class LoadResult:
             "nothing_to_do": self.nothing_to_do,
             "entities": [e.to_dict() for e in self.entities],
         }
+
+
+def project_fingerprint(root: Path) -> str:
+    """SHA-256 of the project's declarations (project.yaml, mappings), recorded with each run."""
+    digest = hashlib.sha256()
+    files = [root / "project.yaml", *sorted((root / "mappings").rglob("*"))] if root.exists() else []
+    for path in files:
+        if path.is_file():
+            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 def _fingerprints(store: WorkStore, entities: Sequence[str]) -> dict[str, tuple[str, int]]:
@@ -110,7 +122,8 @@ def load(
     the next call, `--resume` or not; `restart=True` starts it over (safe: rows match on
     their natural keys). `delete_missing` names entities whose toolkit-loaded rows absent
     from the mapped rows are deleted. `mode="replace"` swaps a table's whole content in
-    one transaction.
+    one transaction: until it commits the old content stays whole; then rows absent from
+    the new content are gone whoever wrote them (each with its before-image in the ledger).
     """
     url = parse_url(target) if isinstance(target, str) else target
     store = WorkStore(store) if not isinstance(store, WorkStore) else store
@@ -118,9 +131,8 @@ def load(
         raise ConfigError(f"unknown load mode {mode!r}; use one of: {', '.join(MODES)}.")
     if chunk_size < 1:
         raise ConfigError(f"--chunk-size must be at least 1, not {chunk_size}.")
-    ordered = [e for e in LOAD_ORDER if e in set(entities)]
-    fingerprints = _fingerprints(store, ordered)
-    _refuse_changed_inputs(url, fingerprints, restart)
+    chosen = {entity(name).name for name in entities}  # unknown names: ConfigError listing the model's
+    ordered = [e for e in LOAD_ORDER if e in chosen]
     options = LoadOptions(
         chunk_size=chunk_size,
         mode=mode,
@@ -131,9 +143,12 @@ def load(
         project_fingerprint=project_fingerprint,
         max_retries=max_retries,
     )
+    # The lease first: a second writer is refused at once, before any pass over the inputs.
     lease = Lease(url, operator, command)
     lease.acquire()
     try:
+        fingerprints = _fingerprints(store, ordered)
+        _refuse_changed_inputs(url, fingerprints, restart)
         return _run(url, store, ordered, fingerprints, lease, options, progress, faults or Faults())
     finally:
         lease.release()

@@ -1,4 +1,20 @@
-"""Reading and writing the load control tables through a raw connection."""
+"""Reading and writing the load control tables through a raw connection.
+
+What rollback (next issue) can rely on, all in the target:
+
+- `migrate_load_run`: one row per invocation (operator, host, pid, command, mode, chunk size,
+  project fingerprint, per-entity input fingerprints as JSON, status, summary JSON).
+- `migrate_load_ledger`, in `seq` order = the order changes were made, each row tagged with
+  its run and chunk (committed with that chunk, so a ledger row exists iff its change does):
+  `insert` id_lo..id_hi (ids this run inserted into `entity`'s table); `update` / `delete`
+  one id and `before`, the full row as JSON (`json_object` on SQLite: values as stored,
+  decimals and timestamps as text; `json_build_object` on PostgreSQL: NUMERIC as a JSON
+  number with its exact digits, timestamps ISO 8601 in UTC). Undo = walk `seq` backwards:
+  delete inserted ids, write before-images back (re-insert deleted rows with their ids).
+- `migrate_load_checkpoint`: where each entity's current pass stands; a rollback that undoes
+  a run should delete or reset these rows, or the next load resumes a pass that no longer is.
+- `migrate_lease`: the one-writer lease; a rollback takes it the same way (`Lease`).
+"""
 
 from __future__ import annotations
 

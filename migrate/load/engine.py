@@ -247,7 +247,9 @@ class EntityLoader:
             except Exception as exc:
                 if not retryable(exc):
                     self.ctx.drop_connection()
-                    raise
+                    if isinstance(exc, MigrateError):
+                        raise
+                    raise self._refused(exc) from None
                 self.ctx.drop_connection()
                 state = self.latest
                 attempts = 1 if (state.next_chunk, state.status) != progress_mark else attempts + 1
@@ -267,6 +269,16 @@ class EntityLoader:
             resumed_from=resumed_from,
             seconds=time.monotonic() - self.started,
             rejected_earlier=rejected_earlier(self.ctx.store, self.entity),
+        )
+
+    def _refused(self, exc: Exception) -> TargetError:
+        """A database error that is about the rows, not the connection: the chunk rolled back whole."""
+        at = self.latest.next_chunk if self.latest else 0
+        return TargetError(
+            f"the target refused chunk {at} of {self.entity}: {redact(str(exc)).strip()[:300]}. "
+            "The chunk rolled back whole; earlier chunks stay committed.",
+            hint="Fix the mapped rows (`migrate map`), then run `migrate load --restart` (rows already "
+            "loaded match on their natural keys, so nothing is loaded twice).",
         )
 
     def _persistent_failure(self, state: Checkpoint, attempts: int, exc: Exception) -> TargetError:
@@ -401,10 +413,7 @@ class EntityLoader:
         except Exception as exc:
             if retryable(exc):
                 raise
-            raise TargetError(
-                f"mapped rows of {self.entity} (chunk {no}) do not fit the model: {redact(str(exc)).strip()[:300]}",
-                hint="Re-run `migrate map`; mapped rows must be in canonical form.",
-            ) from None
+            raise self._refused(exc) from None
         if conn.dialect == "sqlite":
             conn.execute("CREATE INDEX temp._typed_id ON _typed (_id)")
         for query, column in sql.unresolved():
@@ -418,7 +427,9 @@ class EntityLoader:
                     column=column,
                     hint="Load the referenced entity first, or re-run `migrate map` (it rejects orphans).",
                 )
-        dup = conn.execute(sql.duplicate(conn.dialect == "sqlite")).fetchone()
+        # Only rows matching one target row twice: duplicates among new rows hit the unique
+        # constraint at insert, which names them (PostgreSQL: its DETAIL; SQLite: `_integrity`).
+        dup = conn.execute(sql.duplicate(True)).fetchone()
         if dup:
             raise TargetError(
                 f"{self.entity}: mapped rows {dup[0]} and {dup[1]} have the same natural key "
@@ -458,10 +469,7 @@ class EntityLoader:
                 f"({', '.join(self.spec.natural_key)}).",
                 hint="Re-run `migrate map` (it rejects duplicate keys).",
             )
-        return TargetError(
-            f"{self.entity}: the target refused rows: {redact(str(exc))}.",
-            hint="Re-run `migrate map`; mapped rows must satisfy the model's constraints.",
-        )
+        return self._refused(exc)
 
     def _ledger_inserts(self, conn: TargetConnection, no: int, ids: list[int]) -> None:
         if ids:

@@ -56,8 +56,10 @@ def test_unknown_mode_and_missing_schema_exit_2(tmp_path, sqlite_url):
     assert result.exit_code == 2 and "migrate db upgrade" in result.output
 
 
-def test_persistent_failure_through_the_real_command(target_url, tmp_path):
-    """`python -m migrate load` with the fault switch: exit 1, masked URL, last chunk, how to resume."""
+def test_persistent_failure_through_the_real_command(sqlite_url, tmp_path):
+    """`python -m migrate load` with the fault switch: exit 1, masked URL, last chunk, how to resume.
+    (Wiring only: test_failures proves the behaviour on both backends.)"""
+    target_url = sqlite_url
     root = project(tmp_path, target_url)
     env = {**os.environ, "MIGRATE_LOAD_FAULT": "lose_connection:1+:process_parameter"}
     env["COLUMNS"] = "200"

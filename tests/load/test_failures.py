@@ -130,3 +130,48 @@ def test_signal_mid_chunk_commits_or_rolls_back_whole_then_exits(setup, signum):
     assert scalar(url, "SELECT status FROM migrate_load_run ORDER BY id DESC LIMIT 1") == "interrupted"
     load(url, store, chunk_size=CHUNK)
     assert check_point(url, reference, ROWS) == []
+
+
+def _stale_lease(url: str, host: str, pid: int, expires: str) -> None:
+    import sqlite3
+
+    con = sqlite3.connect(url.removeprefix("sqlite:///"))
+    with con:
+        con.execute(
+            "INSERT INTO migrate_lease VALUES (1, 'ghost', ?, ?, 7, 'migrate load', '2026-01-01 00:00:00.000000', ?)",
+            (host, pid, expires),
+        )
+    con.close()
+
+
+def test_sqlite_lease_of_a_dead_or_expired_holder_is_taken_over(sqlite_url, tmp_path, monkeypatch):
+    from migrate import db
+
+    store = make_store(tmp_path / "s.db", 100)
+    engine = db.make_engine(sqlite_url)
+    db.upgrade(engine)
+    engine.dispose()
+    dead = multiprocessing.get_context("fork").Process(target=int)
+    dead.start()
+    dead.join()
+    _stale_lease(sqlite_url, os.uname().nodename, dead.pid, "2999-01-01 00:00:00.000000")
+    load(sqlite_url, store, operator="taker")  # same host, pid gone: taken over at once
+    _stale_lease(sqlite_url, "other-host", 1, "2000-01-01 00:00:00.000000")
+    load(sqlite_url, store, operator="taker")  # another host, expired
+    _stale_lease(sqlite_url, "other-host", 1, "2999-01-01 00:00:00.000000")
+    with pytest.raises(CheckFailed, match="operator ghost on host other-host, pid 1, run 7"):
+        load(sqlite_url, store)  # another host, not expired: it may still be writing
+
+
+def test_lease_without_expiry_is_caught(sqlite_url, tmp_path, monkeypatch):
+    """Seeded bug: a lease that ignores expiry and liveness is never taken over from a dead holder."""
+    from migrate import db
+
+    store = make_store(tmp_path / "s.db", 100)
+    engine = db.make_engine(sqlite_url)
+    db.upgrade(engine)
+    engine.dispose()
+    _stale_lease(sqlite_url, "other-host", 1, "2000-01-01 00:00:00.000000")
+    monkeypatch.setenv("MIGRATE_SEEDED_BUG", "lease_without_expiry")
+    with pytest.raises(CheckFailed):
+        load(sqlite_url, store)

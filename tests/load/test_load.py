@@ -15,7 +15,7 @@ from migrate.errors import ConfigError, TargetError
 from migrate.load import load
 from migrate.load.faults import Faults
 from migrate.load.hashing import content_hash
-from migrate.model import MODEL_TABLES
+from migrate.model import ENTITIES, MODEL_TABLES
 from tests.load.conftest import hashes, scalar
 from tests.load.mapped import make_store, parents, process_parameters, write_table
 from tests.load.test_crash import crash
@@ -177,7 +177,7 @@ def test_changed_input_under_resume_is_refused(targets, tmp_path):
     store_path = tmp_path / "store.db"
     store = make_store(store_path, rows)
     url = targets.fresh()
-    assert crash(url, store, 2_000, f"after_commit:1:{PP}") == -9
+    assert crash(url, store, 2_000, f"after_commit:1:{PP}", entities=tuple(ENTITIES)) == -9
     before = hashes(url)
     old_fp = scalar(url, "SELECT fingerprint FROM migrate_load_checkpoint WHERE entity = :e", e=PP)
     rows[4_500]["value"] = "1.000000"
@@ -258,3 +258,30 @@ def test_missing_mapped_table_names_the_command(target, tmp_path):
 
 
 _ = Path
+
+
+def test_a_row_the_model_refuses_rolls_its_chunk_back_whole(target, tmp_path):
+    rows = process_parameters(3_000)
+    rows[2_500]["value"] = "not-a-number" if "postgres" in target else rows[2_500]["value"]
+    rows[2_600]["work_order_no"] = None  # NOT NULL on both backends
+    with pytest.raises(TargetError) as info:
+        load(target, make_store(tmp_path / "s.db", rows), chunk_size=1_000)
+    assert info.value.exit_code == 2 and "chunk 2 of process_parameter" in info.value.message
+    assert "migrate load --restart" in info.value.message
+    assert scalar(target, "SELECT COUNT(*) FROM process_parameter") == 2_000
+
+
+def test_duplicate_natural_keys_in_mapped_rows_are_refused(target, tmp_path):
+    rows = process_parameters(1_500)
+    rows[1_200] = dict(rows[1_100])  # a new row twice in one chunk
+    with pytest.raises(TargetError) as info:
+        load(target, make_store(tmp_path / "s.db", rows), chunk_size=1_000)
+    message = info.value.message
+    assert info.value.exit_code == 2
+    assert "1102 and 1202" in message or "already exists" in message or "duplicate key" in message
+    assert scalar(target, "SELECT COUNT(*) FROM process_parameter") == 1_000
+    rows = process_parameters(1_500)
+    load(target, make_store(tmp_path / "t.db", rows), chunk_size=1_000, restart=True)  # as the error says
+    rows.insert(11, dict(rows[10], value="5.000000"))  # one existing row twice in a chunk
+    with pytest.raises(TargetError, match="same natural key"):
+        load(target, make_store(tmp_path / "u.db", rows), chunk_size=1_000)
