@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -17,14 +18,27 @@ from migrate.errors import TargetError
 from migrate.urls import mask_url, parse_url, redact
 
 
-def make_engine(url: URL | str, **kwargs) -> Engine:
-    """An engine for a target or work store; SQLite gets a folder, WAL and foreign keys on."""
+def make_engine(url: URL | str, *, read_only: bool = False, **kwargs) -> Engine:
+    """An engine for a target, a work store or (read_only) a legacy source.
+
+    Targets and work stores on SQLite get their folder, WAL and foreign keys. A legacy
+    source is opened read-only: SQLite with `mode=ro` and no pragmas (WAL alone rewrites
+    the file header), PostgreSQL in read-only transactions — sources are never written to.
+    """
     if isinstance(url, str):
         url = parse_url(url)
-    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     if url.get_backend_name() == "postgresql" and url.get_driver_name() in ("", "psycopg2"):
         url = url.set(drivername="postgresql+psycopg")  # the one PostgreSQL driver we ship
+    sqlite_file = url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
+    if read_only:
+        if sqlite_file:
+            path = Path(url.database).resolve()
+            kwargs["creator"] = lambda: sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+        elif url.get_backend_name() == "postgresql":
+            kwargs.setdefault("connect_args", {})["options"] = "-c default_transaction_read_only=on"
+        return create_engine(url, **kwargs)
+    if sqlite_file:
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)

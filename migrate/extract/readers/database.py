@@ -39,7 +39,7 @@ def db_text(value) -> str | None:
 
 @contextmanager
 def _connected(url: URL, name: str):
-    engine = make_engine(url)
+    engine = make_engine(url, read_only=True)  # a legacy source is never written to
     try:
         with engine.connect() as conn:
             yield conn
