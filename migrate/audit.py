@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, insert, inspect, select, update
 
 from migrate.errors import CheckFailed
 from migrate.model import audit_head, audit_log, utcnow  # noqa: F401 (audit_head re-exported for tests)
@@ -101,6 +101,20 @@ def record(engine: Engine, operator: str, command: str, details: dict | None = N
     """Append an entry in a transaction of its own (for commands whose change is already committed)."""
     with engine.begin() as connection:
         return append(connection, operator, command, details)
+
+
+def record_if_ready(url, operator: str, command: str, details: dict | None = None) -> AuditEntry | None:
+    """Record a command that changed the work store or the schema, when the target has an
+    audit log (its schema at or past the audit revision); before `db upgrade` there is none."""
+    from migrate.db import make_engine
+
+    engine = make_engine(url)
+    try:
+        if not inspect(engine).has_table(audit_log.name):
+            return None
+        return record(engine, operator, command, details)
+    finally:
+        engine.dispose()
 
 
 def entries(engine: Engine, *, last: int | None = None) -> list[AuditEntry]:

@@ -160,3 +160,33 @@ print(audit.verify(engine).ok)
         )
         runs[bug] = out.stdout.strip()
     assert runs == {"": "False", "audit_skips_prev_hash": "True"}
+
+
+def test_state_changing_commands_are_audited(tmp_path):
+    """db upgrade, extract and map append to the chain (load does so itself); simulate does not."""
+    import shutil
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from migrate.cli.app import app
+
+    root = Path(__file__).resolve().parents[1]
+    for name in ("fixtures", "phases", "mappings"):
+        shutil.copytree(root / name, tmp_path / name)
+    shutil.copy(root / "project.yaml", tmp_path / "project.yaml")
+    runner = CliRunner()
+    for args in (
+        ["db", "upgrade"],
+        ["extract", "materials"],
+        ["map", "--simulate", "material"],
+        ["map", "material"],
+    ):
+        result = runner.invoke(app, ["--project", str(tmp_path), "--operator", "qa.chen", *args])
+        assert result.exit_code == 0, result.output
+    engine = db.make_engine(f"sqlite:///{tmp_path / '.migrate' / 'target.db'}")
+    logged = [(e.operator, e.command) for e in audit.entries(engine)]
+    assert logged == [("qa.chen", "db upgrade"), ("qa.chen", "extract"), ("qa.chen", "map")]
+    assert audit.entries(engine)[2].details["entities"]["material"] == {"mapped": 200, "rejected": 9}
+    assert audit.verify(engine).ok
+    engine.dispose()

@@ -120,6 +120,13 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
+def audited(app: AppContext, command: str, details: dict | None = None) -> None:
+    """Append this state-changing command to the target's audit log (DESIGN §6.8)."""
+    from migrate import audit
+
+    audit.record_if_ready(app.project.target_url, app.operator, command, details)
+
+
 def emit_json(app: AppContext, data: dict) -> None:
     """The machine-readable result: the only thing on stdout under --json; secrets scrubbed."""
     text = json.dumps(data, ensure_ascii=False, default=_jsonable, indent=2)

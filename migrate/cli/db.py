@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from migrate import db as schema
-from migrate.cli.context import app_context, emit_json, reported_errors
+from migrate.cli.context import app_context, audited, emit_json, reported_errors
 from migrate.urls import mask_url
 
 app = typer.Typer(help="Create, inspect and remove the unified model's tables in the target (alembic).")
@@ -26,6 +26,8 @@ def _run(ctx: typer.Context, action: str, revision: str | None = None) -> None:
                 after = before
         finally:
             engine.dispose()
+        if action != "current" and before != after:
+            audited(app_ctx, f"db {action}", {"from": before, "to": after})
     result = {
         "ok": True,
         "target": mask_url(url),

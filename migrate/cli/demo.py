@@ -45,7 +45,7 @@ def demo(
             f"{legacy['defects']} injected defects (fixtures/manifest.json).\n"
         )
         extract_cli.render(app, result.extracted)
-        map_cli._render(app, result.mapped, None)
+        map_cli.render(app, result.mapped, None)
         if not app.quiet:
             app.console.print(load_cli.render(result.loaded))
         reconcile_cli.render(result.reconciled, app)

@@ -6,7 +6,7 @@ import typer
 from rich.table import Table
 
 from migrate import extract as stage
-from migrate.cli.context import AppContext, app_context, emit_json, progress_for, reported_errors
+from migrate.cli.context import AppContext, app_context, audited, emit_json, progress_for, reported_errors
 
 
 def extract(
@@ -20,6 +20,9 @@ def extract(
     app = app_context(ctx)
     with reported_errors(ctx), progress_for(ctx) as progress:
         result = stage.extract(app.project, tuple(sources or ()), phase=phase, force=force, progress=progress)
+        changed = {s.source: s.fingerprint for s in result.sources if s.status != "unchanged"}
+        if changed:
+            audited(app, "extract", {"sources": changed, "rows": result.rows})
     if app.json:
         emit_json(app, {"ok": True, **result.to_dict()})
         return

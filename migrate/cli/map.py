@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from migrate.cli.context import app_context, emit_json, progress_for, reported_errors
+from migrate.cli.context import app_context, audited, emit_json, progress_for, reported_errors
 from migrate.mapping import MapResult, map_entities
 
 
@@ -36,13 +36,16 @@ def map_command(
             quarantine=out,
             progress=progress,
         )
+        if not simulate:
+            counts = {e.entity: {"mapped": e.mapped, "rejected": e.rejected} for e in result.entities}
+            audited(app, "map", {"entities": counts})
     if app.json:
         emit_json(app, result.to_dict() | ({"quarantine": str(out)} if out else {}))
         return
-    _render(app, result, out)
+    render(app, result, out)
 
 
-def _render(app, result: MapResult, out: Path | None) -> None:
+def render(app, result: MapResult, out: Path | None) -> None:
     title = "simulated (nothing replaced)" if result.simulate else "mapped"
     app.say(f"{title}: {len(result.entities)} entities")
     for e in result.entities:
