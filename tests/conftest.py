@@ -66,3 +66,13 @@ def target_url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'target.db'}"
     return request.getfixturevalue("pg_url")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Slow runs (the 84-point crash sweep, large cases) only when asked for with `-m slow`."""
+    if "slow" in (config.getoption("-m") or ""):
+        return
+    keep = [i for i in items if "slow" not in i.keywords]
+    if len(keep) != len(items):
+        config.hook.pytest_deselected(items=[i for i in items if "slow" in i.keywords])
+        items[:] = keep

@@ -84,13 +84,3 @@ def targets(target, tmp_path) -> Targets:
     made = Targets(target, tmp_path)
     yield made
     made.drop_all()
-
-
-def pytest_collection_modifyitems(config, items):
-    """Slow runs (the 84-point sweep) only when asked for with `-m slow`."""
-    if "slow" in (config.getoption("-m") or ""):
-        return
-    keep = [i for i in items if "slow" not in i.keywords]
-    if len(keep) != len(items):
-        config.hook.pytest_deselected(items=[i for i in items if "slow" in i.keywords])
-        items[:] = keep
