@@ -106,8 +106,14 @@ def record(engine: Engine, operator: str, command: str, details: dict | None = N
 def record_if_ready(url, operator: str, command: str, details: dict | None = None) -> AuditEntry | None:
     """Record a command that changed the work store or the schema, when the target has an
     audit log (its schema at or past the audit revision); before `db upgrade` there is none."""
-    from migrate.db import make_engine
+    from pathlib import Path
 
+    from migrate.db import make_engine
+    from migrate.urls import parse_url
+
+    url = parse_url(url) if isinstance(url, str) else url
+    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
+        return None  # no target yet: connecting would create an empty file
     engine = make_engine(url)
     try:
         if not inspect(engine).has_table(audit_log.name):

@@ -22,6 +22,7 @@ import unicodedata
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Literal, get_args
 
 import pandas as pd
 from sqlalchemy import Engine, inspect, text
@@ -30,6 +31,21 @@ from migrate.db import make_engine
 from migrate.model import ENTITIES, to_decimal
 
 LINEAGE = ("_source", "_file", "_sheet", "_row")
+
+#: Why map rejects a row: the `reason` of `map_rejects`, and what the factory's manifest predicts.
+Reason = Literal[
+    "duplicate_key",
+    "unknown_reference",
+    "invalid_date",
+    "invalid_number",
+    "negative_quantity",
+    "unknown_value",
+    "missing_value",
+    "expiry_before_manufacture",
+    "out_of_range",
+    "invalid_format",
+]
+REASONS: tuple[str, ...] = get_args(Reason)
 _SPACES = re.compile(r"\s+")
 
 

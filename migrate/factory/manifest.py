@@ -30,20 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-REASONS = frozenset(
-    {
-        "duplicate_key",
-        "unknown_reference",
-        "invalid_date",
-        "invalid_number",
-        "negative_quantity",
-        "unknown_value",
-        "missing_value",
-        "expiry_before_manufacture",
-        "out_of_range",
-        "invalid_format",
-    }
-)
+from migrate import store
+
+REASONS = frozenset(store.REASONS)
 
 
 @dataclass(frozen=True)

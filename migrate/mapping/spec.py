@@ -35,34 +35,11 @@ from pydantic import Field, field_validator, model_validator
 from migrate.errors import ConfigError
 from migrate.model import ENTITIES
 from migrate.project import NAME, Spec, read_yaml, validated
+from migrate.store import REASONS, Reason  # noqa: F401 (re-exported)
 
 MAPPINGS_DIR = "mappings"
 VALUES_DIR = "mappings/values"
 
-REASONS = (
-    "duplicate_key",
-    "unknown_reference",
-    "invalid_date",
-    "invalid_number",
-    "negative_quantity",
-    "unknown_value",
-    "missing_value",
-    "expiry_before_manufacture",
-    "out_of_range",
-    "invalid_format",
-)
-Reason = Literal[
-    "duplicate_key",
-    "unknown_reference",
-    "invalid_date",
-    "invalid_number",
-    "negative_quantity",
-    "unknown_value",
-    "missing_value",
-    "expiry_before_manufacture",
-    "out_of_range",
-    "invalid_format",
-]
 LINEAGE_COLUMNS = ("_row_id", "_row")  # ordering columns a duplicate policy may use besides mapped ones
 
 
