@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import socket
 import sqlite3
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -21,6 +22,7 @@ from migrate.errors import CheckFailed
 from migrate.load.connection import PostgresConnection, SqliteConnection, TargetConnection, connect
 from migrate.model import utcnow
 
+PG_LOCK_GRACE_SECONDS = 1.0  # see _acquire_postgres
 ADVISORY_KEY = 0x6D69677261746531  # "migrate1": one lock per target database
 LEASE_TTL = timedelta(seconds=60)
 _COLUMNS = "operator, host, pid, run_id, command, started_at, expires_at"
@@ -107,7 +109,15 @@ class Lease:
     def _acquire_postgres(self) -> None:
         conn = PostgresConnection(self.url)
         conn.raw.autocommit = True
-        if not conn.scalar("SELECT pg_try_advisory_lock(?)", (ADVISORY_KEY,)):
+        # The server frees a killed holder's lock ~0.3 s after the kill, when it notices the
+        # dead socket; a short grace keeps a resume right after a crash from being refused,
+        # and still refuses a live holder well within 2 s.
+        deadline = time.monotonic() + PG_LOCK_GRACE_SECONDS
+        while not (got := conn.scalar("SELECT pg_try_advisory_lock(?)", (ADVISORY_KEY,))):
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(0.1)
+        if not got:
             holder = self._holder(conn)
             conn.close()
             raise self._refuse(holder)
