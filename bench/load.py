@@ -242,7 +242,8 @@ def main() -> int:
     if pg is None and args.only != "sqlite":
         from tests import pgserver
 
-        cluster = work / "pg"
+        # a folder of its own: the cluster's owner (postgres, when run as root) must reach it
+        cluster = Path(tempfile.mkdtemp(prefix="bench-load-pg-"))
         pg = pgserver.start(cluster)
         pgserver.wait_ready(pg)
     try:
