@@ -93,38 +93,14 @@ def test_cli_verify_exits_1_naming_the_entry(tmp_path, sqlite_url):
     with engine.begin() as c:
         c.execute(update(audit_log).where(audit_log.c.seq == 2).values(command="rollback"))
     (tmp_path / "project.yaml").write_text("name: x\n")
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "migrate",
-            "--project",
-            str(tmp_path),
-            "--target",
-            sqlite_url,
-            "audit",
-            "verify",
-        ],
-        capture_output=True,
-        text=True,
-    )
+
+    def cli(*args):
+        argv = [sys.executable, "-m", "migrate", "--project", str(tmp_path), "--target", sqlite_url, *args]
+        return subprocess.run(argv, capture_output=True, text=True)
+
+    out = cli("audit", "verify")
     assert out.returncode == 1 and "entry 2" in out.stderr
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "migrate",
-            "--project",
-            str(tmp_path),
-            "--target",
-            sqlite_url,
-            "audit",
-            "log",
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-    )
+    out = cli("audit", "log", "--json")
     assert out.returncode == 0 and [e["seq"] for e in json.loads(out.stdout)["entries"]] == [1, 2, 3]
 
 
