@@ -116,24 +116,50 @@ def test_crash_sweep_catches_checkpoint_written_after_commit(targets, tmp_path):
     assert all("checkpoint counts" in " ".join(p) for p in failures.values())
 
 
-def test_double_fault_crash_during_resume(targets, tmp_path):
-    """A crash, then a crash while resuming, then a clean resume."""
-    store = make_store(tmp_path / "store.db", 20_000)
+UNCOMMITTED = ("before_begin", "after_data", "after_ledger", "after_checkpoint")
+# A first crash that leaves chunk 1 uncommitted is followed by a crash in the resume's retry of
+# that same chunk; one that may have committed it (during/after commit) by a crash in chunk 2.
+# Every second point is reached whatever the first did: 6 x 6 = 36 double faults.
+DOUBLE_FAULTS = [
+    (f"{first}:1", f"{second}:{1 if first in UNCOMMITTED else 2}")
+    for first in CRASH_POINTS
+    for second in CRASH_POINTS
+]
+
+
+def double_faults(targets, store: str, pairs, bug: str = "") -> dict:
+    """Crash, crash again while resuming, then resume cleanly: what differs per pair."""
     seeded(targets, store)
     reference_url = targets.fresh()
     load(reference_url, store, [PP], chunk_size=5_000)
     reference = hashes(reference_url)
-    for first, second in [
-        ("after_data:1", "after_checkpoint:2"),
-        ("after_commit:0", "before_begin:1"),
-        ("during_commit:2", "after_ledger:3"),
-        ("after_checkpoint:3", "after_data:3"),
-    ]:
+    failures = {}
+    for first, second in pairs:
         url = targets.fresh()
-        assert crash(url, store, 5_000, f"{first}:{PP}") == -9
-        assert crash(url, store, 5_000, f"{second}:{PP}") == -9
+        assert crash(url, store, 5_000, f"{first}:{PP}", bug) == -9, first
+        assert crash(url, store, 5_000, f"{second}:{PP}", bug) == -9, (first, second)
         load(url, store, [PP], chunk_size=5_000)
-        assert check_point(url, reference, 20_000) == [], (first, second)
+        problems = check_point(url, reference, 20_000)
+        if problems:
+            failures[(first, second)] = problems
+    return failures
+
+
+def test_double_fault_crash_during_resume(targets, tmp_path):
+    """T1's double faults: 36 pairs of (crash, crash during the resume), then a clean resume."""
+    store = make_store(tmp_path / "store.db", 20_000)
+    assert len(DOUBLE_FAULTS) == 36
+    assert double_faults(targets, store, DOUBLE_FAULTS) == {}
+
+
+def test_double_faults_catch_checkpoint_written_after_commit(targets, tmp_path):
+    """With the checkpoint committed apart from the data, a resume crashing after its commit
+    replays that chunk: the double-fault run must see the duplicate."""
+    store = make_store(tmp_path / "store.db", 20_000)
+    pairs = [("before_begin:1", "after_commit:1"), ("after_commit:1", "after_commit:2")]
+    failures = double_faults(targets, store, pairs, bug="checkpoint_after_commit")
+    assert set(failures) == set(pairs)
+    assert all("checkpoint counts" in " ".join(p) for p in failures.values())
 
 
 @pytest.mark.slow
