@@ -119,7 +119,13 @@ def check_name(name: str) -> str:
 
 
 def record_point(
-    url: URL, name: str, *, phase: str | None = None, operator: str = "unknown", command: str = ""
+    url: URL,
+    name: str,
+    *,
+    phase: str | None = None,
+    operator: str = "unknown",
+    command: str = "",
+    audit_command: str = "rollback mark",
 ) -> CutoverPoint:
     """Record the target's present state as point `name`, under the one-writer lease."""
     check_name(name)
@@ -132,7 +138,8 @@ def record_point(
         try:
             with engine.begin() as conn:
                 point = _insert(conn, name, phase, operator)
-                audit.append(conn, operator, "rollback mark", {"point": name, "ledger_seq": point.ledger_seq})
+                details = {"point": name, "phase": phase, "ledger_seq": point.ledger_seq}
+                audit.append(conn, operator, audit_command, details)
         finally:
             lease.release()
         return point
