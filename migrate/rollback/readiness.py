@@ -66,7 +66,45 @@ def _natural_key(child: str) -> tuple[list[str], str]:
     return exprs, " ".join(joins)
 
 
+def _ranges(conn: Connection, seq: int, entity: str, ops: str) -> list[tuple[int, int]]:
+    """Merged id ranges of `entity`'s ledger entries after `seq` with op in `ops` (SQL list)."""
+    rows = conn.execute(
+        text(
+            f"SELECT id_lo, id_hi FROM migrate_load_ledger WHERE seq > :seq AND entity = :e AND op IN ({ops}) "
+            "ORDER BY id_lo"
+        ),
+        {"seq": seq, "e": entity},
+    ).all()
+    merged: list[tuple[int, int]] = []
+    for lo, hi in rows:
+        if merged and lo <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(hi, merged[-1][1]))
+        else:
+            merged.append((lo, hi))
+    return merged
+
+
+def _temp_ranges(conn: Connection, name: str, ranges: list[tuple[int, int]]) -> None:
+    conn.execute(text(f"DROP TABLE IF EXISTS {name}"))
+    conn.execute(text(f"CREATE TEMP TABLE {name} (lo BIGINT PRIMARY KEY, hi BIGINT NOT NULL)"))
+    if ranges:
+        conn.execute(
+            text(f"INSERT INTO {name} (lo, hi) VALUES (:lo, :hi)"), [{"lo": a, "hi": b} for a, b in ranges]
+        )
+
+
+def _covering(ranges: str, value: str) -> str:
+    """The upper end of the (disjoint, merged) range starting at or below `value`, or -1:
+    `value` lies in a range iff it is at most this. One index probe per row."""
+    return f"COALESCE((SELECT r.hi FROM {ranges} r WHERE r.lo <= {value} ORDER BY r.lo DESC LIMIT 1), -1)"
+
+
 def _blockers_of(conn: Connection, child: str, ref, seq: int, limit: int) -> list[Blocker]:
+    """Child rows whose reference falls in the parent's deleted ranges, kept by the rollback
+    (not inserted after the point, not restored from a before-image). The ranges go to temp
+    tables first: a scan of a large child then meets a handful of ranges, not the ledger."""
+    _temp_ranges(conn, "_rb_deleted", _ranges(conn, seq, ref.entity, "'insert'"))
+    _temp_ranges(conn, "_rb_undone", _ranges(conn, seq, child, "'insert', 'update'"))
     spec = ENTITIES[child]
     exprs, joins = _natural_key(child)
     fk = q(ref.fk_column)
@@ -75,13 +113,10 @@ def _blockers_of(conn: Connection, child: str, ref, seq: int, limit: int) -> lis
             f"SELECT c.id, c.{fk}, EXISTS (SELECT 1 FROM migrate_load_ledger o WHERE o.entity = :child "
             f"AND o.op = 'insert' AND c.id BETWEEN o.id_lo AND o.id_hi), {', '.join(exprs)} "
             f"FROM {q(spec.table.name)} c {joins} "
-            "WHERE EXISTS (SELECT 1 FROM migrate_load_ledger l WHERE l.seq > :seq AND l.entity = :parent "
-            f"AND l.op = 'insert' AND c.{fk} BETWEEN l.id_lo AND l.id_hi) "
-            "AND NOT EXISTS (SELECT 1 FROM migrate_load_ledger m WHERE m.seq > :seq AND m.entity = :child "
-            "AND m.op IN ('insert', 'update') AND c.id BETWEEN m.id_lo AND m.id_hi) "
+            f"WHERE c.{fk} <= {_covering('_rb_deleted', f'c.{fk}')} AND c.id > {_covering('_rb_undone', 'c.id')} "
             f"ORDER BY c.id LIMIT {int(limit)}"
         ),
-        {"seq": seq, "parent": ref.entity, "child": child},
+        {"child": child},
     ).all()
     return [
         Blocker(
@@ -103,9 +138,18 @@ def blocking_references(url: URL, point: CutoverPoint, limit: int = 100) -> list
     out: list[Blocker] = []
     try:
         with engine.connect() as conn:
+            inserted = {
+                r[0]
+                for r in conn.execute(
+                    text("SELECT DISTINCT entity FROM migrate_load_ledger WHERE seq > :s AND op = 'insert'"),
+                    {"s": point.ledger_seq},
+                )
+            }
             for child, spec in ENTITIES.items():
                 for ref in spec.references:
-                    out += _blockers_of(conn, child, ref, point.ledger_seq, limit)
+                    if ref.entity in inserted:  # only rows the rollback deletes can be referred to
+                        out += _blockers_of(conn, child, ref, point.ledger_seq, limit)
+            conn.rollback()  # the temp tables go with it
     finally:
         engine.dispose()
     return out

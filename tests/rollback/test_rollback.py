@@ -101,4 +101,23 @@ def test_unknown_point_is_a_config_error(phased):
         back(url, "C9")
 
 
-__all__ = ["PHASE1", "PHASE3"]
+
+
+
+def test_replace_load_rolled_back_restores_the_old_table(targets, tmp_path):
+    """A `--mode replace` swap (updates, inserts, deletes of rows whoever wrote them) undone exactly."""
+    from migrate.rollback import record_point
+    from tests.load.mapped import make_store, process_parameters
+
+    url = targets.fresh()
+    rows = process_parameters(200)
+    load(url, make_store(tmp_path / "a.db", rows), chunk_size=50)
+    record_point(parse_url(url), "before-replace", operator="test")
+    before, at_point = rows_of(url, "process_parameter"), hashes(url)
+    new = [dict(r) for r in rows[:150]] + process_parameters(230)[200:]
+    new[3]["value"] = "1.000000"
+    result = load(url, make_store(tmp_path / "b.db", new), mode="replace", chunk_size=50)
+    pp = next(e for e in result.entities if e.entity == "process_parameter")
+    assert (pp.inserted, pp.updated, pp.deleted) == (30, 1, 50)
+    assert back(url, "before-replace").exact
+    assert rows_of(url, "process_parameter") == before and hashes(url) == at_point
