@@ -13,7 +13,8 @@ the process with SIGKILL, so nothing (no finally, no atexit) softens the crash:
 
 `MIGRATE_LOAD_SLOW=SECONDS` sleeps after each chunk's data (signal and lock tests).
 `MIGRATE_SEEDED_BUG` turns on a bug a test must catch: `checkpoint_after_commit`,
-`blind_retry`.
+`blind_retry` (and, read by migrate.rollback.replay, `rollback_update_as_delete`).
+`migrate rollback run` answers to the same crash points with ENTITY `rollback` (its chunks).
 """
 
 from __future__ import annotations

@@ -59,6 +59,19 @@ def test_kill_9_during_a_rollback_then_resume_is_exact(phased):
     assert failures == {}
 
 
+def test_crash_during_the_resume_of_a_crashed_rollback(phased):
+    """Double faults: killed, killed again while resuming, then resumed: still exact."""
+    url, points, copy = phased
+    for first, second in (("after_data:2", "during_commit:1"), ("after_commit:0", "after_ledger:3")):
+        victim = copy()
+        for spec in (first, second):
+            process = forked(victim, "C1", f"{spec}:rollback")
+            process.join(60)
+            assert process.exitcode == -9, spec
+        result = back(victim, "C1")
+        assert result.exact and hashes(victim) == points["C1"], (first, second)
+
+
 def test_a_load_during_a_rollback_is_refused_and_a_killed_rollback_resumes(phased, stores):
     url, points, _ = phased
     holder = forked(url, "C1", slow="0.3")
