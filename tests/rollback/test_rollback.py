@@ -7,7 +7,7 @@ import pytest
 from migrate.load import load
 from migrate.rollback import rollback
 from migrate.urls import parse_url
-from tests.rollback.conftest import PHASE1, PHASE2, PHASE3, hashes, rows_of, scalar
+from tests.rollback.conftest import PHASE2, hashes, rows_of, scalar
 
 
 def back(url: str, to: str, **kw):
@@ -99,9 +99,6 @@ def test_unknown_point_is_a_config_error(phased):
     url, _, _ = phased
     with pytest.raises(ConfigError, match="no cutover point 'C9'; live points: start, C1, C2, C3"):
         back(url, "C9")
-
-
-
 
 
 def test_replace_load_rolled_back_restores_the_old_table(targets, tmp_path):
