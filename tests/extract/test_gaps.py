@@ -3,6 +3,10 @@ a sheet at Excel's row limit, and concurrent extracts."""
 
 from __future__ import annotations
 
+import codecs
+
+import pytest
+
 from migrate.extract import extract
 from tests.extract.helpers import make_project, staged
 
@@ -38,3 +42,67 @@ def test_xls_hidden_rows_included_on_request(tmp_path):
     result = extract(project).sources[0]
     assert [r["_row"] for r in staged(project, "lots")] == [2, 3, 4, 5]
     assert result.skipped == {}
+
+
+def _write_text(path, body: str, encoding: str, bom: bytes = b"") -> None:
+    path.write_bytes(bom + body.encode(encoding))
+
+
+TITLED = (
+    "库存报表{pad}\r\n"
+    "导出时间: 2024-03-01 08:00{pad}\r\n"
+    "{pad}\r\n"
+    "物料编码{sep}批次号{sep}数量\r\n"
+    "000123{sep}L001{sep}5.0\r\n"
+    "{pad}\r\n"
+    "000124{sep}L002{sep}NA\r\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("encoding", "bom", "sep", "padded"),
+    [
+        ("utf-8", b"", ",", False),
+        ("gb18030", b"", ",", True),
+        ("gb18030", b"", ",", False),
+        ("utf-16-le", codecs.BOM_UTF16_LE, "\t", False),
+        ("utf-16-be", codecs.BOM_UTF16_BE, ",", True),
+    ],
+)
+def test_csv_title_lines_above_detected_header(tmp_path, encoding, bom, sep, padded):
+    """Report name, export date and a blank line above the header: skipped with a reason,
+    the header found as in workbooks, `_row` the physical line of each record."""
+    body = TITLED.format(sep=sep, pad=sep * 2 if padded else "")
+    _write_text(tmp_path / "stock.csv", body, encoding, bom)
+    project = make_project(tmp_path, {"stock": {"kind": "csv", "path": "stock.csv"}})
+    result = extract(project).sources[0]
+    rows = staged(project, "stock")
+    assert [(r["_row"], r["物料编码"], r["批次号"], r["数量"]) for r in rows] == [
+        (5, "000123", "L001", "5.0"),
+        (7, "000124", "L002", "NA"),
+    ]
+    assert result.skipped == {"above_header": 2, "empty_row": 1}
+
+
+def test_csv_declared_header_row_counts_title_lines(tmp_path):
+    _write_text(tmp_path / "t.csv", "质检记录导出\n\n导出时间 2024-03-01\n编码,结果\n1,合格\n", "gb18030")
+    project = make_project(tmp_path, {"t": {"kind": "csv", "path": "t.csv", "header_row": 4}})
+    result = extract(project).sources[0]
+    assert [(r["_row"], r["编码"], r["结果"]) for r in staged(project, "t")] == [(5, "1", "合格")]
+    assert result.skipped == {"above_header": 2}
+
+
+def test_csv_row_is_the_physical_line_after_quoted_line_breaks(tmp_path):
+    """A quoted multi-line header and remark span several lines; later records keep their line."""
+    body = '标题\n"数量\n(kg)",备注\n1,"第一行\n第二行\n第三行"\n2,b\n\n3,"x\r\ny"\n4,z\n'
+    _write_text(tmp_path / "q.csv", body, "utf-8")
+    project = make_project(tmp_path, {"q": {"kind": "csv", "path": "q.csv", "chunk_size": 2}})
+    result = extract(project).sources[0]
+    rows = staged(project, "q")
+    assert [(r["_row"], r["数量 (kg)"], r["备注"]) for r in rows] == [
+        (4, "1", "第一行\n第二行\n第三行"),
+        (7, "2", "b"),
+        (9, "3", "x\r\ny"),
+        (11, "4", "z"),
+    ]
+    assert result.skipped == {"above_header": 1, "empty_row": 1}
