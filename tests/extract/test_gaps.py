@@ -4,10 +4,15 @@ a sheet at Excel's row limit, and concurrent extracts."""
 from __future__ import annotations
 
 import codecs
+import json
+import subprocess
+import sys
 
 import pytest
 
 from migrate.extract import extract
+from migrate.store import WorkStore
+from tests.extract.bigsheet import EXCEL_MAX_ROWS, write_full_sheet
 from tests.extract.helpers import make_project, staged
 
 
@@ -106,3 +111,51 @@ def test_csv_row_is_the_physical_line_after_quoted_line_breaks(tmp_path):
         (11, "4", "z"),
     ]
     assert result.skipped == {"above_header": 1, "empty_row": 1}
+
+
+# the whole extract of the 1,048,576-row sheet, in a fresh process so its peak RSS is its own
+_EXTRACT_AND_MEASURE = """
+import json, resource, sys
+from migrate.extract import extract
+from migrate.project import Project
+result = extract(Project(sys.argv[1])).sources[0]
+print(json.dumps({"rows": result.rows, "reader": result.reader, "run_id": result.run_id,
+                  "sheets": result.sheets,
+                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}))
+"""
+PEAK_RSS_MB = 512  # RELIABILITY T4's bound for hostile files, held by a legitimate full sheet too
+
+
+def test_sheet_at_excel_row_limit_exact_count_and_last_row_lineage(tmp_path):
+    """RELIABILITY T4: a real xlsx with 1,048,576 rows (header + 1,048,575 data rows)."""
+    write_full_sheet(tmp_path / "big.xlsx")
+    project = make_project(tmp_path, {"big": {"kind": "xlsx", "path": "big.xlsx"}})
+    done = subprocess.run(
+        [sys.executable, "-c", _EXTRACT_AND_MEASURE, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout)
+    assert report["rows"] == EXCEL_MAX_ROWS - 1
+    assert report["sheets"] == {"流水": EXCEL_MAX_ROWS - 1}
+    assert report["rss_mb"] < PEAK_RSS_MB, report
+    store = WorkStore(project.staging_url)
+    try:
+        with store.engine.connect() as c:
+            count = c.exec_driver_sql('SELECT count(*), max("_row") FROM "stg_big"').one()
+            edges = c.exec_driver_sql(
+                'SELECT "_source", "_file", "_sheet", "_row", "_run", "编号", "数量" FROM "stg_big" '
+                'WHERE "_row_id" IN ((SELECT min("_row_id") FROM "stg_big"), (SELECT max("_row_id") FROM "stg_big")) '
+                'ORDER BY "_row_id"'
+            ).all()
+    finally:
+        store.dispose()
+    assert tuple(count) == (EXCEL_MAX_ROWS - 1, EXCEL_MAX_ROWS)
+    run = report["run_id"]
+    assert [tuple(r) for r in edges] == [
+        ("big", "big.xlsx", "流水", 2, run, "C0000002", "1"),
+        ("big", "big.xlsx", "流水", EXCEL_MAX_ROWS, run, f"C{EXCEL_MAX_ROWS}", str(EXCEL_MAX_ROWS // 2)),
+    ]
