@@ -7,8 +7,10 @@ import codecs
 import json
 import subprocess
 import sys
+import time
 
 import pytest
+from sqlalchemy import inspect
 
 from migrate.extract import extract
 from migrate.store import WorkStore
@@ -159,3 +161,111 @@ def test_sheet_at_excel_row_limit_exact_count_and_last_row_lineage(tmp_path):
         ("big", "big.xlsx", "流水", 2, run, "C0000002", "1"),
         ("big", "big.xlsx", "流水", EXCEL_MAX_ROWS, run, f"C{EXCEL_MAX_ROWS}", str(EXCEL_MAX_ROWS // 2)),
     ]
+
+
+CONCURRENT_ROWS = 120_000
+
+
+def _big_csv(path, rows: int = CONCURRENT_ROWS) -> None:
+    with path.open("w", encoding="utf-8") as fh:
+        fh.write("编码,名称,数量\n")
+        fh.writelines(f"{i:07d},item {i},{i % 97}.5\n" for i in range(rows))
+
+
+def _start_extract(root, *names: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "migrate", "--project", str(root), "--json", "extract", *names],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _staged_state(project) -> tuple[dict, list, list]:
+    """(rows per staged source, leftover side tables, statuses of the runs)."""
+    store = WorkStore(project.staging_url)
+    try:
+        tables = inspect(store.engine).get_table_names()
+        with store.engine.connect() as c:
+            counts = {
+                t: c.exec_driver_sql(f'SELECT count(*), count(DISTINCT "_row") FROM "{t}"').one()
+                for t in tables
+                if t.startswith("stg_") and t not in ("stg_runs", "stg_columns") and not t.startswith("stg__")
+            }
+            runs = c.exec_driver_sql('SELECT "source", "status" FROM "stg_runs" ORDER BY "run_id"').all()
+    finally:
+        store.dispose()
+    return {t: tuple(v) for t, v in counts.items()}, [t for t in tables if t.startswith("stg__new_")], runs
+
+
+def test_concurrent_extracts_of_different_sources_both_succeed(tmp_path, target_url):
+    for name in ("a", "b"):
+        _big_csv(tmp_path / f"{name}.csv")
+    sources = {n: {"kind": "csv", "path": f"{n}.csv", "chunk_size": 5000} for n in ("a", "b")}
+    project = make_project(tmp_path, sources, staging=target_url)
+    first, second = _start_extract(tmp_path, "a"), _start_extract(tmp_path, "b")
+    outcomes = [(p.wait(timeout=120), *p.communicate()) for p in (first, second)]
+    for code, out, err in outcomes:
+        assert code == 0, out + err
+    counts, leftovers, runs = _staged_state(project)
+    assert counts == {"stg_a": (CONCURRENT_ROWS,) * 2, "stg_b": (CONCURRENT_ROWS,) * 2}
+    assert leftovers == []
+    assert sorted(runs) == [("a", "ok"), ("b", "ok")]
+
+
+def test_concurrent_extracts_of_one_source_leave_one_complete_table(tmp_path, target_url):
+    _big_csv(tmp_path / "a.csv")
+    project = make_project(
+        tmp_path, {"a": {"kind": "csv", "path": "a.csv", "chunk_size": 5000}}, staging=target_url
+    )
+    first, second = _start_extract(tmp_path, "a"), _start_extract(tmp_path, "a")
+    outcomes = [(p.wait(timeout=120), *p.communicate()) for p in (first, second)]
+    codes = sorted(code for code, _, _ in outcomes)
+    assert codes in ([0, 0], [0, 1]), outcomes
+    for code, out, err in outcomes:
+        if code:  # refused: one clear paragraph naming the source and the run holding it
+            assert "source a is being extracted by another run" in out + err, out + err
+            assert "Traceback" not in out + err
+    counts, leftovers, runs = _staged_state(project)
+    assert counts == {"stg_a": (CONCURRENT_ROWS,) * 2}
+    assert leftovers == []
+    assert ("a", "ok") in runs and ("a", "running") not in runs
+
+
+# a real process holding source a's claim until killed
+_HOLD_CLAIM = """
+import sys, time
+from migrate.extract.claim import SourceClaim
+from migrate.store import WorkStore
+claim = SourceClaim(WorkStore(sys.argv[1]), "a").__enter__()
+print("held", flush=True)
+time.sleep(600)
+"""
+
+
+def test_extract_refused_while_another_process_holds_the_source_then_after_kill_9(tmp_path, target_url):
+    (tmp_path / "a.csv").write_text("编码\n001\n002\n", encoding="utf-8")
+    (tmp_path / "b.csv").write_text("编码\n003\n", encoding="utf-8")
+    sources = {n: {"kind": "csv", "path": f"{n}.csv"} for n in ("a", "b")}
+    project = make_project(tmp_path, sources, staging=target_url)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_CLAIM, target_url], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        started = time.monotonic()
+        refused = _start_extract(tmp_path, "a")
+        out, err = refused.communicate(timeout=60)
+        assert refused.returncode == 1, out + err
+        assert f"source a is being extracted by another run: pid {holder.pid} on host" in err
+        assert "Traceback" not in out + err
+        other = _start_extract(tmp_path, "b")  # another source is not held up
+        assert other.wait(timeout=60) == 0, other.communicate()
+        assert time.monotonic() - started < 30
+    finally:
+        holder.kill()  # kill -9: no release, the claim must free itself
+        holder.wait()
+    after = _start_extract(tmp_path, "a")
+    out, err = after.communicate(timeout=60)
+    assert after.returncode == 0, out + err
+    assert [r["编码"] for r in staged(project, "a")] == ["001", "002"]
