@@ -269,3 +269,25 @@ def test_extract_refused_while_another_process_holds_the_source_then_after_kill_
     out, err = after.communicate(timeout=60)
     assert after.returncode == 0, out + err
     assert [r["编码"] for r in staged(project, "a")] == ["001", "002"]
+
+
+@pytest.mark.parametrize(
+    ("body", "encoding"),
+    [
+        ("Name;City;Note\nCafé;Müller;naïve\nJosé;Zürich;€ 12,50\n", "cp1252"),
+        ("code,name\n1,Société Générale\n2,Crème brûlée façade\n3,Ærø Ångström\n", "cp1252"),
+        ("a,b\n1,Zażółć gęślą jaźń\n", "cp1250"),  # Central European text cp1252 cannot explain
+        ("id,name\n1,Иванов Пётр\n2,Сидоров\n", "cp1251"),
+    ],
+)
+def test_single_byte_code_pages_detected_without_declaration(tmp_path, body, encoding):
+    """Western Excel exports (cp1252) were read as cp775 / cp1250: Café became Cafķ."""
+    (tmp_path / "w.csv").write_bytes(body.encode(encoding))
+    project = make_project(tmp_path, {"w": {"kind": "csv", "path": "w.csv"}})
+    result = extract(project).sources[0]
+    assert f"({encoding}," in result.reader
+    lines = body.splitlines()
+    sep = ";" if ";" in lines[0] else ","
+    assert [list(r.values())[-len(lines[1].split(sep)) :] for r in staged(project, "w")] == [
+        line.split(sep) for line in lines[1:]
+    ]

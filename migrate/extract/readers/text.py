@@ -39,6 +39,26 @@ _CJK_GUESSES = {
     "johab",
     "iso2022_kr",
 }
+# Western text (Café, Müller, €) fits several Latin code pages equally well and the detector
+# often ranks cp775/cp1250 first; Western Excel on Windows writes cp1252, so a plausible cp1252
+# wins over its Latin siblings (Central European text that cp1252 cannot explain stays cp1250)
+_LATIN_GUESSES = {
+    "cp775",
+    "cp1250",
+    "cp1257",
+    "cp437",
+    "cp850",
+    "iso8859-1",
+    "iso8859-2",
+    "iso8859-4",
+    "iso8859-9",
+    "iso8859-10",
+    "iso8859-13",
+    "iso8859-15",
+    "iso8859-16",
+    "mac-latin2",
+    "mac-roman",
+}
 _DELIMITERS = ",\t;|"
 _NAMED_DELIMITERS = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
 
@@ -65,7 +85,8 @@ def detect_encoding(path: Path, shown: str, declared: str | None) -> str:
     except UnicodeDecodeError as exc:
         if exc.start >= len(sample) - 3 and len(sample) == SAMPLE_BYTES:
             return "utf-8"  # the sample ends inside a character
-    best = charset_normalizer.from_bytes(sample).best()
+    matches = charset_normalizer.from_bytes(sample)
+    best = matches.best()
     if best is None:
         raise SourceError(
             f"{shown}: the text encoding cannot be recognised.",
@@ -74,6 +95,8 @@ def detect_encoding(path: Path, shown: str, declared: str | None) -> str:
     name = codecs.lookup(best.encoding).name
     if name in _CJK_GUESSES and _decodes(sample, "gb18030"):
         return "gb18030"
+    if name in _LATIN_GUESSES and any(codecs.lookup(m.encoding).name == "cp1252" for m in matches):
+        return "cp1252"
     return _SUPERSETS.get(name, name)
 
 
