@@ -17,7 +17,14 @@ from migrate.extract.fingerprint import file_fingerprint, spec_hash
 from migrate.extract.layout import SheetLayout
 from migrate.extract.readers import database, text
 from migrate.extract.readers.workbook import Workbook
-from migrate.extract.staging import StagingError, StagingWriter, ensure_catalog, last_ok_run
+from migrate.extract.staging import (
+    StagingError,
+    StagingWriter,
+    columns_table,
+    ensure_catalog,
+    last_ok_run,
+    runs_table,
+)
 from migrate.progress import NO_PROGRESS, Progress
 from migrate.project import Project, SourceSpec, read_yaml
 from migrate.store import WorkStore, staged_table
@@ -34,6 +41,7 @@ __all__ = [
 ]
 MAX_WARNINGS = 20
 SQLITE_BUSY_SECONDS = 60.0
+CATALOGUE_TABLES = (runs_table.name, columns_table.name)  # a source named `runs` would overwrite them
 
 
 @dataclass(frozen=True)
@@ -152,6 +160,13 @@ def _extract_claimed(
 ) -> SourceResult:
     """One extract per source at a time: a concurrent one of the same source is refused."""
     project.source(name)  # an undeclared name is a configuration error, not a claim
+    if staged_table(name) in CATALOGUE_TABLES:
+        raise ConfigError(
+            f"source name {name!r} is reserved: its staging table {staged_table(name)} is extract's own catalogue.",
+            file="project.yaml",
+            key=f"sources.{name}",
+            hint="Rename the source (e.g. to a name saying what it holds).",
+        )
     with SourceClaim(store, name) as claim:
         return _extract_one(project, store, name, force, progress, claim)
 

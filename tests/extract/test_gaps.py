@@ -12,6 +12,7 @@ import time
 import pytest
 from sqlalchemy import inspect
 
+from migrate.errors import ConfigError
 from migrate.extract import extract
 from migrate.store import WorkStore
 from tests.extract.bigsheet import EXCEL_MAX_ROWS, write_full_sheet
@@ -118,6 +119,7 @@ def test_csv_row_is_the_physical_line_after_quoted_line_breaks(tmp_path):
 # the whole extract of the 1,048,576-row sheet, in a fresh process so its peak RSS is its own
 _EXTRACT_AND_MEASURE = """
 import json, resource, sys
+from migrate.errors import ConfigError
 from migrate.extract import extract
 from migrate.project import Project
 result = extract(Project(sys.argv[1])).sources[0]
@@ -291,3 +293,13 @@ def test_single_byte_code_pages_detected_without_declaration(tmp_path, body, enc
     assert [list(r.values())[-len(lines[1].split(sep)) :] for r in staged(project, "w")] == [
         line.split(sep) for line in lines[1:]
     ]
+
+
+@pytest.mark.parametrize("name", ["runs", "columns"])
+def test_source_named_like_the_catalogue_is_refused_before_staging(tmp_path, name):
+    """stg_runs / stg_columns are extract's catalogue: a source `runs` would stage over it."""
+    (tmp_path / "r.csv").write_text("a\n1\n", encoding="utf-8")
+    project = make_project(tmp_path, {name: {"kind": "csv", "path": "r.csv"}})
+    with pytest.raises(ConfigError, match=f"source name '{name}' is reserved") as info:
+        extract(project)
+    assert info.value.exit_code == 2 and info.value.key == f"sources.{name}"
