@@ -303,3 +303,14 @@ def test_source_named_like_the_catalogue_is_refused_before_staging(tmp_path, nam
     with pytest.raises(ConfigError, match=f"source name '{name}' is reserved") as info:
         extract(project)
     assert info.value.exit_code == 2 and info.value.key == f"sources.{name}"
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+@pytest.mark.parametrize("body", ["code,name\n001,screw\n002,Nut\n", "编码,名称\n001,螺丝\n002,Nut\n"])
+def test_utf16_without_bom_detected(tmp_path, encoding, body):
+    """Latin text in UTF-16 without a BOM decodes as 'UTF-8' full of NULs; it must not."""
+    (tmp_path / "u.csv").write_bytes(body.encode(encoding))
+    project = make_project(tmp_path, {"u": {"kind": "csv", "path": "u.csv"}})
+    extract(project)
+    lines = [line.split(",") for line in body.splitlines()]
+    assert [[r[h] for h in lines[0]] for r in staged(project, "u")] == lines[1:]

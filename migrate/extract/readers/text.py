@@ -79,6 +79,8 @@ def detect_encoding(path: Path, shown: str, declared: str | None) -> str:
     for bom, name in _BOMS:
         if sample.startswith(bom):
             return name
+    if unmarked := _utf16_without_bom(sample):
+        return unmarked
     try:
         sample.decode("utf-8")
         return "utf-8"
@@ -98,6 +100,21 @@ def detect_encoding(path: Path, shown: str, declared: str | None) -> str:
     if name in _LATIN_GUESSES and any(codecs.lookup(m.encoding).name == "cp1252" for m in matches):
         return "cp1252"
     return _SUPERSETS.get(name, name)
+
+
+def _utf16_without_bom(sample: bytes) -> str | None:
+    """UTF-16 saved without a BOM: Latin text is every other byte NUL, which UTF-8 would
+    accept and stage as text full of NULs. Delimited text has no NUL of its own."""
+    if b"\x00" not in sample[:4096]:
+        return None
+    head = sample[:4096]
+    even, odd = head[0::2].count(0), head[1::2].count(0)
+    half = len(head) // 2
+    if odd > half * 0.3 and even < odd / 10:
+        return "utf-16-le"
+    if even > half * 0.3 and odd < even / 10:
+        return "utf-16-be"
+    return None
 
 
 def _decodes(sample: bytes, encoding: str) -> bool:
