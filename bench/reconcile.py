@@ -98,7 +98,7 @@ def run_pushdown(path: Path) -> dict:
 
     engine = make_engine(f"sqlite:///{path}")
     sides = [Side(engine, t, {c: c for c in COLUMNS}) for t in ("expected", "actual")]
-    r = compare_pushdown(*sides, ("k",), _rules(ColumnRule), segment_rows=50, batch_rows=25_000)
+    r = compare_pushdown(*sides, ("k",), _rules(ColumnRule), batch_rows=25_000)
     return _counts(r) | {"segments": r.segments, "segments_compared": r.segments_compared}
 
 

@@ -57,14 +57,18 @@ def adbc_usable(engine: Engine) -> bool:
     return True
 
 
-def read_batches(engine: Engine, sql: str, columns: list[str], batch: int) -> Iterator[pa.Table]:
-    """A key-ordered query's rows as Arrow tables of about `batch` rows (text columns, NULL as null)."""
+def read_batches(
+    engine: Engine, sql: str, columns: list[str], batch: int, params: tuple = ()
+) -> Iterator[pa.Table]:
+    """A query's rows as Arrow tables of about `batch` rows (text columns, NULL as null)."""
     if adbc_usable(engine):
-        return _adbc_batches(engine, sql, columns, batch)
-    return _dbapi_batches(engine, sql, columns, batch)
+        return _adbc_batches(engine, sql, columns, batch, params)
+    return _dbapi_batches(engine, sql, columns, batch, params)
 
 
-def _adbc_batches(engine: Engine, sql: str, columns: list[str], batch: int) -> Iterator[pa.Table]:
+def _adbc_batches(
+    engine: Engine, sql: str, columns: list[str], batch: int, params: tuple
+) -> Iterator[pa.Table]:
     import adbc_driver_sqlite.dbapi as adbc
 
     quote = engine.dialect.identifier_preparer.quote
@@ -81,7 +85,7 @@ def _adbc_batches(engine: Engine, sql: str, columns: list[str], batch: int) -> I
             cursor.execute(f"PRAGMA {pragma}")
             cursor.fetchall()
         cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(batch)})
-        cursor.execute(wrapped)
+        cursor.execute(wrapped, params or None)
         for record_batch in cursor.fetch_record_batch():
             yield _unmarked(pa.Table.from_batches([record_batch]), columns)
 
@@ -96,9 +100,11 @@ def _unmarked(table: pa.Table, columns: list[str]) -> pa.Table:
     return pa.table(arrays, names=columns)
 
 
-def _dbapi_batches(engine: Engine, sql: str, columns: list[str], batch: int) -> Iterator[pa.Table]:
+def _dbapi_batches(
+    engine: Engine, sql: str, columns: list[str], batch: int, params: tuple
+) -> Iterator[pa.Table]:
     with engine.connect().execution_options(stream_results=True, yield_per=batch) as conn:
-        result = conn.exec_driver_sql(sql)
+        result = conn.exec_driver_sql(sql, params)
         fetch = result.cursor.fetchmany if engine.dialect.name == "sqlite" else result.fetchmany
         while rows := fetch(batch):
             yield pa.table([_text_array(values) for values in zip(*rows, strict=True)], names=columns)

@@ -122,6 +122,7 @@ def compare_entity(
                 spec.key_columns,
                 compared,
                 key_rules=key_rules,
+                segment_rows=min(chunk_size, pushdown.DEFAULT_SEGMENT_ROWS),
                 batch_rows=chunk_size,
                 max_details=spec.max_details,
             )
