@@ -128,7 +128,7 @@ def compare_tables_arrow(
     """`compare.compare_chunks` for Arrow chunk pairs (from `hashed_pairs`): the same counts and
     details. Key columns arrive normalised (they were hashed so); compared columns are
     normalised here."""
-    result = CompareResult(key, tuple(rules), max_details=max_details)
+    result = CompareResult(key, tuple(rules), max_details=max_details, rules=rules)
     result.unequal_by_column = dict.fromkeys(rules, 0)
     normalise = {c: r.normalise for c, r in rules.items() if r.normalise}
     for left, right in pairs:
@@ -253,13 +253,24 @@ def _compare_values(left: pa.Table, right: pa.Table, key, rules, result: Compare
         # listed in key order, as the pandas path lists them; a row gives at least one difference
         by_key = pc.sort_indices(left.take(rows).select(list(key)), [(k, "ascending") for k in key])
         picked = rows[by_key.to_numpy()[:room]]
-        result._note(_value_details(left.take(picked), right.take(picked), key, rules, per_column, picked))
+        picked_left, picked_right = left.take(picked), right.take(picked)
+        details = _value_details(picked_left, picked_right, key, rules, per_column, picked, result.row_values)
+        result._note(details)
 
 
-def _value_details(left: pa.Table, right: pa.Table, key, rules, per_column, picked) -> Iterator[Difference]:
+def _value_details(
+    left: pa.Table, right: pa.Table, key, rules, per_column, picked, rows_out: list
+) -> Iterator[Difference]:
     keys = left.select(list(key)).to_pylist()
     columns = [(c, rules[c], m[picked], left[c].to_pylist(), right[c].to_pylist()) for c, m in per_column]
     for i, key_values in enumerate(keys):
+        rows_out.append(  # the whole row, for its structured difference (deepdiff) in the report
+            (
+                key_values,
+                {c: typed(expected[i], rule.kind) for c, rule, _, expected, _ in columns},
+                {c: typed(actual[i], rule.kind) for c, rule, _, _, actual in columns},
+            )
+        )
         for column, rule, mask, expected, actual in columns:
             if mask[i]:
                 e, a = expected[i], actual[i]
