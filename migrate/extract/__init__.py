@@ -10,12 +10,21 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from migrate.db import make_engine
 from migrate.errors import ConfigError, SourceError
+from migrate.extract.claim import SourceClaim
 from migrate.extract.fingerprint import file_fingerprint, spec_hash
 from migrate.extract.layout import SheetLayout
 from migrate.extract.readers import database, text
 from migrate.extract.readers.workbook import Workbook
-from migrate.extract.staging import StagingWriter, ensure_catalog, last_ok_run
+from migrate.extract.staging import (
+    StagingError,
+    StagingWriter,
+    columns_table,
+    ensure_catalog,
+    last_ok_run,
+    runs_table,
+)
 from migrate.progress import NO_PROGRESS, Progress
 from migrate.project import Project, SourceSpec, read_yaml
 from migrate.store import WorkStore, staged_table
@@ -31,6 +40,8 @@ __all__ = [
     "used_columns_from_mappings",
 ]
 MAX_WARNINGS = 20
+SQLITE_BUSY_SECONDS = 60.0
+CATALOGUE_TABLES = (runs_table.name, columns_table.name)  # a source named `runs` would overwrite them
 
 
 @dataclass(frozen=True)
@@ -120,17 +131,48 @@ def extract(
     """Stage each selected source; an unchanged source (same fingerprint and declaration) is skipped."""
     chosen = selected_sources(project, names, phase)
     own_store = store is None
-    store = store or WorkStore(project.staging_url)
+    store = store or _work_store(project.staging_url)
     try:
-        ensure_catalog(store)
-        return ExtractResult(tuple(_extract_one(project, store, name, force, progress) for name in chosen))
+        try:
+            ensure_catalog(store)
+        except StagingError:
+            ensure_catalog(store)  # another extract created the catalogue between check and create
+        return ExtractResult(
+            tuple(_extract_claimed(project, store, name, force, progress) for name in chosen)
+        )
     finally:
         if own_store:
             store.dispose()
 
 
-def _extract_one(
+def _work_store(url) -> WorkStore:
+    """An SQLite store shared by concurrent extracts waits for the other's write (a chunk, a
+    swap) instead of failing after pysqlite's 5 s default."""
+    engine = make_engine(url)
+    if engine.dialect.name == "sqlite":
+        engine.dispose()
+        engine = make_engine(url, connect_args={"timeout": SQLITE_BUSY_SECONDS})
+    return WorkStore(engine)
+
+
+def _extract_claimed(
     project: Project, store: WorkStore, name: str, force: bool, progress: Progress
+) -> SourceResult:
+    """One extract per source at a time: a concurrent one of the same source is refused."""
+    project.source(name)  # an undeclared name is a configuration error, not a claim
+    if staged_table(name) in CATALOGUE_TABLES:
+        raise ConfigError(
+            f"source name {name!r} is reserved: its staging table {staged_table(name)} is extract's own catalogue.",
+            file="project.yaml",
+            key=f"sources.{name}",
+            hint="Rename the source (e.g. to a name saying what it holds).",
+        )
+    with SourceClaim(store, name) as claim:
+        return _extract_one(project, store, name, force, progress, claim)
+
+
+def _extract_one(
+    project: Project, store: WorkStore, name: str, force: bool, progress: Progress, claim: SourceClaim
 ) -> SourceResult:
     spec = project.source(name)
     started = time.perf_counter()
@@ -138,14 +180,16 @@ def _extract_one(
     declared = spec_hash(spec)
     chunk = spec.chunk_size or project.spec.defaults.chunk_size
     if spec.kind == "sql":
-        return _extract_sql(project, store, name, spec, previous, declared, chunk, force, progress, started)
+        return _extract_sql(
+            project, store, name, spec, previous, declared, chunk, force, progress, started, claim
+        )
     path, shown = _file(project, name, spec)
     fp = file_fingerprint(path)
     if not force and previous and previous["fingerprint"] == fp and previous["spec_hash"] == declared:
         if store.has_table(staged_table(name)):
             return _unchanged(name, spec, previous, started)
     writer = StagingWriter(store, name, spec.kind, shown, fp, declared)
-    state = _RunState()
+    state = _RunState(claim=claim)
     try:
         if spec.kind == "csv":
             _stage_text(path, shown, spec, chunk, writer, state, progress, name)
@@ -166,6 +210,13 @@ class _RunState:
     warnings: list[str] = field(default_factory=list)
     hidden_sheets: list[str] = field(default_factory=list)
     reader: str = ""
+    claim: SourceClaim | None = None
+
+    def staged(self, rows: int) -> None:
+        """Count a written chunk and keep the source's claim alive."""
+        self.rows += rows
+        if self.claim is not None:
+            self.claim.renew()
 
     def warn(self, text_: str) -> None:
         if len(self.warnings) < MAX_WARNINGS:
@@ -229,7 +280,7 @@ def _stage_text(path, shown, spec, chunk, writer, state, progress, name) -> None
     task = progress.task(f"{name}", total=None)
     for rows in chunks:
         writer.write(None, names, rows)
-        state.rows += len(rows)
+        state.staged(len(rows))
         task.advance(len(rows))
     state.sheets[""] = state.rows
 
@@ -253,7 +304,7 @@ def _stage_workbook(path, shown, spec, chunk, writer, state, progress, name) -> 
             before = state.rows
             for header, rows in layout.chunks(chunk):
                 writer.write(sheet_name, writer.staged_names(header), rows)
-                state.rows += len(rows)
+                state.staged(len(rows))
                 task.advance(len(rows))
             state.sheets[sheet_name] = state.rows - before
     finally:
@@ -287,11 +338,11 @@ def _sheets(book: Workbook, spec: SourceSpec, shown: str, state: _RunState) -> l
 
 
 def _extract_sql(
-    project, store, name, spec, previous, declared, chunk, force, progress, started
+    project, store, name, spec, previous, declared, chunk, force, progress, started, claim
 ) -> SourceResult:
     url = database.source_url(spec, name, project.root)
     writer = StagingWriter(store, name, "sql", None, "", declared)
-    state = _RunState(reader="sqlalchemy stream")
+    state = _RunState(reader="sqlalchemy stream", claim=claim)
     hasher = hashlib.sha256()
     task = progress.task(name, total=None)
     try:
@@ -300,7 +351,7 @@ def _extract_sql(
             names = names or writer.staged_names(header)
             database.hash_chunk(hasher, rows)
             writer.write(None, names, rows)
-            state.rows += len(rows)
+            state.staged(len(rows))
             task.advance(len(rows))
         fp = f"rows:{state.rows};sha256:{hasher.hexdigest()}"
         if not force and previous and previous["fingerprint"] == fp and previous["spec_hash"] == declared:

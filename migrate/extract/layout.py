@@ -51,13 +51,11 @@ class SheetLayout:
             self.header = _flatten([values for _, values in header_rows])
 
     def _drop_title_rows(self) -> None:
-        """Title rows (one merged caption, a date line) have fewer filled cells than the header."""
         counts = [sum(v is not None for v in values) for _, values in self._ahead]
-        if not any(counts):
+        first = header_index(counts)
+        if first is None:
             self._ahead.clear()
             return
-        need = max(1, min(2, max(counts)), (max(counts) + 1) // 2)
-        first = next(i for i, n in enumerate(counts) if n >= need)
         self.skipped["above_header"] += sum(1 for n in counts[:first] if n)
         del self._ahead[:first]
 
@@ -102,6 +100,17 @@ class SheetLayout:
         while len(self.header) <= last:
             self.header.append(f"column_{column_letter(len(self.header)).lower()}")
         return len(self.header)
+
+
+def header_index(counts: list[int]) -> int | None:
+    """Which of the first rows is the header, given each row's count of filled cells (None: all
+    empty). Title rows (one merged caption, a date line) have fewer filled cells than the header.
+    Shared by workbooks and text files, so both find the same header in the same layout."""
+    if not any(counts):
+        return None
+    most = max(counts)
+    need = max(1, min(2, most), (most + 1) // 2)
+    return next(i for i, n in enumerate(counts) if n >= need)
 
 
 def _fit(values: list, width: int) -> list:

@@ -136,11 +136,24 @@ class StagingWriter:
             return int(result.inserted_primary_key[0])
 
     def _drop_leftovers(self) -> None:
-        """Side tables of runs that died before their swap (kill -9, disk full)."""
+        """Side tables of this source's runs that died before their swap (kill -9, disk full).
+        Only this source's: another source's extract may be filling its own side table right
+        now, and the caller holds this source's claim (extract/claim.py), so its are dead."""
         names = [n for n in inspect(self.engine).get_table_names() if n.startswith(SIDE_PREFIX)]
+        query = select(runs_table.c.run_id).where(
+            runs_table.c.source == self.source, runs_table.c.run_id != self.run_id
+        )
         with self.engine.begin() as c:
+            earlier = {f"{SIDE_PREFIX}{run_id}" for run_id in c.execute(query).scalars()} if names else set()
             for name in names:
-                c.exec_driver_sql(f"DROP TABLE {self.quote(name)}")
+                if name in earlier:
+                    c.exec_driver_sql(f"DROP TABLE {self.quote(name)}")
+            c.execute(
+                runs_table.update()
+                .where(runs_table.c.source == self.source, runs_table.c.run_id != self.run_id)
+                .where(runs_table.c.status == "running")
+                .values(status="failed")
+            )
 
     def _create_side(self) -> None:
         pk_type = BigInteger().with_variant(Integer, "sqlite")
@@ -230,13 +243,11 @@ class StagingWriter:
     def finish(self, rows: int, sheets: dict, skipped: dict, warnings: list[str]) -> None:
         """Swap the side table in and close the run, in one transaction."""
         target = staged_table(self.source)
-        has_old = self.store.has_table(target)
         try:
             with self.engine.connect() as c:
                 if self.engine.dialect.name == "sqlite":
                     c.exec_driver_sql("BEGIN IMMEDIATE")  # pysqlite would run the DDL outside any transaction
-                if has_old:
-                    c.exec_driver_sql(f"DROP TABLE {self.quote(target)}")
+                c.exec_driver_sql(f"DROP TABLE IF EXISTS {self.quote(target)}")  # inside the swap
                 c.exec_driver_sql(f"ALTER TABLE {self.quote(self.side)} RENAME TO {self.quote(target)}")
                 c.execute(columns_table.delete().where(columns_table.c.source == self.source))
                 if self.catalog:

@@ -486,7 +486,7 @@ def text_cases(d: Path) -> list[Case]:
         Case(
             "csv_one_field_too_many",
             {"kind": "csv", "path": "onemore.csv"},
-            error=r"^onemore\.csv, record 4: more fields than the header's 2",
+            error=r"^onemore\.csv, line 4: more fields than the header's 2",
         )
     )
     _text(d / "short.csv", "a,b,c\n1\n2,3\n", "utf-8")

@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import codecs
 import csv
+import itertools
+import mmap
 import re
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import charset_normalizer
+import numpy as np
 import pandas as pd
 
 from migrate.errors import ConfigError, SourceError
+from migrate.extract.layout import DETECT_ROWS, _flatten, header_index
 from migrate.extract.readers import column_letter
 from migrate.project import SourceSpec
 
@@ -33,6 +38,26 @@ _CJK_GUESSES = {
     "euc_jp",
     "johab",
     "iso2022_kr",
+}
+# Western text (Café, Müller, €) fits several Latin code pages equally well and the detector
+# often ranks cp775/cp1250 first; Western Excel on Windows writes cp1252, so a plausible cp1252
+# wins over its Latin siblings (Central European text that cp1252 cannot explain stays cp1250)
+_LATIN_GUESSES = {
+    "cp775",
+    "cp1250",
+    "cp1257",
+    "cp437",
+    "cp850",
+    "iso8859-1",
+    "iso8859-2",
+    "iso8859-4",
+    "iso8859-9",
+    "iso8859-10",
+    "iso8859-13",
+    "iso8859-15",
+    "iso8859-16",
+    "mac-latin2",
+    "mac-roman",
 }
 _DELIMITERS = ",\t;|"
 _NAMED_DELIMITERS = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
@@ -54,13 +79,16 @@ def detect_encoding(path: Path, shown: str, declared: str | None) -> str:
     for bom, name in _BOMS:
         if sample.startswith(bom):
             return name
+    if unmarked := _utf16_without_bom(sample):
+        return unmarked
     try:
         sample.decode("utf-8")
         return "utf-8"
     except UnicodeDecodeError as exc:
         if exc.start >= len(sample) - 3 and len(sample) == SAMPLE_BYTES:
             return "utf-8"  # the sample ends inside a character
-    best = charset_normalizer.from_bytes(sample).best()
+    matches = charset_normalizer.from_bytes(sample)
+    best = matches.best()
     if best is None:
         raise SourceError(
             f"{shown}: the text encoding cannot be recognised.",
@@ -69,7 +97,24 @@ def detect_encoding(path: Path, shown: str, declared: str | None) -> str:
     name = codecs.lookup(best.encoding).name
     if name in _CJK_GUESSES and _decodes(sample, "gb18030"):
         return "gb18030"
+    if name in _LATIN_GUESSES and any(codecs.lookup(m.encoding).name == "cp1252" for m in matches):
+        return "cp1252"
     return _SUPERSETS.get(name, name)
+
+
+def _utf16_without_bom(sample: bytes) -> str | None:
+    """UTF-16 saved without a BOM: Latin text is every other byte NUL, which UTF-8 would
+    accept and stage as text full of NULs. Delimited text has no NUL of its own."""
+    if b"\x00" not in sample[:4096]:
+        return None
+    head = sample[:4096]
+    even, odd = head[0::2].count(0), head[1::2].count(0)
+    half = len(head) // 2
+    if odd > half * 0.3 and even < odd / 10:
+        return "utf-16-le"
+    if even > half * 0.3 and odd < even / 10:
+        return "utf-16-be"
+    return None
 
 
 def _decodes(sample: bytes, encoding: str) -> bool:
@@ -89,22 +134,38 @@ def detect_delimiter(path: Path, encoding: str, declared: str | None) -> str:
         lines = [line for _, line in zip(range(50), fh, strict=False)]
     sample = "".join(lines)
     try:
-        return csv.Sniffer().sniff(sample, delimiters=_DELIMITERS).delimiter
+        sniffed = csv.Sniffer().sniff(sample, delimiters=_DELIMITERS).delimiter
     except csv.Error:
-        counts = Counter(
-            {d: min((line.count(d) for line in lines if line.strip()), default=0) for d in _DELIMITERS}
-        )
-        best, n = counts.most_common(1)[0] if counts else (",", 0)
-        return best if n else ","
+        sniffed = None
+    # the sniffer wants every line alike, so title lines above the header (a report name,
+    # an export date) make it fail or guess wrong; the delimiter most lines agree on wins then
+    modal = max(_DELIMITERS, key=lambda d: _agreement(lines, d))
+    if sniffed is not None and _agreement(lines, sniffed) >= _agreement(lines, modal):
+        return sniffed
+    return modal if _agreement(lines, modal)[0] else ","
+
+
+def _agreement(lines: list[str], delimiter: str) -> tuple[int, int]:
+    """(lines sharing the most common non-zero count of `delimiter`, that count)."""
+    counts = Counter(n for line in lines if (n := line.count(delimiter)))
+    if not counts:
+        return 0, 0
+    count, lines_ = counts.most_common(1)[0]
+    return lines_, count
 
 
 def read_text(
     path: Path, shown: str, spec: SourceSpec, chunk_size: int, skipped: Counter
 ) -> tuple[list[str], Iterator[list[tuple]], str, str]:
-    """(header, chunks of (record number, *texts), encoding, delimiter); header record = header_row."""
+    """(header, chunks of (physical line, *texts), encoding, delimiter). The header is the
+    declared `header_row` (a record number) or found under title lines as in workbooks."""
     encoding = detect_encoding(path, shown, spec.encoding)
     delimiter = detect_delimiter(path, encoding, spec.delimiter)
-    first = spec.header_row or 1
+    place = _locate_header(path, shown, encoding, delimiter, spec)
+    if place is None:
+        return [], iter(()), encoding, delimiter
+    skipped["above_header"] += place.titles
+    header = _header(place.rows)
     options = dict(
         sep=delimiter,
         encoding=encoding,
@@ -116,15 +177,11 @@ def read_text(
         engine="c",
     )
     try:
-        top = pd.read_csv(path, skiprows=first - 1, nrows=spec.header_rows, **options)
-        if len(top) < spec.header_rows:
-            return [], iter(()), encoding, delimiter
-        header = _header(top)
         # one spare column: a record with one field too many fills it and is reported below;
         # more than that and the parser itself refuses the line
         reader = pd.read_csv(
             path,
-            skiprows=first - 1 + spec.header_rows,
+            skiprows=place.record + len(place.rows),
             names=range(len(header) + 1),
             index_col=False,
             chunksize=chunk_size,
@@ -133,38 +190,114 @@ def read_text(
     except (UnicodeDecodeError, pd.errors.ParserError) as exc:
         raise _read_error(exc, path, shown, encoding) from None
     except pd.errors.EmptyDataError:
-        return [], iter(()), encoding, delimiter
-    rows = _chunks(reader, header, first + spec.header_rows, spec, skipped, shown, path, encoding)
+        return header, iter(()), encoding, delimiter
+    rows = _chunks(reader, header, place.data_line, spec, skipped, shown, path, encoding)
     return header, rows, encoding, delimiter
 
 
-def _header(top: pd.DataFrame) -> list[str]:
-    from migrate.extract.layout import _flatten
+@dataclass(frozen=True)
+class HeaderPlace:
+    record: int  # 0-based record index of the (first) header record
+    rows: list[list]  # the header records' fields, empty as None
+    titles: int  # non-empty records above the header (title lines, an export date)
+    data_line: int  # 1-based physical line where the first data record starts
 
-    top = top.astype(object).where(top.notna(), None)
-    header = _flatten([list(row) for row in top.itertuples(index=False, name=None)])
+
+def _locate_header(path: Path, shown: str, encoding: str, delimiter: str, spec: SourceSpec):
+    """Read the first records with the csv module (physical line numbers known, quoted line
+    breaks honoured) and place the header as SheetLayout does; None when there is none."""
+    try:
+        with path.open(encoding=encoding, newline="") as fh:
+            reader = csv.reader(fh, delimiter=delimiter)
+            records = _records(reader)
+            if spec.header_row is not None:
+                ahead = list(itertools.islice(records, spec.header_row - 1))
+                record = len(ahead)
+            else:
+                ahead = _detect_sample(records)
+                record = header_index([_filled(v) for _, v in ahead])
+                if record is None:
+                    return None
+            titles = sum(1 for _, v in ahead[:record] if _filled(v))
+            rows = [v for _, v in ahead[record : record + spec.header_rows]]
+            rows += [v for _, v in itertools.islice(records, spec.header_rows - len(rows))]
+            if len(rows) < spec.header_rows:
+                return None
+            after = record + spec.header_rows  # the first data record, if the sample reached it
+            data_line = ahead[after][0] if after < len(ahead) else reader.line_num + 1
+            return HeaderPlace(record, rows, titles, data_line)
+    except UnicodeDecodeError as exc:
+        raise _read_error(exc, path, shown, encoding) from None
+    except csv.Error as exc:
+        raise SourceError(
+            f"{shown}, line {reader.line_num}: not a well-formed delimited file ({exc}).",
+            hint="Check the delimiter and quoting.",
+        ) from None
+
+
+def _records(reader) -> Iterator[tuple[int, list]]:
+    """(physical line where the record starts, fields with empty as None)."""
+    start = 1
+    for fields in reader:
+        yield start, [f if f != "" else None for f in fields]
+        start = reader.line_num + 1
+
+
+def _detect_sample(records: Iterator[tuple[int, list]]) -> list[tuple[int, list]]:
+    ahead, filled = [], 0
+    for line, values in records:
+        ahead.append((line, values))
+        filled += _filled(values) > 0
+        if filled >= DETECT_ROWS:
+            break
+    return ahead
+
+
+def _filled(values: list) -> int:
+    return sum(v is not None for v in values)
+
+
+def _may_hold_line_breaks(path: Path) -> bool:
+    """A line break inside a field needs quotes; a file without any quote character cannot
+    have one, and its records are its lines (the common case, counted for free)."""
+    with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        return mm.find(b'"') != -1
+
+
+def _header(rows: list[list]) -> list[str]:
+    header = _flatten(rows)
+    width = max(len(r) for r in rows)
     # a header cell left empty above data still names a column (by its letter), as in workbooks
-    return header + [f"column_{column_letter(i).lower()}" for i in range(len(header), top.shape[1])]
+    return header + [f"column_{column_letter(i).lower()}" for i in range(len(header), width)]
 
 
 def _chunks(reader, header, first_data, spec, skipped, shown, path, encoding) -> Iterator[list[tuple]]:
+    multiline = _may_hold_line_breaks(path)
     number = first_data
     width = len(header)
     stop = re.compile(spec.stop_at) if spec.stop_at else None
     stopped = False
     try:
         for frame in reader:
-            extra = frame.iloc[:, width].notna() & frame.iloc[:, width].ne("")
-            if extra.any():
-                line = number + int(extra.to_numpy().argmax())
-                raise SourceError(
-                    f"{shown}, record {line}: more fields than the header's {width}.",
-                    hint="Check the delimiter (declare `delimiter:`) or quote the extra fields.",
-                )
+            if frame.empty:
+                continue
+            spare = frame.iloc[:, width]
             frame = frame.iloc[:, :width]
             texts = frame.astype(object).where(frame.notna() & frame.ne(""), None)
-            texts.insert(0, "_row", range(number, number + len(texts)))
-            number += len(texts)
+            if multiline:
+                spans = 1 + _breaks(texts)
+                lines = number + np.concatenate(([0], np.cumsum(spans)[:-1]))
+                number = int(lines[-1] + spans[-1])
+            else:
+                lines = np.arange(number, number + len(texts))
+                number += len(texts)
+            extra = (spare.notna() & spare.ne("")).to_numpy()
+            if extra.any():
+                raise SourceError(
+                    f"{shown}, line {int(lines[extra.argmax()])}: more fields than the header's {width}.",
+                    hint="Check the delimiter (declare `delimiter:`) or quote the extra fields.",
+                )
+            texts.insert(0, "_row", lines)
             empty = texts.iloc[:, 1:].isna().all(axis=1)
             if stopped:
                 skipped["after_stop"] += int((~empty).sum())
@@ -178,6 +311,16 @@ def _chunks(reader, header, first_data, spec, skipped, shown, path, encoding) ->
             yield list(texts.itertuples(index=False, name=None))
     except (UnicodeDecodeError, pd.errors.ParserError) as exc:
         raise _read_error(exc, path, shown, encoding) from None
+
+
+def _breaks(texts: pd.DataFrame) -> np.ndarray:
+    """Line breaks inside each record's fields (a quoted multi-line remark)."""
+    counts = np.zeros(len(texts), dtype=np.int64)
+    for _, column in texts.items():
+        # `contains` is three times cheaper than `count`: count only where a break is found
+        if column.str.contains("\n", regex=False).any():
+            counts += column.str.count("\n").fillna(0).to_numpy(dtype=np.int64)
+    return counts
 
 
 def _cut_at_stop(
