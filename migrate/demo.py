@@ -2,7 +2,7 @@
 
 The reference project's files (project.yaml, phases, mappings, reconcile rules, rollback
 plans) are copied from the source checkout, the legacy factory is generated afresh at the
-requested size, and every stage runs in order. Nothing outside the folder is touched.
+requested size, and every phase runs in order (extract, map, load, approve). Nothing outside the folder is touched.
 """
 
 from __future__ import annotations
@@ -13,15 +13,15 @@ from pathlib import Path
 
 import migrate
 from migrate import db, factory
+from migrate import phase as phases
 from migrate.db import make_engine
 from migrate.errors import ConfigError
-from migrate.extract import ExtractResult, extract
-from migrate.load import LoadResult, load
-from migrate.mapping import MapResult, map_entities
+from migrate.extract import ExtractResult, SourceResult
+from migrate.mapping import MapResult
+from migrate.phase import ApproveResult, PhaseRunResult
 from migrate.progress import NO_PROGRESS, Progress
 from migrate.project import Project
 from migrate.reconcile import ReconcileReport, reconcile
-from migrate.store import WorkStore
 
 REFERENCE_FILES = ("project.yaml", "phases", "mappings", "reconcile", "rollback")
 
@@ -62,14 +62,26 @@ def prepare(directory: Path, *, rows: int | None = None, seed: int = 7) -> dict:
 class DemoResult:
     directory: Path
     manifest: dict
-    extracted: ExtractResult
-    mapped: MapResult
-    loaded: LoadResult
+    runs: tuple[PhaseRunResult, ...]  # one extract + map + load per phase, in plan order
+    approvals: tuple[ApproveResult, ...]  # each phase's gates and cutover point
     reconciled: ReconcileReport
 
     @property
     def ok(self) -> bool:
         return self.reconciled.ok
+
+    @property
+    def extracted(self) -> ExtractResult:
+        """Every source once: a later phase finds a shared source unchanged."""
+        first: dict[str, SourceResult] = {}
+        for run in self.runs:
+            for source in run.extracted.sources:
+                first.setdefault(source.source, source)
+        return ExtractResult(tuple(first.values()))
+
+    @property
+    def mapped(self) -> MapResult:
+        return MapResult(False, tuple(e for run in self.runs for e in run.mapped.entities))
 
     def to_dict(self) -> dict:
         return {
@@ -82,7 +94,10 @@ class DemoResult:
             },
             "extract": self.extracted.to_dict(),
             "map": self.mapped.to_dict(),
-            "load": self.loaded.to_dict(),
+            "phases": [
+                {"phase": run.phase, "load": run.loaded.to_dict(), "approve": approval.to_dict()}
+                for run, approval in zip(self.runs, self.approvals, strict=True)
+            ],
             "reconcile": self.reconciled.to_dict(),
         }
 
@@ -95,7 +110,9 @@ def run_demo(
     operator: str = "demo",
     progress: Progress = NO_PROGRESS,
 ) -> DemoResult:
-    """Every stage of the reference project, in order, on SQLite in `directory`."""
+    """The reference project on SQLite in `directory`, phase by phase as a cutover runs: each
+    phase extracted, mapped, loaded and approved (its gates checked, its cutover point recorded),
+    then the whole target reconciled."""
     manifest = prepare(directory, rows=rows, seed=seed)
     project = Project(directory)
     engine = make_engine(project.target_url)
@@ -103,20 +120,10 @@ def run_demo(
         db.upgrade(engine)
     finally:
         engine.dispose()
-    extracted = extract(project, progress=progress)
-    mapped = map_entities(project, progress=progress)
-    store = WorkStore(project.staging_url)
-    try:
-        loaded = load(
-            project.target_url,
-            store,
-            tuple(e.entity for e in mapped.entities),
-            chunk_size=project.spec.defaults.chunk_size,
-            operator=operator,
-            command="migrate demo",
-            progress=progress,
-        )
-    finally:
-        store.dispose()
+    runs, approvals = [], []
+    for phase in project.plan.phases:
+        steps = {"operator": operator, "command": "migrate demo", "progress": progress}
+        runs.append(phases.run(project, phase.name, **steps))
+        approvals.append(phases.approve(project, phase.name, **steps))
     reconciled = reconcile(project, progress=progress)
-    return DemoResult(project.root, manifest, extracted, mapped, loaded, reconciled)
+    return DemoResult(project.root, manifest, tuple(runs), tuple(approvals), reconciled)

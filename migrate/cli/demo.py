@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.table import Table
 
 from migrate import demo as demo_stage
 from migrate.cli import extract as extract_cli
@@ -28,8 +29,8 @@ def demo(
     ),
     seed: int = typer.Option(7, "--seed", help="Seed of the legacy factory: the same seed, the same files."),
 ) -> None:
-    """Generate the legacy factory and run every stage end to end on SQLite:
-    extract, map, load, reconcile."""
+    """Generate the legacy factory and run every phase end to end on SQLite (extract, map,
+    load, gates, cutover point), then reconcile the whole target."""
     app = app_context(ctx)
     with reported_errors(ctx), progress_for(ctx) as progress:
         app.say(f"Generating the legacy factory and the reference project in {directory} ...")
@@ -47,13 +48,31 @@ def demo(
         extract_cli.render(app, result.extracted)
         map_cli.render(app, result.mapped, None)
         if not app.quiet:
-            app.console.print(load_cli.render(result.loaded))
+            for run in result.runs:
+                app.console.print(load_cli.render(run.loaded))
+            app.console.print(_phases(result))
         reconcile_cli.render(result.reconciled, app)
+        last = result.approvals[-1].phase
         app.say(
             f"\nThe demo project is in {result.directory}. Try:\n"
             f"  migrate --project {directory} reconcile --format xlsx --out reconcile.xlsx\n"
             f"  migrate --project {directory} trace <LOT_NO> --forward\n"
-            f"  migrate --project {directory} audit log"
+            f"  migrate --project {directory} phase status\n"
+            f"  migrate --project {directory} rollback plan --to {result.approvals[0].phase}\n"
+            f"  migrate --project {directory} rollback rehearse --to start\n"
+            f"  migrate --project {directory} audit log\n"
+            f"Every phase up to {last} is approved and has a cutover point to roll back to."
         )
     if not result.ok:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _phases(result: demo_stage.DemoResult) -> Table:
+    table = Table(title="phases approved, each with its cutover point")
+    for name in ("phase", "rows loaded", "gates", "cutover point", "ledger seq"):
+        table.add_column(name, justify="right" if name in ("rows loaded", "ledger seq") else "left")
+    for run, approval in zip(result.runs, result.approvals, strict=True):
+        loaded = sum(e.inserted + e.updated for e in run.loaded.entities)
+        gates = ", ".join(g.gate for g in approval.gates if g.met)
+        table.add_row(run.phase, f"{loaded:,}", gates, approval.point.name, str(approval.point.ledger_seq))
+    return table
