@@ -39,8 +39,9 @@ class Holder:
     expires_at: str
 
     def describe(self) -> str:
+        run = f"run {self.run_id}, " if self.run_id is not None else ""  # a rollback has no load run
         return (
-            f"operator {self.operator} on host {self.host}, pid {self.pid}, run {self.run_id}, "
+            f"operator {self.operator} on host {self.host}, pid {self.pid}, {run}"
             f"started {self.started_at} (UTC), command `{self.command}`"
         )
 
