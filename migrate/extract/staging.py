@@ -8,7 +8,10 @@ reader sees the old rows or the new ones, never a half-written table.
 from __future__ import annotations
 
 import json
+import sqlite3
+from collections.abc import Iterable
 from datetime import UTC, datetime
+from itertools import repeat
 
 from sqlalchemy import (
     BigInteger,
@@ -199,7 +202,9 @@ class StagingWriter:
             return
         lineage = (self.source, self.file, sheet)
         run = self.run_id
-        records = [(*lineage, r[0], run, *r[1:]) for r in rows]
+        self._insert(names, [(*lineage, r[0], run, *r[1:]) for r in rows])
+
+    def _insert(self, names: list[str], records: Iterable[tuple]) -> None:
         columns = ["_source", "_file", "_sheet", "_row", "_run", *names]
         try:
             with self.engine.begin() as c:
@@ -208,11 +213,22 @@ class StagingWriter:
                 else:
                     marks = ", ".join("?" * len(columns))
                     sql = f"INSERT INTO {self.quote(self.side)} ({', '.join(map(self.quote, columns))}) VALUES ({marks})"
-                    c.exec_driver_sql(sql, records)
-        except SQLAlchemyError as exc:
+                    # the driver's own executemany takes an iterator: no list of records is built
+                    c.connection.driver_connection.cursor().executemany(sql, records)
+        except (SQLAlchemyError, sqlite3.Error) as exc:
             raise store_error(self.store, exc) from None
 
-    def _copy(self, conn, columns: list[str], records: list[tuple]) -> None:
+    def write_columns(self, sheet: str | None, names: list[str], numbers, columns: list) -> None:
+        """One chunk given as Arrow columns (the xlsx fast path): row numbers, then one text
+        column per name. Values become Python objects only here, column by column (to_pylist
+        in C), and are bound by executemany: no per-row Python code runs."""
+        if not len(numbers):
+            return
+        lineage = (repeat(self.source), repeat(self.file), repeat(sheet))
+        lists = [c.to_pylist() for c in columns]
+        self._insert(names, zip(*lineage, numbers.to_pylist(), repeat(self.run_id), *lists))
+
+    def _copy(self, conn, columns: list[str], records: Iterable[tuple]) -> None:
         """PostgreSQL: binary-safe COPY, several times faster than INSERT batches."""
         cursor = conn.connection.driver_connection.cursor()
         sql = f"COPY {self.quote(self.side)} ({', '.join(map(self.quote, columns))}) FROM STDIN"
