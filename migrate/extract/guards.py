@@ -146,14 +146,18 @@ class _FastFacts:
     plain_cells: bool = True
 
     def feed(self, data: bytes) -> None:
-        if not self.first_row and (m := _VALUE_CELL.search(data)):
-            self.first_row = int(m.group(1))
+        """Only the blocks up to the first filled cell are looked at for cell tags without an `r`:
+        the start row is that cell's row whatever comes later, and a writer that leaves `r` out
+        leaves it out from the first cell on."""
+        if not self.first_row:
+            if self.plain_cells and (
+                data.count(b"<c ") != data.count(b'<c r="') or any(t in data for t in _OTHER_CELL_TAGS)
+            ):
+                self.plain_cells = False
+            if m := _VALUE_CELL.search(data):
+                self.first_row = int(m.group(1))
         if not self.column_a and _VALUE_CELL_A.search(data):
             self.column_a = True
-        if self.plain_cells and (
-            data.count(b"<c ") != data.count(b'<c r="') or any(t in data for t in _OTHER_CELL_TAGS)
-        ):
-            self.plain_cells = False
 
 
 @dataclass

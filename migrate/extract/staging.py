@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from itertools import repeat
 
@@ -122,6 +123,10 @@ class StagingWriter:
         self.catalog: list[tuple[str, str]] = []  # (staged name, original) in position order
         self._insert_sql = ""
         self._insert_width = -1
+        # Arrow chunks are inserted by one background thread: sqlite3 lets the GIL go while
+        # SQLite steps, so the next chunk's values are made meanwhile (write_columns)
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: Future | None = None
         try:
             self.run_id = self._open_run(kind, fingerprint_, spec_hash)
             self.side = f"{SIDE_PREFIX}{self.run_id}"
@@ -225,8 +230,23 @@ class StagingWriter:
         if not len(numbers):
             return
         lineage = (repeat(self.source), repeat(self.file), repeat(sheet))
-        lists = [c.to_pylist() for c in columns]
-        self._insert(names, zip(*lineage, numbers.to_pylist(), repeat(self.run_id), *lists))
+        lists = [c.to_pylist() for c in columns]  # runs while the previous chunk is inserted
+        records = zip(*lineage, numbers.to_pylist(), repeat(self.run_id), *lists)
+        self.flush()  # one chunk in flight at most: memory stays at two chunks
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="staging")
+        self._pending = self._pool.submit(self._insert, names, records)
+
+    def flush(self) -> None:
+        """Wait for the chunk being inserted in the background; its error is raised here."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def _stop_pool(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
     def _copy(self, conn, columns: list[str], records: Iterable[tuple]) -> None:
         """PostgreSQL: binary-safe COPY, several times faster than INSERT batches."""
@@ -245,6 +265,8 @@ class StagingWriter:
 
     def finish(self, rows: int, sheets: dict, skipped: dict, warnings: list[str]) -> None:
         """Swap the side table in and close the run, in one transaction."""
+        self.flush()
+        self._stop_pool()
         target = staged_table(self.source)
         has_old = self.store.has_table(target)
         try:
@@ -281,6 +303,11 @@ class StagingWriter:
 
     def abandon(self, status: str = "failed") -> None:
         """Drop the side table; the staged table keeps its previous rows."""
+        try:
+            self.flush()
+        except Exception:  # noqa: BLE001 - the run is failing already; its first error is reported
+            pass
+        self._stop_pool()
         try:
             with self.engine.begin() as c:
                 c.exec_driver_sql(f"DROP TABLE IF EXISTS {self.quote(self.side)}")

@@ -223,8 +223,10 @@ HEADER = _inline("A3", "编码") + _inline("B3", "数量")
             f'<row r="4">{_inline("A4", "7")}</row>',
             "fastexcel",
         ),
-        # cells without a reference: positions are implied, the guard cannot place them
-        (f'<row r="3">{HEADER}</row><row r="4"><c><v>1</v></c><c><v>2</v></c></row>', "calamine"),
+        # cells without a reference before the first placed one: the guard cannot place them
+        (f'<row><c t="inlineStr"><is><t>a</t></is></c></row><row r="3">{HEADER}</row>', "calamine"),
+        # ... after it: they follow the placed cells, the start row and column stand
+        (f'<row r="3">{HEADER}</row><row r="4"><c><v>1</v></c><c><v>2</v></c></row>', "fastexcel"),
         # an error cell: staged as the text Excel shows, by the calamine path
         (f'<row r="3">{HEADER}</row><row r="4"><c r="A4" t="e"><v>#N/A</v></c></row>', "calamine"),
         # shared strings, one of them empty
@@ -234,7 +236,15 @@ HEADER = _inline("A3", "编码") + _inline("B3", "数量")
             "fastexcel",
         ),
     ],
-    ids=["rows-above", "no-column-a", "empty-inline", "no-refs", "error-cell", "shared"],
+    ids=[
+        "rows-above",
+        "no-column-a",
+        "empty-inline",
+        "no-refs-first",
+        "no-refs-later",
+        "error-cell",
+        "shared",
+    ],
 )
 def test_cell_placement_matches_calamine(tmp_path, monkeypatch, data, reader):
     _raw_xlsx(tmp_path / "r.xlsx", data, shared=["编码", "数量", ""])
@@ -271,3 +281,32 @@ def test_float_text_is_the_shortest_round_trip(tmp_path, monkeypatch):
         "0.3333333333333333",
         "-12.5",
     ]
+
+
+def test_chunks_inserted_in_the_background_keep_order_and_errors(tmp_path, monkeypatch):
+    """Arrow chunks go to SQLite from a background thread: rows stay in order, and a full store
+    fails the run with the usual message, the previous rows kept whole."""
+    from sqlalchemy import event
+
+    from migrate.errors import MigrateError
+    from migrate.store import WorkStore
+
+    wb = openpyxl.Workbook()
+    wb.active.append(["编码", "数量", "备注"])
+    wb.save(tmp_path / "b.xlsx")
+    store_file = tmp_path / "store.db"
+    spec = {"kind": "xlsx", "path": "b.xlsx", "chunk_size": 7}
+    project = make_project(tmp_path, {"s": spec}, staging=f"sqlite:///{store_file}")
+    assert extract(project).sources[0].rows == 0
+    for i in range(3000):
+        wb.active.append([f"{i:06d}", i / 3, "x" * 200])
+    wb.save(tmp_path / "b.xlsx")
+    full = WorkStore(f"sqlite:///{store_file}")
+    event.listen(full.engine, "connect", lambda conn, _: conn.execute("PRAGMA max_page_count=60"))
+    with pytest.raises(MigrateError, match="cannot write the work store .*full"):
+        extract(project, store=full)
+    full.dispose()
+    assert staged(project, "s") == []  # the previous (empty) rows, whole
+    rows = _assert_same(tmp_path, monkeypatch, {**spec, "chunk_size": 7}, "fastexcel")
+    assert [r["_row"] for r in rows] == list(range(2, 3002))
+    assert rows[1]["数量"] == repr(1 / 3)

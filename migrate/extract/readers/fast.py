@@ -78,15 +78,15 @@ def read_fast(path: Path, name: str) -> tuple[list, list] | None:
     quiet = logging.getLogger("fastexcel")
     level, quiet.level = quiet.level, logging.ERROR  # "falling back to string" for empty columns
     try:
-        sheet = fastexcel.read_excel(str(path)).load_sheet(
-            name, header_row=0, schema_sample_rows=None, dtype_coercion="strict"
+        table = fastexcel.read_excel(str(path)).load_sheet(
+            name, header_row=0, schema_sample_rows=None, dtype_coercion="strict", eager=True
         )
-        header = [c.name if c.column_name_from != "generated" else None for c in sheet.available_columns()]
-        table = sheet.to_arrow()
     except Exception:  # noqa: BLE001 - mixed kinds in a column, or anything: calamine says what
         return None
     finally:
         quiet.level = level
+    # an empty header cell gets the name __UNNAMED__<position> (eager loads say no more)
+    header = [None if n == f"__UNNAMED__{i}" else n for i, n in enumerate(table.schema.names)]
     names = [h for h in header if h is not None]
     if len(set(names)) != len(names) or any(_DEDUPED.search(h) for h in names):
         return None
@@ -142,9 +142,13 @@ def _datetime_text(column: pa.Array) -> pa.Array:
     if np.any(present & ((whole < _FIRST_DATE_MS) | (whole % 1000 != 0))):
         raise NeedsCells("time of day, duration or milliseconds")
     seconds = column.cast(pa.timestamp("ms")).cast(pa.timestamp("s"))
-    midnight = pa.array(present & (whole % _MS_PER_DAY == 0))
+    midnight = present & (whole % _MS_PER_DAY == 0)
+    if not midnight.any():
+        return seconds.cast(pa.string())
     dates = seconds.cast(pa.date32()).cast(pa.string())
-    return pc.if_else(midnight, dates, seconds.cast(pa.string()))
+    if midnight.sum() == present.sum():
+        return dates  # a date column: no time to show
+    return pc.if_else(pa.array(midnight), dates, seconds.cast(pa.string()))
 
 
 def fast_rows(
