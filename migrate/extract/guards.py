@@ -45,6 +45,9 @@ _VALUE = rb'"[^>]*?(?<!/)>\s*(?:<f\b[^>]*?(?:/>|>[^<]*</f>)\s*)?(?:<v>[^<]|<is\b
 _VALUE_CELL = re.compile(rb'<c r="[A-Z]+(\d+)' + _VALUE)
 _VALUE_CELL_A = re.compile(rb'<c r="A\d+' + _VALUE)
 _OTHER_CELL_TAGS = (b"<c>", b"<c/>", b"<c\n", b"<c\t", b"<c\r")
+_ROW_CELL = re.compile(rb'<c r="([A-Z]+)\d+"([^>]*?)(?:/>|>(.*?)</c>)', re.DOTALL)
+_CELL_TYPE = re.compile(rb'\bt="([a-zA-Z]+)"')
+_NUMBER_VALUE = re.compile(rb"<v>([^<]+)</v>")
 
 
 def verify_defusedxml() -> None:
@@ -135,6 +138,10 @@ class SheetScan:
     first_row: int = 0  # row of the first filled cell; 0 = none found
     column_a: bool = False  # some filled cell is in column A (fastexcel's first column is A)
     plain_cells: bool = False  # every cell tag is `<c r="...`, so the two facts above are exact
+    # the first filled row (fastexcel's header): filled columns (0-based), and the raw `<v>` of
+    # its number cells, whose text fastexcel shortens ("0.3" for 0.30000000000000004)
+    first_row_filled: frozenset[int] = frozenset()
+    first_row_numbers: tuple[tuple[int, str], ...] = ()
 
 
 @dataclass
@@ -144,6 +151,8 @@ class _FastFacts:
     first_row: int = 0
     column_a: bool = False
     plain_cells: bool = True
+    first_row_filled: frozenset[int] = frozenset()
+    first_row_numbers: tuple[tuple[int, str], ...] = ()
 
     def feed(self, data: bytes) -> None:
         """Only the blocks up to the first filled cell are looked at for cell tags without an `r`:
@@ -156,8 +165,25 @@ class _FastFacts:
                 self.plain_cells = False
             if m := _VALUE_CELL.search(data):
                 self.first_row = int(m.group(1))
+                self._first_row_cells(data, m.start())
         if not self.column_a and _VALUE_CELL_A.search(data):
             self.column_a = True
+
+    def _first_row_cells(self, data: bytes, at: int) -> None:
+        """The filled cells of the row holding the first filled cell (whole rows per block)."""
+        start = data.rfind(b"<row", 0, at)
+        end = data.find(b"</row>", at)
+        filled, numbers = set(), []
+        for m in _ROW_CELL.finditer(data[max(start, 0) : end if end >= 0 else len(data)]):
+            letters, attrs, inner = m.group(1), m.group(2), m.group(3) or b""
+            if not (b"<is" in inner or _NUMBER_VALUE.search(inner)):
+                continue
+            column = _col_index(letters) - 1
+            filled.add(column)
+            kind = _CELL_TYPE.search(attrs)
+            if (kind is None or kind.group(1) == b"n") and (v := _NUMBER_VALUE.search(inner)):
+                numbers.append((column, v.group(1).decode("ascii", "replace")))
+        self.first_row_filled, self.first_row_numbers = frozenset(filled), tuple(numbers)
 
 
 @dataclass
@@ -267,6 +293,8 @@ def _inflate(zf: zipfile.ZipFile, info: zipfile.ZipInfo, shown: str, scan_sheet:
         first_row=facts.first_row,
         column_a=facts.column_a,
         plain_cells=facts.plain_cells,
+        first_row_filled=facts.first_row_filled,
+        first_row_numbers=facts.first_row_numbers,
     )
 
 

@@ -310,3 +310,21 @@ def test_chunks_inserted_in_the_background_keep_order_and_errors(tmp_path, monke
     rows = _assert_same(tmp_path, monkeypatch, {**spec, "chunk_size": 7}, "fastexcel")
     assert [r["_row"] for r in rows] == list(range(2, 3002))
     assert rows[1]["数量"] == repr(1 / 3)
+
+
+def test_typed_header_cells_stage_as_calamine_does(tmp_path, monkeypatch):
+    """fastexcel names a date or boolean header cell as if it were empty, and shortens a float
+    one: the guard's look at the header row keeps the text calamine gives."""
+    for i, header in enumerate(
+        [[dt.date(2024, 1, 1), "b"], [True, "b"], [0.1 + 0.2, 2024, "b"], ["a", None, "c"]]
+    ):
+        wb = openpyxl.Workbook()
+        wb.active.append(header)
+        wb.active.append(["x"] * len(header))
+        wb.save(tmp_path / f"h{i}.xlsx")
+        expected = "calamine" if i < 2 else "fastexcel"
+        _assert_same(tmp_path, monkeypatch, {"kind": "xlsx", "path": f"h{i}.xlsx"}, expected)
+    raw = '<row r="1"><c r="A1"><v>0.30000000000000004</v></c><c r="B1"><v>1E+21</v></c></row>'
+    _raw_xlsx(tmp_path / "f.xlsx", raw + f'<row r="2">{_inline("A2", "x")}</row>')
+    rows = _assert_same(tmp_path, monkeypatch, {"kind": "xlsx", "path": "f.xlsx"}, "fastexcel")
+    assert list(rows[0])[4:] == ["0.30000000000000004", "1e+21"]

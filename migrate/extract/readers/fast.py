@@ -36,7 +36,7 @@ import pyarrow.compute as pc
 
 from migrate.extract.guards import SheetScan
 from migrate.extract.layout import SheetLayout
-from migrate.extract.readers import RawSheet, column_letter
+from migrate.extract.readers import RawSheet, cell_text, column_letter
 from migrate.project import SourceSpec
 
 HEAD_ROWS = 200  # rows handed to SheetLayout to find the header (it looks at 30 filled rows)
@@ -70,7 +70,7 @@ def fast_ok(scan: SheetScan) -> bool:
     return scan.first_row > 0 and scan.column_a and scan.plain_cells and not scan.merged and not scan.errors
 
 
-def read_fast(path: Path, name: str) -> tuple[list, list] | None:
+def read_fast(path: Path, name: str, scan: SheetScan) -> tuple[list, list] | None:
     """(header texts, text columns from column A) of a sheet, or None when it must be read cell
     by cell (see the module docstring)."""
     import fastexcel
@@ -85,8 +85,9 @@ def read_fast(path: Path, name: str) -> tuple[list, list] | None:
         return None
     finally:
         quiet.level = level
-    # an empty header cell gets the name __UNNAMED__<position> (eager loads say no more)
-    header = [None if n == f"__UNNAMED__{i}" else n for i, n in enumerate(table.schema.names)]
+    header = _header(table.schema.names, scan)
+    if header is None:
+        return None
     names = [h for h in header if h is not None]
     if len(set(names)) != len(names) or any(_DEDUPED.search(h) for h in names):
         return None
@@ -94,6 +95,28 @@ def read_fast(path: Path, name: str) -> tuple[list, list] | None:
         return header, [_as_cell_text(column) for column in table.columns]
     except NeedsCells:
         return None
+
+
+def _header(names: list[str], scan: SheetScan) -> list | None:
+    """The header row's texts as cell_text gives them. fastexcel names an empty header cell
+    __UNNAMED__<position>, but a date, time or boolean one too: the guard, which saw the row,
+    tells them apart (those go to calamine). Number cells get their text from the raw value,
+    not from fastexcel's shortened one."""
+    header: list = []
+    for position, name in enumerate(names):
+        if name == f"__UNNAMED__{position}":
+            if position in scan.first_row_filled:
+                return None
+            name = None
+        header.append(name)
+    for position, raw in scan.first_row_numbers:
+        try:
+            value = float(raw)
+        except ValueError:
+            return None
+        if position < len(header):
+            header[position] = cell_text(value)
+    return header
 
 
 def _as_cell_text(column: pa.Array) -> pa.Array:

@@ -86,7 +86,7 @@ class Workbook:
             return None
         if self.part_sizes.get(name, 0) > STREAM_BYTES:
             return None
-        read = fast.read_fast(self.path, name)
+        read = fast.read_fast(self.path, name, scan)
         if read is None:
             return None
         counts: Counter = Counter()
