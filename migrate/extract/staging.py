@@ -192,6 +192,7 @@ class StagingWriter:
         return name
 
     def _add_columns(self, names: list[str]) -> None:
+        self.flush()  # SQLite has one writer: the background insert ends first
         try:
             with self.engine.begin() as c:
                 for name in names:
@@ -205,6 +206,7 @@ class StagingWriter:
         """One chunk, one transaction: rows are (row number, *texts) in `names` order."""
         if not rows:
             return
+        self.flush()
         lineage = (self.source, self.file, sheet)
         run = self.run_id
         self._insert(names, [(*lineage, r[0], run, *r[1:]) for r in rows])
