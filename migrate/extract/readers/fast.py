@@ -17,8 +17,9 @@ goes to the cell-typed calamine path. The header is fastexcel's header row (its 
 | datetime    | date at midnight, else "YYYY-MM-DD HH:MM:SS"        | before 1905 (times), with ms |
 | duration, other kinds, duplicate or `_n`-suffixed header names | -           | the whole sheet              |
 
-Sheets with merged ranges, error cells, cells without an `r` reference or nothing in column A
-(the zip guard tells) also go to calamine.
+Sheets with merged ranges, error cells, cells without an `r` reference before the first filled
+cell, nothing in column A, or a date/time/boolean cell in the header row (the zip guard tells)
+also go to calamine, as does a header found below the rows SheetLayout is handed (HEAD_ROWS).
 """
 
 from __future__ import annotations
@@ -248,8 +249,6 @@ def _kept_rows(data, numbers: pa.Array, spec: SourceSpec, hidden, skipped: Count
 def _stop_index(data, filled, is_hidden, spec: SourceSpec) -> int:
     """First visible row whose first filled cell matches `stop_at` (a Python regex, tried once
     per distinct first value, not once per row)."""
-    import re
-
     stop = re.compile(spec.stop_at)
     first = pc.coalesce(*data) if data else pa.nulls(len(filled), pa.string())
     distinct = pc.unique(first).drop_null().to_pylist()
