@@ -39,6 +39,15 @@ _ERROR_CELL = re.compile(
     rb'<c\b[^>]*?\br="([A-Z]+)(\d+)"[^>]*?\bt="e"[^>]*>\s*(?:<f\b[^>]*/>|<f\b[^>]*>[^<]*</f>)?\s*<v>([^<]*)</v>'
 )
 _MERGE = re.compile(rb'<mergeCell\b[^>]*?\bref="([A-Z]+)(\d+):([A-Z]+)(\d+)"')
+# A cell calamine counts as filled: a non-empty <v> (numbers, shared strings, errors, cached
+# formula results) or an inline string, even an empty one. Used to place fastexcel's columns.
+_VALUE = rb'"[^>]*?(?<!/)>\s*(?:<f\b[^>]*?(?:/>|>[^<]*</f>)\s*)?(?:<v>[^<]|<is\b)'
+_VALUE_CELL = re.compile(rb'<c r="[A-Z]+(\d+)' + _VALUE)
+_VALUE_CELL_A = re.compile(rb'<c r="A\d+' + _VALUE)
+_OTHER_CELL_TAGS = (b"<c>", b"<c/>", b"<c\n", b"<c\t", b"<c\r")
+_ROW_CELL = re.compile(rb'<c r="([A-Z]+)\d+"([^>]*?)(?:/>|>(.*?)</c>)', re.DOTALL)
+_CELL_TYPE = re.compile(rb'\bt="([a-zA-Z]+)"')
+_NUMBER_VALUE = re.compile(rb"<v>([^<]+)</v>")
 
 
 def verify_defusedxml() -> None:
@@ -125,6 +134,56 @@ class SheetScan:
     merged: tuple[tuple[int, int, int, int], ...] = ()  # (row0, col0, row1, col1), 1-based
     # error cells (#DIV/0!, #N/A): calamine gives them as empty; we stage the text Excel shows
     errors: tuple[tuple[int, int, str], ...] = ()  # (row, column 1-based, text)
+    # for the fast path (readers/fast.py): where fastexcel's first row and column are
+    first_row: int = 0  # row of the first filled cell; 0 = none found
+    column_a: bool = False  # some filled cell is in column A (fastexcel's first column is A)
+    plain_cells: bool = False  # every cell tag is `<c r="...`, so the two facts above are exact
+    # the first filled row (fastexcel's header): filled columns (0-based), and the raw `<v>` of
+    # its number cells, whose text fastexcel shortens ("0.3" for 0.30000000000000004)
+    first_row_filled: frozenset[int] = frozenset()
+    first_row_numbers: tuple[tuple[int, str], ...] = ()
+
+
+@dataclass
+class _FastFacts:
+    """What the fast path needs to know about a sheet part, gathered block by block."""
+
+    first_row: int = 0
+    column_a: bool = False
+    plain_cells: bool = True
+    first_row_filled: frozenset[int] = frozenset()
+    first_row_numbers: tuple[tuple[int, str], ...] = ()
+
+    def feed(self, data: bytes) -> None:
+        """Only the blocks up to the first filled cell are looked at for cell tags without an `r`:
+        the start row is that cell's row whatever comes later, and a writer that leaves `r` out
+        leaves it out from the first cell on."""
+        if not self.first_row:
+            if self.plain_cells and (
+                data.count(b"<c ") != data.count(b'<c r="') or any(t in data for t in _OTHER_CELL_TAGS)
+            ):
+                self.plain_cells = False
+            if m := _VALUE_CELL.search(data):
+                self.first_row = int(m.group(1))
+                self._first_row_cells(data, m.start())
+        if not self.column_a and _VALUE_CELL_A.search(data):
+            self.column_a = True
+
+    def _first_row_cells(self, data: bytes, at: int) -> None:
+        """The filled cells of the row holding the first filled cell (whole rows per block)."""
+        start = data.rfind(b"<row", 0, at)
+        end = data.find(b"</row>", at)
+        filled, numbers = set(), []
+        for m in _ROW_CELL.finditer(data[max(start, 0) : end if end >= 0 else len(data)]):
+            letters, attrs, inner = m.group(1), m.group(2), m.group(3) or b""
+            if not (b"<is" in inner or _NUMBER_VALUE.search(inner)):
+                continue
+            column = _col_index(letters) - 1
+            filled.add(column)
+            kind = _CELL_TYPE.search(attrs)
+            if (kind is None or kind.group(1) == b"n") and (v := _NUMBER_VALUE.search(inner)):
+                numbers.append((column, v.group(1).decode("ascii", "replace")))
+        self.first_row_filled, self.first_row_numbers = frozenset(filled), tuple(numbers)
 
 
 @dataclass
@@ -191,6 +250,7 @@ def _check_size(name: str, size: int, compressed: int, shown: str) -> None:
 
 def _inflate(zf: zipfile.ZipFile, info: zipfile.ZipInfo, shown: str, scan_sheet: bool) -> SheetScan | None:
     """Inflate one entry, never past its declared size; refuse DTDs; scan a sheet's XML."""
+    facts = _FastFacts()
     hidden: set[int] = set()
     formulas: list[tuple[int, str]] = []
     merged: list[tuple[int, int, int, int]] = []
@@ -216,7 +276,7 @@ def _inflate(zf: zipfile.ZipFile, info: zipfile.ZipInfo, shown: str, scan_sheet:
                         "(an XML entity bomb?); workbooks saved by Excel never do."
                     )
                 if scan_sheet:
-                    tail = _scan_whole_rows(data, hidden, formulas, merged, errors)
+                    tail = _scan_whole_rows(data, hidden, formulas, merged, errors, facts)
     except (zipfile.BadZipFile, EOFError, OSError) as exc:
         raise SourceError(f"{shown} is damaged: zip entry {info.filename} cannot be read ({exc}).") from None
     if seen < info.file_size:
@@ -224,17 +284,32 @@ def _inflate(zf: zipfile.ZipFile, info: zipfile.ZipInfo, shown: str, scan_sheet:
     if not scan_sheet:
         return None
     _scan(tail, hidden, formulas, merged, errors)
-    return SheetScan(frozenset(hidden), tuple(formulas), tuple(merged), tuple(errors))
+    facts.feed(tail)
+    return SheetScan(
+        frozenset(hidden),
+        tuple(formulas),
+        tuple(merged),
+        tuple(errors),
+        first_row=facts.first_row,
+        column_a=facts.column_a,
+        plain_cells=facts.plain_cells,
+        first_row_filled=facts.first_row_filled,
+        first_row_numbers=facts.first_row_numbers,
+    )
 
 
-def _scan_whole_rows(data: bytes, hidden: set[int], formulas: list, merged: list, errors: list) -> bytes:
+def _scan_whole_rows(
+    data: bytes, hidden: set[int], formulas: list, merged: list, errors: list, facts: _FastFacts
+) -> bytes:
     """Scan up to the last `<row` start (so no row is split across reads); return the rest."""
     cut = data.rfind(b"<row")
     if cut <= 0:
         if len(data) < 64 << 20:
             return data
         cut = len(data)  # one row longer than 64 MB: scan it as it is
-    _scan(data[:cut], hidden, formulas, merged, errors)
+    block = data[:cut]
+    _scan(block, hidden, formulas, merged, errors)
+    facts.feed(block)
     return data[cut:]
 
 

@@ -8,7 +8,11 @@ reader sees the old rows or the new ones, never a half-written table.
 from __future__ import annotations
 
 import json
+import sqlite3
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
+from itertools import repeat
 
 from sqlalchemy import (
     BigInteger,
@@ -119,6 +123,10 @@ class StagingWriter:
         self.catalog: list[tuple[str, str]] = []  # (staged name, original) in position order
         self._insert_sql = ""
         self._insert_width = -1
+        # Arrow chunks are inserted by one background thread: sqlite3 lets the GIL go while
+        # SQLite steps, so the next chunk's values are made meanwhile (write_columns)
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: Future | None = None
         try:
             self.run_id = self._open_run(kind, fingerprint_, spec_hash)
             self.side = f"{SIDE_PREFIX}{self.run_id}"
@@ -197,6 +205,7 @@ class StagingWriter:
         return name
 
     def _add_columns(self, names: list[str]) -> None:
+        self.flush()  # SQLite has one writer: the background insert ends first
         try:
             with self.engine.begin() as c:
                 for name in names:
@@ -210,9 +219,12 @@ class StagingWriter:
         """One chunk, one transaction: rows are (row number, *texts) in `names` order."""
         if not rows:
             return
+        self.flush()
         lineage = (self.source, self.file, sheet)
         run = self.run_id
-        records = [(*lineage, r[0], run, *r[1:]) for r in rows]
+        self._insert(names, [(*lineage, r[0], run, *r[1:]) for r in rows])
+
+    def _insert(self, names: list[str], records: Iterable[tuple]) -> None:
         columns = ["_source", "_file", "_sheet", "_row", "_run", *names]
         try:
             with self.engine.begin() as c:
@@ -221,11 +233,37 @@ class StagingWriter:
                 else:
                     marks = ", ".join("?" * len(columns))
                     sql = f"INSERT INTO {self.quote(self.side)} ({', '.join(map(self.quote, columns))}) VALUES ({marks})"
-                    c.exec_driver_sql(sql, records)
-        except SQLAlchemyError as exc:
+                    # the driver's own executemany takes an iterator: no list of records is built
+                    c.connection.driver_connection.cursor().executemany(sql, records)
+        except (SQLAlchemyError, sqlite3.Error) as exc:
             raise store_error(self.store, exc) from None
 
-    def _copy(self, conn, columns: list[str], records: list[tuple]) -> None:
+    def write_columns(self, sheet: str | None, names: list[str], numbers, columns: list) -> None:
+        """One chunk given as Arrow columns (the xlsx fast path): row numbers, then one text
+        column per name. Values become Python objects only here, column by column (to_pylist
+        in C), and are bound by executemany: no per-row Python code runs."""
+        if not len(numbers):
+            return
+        lineage = (repeat(self.source), repeat(self.file), repeat(sheet))
+        lists = [c.to_pylist() for c in columns]  # runs while the previous chunk is inserted
+        records = zip(*lineage, numbers.to_pylist(), repeat(self.run_id), *lists)
+        self.flush()  # one chunk in flight at most: memory stays at two chunks
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="staging")
+        self._pending = self._pool.submit(self._insert, names, records)
+
+    def flush(self) -> None:
+        """Wait for the chunk being inserted in the background; its error is raised here."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def _stop_pool(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def _copy(self, conn, columns: list[str], records: Iterable[tuple]) -> None:
         """PostgreSQL: binary-safe COPY, several times faster than INSERT batches."""
         cursor = conn.connection.driver_connection.cursor()
         sql = f"COPY {self.quote(self.side)} ({', '.join(map(self.quote, columns))}) FROM STDIN"
@@ -242,6 +280,8 @@ class StagingWriter:
 
     def finish(self, rows: int, sheets: dict, skipped: dict, warnings: list[str]) -> None:
         """Swap the side table in and close the run, in one transaction."""
+        self.flush()
+        self._stop_pool()
         target = staged_table(self.source)
         try:
             with self.engine.connect() as c:
@@ -276,6 +316,11 @@ class StagingWriter:
 
     def abandon(self, status: str = "failed") -> None:
         """Drop the side table; the staged table keeps its previous rows."""
+        try:
+            self.flush()
+        except Exception:  # noqa: BLE001 - the run is failing already; its first error is reported
+            pass
+        self._stop_pool()
         try:
             with self.engine.begin() as c:
                 c.exec_driver_sql(f"DROP TABLE IF EXISTS {self.quote(self.side)}")

@@ -1,5 +1,6 @@
-"""xlsx / xlsm / xls workbooks: python-calamine (Rust) by default, openpyxl read-only streaming
-for sheets too large to hold in memory. Every xlsx is checked by `guards` before either parser
+"""xlsx / xlsm / xls workbooks: fastexcel (Rust -> Arrow, readers/fast.py) for plain xlsx sheets,
+python-calamine (Rust) cell by cell for the rest, openpyxl read-only streaming for sheets too
+large to hold in memory. Every xlsx is checked by `guards` before either parser
 opens it; the guard's inflate pass also finds hidden rows, merged ranges and formulas that
 have no cached value, which neither fast parser reports."""
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 import os
 import posixpath
 import zipfile
+from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -17,7 +19,9 @@ from defusedxml import ElementTree
 
 from migrate.errors import SourceError
 from migrate.extract.guards import SheetScan, check_zip, sniff, verify_defusedxml
-from migrate.extract.readers import RawSheet
+from migrate.extract.readers import RawSheet, fast
+from migrate.extract.readers.fast import ArrowRows
+from migrate.project import SourceSpec
 
 # A sheet whose XML inflates past this is streamed by openpyxl (constant memory) rather than
 # loaded whole by calamine (about 1 GB of RSS per 100 MB of sheet XML, measured in bench/extract.md).
@@ -73,6 +77,23 @@ class Workbook:
             errors=scan.errors,
             reader="calamine",
         )
+
+    def read_fast(self, name: str, spec: SourceSpec, skipped: Counter) -> ArrowRows | None:
+        """The sheet's staged rows by the fast path (readers/fast.py), or None when it must be
+        read cell by cell with `read`. Only xlsx sheets small enough to hold in memory qualify."""
+        scan = self.scans.get(name)
+        if self.kind != "xlsx" or scan is None or not fast.fast_ok(scan):
+            return None
+        if self.part_sizes.get(name, 0) > STREAM_BYTES:
+            return None
+        read = fast.read_fast(self.path, name, scan)
+        if read is None:
+            return None
+        counts: Counter = Counter()
+        rows = fast.fast_rows(read, scan.first_row, name, spec, scan.hidden_rows, counts)
+        if rows is not None:
+            skipped.update(counts)
+        return rows
 
     def _stream(self, name: str, scan: SheetScan) -> RawSheet:
         import openpyxl

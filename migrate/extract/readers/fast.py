@@ -1,0 +1,283 @@
+"""The xlsx fast path: fastexcel (Rust calamine -> Arrow) reads a sheet into typed Arrow columns,
+pyarrow.compute turns each column into exactly the text `cell_text` stages, and the sheet layout
+(header, hidden, empty and stop rows, extra columns) is applied to whole columns. No Python
+object is made per cell until the rows are bound for SQLite.
+
+Why typed columns and not fastexcel's `dtypes="string"`: its float -> text keeps 9 decimals
+(0.30000000000000004 -> "0.3", 1/3 -> "0.333333333"), which would lose digits. So each column
+is read with its own type, inferred over every row with `dtype_coercion="strict"`: a column
+that mixes kinds (numbers and texts, numbers and booleans) makes fastexcel refuse, and the sheet
+goes to the cell-typed calamine path. The header is fastexcel's header row (its first row).
+
+| column type | staged text (as cell_text)                         | sent to calamine             |
+|-------------|----------------------------------------------------|------------------------------|
+| string      | as read; "" -> NULL                                | -                            |
+| float       | integers without ".0"; others Python's repr        | integers 2**63 .. 1e21       |
+| boolean     | TRUE / FALSE                                       | -                            |
+| datetime    | date at midnight, else "YYYY-MM-DD HH:MM:SS"        | before 1905 (times), with ms |
+| duration, other kinds, duplicate or `_n`-suffixed header names | -           | the whole sheet              |
+
+Sheets with merged ranges, error cells, cells without an `r` reference before the first filled
+cell, nothing in column A, or a date/time/boolean cell in the header row (the zip guard tells)
+also go to calamine, as does a header found below the rows SheetLayout is handed (HEAD_ROWS).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from migrate.extract.guards import SheetScan
+from migrate.extract.layout import SheetLayout
+from migrate.extract.readers import RawSheet, cell_text, column_letter
+from migrate.project import SourceSpec
+
+HEAD_ROWS = 200  # rows handed to SheetLayout to find the header (it looks at 30 filled rows)
+_MS_PER_DAY = 86_400_000
+_FIRST_DATE_MS = -2_051_222_400_000  # 1905-01-01: earlier "dates" are times of day or durations
+_DEDUPED = re.compile(r"_\d+$")  # fastexcel renames a repeated header `a` to `a_1`
+
+
+class NeedsCells(Exception):
+    """A column whose text only the cell-typed path can give."""
+
+
+@dataclass(frozen=True)
+class ArrowRows:
+    """A sheet's staged rows as columns: physical row numbers and one text column per header name."""
+
+    header: list[str]
+    numbers: pa.Array
+    columns: list[pa.Array]
+
+    def __len__(self) -> int:
+        return len(self.numbers)
+
+    def chunks(self, size: int) -> Iterator[tuple[pa.Array, list[pa.Array]]]:
+        for start in range(0, len(self.numbers), size):
+            yield self.numbers[start : start + size], [c[start : start + size] for c in self.columns]
+
+
+def fast_ok(scan: SheetScan) -> bool:
+    """The guard saw everything the fast path needs to place the sheet's cells."""
+    return scan.first_row > 0 and scan.column_a and scan.plain_cells and not scan.merged and not scan.errors
+
+
+def read_fast(path: Path, name: str, scan: SheetScan) -> tuple[list, list] | None:
+    """(header texts, text columns from column A) of a sheet, or None when it must be read cell
+    by cell (see the module docstring)."""
+    import fastexcel
+
+    quiet = logging.getLogger("fastexcel")
+    level, quiet.level = quiet.level, logging.ERROR  # "falling back to string" for empty columns
+    try:
+        table = fastexcel.read_excel(str(path)).load_sheet(
+            name, header_row=0, schema_sample_rows=None, dtype_coercion="strict", eager=True
+        )
+    except Exception:  # noqa: BLE001 - mixed kinds in a column, or anything: calamine says what
+        return None
+    finally:
+        quiet.level = level
+    header = _header(table.schema.names, scan)
+    if header is None:
+        return None
+    names = [h for h in header if h is not None]
+    if len(set(names)) != len(names) or any(_DEDUPED.search(h) for h in names):
+        return None
+    try:
+        return header, [_as_cell_text(column) for column in table.columns]
+    except NeedsCells:
+        return None
+
+
+def _header(names: list[str], scan: SheetScan) -> list | None:
+    """The header row's texts as cell_text gives them. fastexcel names an empty header cell
+    __UNNAMED__<position>, but a date, time or boolean one too: the guard, which saw the row,
+    tells them apart (those go to calamine). Number cells get their text from the raw value,
+    not from fastexcel's shortened one."""
+    header: list = []
+    for position, name in enumerate(names):
+        if name == f"__UNNAMED__{position}":
+            if position in scan.first_row_filled:
+                return None
+            name = None
+        header.append(name)
+    for position, raw in scan.first_row_numbers:
+        try:
+            value = float(raw)
+        except ValueError:
+            return None
+        if position < len(header):
+            header[position] = cell_text(value)
+    return header
+
+
+def _as_cell_text(column: pa.Array) -> pa.Array:
+    """One typed column -> cell_text's strings, whole-column operations only."""
+    kind = column.type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return pc.if_else(pc.equal(column, ""), pa.scalar(None, pa.string()), column)
+    if pa.types.is_null(kind):
+        return pa.nulls(len(column), pa.string())
+    if pa.types.is_floating(kind):
+        return _float_text(column)
+    if pa.types.is_boolean(kind):
+        return pc.if_else(column, "TRUE", "FALSE")
+    if pa.types.is_timestamp(kind):
+        return _datetime_text(column)
+    raise NeedsCells(str(kind))
+
+
+def _float_text(column: pa.Array) -> pa.Array:
+    """Integral values as integers (12.0 -> "12"); others as Python's repr, whose digits Arrow's
+    cast gives too, but in exponent form from about 1e10 and in plain form below 1e-4: those
+    few are formatted by numpy, which follows repr."""
+    values = column.to_numpy(zero_copy_only=False)
+    finite = ~np.isnan(values)
+    magnitude = np.abs(np.where(finite, values, 0.0))
+    integral = finite & (values == np.floor(np.where(finite, values, 0.0)))
+    if np.any(integral & (magnitude >= 2.0**63) & (magnitude < 1e21)):
+        raise NeedsCells("integer beyond int64")
+    as_int = integral & (magnitude < 2.0**63)
+    text = pc.cast(column, pa.string())
+    if as_int.any():
+        ints = pa.array(np.where(as_int, values, 0.0).astype(np.int64)).cast(pa.string())
+        text = pc.if_else(pa.array(as_int), ints, text)
+    odd = finite & ~as_int & ((magnitude < 1e-4) | (magnitude >= 1e9))
+    if odd.any():
+        text = pc.replace_with_mask(text, pa.array(odd), pa.array(values[odd].astype(str)))
+    return pc.if_else(pa.array(finite), text, pa.scalar(None, pa.string()))
+
+
+def _datetime_text(column: pa.Array) -> pa.Array:
+    """python-calamine gives a date for midnight, a datetime otherwise (seconds, ISO with a space)."""
+    ms = column.cast(pa.timestamp("ms")).cast(pa.int64())
+    values = ms.to_numpy(zero_copy_only=False)
+    present = ~np.isnan(values) if values.dtype.kind == "f" else np.ones(len(values), dtype=bool)
+    whole = np.where(present, values, 0)
+    if np.any(present & ((whole < _FIRST_DATE_MS) | (whole % 1000 != 0))):
+        raise NeedsCells("time of day, duration or milliseconds")
+    seconds = column.cast(pa.timestamp("ms")).cast(pa.timestamp("s"))
+    midnight = present & (whole % _MS_PER_DAY == 0)
+    if not midnight.any():
+        return seconds.cast(pa.string())
+    dates = seconds.cast(pa.date32()).cast(pa.string())
+    if midnight.sum() == present.sum():
+        return dates  # a date column: no time to show
+    return pc.if_else(pa.array(midnight), dates, seconds.cast(pa.string()))
+
+
+def fast_rows(
+    read: tuple[list, list],
+    first_row: int,
+    sheet: str,
+    spec: SourceSpec,
+    hidden: frozenset[int],
+    skipped: Counter,
+) -> ArrowRows | None:
+    """The staged rows of a sheet read by `read_fast` (its header row, then its data columns), laid
+    out as `SheetLayout` lays out rows: the header found among the first rows by SheetLayout itself,
+    the rest decided column-wise. None when the header is not within the rows handed over."""
+    header_texts, columns = read
+    height = len(columns[0]) if columns else 0
+    head = max(HEAD_ROWS, (spec.header_row or 0) - first_row + spec.header_rows + 1)
+    seen: Counter = Counter()
+    rows = _head_rows(header_texts, columns, first_row, min(head, height), seen)
+    layout = SheetLayout(RawSheet(name=sheet, rows=rows, hidden_rows=hidden), spec, Counter())
+    if seen["rows"] > head and height > head:
+        return None  # the header search ran past the rows handed over
+    _merge(skipped, layout.skipped)
+    if not layout.header:
+        return ArrowRows([], pa.array([], pa.int64()), [])
+    # data row i is physical row first_row + 1 + i (row first_row is fastexcel's header)
+    start = min(max(layout.header_row + spec.header_rows - first_row - 1, 0), height)
+    numbers = pa.array(np.arange(first_row + 1 + start, first_row + 1 + height, dtype=np.int64))
+    data = [c[start:] for c in columns]
+    keep = _kept_rows(data, numbers, spec, hidden, skipped)
+    header = _widened(list(layout.header), data, keep)
+    width = len(header)
+    picked = [c.filter(keep) for c in data[:width]]
+    picked += [pa.nulls(len(picked[0]) if picked else 0, pa.string())] * (width - len(picked))
+    return ArrowRows(header, numbers.filter(keep), picked)
+
+
+def _merge(into: Counter, counts: Counter) -> None:
+    for key, value in counts.items():
+        into[key] += value
+
+
+def _head_rows(header: list, columns, first_row: int, count: int, seen: Counter) -> Iterator:
+    """The header row and the first data rows, as the (row, texts) SheetLayout reads."""
+    seen["rows"] += 1
+    yield first_row, list(header)
+    lists = [c[:count].to_pylist() for c in columns]
+    for i, values in enumerate(zip(*lists, strict=True)):
+        seen["rows"] += 1
+        yield first_row + 1 + i, list(values)
+
+
+def _kept_rows(data, numbers: pa.Array, spec: SourceSpec, hidden, skipped: Counter) -> pa.Array:
+    """The rows SheetLayout.chunks would stage, counting the others by reason, in its order:
+    after a stop row, hidden, empty, the stop row itself."""
+    n = len(numbers)
+    filled = _any_valid(data, n)
+    is_hidden = (
+        pc.is_in(numbers, value_set=pa.array(sorted(hidden), pa.int64()))
+        if hidden and not spec.include_hidden
+        else pa.array(np.zeros(n, dtype=bool))
+    )
+    empty_skip = pc.and_(pc.invert(filled), pa.scalar(bool(spec.skip_empty_rows)))
+    stop_at = _stop_index(data, filled, is_hidden, spec) if spec.stop_at else n
+    before = pa.array(np.arange(n) < stop_at)
+    visible = pc.and_(before, pc.invert(is_hidden))
+    skipped["hidden_row"] += _count(pc.and_(before, is_hidden))
+    skipped["empty_row"] += _count(pc.and_(visible, empty_skip))
+    if stop_at < n:
+        skipped["stop_row"] += 1
+        skipped["after_stop"] += _count(filled[stop_at + 1 :])
+    return pc.and_(visible, pc.invert(empty_skip))
+
+
+def _stop_index(data, filled, is_hidden, spec: SourceSpec) -> int:
+    """First visible row whose first filled cell matches `stop_at` (a Python regex, tried once
+    per distinct first value, not once per row)."""
+    stop = re.compile(spec.stop_at)
+    first = pc.coalesce(*data) if data else pa.nulls(len(filled), pa.string())
+    distinct = pc.unique(first).drop_null().to_pylist()
+    matching = [v for v in distinct if v and stop.search(v)]
+    if not matching:
+        return len(filled)
+    hit = pc.and_(pc.is_in(first, value_set=pa.array(matching, pa.string())), pc.invert(is_hidden))
+    hits = np.flatnonzero(hit.to_numpy(zero_copy_only=False))
+    return int(hits[0]) if len(hits) else len(filled)
+
+
+def _widened(header: list[str], data, keep: pa.Array) -> list[str]:
+    """Cells right of the header hold data: name those columns by letter, as SheetLayout does."""
+    last = -1
+    for index in range(len(header), len(data)):
+        if _count(pc.and_(keep, data[index].is_valid())):
+            last = index
+    while len(header) <= last:
+        header.append(f"column_{column_letter(len(header)).lower()}")
+    return header
+
+
+def _any_valid(data, n: int) -> pa.Array:
+    filled = pa.array(np.zeros(n, dtype=bool))
+    for column in data:
+        if column.null_count < len(column):
+            filled = pc.or_(filled, column.is_valid())
+    return filled
+
+
+def _count(mask) -> int:
+    return int(pc.sum(mask).as_py() or 0)
