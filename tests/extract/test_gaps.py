@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import inspect
 
 from migrate.errors import ConfigError
-from migrate.extract import extract
+from migrate.extract import check_sources, extract
 from migrate.store import WorkStore
 from tests.extract.bigsheet import EXCEL_MAX_ROWS, write_full_sheet
 from tests.extract.helpers import make_project, staged
@@ -120,7 +120,7 @@ def test_csv_row_is_the_physical_line_after_quoted_line_breaks(tmp_path):
 _EXTRACT_AND_MEASURE = """
 import json, resource, sys
 from migrate.errors import ConfigError
-from migrate.extract import extract
+from migrate.extract import check_sources, extract
 from migrate.project import Project
 result = extract(Project(sys.argv[1])).sources[0]
 print(json.dumps({"rows": result.rows, "reader": result.reader, "run_id": result.run_id,
@@ -314,3 +314,12 @@ def test_utf16_without_bom_detected(tmp_path, encoding, body):
     extract(project)
     lines = [line.split(",") for line in body.splitlines()]
     assert [[r[h] for h in lines[0]] for r in staged(project, "u")] == lines[1:]
+
+
+def test_sources_check_finds_the_header_under_title_lines(tmp_path):
+    body = TITLED.format(sep=",", pad="")
+    _write_text(tmp_path / "stock.csv", body, "gb18030")
+    project = make_project(tmp_path, {"stock": {"kind": "csv", "path": "stock.csv"}})
+    (check,) = check_sources(project, {"stock": {"物料编码", "数量", "库位"}}).sources
+    assert check.columns == ("物料编码", "批次号", "数量")
+    assert check.missing_columns == ("库位",)
