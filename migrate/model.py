@@ -564,3 +564,58 @@ load_lease = Table(
     Column("expires_at", UtcDateTime, nullable=False),
     CheckConstraint("id = 1", name="single_row"),
 )
+
+
+# --- cutover points and rollbacks (migrate.rollback) ----------------------------------
+
+#: A named state of the target a rollback can return to: the ledger position and the
+#: content hash of every model table at that instant (taken under the one-writer lease).
+#: A point is superseded once a rollback undoes a ledger entry at or before its position.
+cutover_point = Table(
+    "migrate_cutover_point",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(63), nullable=False, index=True),
+    Column("phase", String(63)),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("operator", String(120), nullable=False),
+    Column("ledger_seq", Integer, nullable=False),  # the last ledger seq the point includes (0: none)
+    Column("hashes", String, nullable=False),  # JSON {table: content_hash}
+    Column("superseded_by", Integer),  # the rollback run that undid part of it
+)
+
+#: One row per `migrate rollback run`; its counters move inside every chunk's transaction.
+rollback_run = Table(
+    "migrate_rollback_run",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("point_id", Integer, nullable=False),
+    Column("point", String(63), nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime),
+    Column("operator", String(120), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("command", String(500), nullable=False),
+    Column("status", String(20), nullable=False),  # running / completed / mismatch / failed
+    Column("undone", Integer, nullable=False),  # ledger entries undone so far
+    Column("chunks", Integer, nullable=False),
+    Column("summary", String),  # JSON: tables that differ from the point, counters per entity
+)
+
+#: Ledger entries a rollback undid, moved here in the chunk that undid them: the live
+#: ledger then describes exactly the target's present history, and nothing is forgotten.
+rollback_undone = Table(
+    "migrate_rollback_undone",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("rollback_id", Integer, nullable=False, index=True),
+    Column("seq", Integer, nullable=False),  # SQLite reuses ledger seqs after a rollback: not a key
+    Column("run_id", Integer, nullable=False),
+    Column("entity", String(60), nullable=False),
+    Column("chunk_no", Integer, nullable=False),
+    Column("op", String(10), nullable=False),
+    Column("id_lo", Integer, nullable=False),
+    Column("id_hi", Integer, nullable=False),
+    Column("before", String),
+)

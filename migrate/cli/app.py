@@ -11,7 +11,9 @@ from migrate import __version__
 from migrate.cli import audit, db, demo, init, load, trace
 from migrate.cli import extract as extract_cli
 from migrate.cli import map as map_cli
+from migrate.cli import phase as phase_cli
 from migrate.cli import reconcile as reconcile_cli
+from migrate.cli import rollback as rollback_cli
 from migrate.cli import sources as sources_cli
 from migrate.cli import values as values_cli
 from migrate.cli.context import AppContext, default_operator
@@ -70,6 +72,8 @@ app.command("map")(map_cli.map_command)
 app.add_typer(values_cli.app, name="values")
 app.command("load")(load.load)
 app.command("reconcile")(reconcile_cli.reconcile)
+app.add_typer(phase_cli.app, name="phase")
+app.add_typer(rollback_cli.app, name="rollback")
 app.command("trace")(trace.trace)
 app.add_typer(audit.app, name="audit")
 

@@ -149,9 +149,18 @@ def load(
     try:
         fingerprints = _fingerprints(store, ordered)
         _refuse_changed_inputs(url, fingerprints, restart)
+        _record_start_point(url, operator)
         return _run(url, store, ordered, fingerprints, lease, options, progress, faults or Faults())
     finally:
         lease.release()
+
+
+def _record_start_point(url: URL, operator: str) -> None:
+    """Before a target's first load, under the lease: the cutover point "start" (C0) that
+    `migrate rollback run --to start` returns to."""
+    from migrate.rollback.points import ensure_start_point  # rollback builds on load: import late
+
+    ensure_start_point(url, operator)
 
 
 @dataclass(frozen=True)

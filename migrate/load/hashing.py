@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from sqlalchemy import Engine, Table, select
+from sqlalchemy import Connection, Engine, Table, select
 
 from migrate.model import ENTITIES, metadata
 from migrate.store import to_canonical
@@ -44,16 +44,22 @@ def _content_select(table: Table):
 
 def content_hash(engine: Engine, table: str | Table) -> str:
     """An order- and backend-independent hash of a table's content (see module doc)."""
+    with engine.connect().execution_options(stream_results=True) as conn:
+        return connection_hash(conn, table)
+
+
+def connection_hash(conn: Connection, table: str | Table) -> str:
+    """`content_hash` on an open connection: what it sees inside its own transaction (a
+    rollback rehearsal hashes the replayed state before rolling it back)."""
     if isinstance(table, str):
         table = metadata.tables[table]
     total, count = 0, 0
-    with engine.connect().execution_options(stream_results=True) as conn:
-        result = conn.execute(_content_select(table))
-        while rows := result.fetchmany(20_000):
-            for row in rows:
-                text = json.dumps([to_canonical(v) for v in row], ensure_ascii=False)
-                total += int.from_bytes(hashlib.sha256(text.encode()).digest(), "big")
-            count += len(rows)
+    result = conn.execute(_content_select(table))
+    while rows := result.fetchmany(20_000):
+        for row in rows:
+            text = json.dumps([to_canonical(v) for v in row], ensure_ascii=False)
+            total += int.from_bytes(hashlib.sha256(text.encode()).digest(), "big")
+        count += len(rows)
     return hashlib.sha256(f"{count}:{total % _MOD:064x}".encode()).hexdigest()
 
 

@@ -81,8 +81,12 @@ def map_chunk(plan: Plan, staged: pd.DataFrame, references: dict[str, pa.Array])
     )
     unmapped: list[pd.DataFrame] = []
     for col in plan.columns:
-        out[col.name] = _build_column(col, staged, alive, failures, unmapped, plan.context)
+        if col.within is None:
+            out[col.name] = _build_column(col, staged, alive, failures, unmapped, plan.context)
     _typed_and_required(entity, out, failures, plan)
+    for col in plan.columns:
+        if col.within is not None:
+            out[col.name] = quality.within(out, col.within)
     for i, rule in enumerate(plan.spec.rules):
         if rule.kind == "unique":
             continue
@@ -192,7 +196,7 @@ def _typed_and_required(entity: str, out: pd.DataFrame, failures: _Failures, pla
     """Parse columns no step typed to the model's type; then the model's NOT NULL columns."""
 
     table = ENTITIES[entity].table
-    stepped = {c.name: {s.transform.name for s in c.steps} for c in plan.columns}
+    stepped = {c.name: {s.transform.name for s in c.steps} for c in plan.columns if c.within is None}
     for name in out.columns:
         kind = _kind(table, name)
         if kind is None or name not in stepped or stepped[name] & set(_TYPE_STEP.get(kind, (kind,))):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from migrate.errors import ConfigError
-from migrate.mapping.spec import MappingSpec
+from migrate.mapping.spec import MappingSpec, WithinSpec
 from migrate.mapping.transforms import StepContext, Transform, check_step
 from migrate.store import normalize_header
 
@@ -26,6 +26,7 @@ class TargetColumn:
     sep: str
     const: str | None
     steps: tuple[Step, ...]
+    within: WithinSpec | None = None  # derived after the other columns are typed
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,13 @@ def compile_mapping(spec: MappingSpec, file: str, context: StepContext) -> Plan:
         headers = col.sources
         columns.append(
             TargetColumn(
-                name, tuple(normalize_header(h) for h in headers), headers, col.sep, const, tuple(steps)
+                name,
+                tuple(normalize_header(h) for h in headers),
+                headers,
+                col.sep,
+                const,
+                tuple(steps),
+                col.within,
             )
         )
     return Plan(spec, file, tuple(columns), context)

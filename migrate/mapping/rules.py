@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import Integer, Numeric
 
-from migrate.mapping.spec import RuleSpec
+from migrate.mapping.spec import RuleSpec, WithinSpec
 from migrate.mapping.transforms import TEXT
 from migrate.model import ENTITIES, ExactDecimal
 
@@ -88,6 +88,25 @@ def _compare(rule: RuleSpec, frame: pd.DataFrame, entity: str) -> pd.Series:
     if both.any():
         held[both] = _OPS[spec.op](left[both], right[both]).astype(bool)
     return both & ~held
+
+
+def within(frame: pd.DataFrame, spec: WithinSpec) -> pd.Series:
+    """ "true" / "false" / NULL: value within the limits, compared as exact NUMERIC(18,6) decimals."""
+
+    def decimals(column: str | None):
+        if column is None:
+            return None
+        return pc.cast(pa.array(frame[column].astype(TEXT)), pa.decimal128(18, 6))
+
+    value, low, high = decimals(spec.value), decimals(spec.min), decimals(spec.max)
+    held = pa.scalar(True)
+    if low is not None:
+        held = pc.and_kleene(held, pc.or_kleene(pc.is_null(low), pc.greater_equal(value, low)))
+    if high is not None:
+        held = pc.and_kleene(held, pc.or_kleene(pc.is_null(high), pc.less_equal(value, high)))
+    held = pc.if_else(pc.is_null(value), pa.scalar(None, pa.bool_()), held)
+    text = pc.if_else(held, "true", "false")
+    return pd.Series(pd.array(text, dtype=TEXT), index=frame.index)
 
 
 def describe(rule: RuleSpec) -> str:

@@ -16,6 +16,8 @@ Shape (every key but `entity` and `columns` optional)::
       uom: {const: kg}
       quantity: {from: 数量, steps: [{number_part: {}}, {to_unit: {to: kg, factors: {g: 0.001}}}]}
       status: {from: 状态, steps: [{value_map: lot_status}]}
+      # derived (process_parameter): a boolean from mapped decimals, no steps
+      # in_spec: {within: {value: value, min: lower_limit, max: upper_limit}}
     filters:                         # rows dropped on purpose, counted by name
       - {name: voided, column: 状态, in: [作废]}
     duplicates: {policy: reject_all}  # or keep_first / keep_last with order_by: <mapped column>
@@ -31,9 +33,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
+from sqlalchemy import Boolean
 
 from migrate.errors import ConfigError
-from migrate.model import ENTITIES
+from migrate.model import ENTITIES, ExactDecimal
 from migrate.project import NAME, Spec, read_yaml, validated
 from migrate.store import REASONS, Reason  # noqa: F401 (re-exported)
 
@@ -64,12 +67,32 @@ def _step(value: Any) -> dict:
     raise ValueError("a step is a transform name, or one {name: arguments} pair")
 
 
+class WithinSpec(Spec):
+    """A boolean derived from mapped decimals: `value` lies within [`min`, `max`] (exact decimal
+    comparison; a missing limit leaves that side open; a missing value gives NULL)."""
+
+    value: str
+    min: str | None = None
+    max: str | None = None
+
+    @model_validator(mode="after")
+    def _a_limit(self) -> WithinSpec:
+        if self.min is None and self.max is None:
+            raise ValueError("`within` needs `min`, `max` or both (mapped column names)")
+        return self
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(c for c in (self.value, self.min, self.max) if c is not None)
+
+
 class ColumnSpec(Spec):
     """Where one target column's value comes from, and the steps applied in order."""
 
     from_: str | tuple[str, ...] | None = Field(default=None, alias="from")
     sep: str = " "  # joins several `from` columns
     const: str | int | float | bool | None = None
+    within: WithinSpec | None = None  # derived from other mapped columns, after they are typed
     steps: tuple[StepSpec, ...] = ()
 
     @field_validator("steps", mode="before")
@@ -83,8 +106,12 @@ class ColumnSpec(Spec):
 
     @model_validator(mode="after")
     def _one_origin(self) -> ColumnSpec:
-        if (self.from_ is None) == (self.const is None):
-            raise ValueError("give exactly one of `from` (source column header) or `const`")
+        if sum(x is not None for x in (self.from_, self.const, self.within)) != 1:
+            raise ValueError(
+                "give exactly one of `from` (source column header), `const` or `within` (derived)"
+            )
+        if self.within is not None and self.steps:
+            raise ValueError("a derived (`within`) column takes no steps")
         return self
 
     @property
@@ -236,12 +263,31 @@ def check_against_model(spec: MappingSpec, file: str) -> None:
     for column in _required(spec.entity):
         if column not in spec.columns:
             fail(f"{spec.entity}.{column} is mandatory (NOT NULL) and has no mapping.", "columns")
+    for name, column in spec.columns.items():
+        _check_within(spec, name, column, fail)
     for i, rule in enumerate(spec.rules):
         for column in rule.columns:
             if column not in mapped:
                 fail(f"{spec.entity} has no column {column!r}.", f"rules.{i}.{rule.kind}")
     if spec.duplicates.order_by not in (*mapped, *LINEAGE_COLUMNS):
         fail(f"{spec.entity} has no column {spec.duplicates.order_by!r}.", "duplicates.order_by")
+
+
+def _check_within(spec: MappingSpec, name: str, column: ColumnSpec, fail) -> None:
+    """A derived boolean reads decimal columns the same file maps (not other derived ones)."""
+    if column.within is None:
+        return
+    table = ENTITIES[spec.entity].table
+    if not isinstance(table.c[name].type, Boolean):
+        fail(f"{spec.entity}.{name} is not a boolean column; `within` derives a boolean.", f"columns.{name}")
+    for part in column.within.columns:
+        source = spec.columns.get(part)
+        if part not in table.c or not isinstance(table.c[part].type, ExactDecimal):
+            fail(
+                f"`within` reads {part!r}, which is not a decimal column of {spec.entity}.", f"columns.{name}"
+            )
+        if source is None or source.within is not None:
+            fail(f"`within` reads {part!r}, which this file does not map from a source.", f"columns.{name}")
 
 
 def _required(entity: str) -> tuple[str, ...]:

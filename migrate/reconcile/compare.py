@@ -10,6 +10,7 @@ are exact at their boundary (1e-6 inside is inside) and cost nothing when values
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -17,6 +18,8 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from deepdiff import DeepDiff
+from deepdiff.operator import BaseOperator
 
 from migrate.reconcile.spec import Tolerance
 
@@ -76,6 +79,10 @@ class CompareResult:
     method: str = "rows"  # rows: every row streamed; pushdown: only segments whose checksums differ
     segments: int | None = None
     segments_compared: int | None = None
+    rules: dict[str, ColumnRule] = field(default_factory=dict, repr=False)
+    # (key, expected row, actual row) of the rows listed in `details` with different values:
+    # the structured difference of each is computed when the report is rendered
+    row_values: list[tuple[dict, dict, dict]] = field(default_factory=list, repr=False)
 
     @property
     def differences(self) -> int:
@@ -110,6 +117,9 @@ class CompareResult:
             "segments_compared": self.segments_compared,
             "details_listed": len(self.details),
             "details": [d.to_dict() for d in self.details],
+            "row_diffs": [
+                {"key": k, "diff": structured_difference(e, a, self.rules)} for k, e, a in self.row_values
+            ],
         }
 
     def _note(self, items: Iterable[Difference]) -> None:
@@ -146,7 +156,7 @@ def compare_chunks(
     """Compare key-aligned chunk pairs (a key's rows all in one pair) and add the results up.
 
     `key_rules` may normalise key columns too (e.g. codes compared case-insensitively)."""
-    result = CompareResult(key, tuple(rules), max_details=max_details)
+    result = CompareResult(key, tuple(rules), max_details=max_details, rules=rules)
     result.unequal_by_column = dict.fromkeys(rules, 0)
     normalise = {c: r.normalise for c, r in {**rules, **(key_rules or {})}.items()}
     for left, right in chunks:
@@ -257,10 +267,10 @@ def _compare_values(both: pd.DataFrame, key, rules: dict[str, ColumnRule], resul
         per_column.append((column, unequal))
     result.unequal_rows += int(unequal_any.sum())
     if unequal_any.any() and len(result.details) < result.max_details:
-        result._note(_value_differences(both, key, rules, per_column, unequal_any))
+        result._note(_value_differences(both, key, rules, per_column, unequal_any, result.row_values))
 
 
-def _value_differences(both, key, rules, per_column, unequal_any) -> Iterator[Difference]:
+def _value_differences(both, key, rules, per_column, unequal_any, rows_out: list) -> Iterator[Difference]:
     rows = both[unequal_any]
     order = np.argsort(rows[list(key)].astype(str).agg("\x1f".join, axis=1).to_numpy(), kind="stable")
     rows = rows.iloc[order]
@@ -268,6 +278,13 @@ def _value_differences(both, key, rules, per_column, unequal_any) -> Iterator[Di
     for i in range(len(rows)):
         row = rows.iloc[i]
         key_values = {k: _plain(row[k]) for k in key}
+        rows_out.append(
+            (
+                key_values,
+                {c: typed(row[f"{c}__e"], r.kind) for c, r in rules.items()},
+                {c: typed(row[f"{c}__a"], r.kind) for c, r in rules.items()},
+            )
+        )
         for column, rule in rules.items():
             if masks[column][i]:
                 exp, act = row[f"{column}__e"], row[f"{column}__a"]
@@ -371,3 +388,36 @@ def _records(frame: pd.DataFrame, key, rules) -> Iterator[tuple]:
 
 def _key(row: tuple, key: tuple[str, ...]) -> dict[str, Any]:
     return {k: _plain(v) for k, v in zip(key, row, strict=True)}
+
+
+def same_value(expected: Any, actual: Any, rule: ColumnRule) -> bool:
+    """One pair of values as the bulk comparison sees it: NULL equals only NULL; tolerances hold."""
+    if _null(expected) or _null(actual):
+        return _null(expected) and _null(actual)
+    if expected == actual:
+        return True
+    if rule.kind not in ("decimal", "int", "timestamp"):
+        return False
+    pair = pd.Series([expected], dtype=object), pd.Series([actual], dtype=object)
+    return bool(_within_tolerance(*pair, rule)[0])
+
+
+class _RuleOperator(BaseOperator):
+    """deepdiff sees a column's two values as equal exactly when the column's rule does (its
+    tolerance, exact decimals); otherwise deepdiff reports them its usual way."""
+
+    def __init__(self, rules: dict[str, ColumnRule]) -> None:
+        super().__init__(regex_paths=[r"^root\[[^\[\]]+\]$"])  # a top-level column, nothing deeper
+        self.rules = rules
+
+    def give_up_diffing(self, level, diff_instance) -> bool:
+        column = level.path(output_format="list")[-1]
+        rule = self.rules.get(column, ColumnRule())
+        return same_value(level.t1, level.t2, rule)  # True: equal under the rule, nothing reported
+
+
+def structured_difference(expected: dict, actual: dict, rules: dict[str, ColumnRule]) -> dict[str, Any]:
+    """deepdiff of one row's expected and actual values (typed), tolerances honoured: JSON-ready
+    (`values_changed`, `type_changes` for NULL against a value...)."""
+    diff = DeepDiff(expected, actual, custom_operators=[_RuleOperator(rules)])
+    return json.loads(diff.to_json())

@@ -15,16 +15,15 @@ from migrate.progress import NO_PROGRESS, Progress
 from migrate.project import Project
 from migrate.reconcile import pushdown
 from migrate.reconcile.accounting import AccountingResult, account
-from migrate.reconcile.compare import ColumnRule, CompareResult, compare_chunks
+from migrate.reconcile.columnar import compare_tables_arrow, hashed_pairs, normalise_batches, read_batches
+from migrate.reconcile.compare import ColumnRule, CompareResult
 from migrate.reconcile.sides import (
     actual_sql,
-    aligned_chunks,
     canonical_sql,
     column_kind,
     expected_sql,
     from_clause,
     raw_expr,
-    stream,
 )
 from migrate.reconcile.spec import ReconcileSpec, load_spec
 from migrate.reconcile.totals import TotalResult, control_total
@@ -32,7 +31,8 @@ from migrate.reconcile.trace import TraceResult, trace
 from migrate.store import WorkStore, mapped_table
 from migrate.urls import mask_url
 
-DEFAULT_CHUNK = 100_000
+DEFAULT_CHUNK = 100_000  # rows per batch read
+DEFAULT_BUCKET = 250_000  # rows per side held in memory at once (one hash bucket)
 
 
 @dataclass(frozen=True)
@@ -122,19 +122,38 @@ def compare_entity(
                 spec.key_columns,
                 compared,
                 key_rules=key_rules,
+                segment_rows=min(chunk_size, pushdown.DEFAULT_SEGMENT_ROWS),
                 batch_rows=chunk_size,
                 max_details=spec.max_details,
             )
-    left = (
-        stream(store.engine, expected_sql(store.engine, spec.entity, columns), chunk_size)
-        if has_map
-        else iter(())
+    if not has_map:
+        left_sql = f"SELECT {', '.join('NULL AS ' + q for q in _quoted(target, columns))} WHERE 1 = 0"
+        return compare_queries(
+            target,
+            left_sql,
+            target,
+            actual_sql(target, spec.entity, columns, ordered=False),
+            spec.key_columns,
+            compared,
+            key_rules=key_rules,
+            chunk_size=chunk_size,
+            max_details=spec.max_details,
+        )
+    return compare_queries(
+        store.engine,
+        expected_sql(store.engine, spec.entity, columns, ordered=False),
+        target,
+        actual_sql(target, spec.entity, columns, ordered=False),
+        spec.key_columns,
+        compared,
+        key_rules=key_rules,
+        chunk_size=chunk_size,
+        max_details=spec.max_details,
     )
-    right = stream(target, actual_sql(target, spec.entity, columns), chunk_size)
-    chunks = aligned_chunks(left, right, columns[0], list(columns))
-    return compare_chunks(
-        chunks, spec.key_columns, compared, key_rules=key_rules, max_details=spec.max_details
-    )
+
+
+def _quoted(engine: Engine, columns) -> list[str]:
+    return [engine.dialect.identifier_preparer.quote(c) for c in columns]
 
 
 def _expected_side(engine: Engine, entity: str, columns) -> pushdown.Side:
@@ -156,15 +175,55 @@ def compare_tables(
     rules: dict[str, ColumnRule],
     *,
     chunk_size: int = DEFAULT_CHUNK,
+    bucket_rows: int = DEFAULT_BUCKET,
     max_details: int = 1000,
 ) -> CompareResult:
-    """Any two SQL sources, each query ordered by the first key column in code-point order
-    (`sides.order_by`): compared chunk by chunk, memory bounded by the chunk size."""
-    columns = [*key, *rules]
-    chunks = aligned_chunks(
-        stream(left, left_sql, chunk_size), stream(right, right_sql, chunk_size), key[0], columns
+    """Any two SQL queries (in any order) giving the key and compared columns: compared in
+    buckets of about `bucket_rows` rows, memory bounded by the bucket size."""
+    return compare_queries(
+        left,
+        left_sql,
+        right,
+        right_sql,
+        key,
+        rules,
+        chunk_size=chunk_size,
+        bucket_rows=bucket_rows,
+        max_details=max_details,
     )
-    return compare_chunks(chunks, key, rules, max_details=max_details)
+
+
+def compare_queries(
+    left: Engine,
+    left_sql: str,
+    right: Engine,
+    right_sql: str,
+    key: tuple[str, ...],
+    rules: dict[str, ColumnRule],
+    *,
+    key_rules: dict[str, ColumnRule] | None = None,
+    chunk_size: int = DEFAULT_CHUNK,
+    bucket_rows: int = DEFAULT_BUCKET,
+    max_details: int = 1000,
+) -> CompareResult:
+    """Both queries read as Arrow in storage order, split by key hash into buckets
+    (`columnar.hashed_pairs`), each bucket pair compared with Arrow kernels."""
+    columns = [*key, *rules]
+    rows = max(_count(left, left_sql), _count(right, right_sql))
+    buckets = -(-rows // max(1, bucket_rows))
+    key_normalise = {k: r.normalise for k, r in (key_rules or {}).items() if r.normalise}
+    # keys are normalised before they are hashed, so keys equal after normalising meet
+    sides = [
+        (normalise_batches(read_batches(e, sql, columns, chunk_size), key_normalise))
+        for e, sql in ((left, left_sql), (right, right_sql))
+    ]
+    pairs = hashed_pairs(*sides, key[0], columns, buckets)
+    return compare_tables_arrow(pairs, key, rules, max_details=max_details)
+
+
+def _count(engine: Engine, sql: str) -> int:
+    with engine.connect() as conn:
+        return int(conn.exec_driver_sql(f"SELECT COUNT(*) FROM ({sql}) AS counted").scalar_one())
 
 
 def reconcile(

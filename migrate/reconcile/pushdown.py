@@ -1,37 +1,48 @@
-"""Push-down: per-segment checksums computed by the databases, rows fetched only where they differ.
+"""Push-down bisection (the data-diff / reladiff idea): checksums of key ranges computed by
+the databases, recursing into the ranges that differ, rows read only for small ranges.
 
-Rows fall into segments by a hash of their key (the same function on every backend, so a
-key lands in the same segment on both sides whatever the databases' collations). Each
-database returns, per segment, its row count and the sum of a 40-bit hash of each row's
-canonical text; only segments whose (count, sum) differ are read back and compared row by
-row (`compare.compare_chunks`, with the real tolerances), in one scan per side ordered by
-segment and cut into aligned chunks. Memory holds the per-segment sums and one chunk,
-never a whole table.
+A segment is a range of the first key column, [lo, hi) in code-point order (SQLite's BINARY,
+PostgreSQL's "C" collation). Each level splits every differing segment into up to `fanout`
+sub-ranges at keys sampled from the database (`ROW_NUMBER() OVER (ORDER BY key)`, only the
+boundary keys cross the wire) and asks both databases, in one query each, for every
+sub-range's row count and sum of 40-bit md5 row hashes. Equal (count, sum): the range is the
+same on both sides (up to a hash collision) and is never read. A differing range of at most
+`segment_rows` rows is a leaf: its rows are read from both sides and compared row by row
+(`columnar`, with the real tolerances). A level whose differing ranges hold most of its rows
+stops recursing: hashing those rows again would cost more than reading them.
 
+Hashes: PostgreSQL computes md5 in the server; SQLite has none, so one registered Python
+function gives each row its segment and its hash in a single call (one call per row and level).
 Numbers with an absolute tolerance are quantised to it (truncated to a multiple) before
-hashing, so values within tolerance usually hash alike; two values straddling a multiple
-only make their segment be compared row by row, where the tolerance decides exactly. A
-value past the tolerance always lands on another multiple, so no difference can hide.
+hashing, so values within tolerance usually hash alike; two values straddling a multiple only
+make their range be compared row by row, where the tolerance decides exactly. A value past the
+tolerance always lands on another multiple, so no difference can hide.
 
-A key repeated identically on both sides sits in a segment whose checksums agree and is not
-reported here (the `rows` method reports it); a target's natural keys are unique, and a
-repeat in the mapped rows alone changes its segment's count, so reconcile still sees it.
+A key repeated identically on both sides sits in a range whose checksums agree and is not
+reported here (the `rows` method reports it); a target's natural keys are unique, and a repeat
+in the mapped rows alone changes its range's count, so reconcile still sees it.
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import pandas as pd
+import pyarrow as pa
 from sqlalchemy import Engine
 
-from migrate.reconcile.compare import ColumnRule, CompareResult, compare_chunks
-from migrate.reconcile.sides import aligned_chunks, stream
+from migrate.reconcile.columnar import compare_tables_arrow, hashed_pairs, normalise_batches, read_batches
+from migrate.reconcile.compare import ColumnRule, CompareResult
+from migrate.reconcile.sides import order_by
 
 SEPARATOR = "\x1f"  # unit separator: cannot occur in canonical values
 NULL = "\u2400"  # the NULL marker inside a row's text
+_MASK40 = (1 << 40) - 1
+DEFAULT_FANOUT = 16
+DEFAULT_SEGMENT_ROWS = 2_000
+RANGES_PER_QUERY = 400  # leaf ranges read per query (bound parameters: 2 each)
 
 
 @dataclass(frozen=True)
@@ -41,6 +52,19 @@ class Side:
     engine: Engine
     from_sql: str
     columns: dict[str, str]  # column -> SQL expression giving canonical text
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Keys in [lo, hi) of the first key column; None is unbounded."""
+
+    lo: str | None
+    hi: str | None
+    counts: tuple[int, int] = (0, 0)  # rows on the expected and the actual side, once counted
+
+    @property
+    def rows(self) -> int:
+        return max(self.counts)
 
 
 def applicable(rules: dict[str, ColumnRule]) -> bool:
@@ -55,36 +79,184 @@ def applicable(rules: dict[str, ColumnRule]) -> bool:
     return True
 
 
-def _md5_int(text: str | None, digits: int) -> int | None:
-    if text is None:
-        return None
-    return int(hashlib.md5(text.encode("utf-8"), usedforsecurity=False).hexdigest()[:digits], 16)
+def compare_pushdown(
+    expected: Side,
+    actual: Side,
+    key: tuple[str, ...],
+    rules: dict[str, ColumnRule],
+    *,
+    key_rules: dict[str, ColumnRule] | None = None,
+    segment_rows: int = DEFAULT_SEGMENT_ROWS,
+    fanout: int = DEFAULT_FANOUT,
+    batch_rows: int = 100_000,
+    max_details: int = 1000,
+) -> CompareResult:
+    """Compare two SQL sides by bisecting key ranges on checksums, then row by row in the
+    small ranges that still differ."""
+    bisection = _Bisection(expected, actual, key, rules, max(1, segment_rows), max(2, fanout))
+    leaves = bisection.run()
+    pairs = _leaf_pairs(expected, actual, key, rules, leaves, batch_rows, key_rules or {})
+    result = compare_tables_arrow(pairs, key, rules, max_details=max_details)
+    identical = bisection.identical_rows
+    result.expected_rows += identical
+    result.actual_rows += identical
+    result.matched_rows += identical
+    result.method, result.segments, result.segments_compared = "pushdown", bisection.checksummed, len(leaves)
+    return result
 
 
-_MASK40 = (1 << 40) - 1
+class _Bisection:
+    """The recursion, level by level; `identical_rows` counts the rows of ranges found equal."""
+
+    def __init__(self, expected: Side, actual: Side, key, rules, segment_rows: int, fanout: int) -> None:
+        self.sides, self.key, self.rules = (expected, actual), key, rules
+        self.segment_rows, self.fanout = segment_rows, fanout
+        self.identical_rows = 0
+        self.checksummed = 0
+
+    def run(self) -> list[Segment]:
+        root = Segment(None, None, (_count(self.sides[0]), _count(self.sides[1])))
+        if root.rows <= self.segment_rows:
+            return [root]  # small enough to read whole
+        leaves: list[Segment] = []
+        parents = [root]
+        while parents:
+            children = [c for p in parents for c in self._split(p)]
+            sums = [checksums(side, self.key, self.rules, children) for side in self.sides]
+            self.checksummed += len(children)
+            differing = []
+            for i, child in enumerate(children):
+                left, right = sums[0].get(i, (0, 0)), sums[1].get(i, (0, 0))
+                if left == right:
+                    self.identical_rows += left[0]
+                else:
+                    differing.append(Segment(child.lo, child.hi, (left[0], right[0])))
+            checked = sum(p.rows for p in parents)
+            # most rows differ: hashing them again would cost more than reading them
+            dense = 2 * sum(s.rows for s in differing) > checked
+            leaves += [s for s in differing if dense or s.rows <= self.segment_rows]
+            parents = [s for s in differing if not (dense or s.rows <= self.segment_rows)]
+        return leaves
+
+    def _split(self, parent: Segment) -> list[Segment]:
+        """Up to `fanout` sub-ranges at keys sampled from the side with more rows in the range."""
+        side = self.sides[0] if parent.counts[0] >= parent.counts[1] else self.sides[1]
+        bounds = _sample_bounds(side, self.key[0], parent, self.fanout)
+        edges = [parent.lo, *bounds, parent.hi]
+        return [Segment(lo, hi) for lo, hi in zip(edges, edges[1:], strict=False)]
 
 
-def _register(dbapi_connection, segments: int) -> None:
-    """SQLite has no hash function: register md5-based ones giving what the PostgreSQL SQL gives.
+def _sample_bounds(side: Side, key: str, parent: Segment, fanout: int) -> list[str]:
+    """Keys splitting the range into about `fanout` equal parts (computed in the database)."""
+    expr = side.columns[key]
+    where, params = _ranges_sql(side, key, [parent])
+    step = max(1, -(-parent.rows // fanout))
+    window = f"ROW_NUMBER() OVER (ORDER BY {order_by(side.engine, expr)})"
+    inner = f"SELECT {expr} AS k, {window} AS rn FROM {side.from_sql} WHERE ({where})"
+    sql = f"SELECT k FROM ({inner}) AS x WHERE mod(rn, {step}) = 0 AND k IS NOT NULL"
+    if side.engine.dialect.name == "sqlite":
+        sql = sql.replace(f"mod(rn, {step})", f"rn % {step}")
+    with side.engine.connect() as conn:
+        keys = sorted({str(r[0]) for r in conn.exec_driver_sql(sql, params)})
+    return [k for k in keys if (parent.lo is None or k > parent.lo) and (parent.hi is None or k < parent.hi)]
 
-    `mig_sh` returns segment and row hash in one integer (segment << 40 | hash): one Python
-    call per row instead of two, which is most of the push-down's cost on SQLite."""
 
-    def segment(key_text: str) -> int:
-        return _md5_int(key_text, 8) % segments
+def _placeholder(engine: Engine) -> str:
+    return "?" if engine.dialect.name == "sqlite" else "%s"
 
-    def both(key_text: str, row_text: str) -> int:
-        return (segment(key_text) << 40) | _md5_int(row_text, 10)
 
-    dbapi_connection.create_function("mig_seg", 1, segment, deterministic=True)
-    dbapi_connection.create_function("mig_sh", 2, both, deterministic=True)
+def _ranges_sql(side: Side, key: str, segments: list[Segment]) -> tuple[str, tuple]:
+    """WHERE text for rows in any of the ranges, with bound parameters (keys are data)."""
+    expr, mark = side.columns[key], _placeholder(side.engine)
+    if side.engine.dialect.name == "postgresql":
+        expr = f'{expr} COLLATE "C"'
+    parts, params = [], []
+    for s in segments:
+        conds = []
+        if s.lo is not None:
+            conds.append(f"{expr} >= {mark}")
+            params.append(s.lo)
+        if s.hi is not None:
+            conds.append(f"{expr} < {mark}")
+            params.append(s.hi)
+        parts.append("(" + " AND ".join(conds) + ")" if conds else "1 = 1")
+    return " OR ".join(parts) or "1 = 0", tuple(params)
+
+
+def _count(side: Side) -> int:
+    with side.engine.connect() as conn:
+        return int(conn.exec_driver_sql(f"SELECT COUNT(*) FROM {side.from_sql}").scalar_one())
+
+
+def _md5_40(text: str) -> int:
+    """The first 40 bits of the text's md5, as PostgreSQL's `_pg_hash(text, 40)` computes them."""
+    return int.from_bytes(hashlib.md5(text.encode("utf-8"), usedforsecurity=False).digest()[:5], "big")
+
+
+def _edges(segments: list[Segment]) -> tuple[list[str], list[int]]:
+    """Sorted range edges and, per interval between them (one more than edges), the index of
+    the segment it belongs to (-1: none). Segments are disjoint ranges."""
+    edges: list[str] = []
+    ids = [-1]
+    for index in sorted(range(len(segments)), key=lambda j: _lo_order(segments[j])):
+        segment = segments[index]
+        if segment.lo is not None and (not edges or edges[-1] != segment.lo):
+            edges.append(segment.lo)
+            ids.append(-1)
+        ids[-1] = index  # the interval starting at lo
+        if segment.hi is not None:
+            edges.append(segment.hi)
+            ids.append(-1)
+    return edges, ids
+
+
+def _lo_order(segment: Segment) -> tuple[int, str]:
+    return (0, "") if segment.lo is None else (1, segment.lo)
+
+
+def checksums(side: Side, key, rules, segments: list[Segment]) -> dict[int, tuple[int, int]]:
+    """Per segment index: (row count, sum of 40-bit row hashes), computed inside the database."""
+    _, row_text = _texts(side, key, rules)
+    edges, ids = _edges(segments)
+    first = side.columns[key[0]]
+    where, params = _ranges_sql(side, key[0], segments)
+    where = f"({where}) AND {first} IS NOT NULL"  # a NULL key is in no range (as in the leaf reads)
+    if side.engine.dialect.name == "postgresql":
+        # width_bucket: how many edges are <= the key, compared in the "C" collation
+        if edges:
+            segment = f'(CAST(%s AS int[]))[width_bucket({first} COLLATE "C", CAST(%s AS text[])) + 1]'
+            params = (ids, edges, *params)
+        else:
+            segment = str(ids[0])
+        inner = f"SELECT {segment} AS s, {_pg_hash(row_text, 40)} AS h FROM {side.from_sql} WHERE {where}"
+        sql = f"SELECT s, COUNT(*), SUM(h) FROM ({inner}) AS x WHERE s >= 0 GROUP BY s"
+    else:
+        inner = f"SELECT mig_sh({first}, {row_text}) AS sh FROM {side.from_sql} WHERE {where}"
+        sql = f"SELECT sh >> 40, COUNT(*), SUM(sh & {_MASK40}) FROM ({inner}) AS x WHERE sh >= 0 GROUP BY sh >> 40"
+    with side.engine.connect() as conn:
+        if side.engine.dialect.name == "sqlite":
+            _register(conn.connection.driver_connection, edges, ids)
+        return {int(s): (int(n), int(h)) for s, n, h in conn.exec_driver_sql(sql, params)}
+
+
+def _register(dbapi_connection, edges: list[str], ids: list[int]) -> None:
+    """SQLite has no hash function: one registered function gives a row's segment and its md5
+    hash together (segment << 40 | hash), so each row costs one Python call per level."""
+
+    def segment_and_hash(key: str | None, row_text: str) -> int:
+        segment = ids[bisect.bisect_right(edges, key)] if key is not None else -1
+        if segment < 0:  # outside the level's ranges, or a NULL key (never in a range)
+            return -1
+        return (segment << 40) | _md5_40(row_text)
+
+    dbapi_connection.create_function("mig_sh", 2, segment_and_hash, deterministic=True)
 
 
 def _pg_hash(text_sql: str, bits: int) -> str:
-    return f"('x' || substr(md5({text_sql}), 1, {bits // 4}))::bit({bits})::bigint"
+    return f"CAST(CAST(('x' || substr(md5({text_sql}), 1, {bits // 4})) AS bit({bits})) AS bigint)"
 
 
-def _row_text(engine: Engine, exprs: list[str]) -> str:
+def _row_text(exprs: list[str]) -> str:
     parts = [f"COALESCE({e}, '{NULL}')" for e in exprs]
     return f" || '{SEPARATOR}' || ".join(parts)
 
@@ -101,83 +273,38 @@ def _quantised(engine: Engine, expr: str, rule: ColumnRule) -> str:
 
 def _texts(side: Side, key: tuple[str, ...], rules: dict[str, ColumnRule]) -> tuple[str, str]:
     """SQL for a row's key text and its whole text (key, then compared values, quantised)."""
-    engine = side.engine
     key_exprs = [side.columns[k] for k in key]
-    values = [_quantised(engine, side.columns[c], r) for c, r in rules.items()]
-    return _row_text(engine, key_exprs), _row_text(engine, key_exprs + values)
+    values = [_quantised(side.engine, side.columns[c], r) for c, r in rules.items()]
+    return _row_text(key_exprs), _row_text(key_exprs + values)
 
 
-def _segment_of(side: Side, key_text: str, segments: int) -> str:
-    if side.engine.dialect.name == "postgresql":
-        return f"mod({_pg_hash(key_text, 32)}, {segments})"  # psycopg reads a bare % as a placeholder
-    return f"mig_seg({key_text})"
+def _leaf_pairs(
+    expected: Side, actual: Side, key, rules, leaves: list[Segment], batch_rows: int, key_rules: dict
+) -> Iterator[tuple[pa.Table, pa.Table]]:
+    """The rows of the leaf ranges, both sides, a group of ranges at a time (bounded memory)."""
+    columns = [*key, *rules]
+    key_normalise = {k: r.normalise for k, r in key_rules.items() if r.normalise}
+    group: list[Segment] = []
+    for leaf in sorted(leaves, key=_lo_order):
+        group.append(leaf)
+        if len(group) >= RANGES_PER_QUERY or sum(s.rows for s in group) >= batch_rows:
+            yield from _group_pairs(expected, actual, key[0], columns, group, batch_rows, key_normalise)
+            group = []
+    if group:
+        yield from _group_pairs(expected, actual, key[0], columns, group, batch_rows, key_normalise)
 
 
-def checksums(side: Side, key, rules, segments: int) -> dict[int, tuple[int, int]]:
-    """Per segment: (row count, sum of 40-bit row hashes), computed inside the database."""
-    key_text, row_text = _texts(side, key, rules)
-    if side.engine.dialect.name == "postgresql":
-        inner = f"SELECT {_segment_of(side, key_text, segments)} AS s, {_pg_hash(row_text, 40)} AS h"
-        sql = f"SELECT s, COUNT(*), SUM(h) FROM ({inner} FROM {side.from_sql}) AS x GROUP BY s"
-    else:
-        inner = f"SELECT mig_sh({key_text}, {row_text}) AS sh FROM {side.from_sql}"
-        sql = f"SELECT sh >> 40, COUNT(*), SUM(sh & {_MASK40}) FROM ({inner}) AS x GROUP BY sh >> 40"
-    with side.engine.connect() as conn:
-        if side.engine.dialect.name == "sqlite":
-            _register(conn.connection.driver_connection, segments)
-        return {int(s): (int(n), int(h)) for s, n, h in conn.exec_driver_sql(sql)}
+def _group_pairs(expected, actual, first, columns, group, batch_rows, key_normalise):
+    sides = []
+    for side in (expected, actual):
+        where, params = _ranges_sql(side, first, group)
+        listed = ", ".join(f"{side.columns[c]} AS {_quote(side, c)}" for c in columns)
+        sql = f"SELECT {listed} FROM {side.from_sql} WHERE ({where})"
+        sides.append(
+            normalise_batches(read_batches(side.engine, sql, columns, batch_rows, params), key_normalise)
+        )
+    yield from hashed_pairs(*sides, first, columns, 1)
 
 
-SEGMENT = "_segment"
-
-
-def _segment_rows(
-    side: Side, key, rules, segments: int, chosen: list[int], batch: int
-) -> Iterator[pd.DataFrame]:
-    """The rows of the chosen segments, in one scan, ordered by segment (so both sides align)."""
-    key_text, _ = _texts(side, key, rules)
-    quote = side.engine.dialect.identifier_preparer.quote
-    listed = ", ".join(f"{expr} AS {quote(c)}" for c, expr in side.columns.items())
-    inner = f"SELECT {_segment_of(side, key_text, segments)} AS {SEGMENT}, {listed} FROM {side.from_sql}"
-    sql = (
-        f"SELECT * FROM ({inner}) AS x WHERE {SEGMENT} IN ({', '.join(map(str, chosen))}) ORDER BY {SEGMENT}"
-    )
-    prepare = (lambda c: _register(c, segments)) if side.engine.dialect.name == "sqlite" else None
-    return stream(side.engine, sql, batch, prepare)
-
-
-def compare_pushdown(
-    expected: Side,
-    actual: Side,
-    key: tuple[str, ...],
-    rules: dict[str, ColumnRule],
-    *,
-    key_rules: dict[str, ColumnRule] | None = None,
-    segment_rows: int = 200,
-    batch_rows: int = 100_000,
-    max_details: int = 1000,
-) -> CompareResult:
-    """Compare two SQL sides by segment checksums, then row by row in the segments that differ."""
-    total = _count(expected)
-    segments = max(1, total // segment_rows)
-    left, right = checksums(expected, key, rules, segments), checksums(actual, key, rules, segments)
-    differing = sorted(s for s in {*left, *right} if left.get(s) != right.get(s))
-    differ = set(differing)
-    same = [s for s in left if s not in differ]
-    if differing:
-        both = [_segment_rows(s, key, rules, segments, differing, batch_rows) for s in (expected, actual)]
-        pairs = aligned_chunks(*both, SEGMENT, [SEGMENT, *expected.columns])
-    else:
-        pairs = iter(())
-    result = compare_chunks(pairs, key, rules, key_rules=key_rules, max_details=max_details)
-    identical = sum(left[s][0] for s in same)
-    result.expected_rows += identical
-    result.actual_rows += identical
-    result.matched_rows += identical
-    result.method, result.segments, result.segments_compared = "pushdown", segments, len(differing)
-    return result
-
-
-def _count(side: Side) -> int:
-    with side.engine.connect() as conn:
-        return int(conn.exec_driver_sql(f"SELECT COUNT(*) FROM {side.from_sql}").scalar_one())
+def _quote(side: Side, name: str) -> str:
+    return side.engine.dialect.identifier_preparer.quote(name)

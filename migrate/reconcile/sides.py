@@ -98,18 +98,20 @@ def raw_expr(engine: Engine, entity: str, column: str) -> str:
     return f"t.{_quote(engine, column)}"
 
 
-def actual_sql(engine: Engine, entity: str, columns: tuple[str, ...]) -> str:
+def actual_sql(engine: Engine, entity: str, columns: tuple[str, ...], ordered: bool = True) -> str:
     """SELECT of the target's rows as mapped rows: references joined back to natural keys."""
     exprs = [canonical_sql(engine, raw_expr(engine, entity, c), column_kind(entity, c)) for c in columns]
     listed = ", ".join(f"{e} AS {_quote(engine, c)}" for e, c in zip(exprs, columns, strict=True))
-    return f"SELECT {listed} FROM {from_clause(engine, entity)} ORDER BY {order_by(engine, exprs[0])}"
+    order = f" ORDER BY {order_by(engine, exprs[0])}" if ordered else ""
+    return f"SELECT {listed} FROM {from_clause(engine, entity)}{order}"
 
 
-def expected_sql(engine: Engine, entity: str, columns: tuple[str, ...]) -> str:
-    """SELECT of the mapped rows (already canonical text) in key order."""
+def expected_sql(engine: Engine, entity: str, columns: tuple[str, ...], ordered: bool = True) -> str:
+    """SELECT of the mapped rows (already canonical text), in key order if `ordered`."""
     q = lambda n: _quote(engine, n)  # noqa: E731
     cols = ", ".join(q(c) for c in columns)
-    return f"SELECT {cols} FROM {q(mapped_table(entity))} ORDER BY {order_by(engine, q(columns[0]))}"
+    order = f" ORDER BY {order_by(engine, q(columns[0]))}" if ordered else ""
+    return f"SELECT {cols} FROM {q(mapped_table(entity))}{order}"
 
 
 def stream(engine: Engine, sql: str, batch: int, prepare=None) -> Iterator[pd.DataFrame]:

@@ -83,6 +83,18 @@ CASES = [
         "",
     ),
     (
+        "derived boolean on a text column",
+        columns_with(name={"within": {"value": "shelf_life_days", "min": "shelf_life_days"}}),
+        "columns.name",
+        "not a boolean column",
+    ),
+    (
+        "derived column with steps",
+        columns_with(name={"within": {"value": "x", "max": "y"}, "steps": ["trim"]}),
+        "columns.name",
+        "takes no steps",
+    ),
+    (
         "missing staged column",
         columns_with(name={"from": "不存在的列"}),
         "columns.name.from",

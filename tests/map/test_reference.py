@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import shutil
+from decimal import Decimal
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -66,6 +68,28 @@ def test_every_defect_is_its_predicted_reject(reference):
     got = sorted(zip(rejects["_source"], rejects["_row"].astype(int), rejects["reason"], strict=True))
     expected = sorted((d["source"], int(d["row"]), d["reason"]) for d in MANIFEST["defects"])
     assert got == expected
+
+
+def test_in_spec_derived_from_value_and_limits(reference):
+    """process_parameter.in_spec is the reading within its limits, decided on exact decimals."""
+    assert run(reference, "--json", "map", "process_parameter").exit_code == 0
+    store = WorkStore(Project(reference).staging_url)
+    try:
+        mapped = next(store.read_chunks("map_process_parameter", chunk_size=10_000_000))
+    finally:
+        store.dispose()
+    rows = mapped[["value", "lower_limit", "upper_limit", "in_spec"]].astype(object).to_numpy()
+    expected = [
+        None if v is None else str(_within(Decimal(v), lo and Decimal(lo), hi and Decimal(hi))).lower()
+        for v, lo, hi, _ in ((None if pd.isna(x) else x for x in row) for row in rows)
+    ]
+    got = [None if pd.isna(x) else x for x in mapped["in_spec"]]
+    assert got == expected
+    assert {"true", "false"} <= set(got)  # the factory plants readings outside their limits
+
+
+def _within(value: Decimal, low: Decimal | None, high: Decimal | None) -> bool:
+    return (low is None or value >= low) and (high is None or value <= high)
 
 
 def test_simulate_leaves_the_mapped_tables_alone(reference):

@@ -1,0 +1,105 @@
+"""`migrate phase`: list the phases, see where each stands, run one, approve one."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.table import Table
+
+from migrate import phase as phases
+from migrate.cli.context import AppContext, app_context, emit_json, progress_for, reported_errors
+from migrate.cli.load import render as render_load
+from migrate.db import make_engine, require_schema
+from migrate.urls import redact
+
+app = typer.Typer(help="Phases of the cutover: list, status, run P, approve P.")
+
+
+def _command() -> str:
+    return redact(" ".join(["migrate", *sys.argv[1:]]))[:500]
+
+
+def _schema(app_ctx: AppContext) -> None:
+    engine = make_engine(app_ctx.project.target_url)
+    try:
+        require_schema(engine)
+    finally:
+        engine.dispose()
+
+
+@app.command("list")
+def list_command(ctx: typer.Context) -> None:
+    """The phases of phases/plan.yaml in order, with their entities and dependencies."""
+    app_ctx = app_context(ctx)
+    with reported_errors(ctx):
+        plan = app_ctx.project.plan
+    if app_ctx.json:
+        emit_json(app_ctx, {"ok": True, "phases": [p.model_dump() for p in plan.phases]})
+        return
+    table = Table("phase", "entities", "depends on", "description")
+    for p in plan.phases:
+        table.add_row(p.name, ", ".join(p.entities), ", ".join(p.depends_on), p.description)
+    if not app_ctx.quiet:
+        app_ctx.console.print(table)
+
+
+@app.command("status")
+def status(ctx: typer.Context) -> None:
+    """Per phase: entities loaded (per the load checkpoints), gates, cutover point recorded."""
+    app_ctx = app_context(ctx)
+    with reported_errors(ctx):
+        _schema(app_ctx)
+        result = phases.status(app_ctx.project)
+    if app_ctx.json:
+        emit_json(app_ctx, {"ok": True, "phases": [s.to_dict() for s in result]})
+        return
+    table = Table("phase", "entities", "gates", "cutover point")
+    for s in result:
+        entities = ", ".join(f"{e.entity} {'✓' if e.state == 'loaded' else e.state}" for e in s.entities)
+        point = f"{s.point.name} ({s.point.created_at:%Y-%m-%d %H:%M} UTC)" if s.point else "not approved"
+        table.add_row(s.name, entities, "; ".join(s.gates), point)
+    if not app_ctx.quiet:
+        app_ctx.console.print(table)
+
+
+@app.command("run")
+def run(ctx: typer.Context, phase: str = typer.Argument(..., help="The phase to run.")) -> None:
+    """Extract, map and load the phase's entities (then `migrate phase approve PHASE`)."""
+    app_ctx = app_context(ctx)
+    with reported_errors(ctx):
+        _schema(app_ctx)
+        with progress_for(ctx) as progress:
+            result = phases.run(
+                app_ctx.project, phase, operator=app_ctx.operator, command=_command(), progress=progress
+            )
+    if app_ctx.json:
+        emit_json(app_ctx, result.to_dict())
+        return
+    if not app_ctx.quiet:
+        app_ctx.console.print(render_load(result.loaded))
+    app_ctx.say(f"phase {phase} loaded; check it with `migrate phase approve {phase}`.")
+
+
+@app.command("approve")
+def approve(ctx: typer.Context, phase: str = typer.Argument(..., help="The phase to approve.")) -> None:
+    """Check the phase's gates (earlier phases approved, entities loaded, reconcile within
+    tolerance, declared gates) and record its cutover point; exit 1 "gate not met" naming the gate."""
+    app_ctx = app_context(ctx)
+    with reported_errors(ctx):
+        _schema(app_ctx)
+        with progress_for(ctx) as progress:
+            result = phases.approve(
+                app_ctx.project, phase, operator=app_ctx.operator, command=_command(), progress=progress
+            )
+    if app_ctx.json:
+        emit_json(app_ctx, result.to_dict())
+        return
+    if not app_ctx.quiet:
+        table = Table("gate", "met", "detail", title=f"phase {phase}")
+        for g in result.gates:
+            table.add_row(g.gate, "yes" if g.met else "no", g.detail)
+        app_ctx.console.print(table)
+    app_ctx.say(
+        f"phase {phase} approved: cutover point {phase} recorded (roll back to it with --to {phase})."
+    )

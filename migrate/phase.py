@@ -1,0 +1,347 @@
+"""Phases (DESIGN §1, §5 `phase`): run a phase's stages, see where each phase stands, approve it.
+
+Approving a phase checks its gates and records the cutover point named after it, the
+point `migrate rollback run --to PHASE` returns to. Every phase has three built-in gates:
+
+- `earlier phases approved`: each phase in `depends_on` has its cutover point;
+- `entities loaded`: each entity of the phase was loaded completely (its load checkpoint
+  says done, or, for an entity with no rows, a completed load run since the last rollback);
+- `reconcile`: `migrate reconcile --phase PHASE` passes (within the declared tolerances).
+
+`gates:` in phases/plan.yaml adds more, one key each: `max_rejected: N` (rows map rejected,
+per entity) and `max_reject_rate: 0.01` (rejected / source rows, per entity).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, text
+
+from migrate.db import make_engine
+from migrate.errors import CheckFailed, ConfigError
+from migrate.progress import NO_PROGRESS, Progress
+from migrate.project import PLAN_FILE, PhaseSpec, Project
+from migrate.rollback.points import CutoverPoint, list_points, record_point
+from migrate.store import WorkStore
+
+DECLARED_GATES = ("max_rejected", "max_reject_rate")
+
+
+@dataclass(frozen=True)
+class EntityState:
+    entity: str
+    state: str  # loaded / interrupted / not loaded
+    rows: int | None = None
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class GateResult:
+    gate: str
+    met: bool | None  # None: not checked (an earlier gate failed)
+    detail: str = ""
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class PhaseStatus:
+    name: str
+    description: str
+    entities: tuple[EntityState, ...]
+    gates: tuple[str, ...]
+    point: CutoverPoint | None
+
+    @property
+    def loaded(self) -> bool:
+        return all(e.state == "loaded" for e in self.entities)
+
+    def to_dict(self) -> dict:
+        return {
+            "phase": self.name,
+            "description": self.description,
+            "loaded": self.loaded,
+            "approved": self.point is not None,
+            "entities": [e.to_dict() for e in self.entities],
+            "gates": list(self.gates),
+            "point": self.point.to_dict() if self.point else None,
+        }
+
+
+def declared_gates(phase: PhaseSpec, index: int) -> list[tuple[str, float]]:
+    """The phase's `gates:` entries, checked: one known key each, a non-negative number."""
+    out = []
+    for j, gate in enumerate(phase.gates):
+        key = f"phases.{index}.gates.{j}"
+        if len(gate) != 1 or next(iter(gate)) not in DECLARED_GATES:
+            raise ConfigError(
+                f"a gate is one of {', '.join(DECLARED_GATES)} with a number, not {gate!r}.",
+                file=PLAN_FILE,
+                key=key,
+            )
+        name, value = next(iter(gate.items()))
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise ConfigError(
+                f"gate {name} needs a number of at least 0, not {value!r}.", file=PLAN_FILE, key=key
+            )
+        out.append((name, float(value)))
+    return out
+
+
+def _gate_names(phase: PhaseSpec, index: int) -> tuple[str, ...]:
+    declared = [f"{name} {value:g}" for name, value in declared_gates(phase, index)]
+    return ("earlier phases approved", "entities loaded", "reconcile", *declared)
+
+
+def _live_points(engine: Engine) -> dict[str, CutoverPoint]:
+    return {p.name: p for p in list_points(engine) if p.superseded_by is None}
+
+
+def _completed_since_rollback(conn) -> set[str]:
+    """Entities named by completed load runs that started after the last rollback."""
+    since = conn.execute(text("SELECT MAX(started_at) FROM migrate_rollback_run")).scalar()
+    query = "SELECT summary FROM migrate_load_run WHERE status = 'completed'"
+    rows = conn.execute(text(query + (" AND started_at > :s" if since else "")), {"s": since}).all()
+    return {name for (summary,) in rows for name in json.loads(summary or "{}")}
+
+
+def entity_states(engine: Engine, entities: tuple[str, ...]) -> tuple[EntityState, ...]:
+    with engine.connect() as conn:
+        checkpoints = {
+            r.entity: r
+            for r in conn.execute(
+                text(
+                    "SELECT entity, status, inserted + updated + unchanged AS rows FROM migrate_load_checkpoint"
+                )
+            )
+        }
+        completed = _completed_since_rollback(conn)
+    out = []
+    for name in entities:
+        cp = checkpoints.get(name)
+        if cp is not None:
+            out.append(EntityState(name, "loaded" if cp.status == "done" else "interrupted", cp.rows))
+        else:
+            out.append(EntityState(name, "loaded" if name in completed else "not loaded"))
+    return tuple(out)
+
+
+def status(project: Project) -> tuple[PhaseStatus, ...]:
+    """Every phase: its entities' load state, its gates, its cutover point (approved) if any."""
+    engine = make_engine(project.target_url)
+    try:
+        points = _live_points(engine)
+        return tuple(
+            PhaseStatus(
+                p.name,
+                p.description,
+                entity_states(engine, p.entities),
+                _gate_names(p, i),
+                points.get(p.name),
+            )
+            for i, p in enumerate(project.plan.phases)
+        )
+    finally:
+        engine.dispose()
+
+
+@dataclass(frozen=True)
+class PhaseRunResult:
+    phase: str
+    extracted: Any
+    mapped: Any
+    loaded: Any
+
+    def to_dict(self) -> dict:
+        return {
+            "ok": True,
+            "phase": self.phase,
+            "extract": self.extracted.to_dict(),
+            "map": self.mapped.to_dict(),
+            "load": self.loaded.to_dict(),
+        }
+
+
+def run(
+    project: Project,
+    name: str,
+    *,
+    operator: str = "unknown",
+    command: str = "",
+    progress: Progress = NO_PROGRESS,
+) -> PhaseRunResult:
+    """Extract, map and load one phase's entities with the existing stage functions."""
+    from migrate import audit
+    from migrate.extract import extract
+    from migrate.load import load, project_fingerprint
+    from migrate.mapping import map_entities
+
+    phase = project.plan.phase(name)
+    extracted = extract(project, phase=name, progress=progress)
+    mapped = map_entities(project, phase=name, progress=progress)
+    audit.record_if_ready(project.target_url, operator, "phase run", {"phase": name, "rows": extracted.rows})
+    store = WorkStore(project.staging_url)
+    try:
+        loaded = load(
+            project.target_url,
+            store,
+            phase.entities,
+            chunk_size=project.spec.defaults.chunk_size,
+            operator=operator,
+            command=command or f"migrate phase run {name}",
+            project_fingerprint=project_fingerprint(project.root),
+            progress=progress,
+        )
+    finally:
+        store.dispose()
+    return PhaseRunResult(name, extracted, mapped, loaded)
+
+
+@dataclass(frozen=True)
+class ApproveResult:
+    phase: str
+    gates: tuple[GateResult, ...]
+    point: CutoverPoint | None = None
+    reconcile: dict | None = field(default=None)
+
+    @property
+    def approved(self) -> bool:
+        return self.point is not None
+
+    def to_dict(self) -> dict:
+        return {
+            "ok": self.approved,
+            "phase": self.phase,
+            "approved": self.approved,
+            "gates": [g.to_dict() for g in self.gates],
+            "point": self.point.to_dict() if self.point else None,
+        }
+
+
+def _rejects(project: Project, entities: tuple[str, ...]) -> dict[str, tuple[int, int]]:
+    """(rejected, source rows) per entity from map's latest run record (missing: not mapped)."""
+    store = WorkStore(project.staging_url)
+    out = {}
+    try:
+        if not store.has_table("map_runs"):
+            return out
+        with store.engine.connect() as c:
+            for name in entities:
+                row = c.execute(
+                    text(
+                        'SELECT "rejected", "source_rows" FROM "map_runs" WHERE "entity" = :e '
+                        'ORDER BY "run_at" DESC LIMIT 1'
+                    ),
+                    {"e": name},
+                ).first()
+                if row is not None:
+                    out[name] = (int(row[0]), int(row[1]))
+    finally:
+        store.dispose()
+    return out
+
+
+def _declared_check(name: str, limit: float, rejects: dict[str, tuple[int, int]]) -> GateResult:
+    over = []
+    for entity, (rejected, source) in rejects.items():
+        value = rejected if name == "max_rejected" else (rejected / source if source else 0.0)
+        if value > limit:
+            over.append(f"{entity} {value:g}")
+    label = f"{name} {limit:g}"
+    return GateResult(label, not over, "over the limit: " + ", ".join(over) if over else "")
+
+
+def check_gates(
+    project: Project, name: str, *, progress: Progress = NO_PROGRESS
+) -> tuple[tuple[GateResult, ...], dict | None]:
+    """Each gate of the phase, in order; later gates are not checked once one fails."""
+    from migrate.reconcile import reconcile
+
+    index, phase = next(
+        (i, p) for i, p in enumerate(project.plan.phases) if p.name == project.plan.phase(name).name
+    )
+    declared = declared_gates(phase, index)
+    engine = make_engine(project.target_url)
+    try:
+        points = _live_points(engine)
+        states = entity_states(engine, phase.entities)
+    finally:
+        engine.dispose()
+    missing = [d for d in phase.depends_on if d not in points]
+    not_loaded = [f"{e.entity} ({e.state})" for e in states if e.state != "loaded"]
+    checks: list[tuple[str, Callable[[], GateResult]]] = [
+        (
+            "earlier phases approved",
+            lambda: GateResult("earlier phases approved", not missing, _unapproved(missing)),
+        ),
+        ("entities loaded", lambda: GateResult("entities loaded", not not_loaded, ", ".join(not_loaded))),
+    ]
+    report: dict = {}
+
+    def reconciled() -> GateResult:
+        result = reconcile(project, phase=name, progress=progress)
+        report.update(result.to_dict())
+        failing = result.to_dict()["summary"]
+        bad = failing["entities_failing"] + failing["traceability_failing"]
+        return GateResult("reconcile", result.ok, "failing: " + ", ".join(bad) if bad else "")
+
+    checks.append(("reconcile", reconciled))
+    rejects = _rejects(project, phase.entities) if declared else {}
+    for gate, limit in declared:
+        checks.append((gate, lambda g=gate, v=limit: _declared_check(g, v, rejects)))
+    results, failed = [], False
+    for label, check in checks:
+        result = GateResult(label, None, "not checked: an earlier gate is not met") if failed else check()
+        failed = failed or result.met is False
+        results.append(result)
+    return tuple(results), report or None
+
+
+def _unapproved(missing: list[str]) -> str:
+    return "not approved yet: " + ", ".join(missing) if missing else ""
+
+
+def approve(
+    project: Project,
+    name: str,
+    *,
+    operator: str = "unknown",
+    command: str = "",
+    progress: Progress = NO_PROGRESS,
+) -> ApproveResult:
+    """Check the phase's gates; all met: record its cutover point. Not met: CheckFailed naming the gate."""
+    engine = make_engine(project.target_url)
+    try:
+        if name in _live_points(engine):
+            raise ConfigError(
+                f"phase {name} is already approved: its cutover point exists.",
+                hint="To redo it, roll back to the point before it, run the phase again, then approve it.",
+            )
+    finally:
+        engine.dispose()
+    gates, report = check_gates(project, name, progress=progress)
+    unmet = [g for g in gates if g.met is False]
+    if unmet:
+        first = unmet[0]
+        raise CheckFailed(
+            f"gate not met for phase {name}: {first.gate}"
+            + (f" ({first.detail})" if first.detail else "")
+            + ".",
+            hint="`migrate phase status` shows where each phase stands.",
+        )
+    point = record_point(
+        project.target_url,
+        name,
+        phase=name,
+        operator=operator,
+        command=command or f"migrate phase approve {name}",
+        audit_command="phase approve",
+    )
+    return ApproveResult(name, gates, point, report)

@@ -1,0 +1,35 @@
+"""Cutover points and exact rollback (DESIGN §5 `rollback`, §6 guarantee 4).
+
+    point = record_point(url, "master-data", phase="master-data", operator="li.wei")
+    result = rollback(url, "start", operator="li.wei")      # result.exact: every hash matches
+
+`points` records and finds cutover points, `replay` is the SQL inverse of ledger entries,
+`engine` the chunked, resumable `rollback run`, `readiness` the checks and the rehearsal,
+`plan` the plan of automatic and manual steps.
+"""
+
+from migrate.rollback.engine import RollbackResult, rollback
+from migrate.rollback.points import (
+    START,
+    CutoverPoint,
+    ensure_start_point,
+    find_point,
+    list_points,
+    record_point,
+)
+from migrate.rollback.readiness import ReadinessReport, RehearsalResult, readiness, rehearse
+
+__all__ = [
+    "START",
+    "CutoverPoint",
+    "ReadinessReport",
+    "RehearsalResult",
+    "RollbackResult",
+    "ensure_start_point",
+    "find_point",
+    "list_points",
+    "readiness",
+    "record_point",
+    "rehearse",
+    "rollback",
+]
