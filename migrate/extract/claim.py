@@ -146,7 +146,11 @@ class SourceClaim:
                 conn.close()
                 raise self._refuse(holder)
             time.sleep(0.1)
-        self._write(conn)
+        try:
+            self._write(conn)
+        except SQLAlchemyError:
+            conn.close()  # closing the session frees the lock too
+            raise
         self._lock_conn = conn  # the session holds the lock until release or death
 
     def _acquire_row(self) -> None:

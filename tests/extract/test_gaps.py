@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy import inspect
 
 from migrate.errors import ConfigError
-from migrate.extract import extract
+from migrate.extract import check_sources, extract
+from migrate.extract.readers.biff import _xlrd_hidden_rows, xls_hidden_rows
 from migrate.store import WorkStore
 from tests.extract.bigsheet import EXCEL_MAX_ROWS, write_full_sheet
 from tests.extract.helpers import make_project, staged
@@ -120,7 +121,8 @@ def test_csv_row_is_the_physical_line_after_quoted_line_breaks(tmp_path):
 _EXTRACT_AND_MEASURE = """
 import json, resource, sys
 from migrate.errors import ConfigError
-from migrate.extract import extract
+from migrate.extract import check_sources, extract
+from migrate.extract.readers.biff import _xlrd_hidden_rows, xls_hidden_rows
 from migrate.project import Project
 result = extract(Project(sys.argv[1])).sources[0]
 print(json.dumps({"rows": result.rows, "reader": result.reader, "run_id": result.run_id,
@@ -314,3 +316,38 @@ def test_utf16_without_bom_detected(tmp_path, encoding, body):
     extract(project)
     lines = [line.split(",") for line in body.splitlines()]
     assert [[r[h] for h in lines[0]] for r in staged(project, "u")] == lines[1:]
+
+
+def test_sources_check_finds_the_header_under_title_lines(tmp_path):
+    body = TITLED.format(sep=",", pad="")
+    _write_text(tmp_path / "stock.csv", body, "gb18030")
+    project = make_project(tmp_path, {"stock": {"kind": "csv", "path": "stock.csv"}})
+    (check,) = check_sources(project, {"stock": {"物料编码", "数量", "库位"}}).sources
+    assert check.columns == ("物料编码", "批次号", "数量")
+    assert check.missing_columns == ("库位",)
+
+
+def test_xls_hidden_rows_per_sheet_match_xlrd(tmp_path):
+    """The BIFF ROW-record scan finds each sheet's own hidden rows (sheet offsets from the
+    BOUNDSHEET records, Chinese names), the same set xlrd's slow formatting pass reports."""
+    import xlwt
+
+    book = xlwt.Workbook(encoding="utf-8")
+    expected = {}
+    for n, name in enumerate(["一月", "二月", "三月"]):
+        ws = book.add_sheet(name)
+        ws.write(0, 0, "批次号")
+        for r in range(1, 300):
+            ws.write(r, 0, f"{name}-{r}")
+            if r % (5 + n) == 2:
+                ws.row(r).hidden = True
+        expected[name] = {r + 1 for r in range(1, 300) if r % (5 + n) == 2}
+    book.save(str(tmp_path / "m.xls"))
+    for name, rows in expected.items():
+        assert (
+            xls_hidden_rows(tmp_path / "m.xls", name) == rows == _xlrd_hidden_rows(tmp_path / "m.xls", name)
+        )
+    project = make_project(tmp_path, {"m": {"kind": "xls", "path": "m.xls"}})
+    result = extract(project).sources[0]
+    assert result.skipped == {"hidden_row": sum(map(len, expected.values()))}
+    assert result.rows == 3 * 299 - result.skipped["hidden_row"]

@@ -20,6 +20,7 @@ from defusedxml import ElementTree
 from migrate.errors import SourceError
 from migrate.extract.guards import SheetScan, check_zip, sniff, verify_defusedxml
 from migrate.extract.readers import RawSheet, fast
+from migrate.extract.readers.biff import xls_hidden_rows
 from migrate.extract.readers.fast import ArrowRows
 from migrate.project import SourceSpec
 
@@ -142,24 +143,6 @@ def _open_calamine(path: Path, shown: str) -> calamine.CalamineWorkbook:
             f"{shown} cannot be read as a workbook ({str(exc).strip()[:200]}).",
             hint="Open it in Excel or LibreOffice and save it again.",
         ) from None
-
-
-def xls_hidden_rows(path: Path, sheet: str) -> frozenset[int]:
-    """1-based rows hidden in an .xls sheet. calamine does not report row formatting; xlrd does,
-    from the BIFF ROW records, when asked for formatting info (only that sheet is parsed)."""
-    import xlrd
-
-    try:
-        book = xlrd.open_workbook(str(path), formatting_info=True, on_demand=True)
-    except (xlrd.XLRDError, NotImplementedError, ValueError, OSError):
-        return frozenset()  # a BIFF version xlrd cannot format-read: calamine's values still stand
-    try:
-        info = book.sheet_by_name(sheet).rowinfo_map
-        return frozenset(r + 1 for r, row in info.items() if row.hidden)
-    except xlrd.XLRDError:
-        return frozenset()
-    finally:
-        book.release_resources()
 
 
 def _calamine_merged(sheet) -> tuple[tuple[int, int, int, int], ...]:
