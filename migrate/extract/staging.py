@@ -14,6 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from itertools import repeat
 
+import psycopg
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -235,7 +236,7 @@ class StagingWriter:
                     sql = f"INSERT INTO {self.quote(self.side)} ({', '.join(map(self.quote, columns))}) VALUES ({marks})"
                     # the driver's own executemany takes an iterator: no list of records is built
                     c.connection.driver_connection.cursor().executemany(sql, records)
-        except (SQLAlchemyError, sqlite3.Error) as exc:
+        except (SQLAlchemyError, sqlite3.Error, psycopg.Error) as exc:  # COPY runs on the driver's cursor
             raise store_error(self.store, exc) from None
 
     def write_columns(self, sheet: str | None, names: list[str], numbers, columns: list) -> None:

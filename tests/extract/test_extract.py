@@ -244,3 +244,33 @@ def test_xls_biff8_values_dates_and_hidden_sheet(tmp_path):
     assert (row["_sheet"], row["_row"], row["供应商编码"], row["名称"]) == ("供应商", 2, "000123", "N/A")
     assert (row["合格日期"], row["评分"]) == ("2024-02-29", "95.5")
     assert result.hidden_sheets == ("old",)
+
+
+def test_csv_nul_character_refused_where_it_is(tmp_path, target_url):
+    """pandas would cut `x<NUL>y` to `x` and PostgreSQL cannot store it: refused, located, exit 2,
+    the previous rows whole (on either work store)."""
+    path = tmp_path / "q.csv"
+    path.write_text("a,b\n1,2\n", encoding="utf-8")
+    project = make_project(tmp_path, {"q": {"kind": "csv", "path": "q.csv"}}, staging=target_url)
+    extract(project)
+    path.write_text("a,b\n1,2\n3,x\x00y\n", encoding="utf-8")
+    with pytest.raises(SourceError, match=r"q.csv, line 3, column 'b': a NUL character") as info:
+        extract(project)
+    assert info.value.exit_code == 2
+    assert [r["b"] for r in staged(project, "q")] == ["2"]
+
+
+@pytest.mark.postgres
+def test_postgresql_store_refusing_a_row_is_a_work_store_error(tmp_path, pg_url):
+    """A row PostgreSQL refuses (here a NUL inside a database source's text value) is a
+    work-store error, exit 2, not an internal error."""
+    db = tmp_path / "mes.db"
+    with sqlite3.connect(db) as c:
+        c.execute("create table t (id integer primary key, v text)")
+        c.execute("insert into t values (1, ?)", ("x\x00y",))
+    project = make_project(
+        tmp_path, {"t": {"kind": "sql", "url": f"sqlite:///{db}", "table": "t"}}, staging=pg_url
+    )
+    with pytest.raises(MigrateError, match="cannot write the work store .*0x00") as info:
+        extract(project)
+    assert info.value.exit_code == 2

@@ -166,6 +166,7 @@ def read_text(
         return [], iter(()), encoding, delimiter
     skipped["above_header"] += place.titles
     header = _header(place.rows)
+    _refuse_nul(path, shown, encoding, delimiter, header)
     options = dict(
         sep=delimiter,
         encoding=encoding,
@@ -262,6 +263,28 @@ def _may_hold_line_breaks(path: Path) -> bool:
     have one, and its records are its lines (the common case, counted for free)."""
     with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
         return mm.find(b'"') != -1
+
+
+def _refuse_nul(path: Path, shown: str, encoding: str, delimiter: str, header: list[str]) -> None:
+    """pandas' C parser ends a field at a NUL character, silently dropping the rest of the value
+    (and PostgreSQL text cannot hold one): a NUL is refused, located, before anything is staged.
+    In UTF-16/32 a zero byte is part of most characters, so those are left alone."""
+    if codecs.lookup(encoding).name.startswith(("utf-16", "utf-32")):
+        return
+    with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        at = mm.find(b"\x00")
+        if at == -1:
+            return
+        start = mm.rfind(b"\n", 0, at) + 1
+        line = mm[:start].count(b"\n") + 1
+        before = mm[start:at].decode(encoding, errors="replace")
+    field = before.count(delimiter)  # quoting aside: enough to point at the column
+    column = f", column {header[field]!r}" if field < len(header) else ""
+    raise SourceError(
+        f"{shown}, line {line}{column}: a NUL character (byte 0x00) in the text; the rest of "
+        "the value would be lost.",
+        hint="A file with many NULs is often UTF-16: declare `encoding: utf-16`. Otherwise remove the NUL bytes.",
+    )
 
 
 def _header(rows: list[list]) -> list[str]:
