@@ -274,3 +274,12 @@ def test_postgresql_store_refusing_a_row_is_a_work_store_error(tmp_path, pg_url)
     with pytest.raises(MigrateError, match="cannot write the work store .*0x00") as info:
         extract(project)
     assert info.value.exit_code == 2
+
+
+def test_csv_field_over_128_kib_is_staged_whole(tmp_path):
+    """The csv module's default field limit must not refuse a long remark near the header."""
+    remark = "备注" * 100_000  # 200,000 characters
+    (tmp_path / "q.csv").write_text(f"a,b\n1,{remark}\n2,x\n", encoding="utf-8")
+    project = make_project(tmp_path, {"q": {"kind": "csv", "path": "q.csv"}})
+    assert extract(project).sources[0].rows == 2
+    assert staged(project, "q")[0]["b"] == remark

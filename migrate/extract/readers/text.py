@@ -59,6 +59,9 @@ _LATIN_GUESSES = {
     "mac-latin2",
     "mac-roman",
 }
+# The header search reads its sample with the csv module, whose default field limit (128 KiB)
+# would call a long remark cell "not well-formed"; pandas reads the data without such a limit.
+csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))
 _DELIMITERS = ",\t;|"
 _NAMED_DELIMITERS = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
 
