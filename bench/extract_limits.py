@@ -1,6 +1,6 @@
-"""Extract gaps benchmark: a sheet at Excel's row limit and CSV line tracking.
+"""Extract at the limits: a sheet at Excel's row limit and CSV line tracking.
 
-    python bench/extractgaps.py
+    python bench/extract_limits.py
 
 - xlsx with 1,048,576 rows (tests/extract/bigsheet.py) and one with 100,001 rows, extracted by
   `migrate.extract` on the default path (calamine) and on the streaming path (openpyxl,
