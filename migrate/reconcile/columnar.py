@@ -44,6 +44,7 @@ NULL_MARK_SQL = "char(0, 9216)"
 KEY_SEPARATOR = "\x1f"
 HASH = "__key_hash"  # the bucketing hash of the first key column, carried with the rows
 MMAP_BYTES = 256 * 1024 * 1024
+DEFAULT_BUCKET = 250_000  # rows per side held in memory at once (one hash bucket)
 
 
 def adbc_usable(engine: Engine) -> bool:

@@ -15,7 +15,13 @@ from migrate.progress import NO_PROGRESS, Progress
 from migrate.project import Project
 from migrate.reconcile import pushdown
 from migrate.reconcile.accounting import AccountingResult, account
-from migrate.reconcile.columnar import compare_tables_arrow, hashed_pairs, normalise_batches, read_batches
+from migrate.reconcile.columnar import (
+    DEFAULT_BUCKET,
+    compare_tables_arrow,
+    hashed_pairs,
+    normalise_batches,
+    read_batches,
+)
 from migrate.reconcile.compare import ColumnRule, CompareResult
 from migrate.reconcile.sides import (
     actual_sql,
@@ -32,7 +38,6 @@ from migrate.store import WorkStore, mapped_table
 from migrate.urls import mask_url
 
 DEFAULT_CHUNK = 100_000  # rows per batch read
-DEFAULT_BUCKET = 250_000  # rows per side held in memory at once (one hash bucket)
 
 
 @dataclass(frozen=True)
