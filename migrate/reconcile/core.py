@@ -111,15 +111,19 @@ def compare_entity(
 ) -> CompareResult:
     """Mapped rows against target rows.
 
-    `pushdown` (the default when the rules allow it, see `pushdown.applicable`): per-segment
-    checksums computed by both databases, rows read only for segments that differ. `rows`:
-    both sides streamed in key order, one aligned chunk pair at a time."""
+    `pushdown` (the default when the rules allow it, see `pushdown.applicable`, and a side is a
+    database server): key ranges bisected on checksums computed by both databases, rows read
+    only for small ranges that differ. `rows`: both sides read whole in storage order as Arrow,
+    compared a hash bucket at a time (`columnar`)."""
     rules = column_rules(spec)
     columns = (*spec.key_columns, *spec.compared_columns)
     compared = {c: r for c, r in rules.items() if c in spec.compared_columns}
     key_rules = {c: rules[c] for c in spec.key_columns}
     has_map = store.has_table(mapped_table(spec.entity))
-    if method == "pushdown" or (method == "auto" and has_map and pushdown.applicable(rules)):
+    # auto: push down only where a side is a database server; two SQLite files are read into
+    # Arrow faster than SQLite can hash their rows through a Python function (bench/reconcile.md)
+    served = not (store.engine.dialect.name == target.dialect.name == "sqlite")
+    if method == "pushdown" or (method == "auto" and has_map and served and pushdown.applicable(rules)):
         if has_map:
             return pushdown.compare_pushdown(
                 _expected_side(store.engine, spec.entity, columns),

@@ -46,9 +46,9 @@ from migrate.reconcile.sides import order_by
 
 SEPARATOR = "\x1f"  # unit separator: cannot occur in canonical values
 NULL = "\u2400"  # the NULL marker inside a row's text
-DEFAULT_FANOUT = 16
+DEFAULT_FANOUT = 128  # a level's cost is one scan whatever its number of ranges: split wide
 DEFAULT_SEGMENT_ROWS = 2_000
-RANGES_PER_QUERY = 400  # leaf ranges read per query (bound parameters: 2 each)
+RANGES_PER_QUERY = 200  # ranges in one WHERE (2 bound parameters each; SQLite's parser depth)
 
 
 @dataclass(frozen=True)
@@ -194,6 +194,19 @@ def _ranges_sql(side: Side, key: str, segments: list[Segment]) -> tuple[str, tup
     return " OR ".join(parts) or "1 = 0", tuple(params)
 
 
+def _merged(segments: list[Segment]) -> list[Segment]:
+    """The same rows as fewer ranges: adjacent ranges joined (a level's children tile their parents)."""
+    out: list[Segment] = []
+    for segment in sorted(segments, key=_lo_order):
+        if out and out[-1].hi is not None and out[-1].hi == segment.lo:
+            last = out.pop()
+            segment = Segment(
+                last.lo, segment.hi, tuple(a + b for a, b in zip(last.counts, segment.counts, strict=True))
+            )
+        out.append(segment)
+    return out
+
+
 def _count(side: Side) -> int:
     with side.engine.connect() as conn:
         return int(conn.exec_driver_sql(f"SELECT COUNT(*) FROM {side.from_sql}").scalar_one())
@@ -230,7 +243,12 @@ def checksums(side: Side, key, rules, segments: list[Segment]) -> dict[int, tupl
     _, row_text = _texts(side, key, rules)
     edges, ids = _edges(segments)
     first = side.columns[key[0]]
-    where, params = _ranges_sql(side, key[0], segments)
+    merged = _merged(segments)
+    # rows outside the level's ranges get no segment anyway: the WHERE only spares the scan, and
+    # past a few hundred ranges it would cost the database more to parse than to scan
+    where, params = _ranges_sql(
+        side, key[0], merged if len(merged) <= RANGES_PER_QUERY else [Segment(None, None)]
+    )
     where = f"({where}) AND {first} IS NOT NULL"  # a NULL key is in no range (as in the leaf reads)
     if side.engine.dialect.name == "postgresql":
         # width_bucket: how many edges are <= the key, compared in the "C" collation
@@ -332,7 +350,7 @@ def _leaf_pairs(
 def _group_pairs(expected, actual, columns, group, batch_rows, bucket_rows, key_normalise):
     sides = []
     for side in (expected, actual):
-        where, params = _ranges_sql(side, columns[0], group)
+        where, params = _ranges_sql(side, columns[0], _merged(group))
         listed = ", ".join(f"{side.columns[c]} AS {_quote(side, c)}" for c in columns)
         sql = f"SELECT {listed} FROM {side.from_sql} WHERE ({where})"
         batches = read_batches(side.engine, sql, columns, batch_rows, params)

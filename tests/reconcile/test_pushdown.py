@@ -90,9 +90,12 @@ def test_bisection_across_backends_in_code_point_order(tmp_path, pg_url):
     left.to_sql("expected", store, index=False)
     right.to_sql("actual", target, index=False)
     rules = {"qty": ColumnRule("decimal"), "code": ColumnRule("text")}
-    pushed = compare_pushdown(side(store, "expected"), side(target, "actual"), ("k",), rules, segment_rows=5)
+    pushed = compare_pushdown(
+        side(store, "expected"), side(target, "actual"), ("k",), rules, segment_rows=5, fanout=4
+    )
     full = compare_frames(left, right, ["k"], rules)
-    assert pushed.segments_compared < pushed.segments  # it did narrow the work
+    assert pushed.segments > 4 * 4  # recursed through several levels (4 ranges a level)
+    assert pushed.segments_compared < pushed.segments  # and narrowed the work
     for field in (
         "expected_rows",
         "actual_rows",
