@@ -128,7 +128,12 @@ class _Bisection:
         leaves: list[Segment] = []
         parents = [root]
         while parents:
-            children = [c for p in parents for c in self._split(p)]
+            split = [(p, self._split(p)) for p in parents]
+            # a range whose rows all share one first-key value cannot be split: read it as it is
+            leaves += [p for p, c in split if len(c) < 2]
+            children = [c for _, cs in split if len(cs) > 1 for c in cs]
+            if not children:
+                break
             sums = [checksums(side, self.key, self.rules, children) for side in self.sides]
             self.checksummed += len(children)
             differing = []

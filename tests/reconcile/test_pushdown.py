@@ -108,3 +108,22 @@ def test_bisection_across_backends_in_code_point_order(tmp_path, pg_url):
     assert sorted(map(repr, pushed.details)) == sorted(map(repr, full.details))
     store.dispose()
     target.dispose()
+
+
+def test_a_range_that_cannot_be_split_is_read_whole(sqlite_url):
+    """A composite key whose first column repeats (lot_genealogy's parent lot): ranges of one
+    first-key value cannot be split further and are compared row by row."""
+    parents = [f"L{i // 20}" for i in range(80)]  # four first-key values, 20 rows each
+    left = pd.DataFrame({"p": parents, "c": [f"C{i:03d}" for i in range(80)], "q": "1"})
+    right = left.copy()
+    right.loc[[3, 7], "q"] = "2"  # both under L0: its range differs, the others do not
+    engine = make_engine(sqlite_url)
+    left.to_sql("expected", engine, index=False)
+    right.to_sql("actual", engine, index=False)
+    sides = [Side(engine, t, {c: c for c in ("p", "c", "q")}) for t in ("expected", "actual")]
+    rules = {"q": ColumnRule("text")}
+    pushed = compare_pushdown(*sides, ("p", "c"), rules, segment_rows=5, fanout=4)
+    assert pushed.unequal_by_column == {"q": 2} and pushed.matched_rows == 80
+    assert pushed.segments_compared == 1  # L0's range alone, read whole
+    assert {(d.key["p"], d.key["c"]) for d in pushed.details} == {("L0", "C003"), ("L0", "C007")}
+    engine.dispose()
