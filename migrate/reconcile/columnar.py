@@ -46,8 +46,8 @@ NULL_MARK = "\x00\u2400"
 NULL_MARK_SQL = "char(0, 9216)"
 KEY_SEPARATOR = "\x1f"
 HASH = "__key_hash"  # the bucketing hash of the first key column, carried with the rows
-MMAP_BYTES = 256 * 1024 * 1024
-DEFAULT_BUCKET = 250_000  # rows per side held in memory at once (one hash bucket)
+MMAP_BYTES = 64 * 1024 * 1024
+DEFAULT_BUCKET = 100_000  # rows per side held in memory at once (one hash bucket)
 
 
 def adbc_usable(engine: Engine) -> bool:
@@ -362,7 +362,7 @@ def _spill(
 
 
 def _read_ipc(path: Path, columns: list[str]) -> pa.Table:
-    with pa.memory_map(str(path)) as source:
+    with pa.OSFile(str(path)) as source:  # read, not mapped: mapped pages would count as resident too
         table = pa.ipc.open_file(source).read_all()
     path.unlink()  # the bucket is in memory now: free its disk space as we go
     return table.combine_chunks() if len(table) else _empty(columns)
