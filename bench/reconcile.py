@@ -73,6 +73,31 @@ def _block(b: int, n: int) -> tuple[list[tuple], list[tuple]]:
     return [left[i] for i in rng.permutation(n)], [tuple(right[i]) for i in order]
 
 
+SPARSE = 10  # the sparse variant: this many rows of each kind differ in the whole table
+
+
+def make_sparse(dense: Path, sparse: Path) -> None:
+    """The push-down's case: the actual side a copy of the expected side but for a few rows
+    (SPARSE missing, SPARSE only on the right, SPARSE changed), spread over the key range."""
+    import shutil
+    import sqlite3
+
+    shutil.copy(dense, sparse)
+    with sqlite3.connect(sparse) as db:
+        db.execute("DELETE FROM actual")
+        db.execute("INSERT INTO actual SELECT * FROM expected")
+        keys = [r[0] for r in db.execute("SELECT k FROM expected ORDER BY k")]
+        picked = [keys[i] for i in np.linspace(0, len(keys) - 1, 3 * SPARSE).astype(int)]
+        for m, k in enumerate(picked[:SPARSE]):
+            db.execute(f"UPDATE actual SET {COLUMNS[1 + m % 11]} = 'x' WHERE k = ?", (k,))
+        db.executemany("DELETE FROM actual WHERE k = ?", [(k,) for k in picked[SPARSE : 2 * SPARSE]])
+        db.executemany(
+            "INSERT INTO actual SELECT 'Y' || substr(k, 2), d0, d1, d2, d3, d4, t0, t1, t2, t3, t4, t5 "
+            "FROM expected WHERE k = ?",
+            [(k,) for k in picked[2 * SPARSE :]],
+        )
+
+
 def run_rows(path: Path) -> dict:
     from migrate.db import make_engine
     from migrate.reconcile import ColumnRule, compare_tables
@@ -124,14 +149,80 @@ def run_datacompy(path: Path) -> dict:
     return {"only_left": len(c.df1_unq_rows), "only_right": len(c.df2_unq_rows), "unequal": unequal}
 
 
+def copy_to_pg(path: Path, pg_url: str) -> None:
+    """The actual side into PostgreSQL (COPY), indexed on k: the production shape, a work store
+    on SQLite against a target on a database server."""
+    import sqlite3
+
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(pg_url)
+    with psycopg.connect(host=url.host, port=url.port, user=url.username, dbname=url.database) as pg:
+        for table in ("expected", "actual"):
+            pg.execute(f"DROP TABLE IF EXISTS {table}")
+            pg.execute(f"CREATE TABLE {table} ({', '.join(f'{c} TEXT' for c in COLUMNS)})")
+            with (
+                sqlite3.connect(path) as db,
+                pg.cursor().copy(f"COPY {table} ({', '.join(COLUMNS)}) FROM STDIN") as copy,
+            ):
+                for row in db.execute(f"SELECT {', '.join(COLUMNS)} FROM {table}"):
+                    copy.write_row(row)
+            pg.execute(f"CREATE INDEX ix_{table}_k ON {table} (k)")
+            pg.execute(f"ANALYZE {table}")
+
+
+def _pg_sides(path: Path, pg_url: str, both: bool = False):
+    """The expected side on SQLite (a work store) or, `both`, on PostgreSQL too; the actual on PostgreSQL."""
+    from migrate.db import make_engine
+
+    target = make_engine(pg_url)
+    return (target if both else make_engine(f"sqlite:///{path}")), target
+
+
+def run_rows_pg(path: Path, pg_url: str) -> dict:
+    from migrate.reconcile import ColumnRule, compare_tables
+
+    store, target = _pg_sides(path, pg_url)
+    cols = ", ".join(COLUMNS)
+    sql = f"SELECT {cols} FROM {{}}"
+    r = compare_tables(
+        store,
+        sql.format("expected"),
+        target,
+        sql.format("actual"),
+        ("k",),
+        _rules(ColumnRule),
+        chunk_size=25_000,
+    )
+    return _counts(r)
+
+
+def run_pushdown_pg(path: Path, pg_url: str, both: bool = False) -> dict:
+    from migrate.reconcile import ColumnRule
+    from migrate.reconcile.pushdown import Side, compare_pushdown
+
+    store, target = _pg_sides(path, pg_url, both)
+    sides = [Side(e, t, {c: c for c in COLUMNS}) for e, t in ((store, "expected"), (target, "actual"))]
+    r = compare_pushdown(*sides, ("k",), _rules(ColumnRule), batch_rows=25_000)
+    return _counts(r) | {"segments": r.segments, "segments_compared": r.segments_compared}
+
+
 RUNNERS = {"rows": run_rows, "pushdown": run_pushdown, "datacompy": run_datacompy}
+PG_RUNNERS = {
+    "rows-pg": run_rows_pg,
+    "pushdown-pg": run_pushdown_pg,
+    "pushdown-pg-pg": lambda path, url: run_pushdown_pg(path, url, both=True),
+}
 
 
-def child(which: str, path: Path, rows: int) -> None:
+def child(which: str, path: Path, rows: int, pg_url: str | None = None) -> None:
     start = time.perf_counter()
     if which == "generate":
         generate(path, rows)
         counts = {}
+    elif which in PG_RUNNERS:
+        counts = PG_RUNNERS[which](path, pg_url)
     else:
         counts = RUNNERS[which](path)
     seconds = time.perf_counter() - start
@@ -142,8 +233,32 @@ def child(which: str, path: Path, rows: int) -> None:
 def _spawn(which: str, args) -> dict:
     # the parent stays small: a forked child's ru_maxrss starts from its parent's footprint
     cmd = [sys.executable, __file__, "--rows", str(args.rows), "--dir", str(args.dir), "--child", which]
+    cmd += ["--sparse"] if args.sparse and which != "generate" else []
+    cmd += ["--pg-url", args.pg_url] if args.pg_url else []
     out = subprocess.run(cmd, check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _pg_contenders(path: Path, args) -> dict:
+    import tempfile
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests import pgserver
+
+    cluster = Path(tempfile.mkdtemp(prefix="bench-reconcile-pg-"))  # reachable by the postgres user
+    try:
+        args.pg_url = pgserver.start(cluster)
+        pgserver.wait_ready(args.pg_url)
+        start = time.perf_counter()
+        copy_to_pg(path, args.pg_url)
+        print(f"copied the actual side into PostgreSQL in {time.perf_counter() - start:.1f}s", flush=True)
+        results = {}
+        for which in PG_RUNNERS:
+            results[which] = _spawn(which, args)
+            print(which, results[which]["seconds"], "s", results[which]["peak_rss_mb"], "MB", flush=True)
+        return results
+    finally:
+        pgserver.stop(cluster)
 
 
 def main() -> None:
@@ -151,20 +266,30 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--dir", type=Path, default=Path("/tmp/reconcile-bench"))
     parser.add_argument("--only", nargs="*", choices=list(RUNNERS), default=list(RUNNERS))
-    parser.add_argument("--child", choices=[*RUNNERS, "generate"])
+    parser.add_argument("--sparse", action="store_true", help=f"only {SPARSE} differences of each kind")
+    parser.add_argument("--child", choices=[*RUNNERS, *PG_RUNNERS, "generate"])
+    parser.add_argument(
+        "--pg", action="store_true", help="also: SQLite expected side against a PostgreSQL actual side"
+    )
+    parser.add_argument("--pg-url", help="(internal) the throwaway cluster's URL")
     args = parser.parse_args()
-    path = args.dir / f"bench2-{args.rows}.db"
+    dense = args.dir / f"bench2-{args.rows}.db"
+    path = args.dir / f"bench2-sparse-{args.rows}.db" if args.sparse else dense
     if args.child:
-        return child(args.child, path, args.rows)
+        return child(args.child, path, args.rows, args.pg_url)
     args.dir.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
+    if not dense.exists():
         made = _spawn("generate", args)
         print(f"generated {args.rows:,} x {len(COLUMNS)} (both sides) in {made['seconds']}s", flush=True)
-    index(path)  # data generated by an earlier version of this script had no index
+    index(dense)  # data generated by an earlier version of this script had no index
+    if args.sparse and not path.exists():
+        make_sparse(dense, path)
     results = {}
     for which in args.only:
         results[which] = _spawn(which, args)
         print(which, results[which]["seconds"], "s", results[which]["peak_rss_mb"], "MB", flush=True)
+    if args.pg:
+        results |= _pg_contenders(path, args)
     print(json.dumps(results))
     if "datacompy" in results:
         theirs = results["datacompy"]

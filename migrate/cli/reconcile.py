@@ -38,10 +38,11 @@ def reconcile(
     method: Method = typer.Option(
         Method.auto,
         "--method",
-        help="pushdown: segment checksums in the databases first; rows: stream every row.",
+        help="pushdown: bisect key ranges on checksums computed by the databases, read only "
+        "small ranges that differ; rows: read every row (auto: pushdown when a side is a server).",
     ),
     chunk_size: int = typer.Option(
-        engine.core.DEFAULT_CHUNK, "--chunk-size", min=1, help="Rows per compared chunk."
+        engine.core.DEFAULT_CHUNK, "--chunk-size", min=1, help="Rows per batch read from a database."
     ),
 ) -> None:
     """Reconcile loaded entities: row accounting, control totals, row differences, traceability."""

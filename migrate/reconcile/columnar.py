@@ -1,14 +1,17 @@
 """The row comparison's fast path: both sides as Arrow, keys matched by hash, values by Arrow kernels.
 
 Reading: an SQLite side is read by the ADBC SQLite driver, which builds Arrow arrays in C
-(no Python object per value) and does so with the GIL released, so the two sides are read
-in parallel threads; any other side is read through its DBAPI cursor and turned into Arrow
-per batch. Comparing: key-aligned chunk pairs (as `sides.aligned_chunks`), keys matched with
-`pyarrow.compute.index_in`, each column compared with `pyarrow.compute.equal`. Only the rows
-that differ become Python values: to apply a tolerance (`compare._within_tolerance`) and to
-list the details. A chunk whose key repeats, or whose two sides have different value types,
-goes to the pandas path (`compare._compare_chunk`), which pairs repeats by occurrence as
-datacompy does; so both paths give the same result by construction.
+(no Python object per value) with the GIL released, so the two sides are read in parallel
+threads; any other side is read through its DBAPI cursor and turned into Arrow per batch.
+Rows are read in storage order (no ORDER BY: sorting, or walking an index at random, was most
+of the old key-ordered path's time) and split by a 64-bit hash of the first key column into
+buckets (`hashed_pairs`, a grace hash join: one bucket in memory, or Arrow IPC files on disk).
+Comparing a bucket pair: keys matched by their hashes with numpy (and checked equal), each
+column compared with `pyarrow.compute.equal`. Only the rows that differ become Python values:
+to apply a tolerance (`compare._within_tolerance`) and to list the details. A bucket whose key
+repeats (or whose two sides have different value types) goes to the pandas path
+(`compare._compare_chunk`), which pairs repeats by occurrence as datacompy does; so both paths
+give the same result by construction.
 """
 
 from __future__ import annotations
@@ -43,7 +46,8 @@ NULL_MARK = "\x00\u2400"
 NULL_MARK_SQL = "char(0, 9216)"
 KEY_SEPARATOR = "\x1f"
 HASH = "__key_hash"  # the bucketing hash of the first key column, carried with the rows
-MMAP_BYTES = 256 * 1024 * 1024
+MMAP_BYTES = 64 * 1024 * 1024
+DEFAULT_BUCKET = 100_000  # rows per side held in memory at once (one hash bucket)
 
 
 def adbc_usable(engine: Engine) -> bool:
@@ -358,7 +362,7 @@ def _spill(
 
 
 def _read_ipc(path: Path, columns: list[str]) -> pa.Table:
-    with pa.memory_map(str(path)) as source:
+    with pa.OSFile(str(path)) as source:  # read, not mapped: mapped pages would count as resident too
         table = pa.ipc.open_file(source).read_all()
     path.unlink()  # the bucket is in memory now: free its disk space as we go
     return table.combine_chunks() if len(table) else _empty(columns)

@@ -15,7 +15,13 @@ from migrate.progress import NO_PROGRESS, Progress
 from migrate.project import Project
 from migrate.reconcile import pushdown
 from migrate.reconcile.accounting import AccountingResult, account
-from migrate.reconcile.columnar import compare_tables_arrow, hashed_pairs, normalise_batches, read_batches
+from migrate.reconcile.columnar import (
+    DEFAULT_BUCKET,
+    compare_tables_arrow,
+    hashed_pairs,
+    normalise_batches,
+    read_batches,
+)
 from migrate.reconcile.compare import ColumnRule, CompareResult
 from migrate.reconcile.sides import (
     actual_sql,
@@ -32,7 +38,6 @@ from migrate.store import WorkStore, mapped_table
 from migrate.urls import mask_url
 
 DEFAULT_CHUNK = 100_000  # rows per batch read
-DEFAULT_BUCKET = 250_000  # rows per side held in memory at once (one hash bucket)
 
 
 @dataclass(frozen=True)
@@ -106,50 +111,50 @@ def compare_entity(
 ) -> CompareResult:
     """Mapped rows against target rows.
 
-    `pushdown` (the default when the rules allow it, see `pushdown.applicable`): per-segment
-    checksums computed by both databases, rows read only for segments that differ. `rows`:
-    both sides streamed in key order, one aligned chunk pair at a time."""
+    `pushdown` (the default when the rules allow it, see `pushdown.applicable`, and a side is a
+    database server): key ranges bisected on checksums computed by both databases, rows read
+    only for small ranges that differ. `rows`: both sides read whole in storage order as Arrow,
+    compared a hash bucket at a time (`columnar`)."""
     rules = column_rules(spec)
     columns = (*spec.key_columns, *spec.compared_columns)
     compared = {c: r for c, r in rules.items() if c in spec.compared_columns}
     key_rules = {c: rules[c] for c in spec.key_columns}
     has_map = store.has_table(mapped_table(spec.entity))
-    if method == "pushdown" or (method == "auto" and has_map and pushdown.applicable(rules)):
-        if has_map:
-            return pushdown.compare_pushdown(
-                _expected_side(store.engine, spec.entity, columns),
-                _actual_side(target, spec.entity, columns),
-                spec.key_columns,
-                compared,
-                key_rules=key_rules,
-                segment_rows=min(chunk_size, pushdown.DEFAULT_SEGMENT_ROWS),
-                batch_rows=chunk_size,
-                max_details=spec.max_details,
-            )
-    if not has_map:
-        left_sql = f"SELECT {', '.join('NULL AS ' + q for q in _quoted(target, columns))} WHERE 1 = 0"
-        return compare_queries(
-            target,
-            left_sql,
-            target,
-            actual_sql(target, spec.entity, columns, ordered=False),
+    if has_map and _pushes_down(method, store.engine, target, rules):
+        return pushdown.compare_pushdown(
+            _expected_side(store.engine, spec.entity, columns),
+            _actual_side(target, spec.entity, columns),
             spec.key_columns,
             compared,
             key_rules=key_rules,
-            chunk_size=chunk_size,
+            segment_rows=min(chunk_size, pushdown.DEFAULT_SEGMENT_ROWS),
+            batch_rows=chunk_size,
             max_details=spec.max_details,
         )
+    # no mapped rows at all: an empty expected side, so every target row is reported
+    expected = (store.engine, expected_sql(store.engine, spec.entity, columns, ordered=False))
+    if not has_map:
+        nulls = ", ".join(f"NULL AS {q}" for q in _quoted(target, columns))
+        expected = (target, f"SELECT {nulls} WHERE 1 = 0")
+    actual = (target, actual_sql(target, spec.entity, columns, ordered=False))
     return compare_queries(
-        store.engine,
-        expected_sql(store.engine, spec.entity, columns, ordered=False),
-        target,
-        actual_sql(target, spec.entity, columns, ordered=False),
+        *expected,
+        *actual,
         spec.key_columns,
         compared,
         key_rules=key_rules,
         chunk_size=chunk_size,
         max_details=spec.max_details,
     )
+
+
+def _pushes_down(method: str, store: Engine, target: Engine, rules: dict[str, ColumnRule]) -> bool:
+    """auto: push down only where a side is a database server; two SQLite files are read into
+    Arrow faster than SQLite can hash their rows through a Python function (bench/reconcile.md)."""
+    if method != "auto":
+        return method == "pushdown"
+    served = not (store.dialect.name == target.dialect.name == "sqlite")
+    return served and pushdown.applicable(rules)
 
 
 def _quoted(engine: Engine, columns) -> list[str]:

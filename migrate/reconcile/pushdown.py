@@ -27,22 +27,28 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pyarrow as pa
 from sqlalchemy import Engine
 
-from migrate.reconcile.columnar import compare_tables_arrow, hashed_pairs, normalise_batches, read_batches
+from migrate.reconcile.columnar import (
+    DEFAULT_BUCKET,
+    compare_tables_arrow,
+    hashed_pairs,
+    normalise_batches,
+    read_batches,
+)
 from migrate.reconcile.compare import ColumnRule, CompareResult
 from migrate.reconcile.sides import order_by
 
 SEPARATOR = "\x1f"  # unit separator: cannot occur in canonical values
 NULL = "\u2400"  # the NULL marker inside a row's text
-_MASK40 = (1 << 40) - 1
-DEFAULT_FANOUT = 16
+DEFAULT_FANOUT = 128  # a level's cost is one scan whatever its number of ranges: split wide
 DEFAULT_SEGMENT_ROWS = 2_000
-RANGES_PER_QUERY = 400  # leaf ranges read per query (bound parameters: 2 each)
+RANGES_PER_QUERY = 200  # ranges in one WHERE (2 bound parameters each; SQLite's parser depth)
 
 
 @dataclass(frozen=True)
@@ -89,13 +95,14 @@ def compare_pushdown(
     segment_rows: int = DEFAULT_SEGMENT_ROWS,
     fanout: int = DEFAULT_FANOUT,
     batch_rows: int = 100_000,
+    bucket_rows: int = DEFAULT_BUCKET,
     max_details: int = 1000,
 ) -> CompareResult:
     """Compare two SQL sides by bisecting key ranges on checksums, then row by row in the
     small ranges that still differ."""
     bisection = _Bisection(expected, actual, key, rules, max(1, segment_rows), max(2, fanout))
     leaves = bisection.run()
-    pairs = _leaf_pairs(expected, actual, key, rules, leaves, batch_rows, key_rules or {})
+    pairs = _leaf_pairs(expected, actual, key, rules, leaves, batch_rows, bucket_rows, key_rules)
     result = compare_tables_arrow(pairs, key, rules, max_details=max_details)
     identical = bisection.identical_rows
     result.expected_rows += identical
@@ -121,7 +128,12 @@ class _Bisection:
         leaves: list[Segment] = []
         parents = [root]
         while parents:
-            children = [c for p in parents for c in self._split(p)]
+            split = [(p, self._split(p)) for p in parents]
+            # a range whose rows all share one first-key value cannot be split: read it as it is
+            leaves += [p for p, c in split if len(c) < 2]
+            children = [c for _, cs in split if len(cs) > 1 for c in cs]
+            if not children:
+                break
             sums = [checksums(side, self.key, self.rules, children) for side in self.sides]
             self.checksummed += len(children)
             differing = []
@@ -136,6 +148,10 @@ class _Bisection:
             dense = 2 * sum(s.rows for s in differing) > checked
             leaves += [s for s in differing if dense or s.rows <= self.segment_rows]
             parents = [s for s in differing if not (dense or s.rows <= self.segment_rows)]
+        if 2 * sum(s.rows for s in leaves) > root.rows:
+            # most of the table differs: one scan in storage order beats reading it range by range
+            self.identical_rows = 0
+            return [root]
         return leaves
 
     def _split(self, parent: Segment) -> list[Segment]:
@@ -183,6 +199,19 @@ def _ranges_sql(side: Side, key: str, segments: list[Segment]) -> tuple[str, tup
     return " OR ".join(parts) or "1 = 0", tuple(params)
 
 
+def _merged(segments: list[Segment]) -> list[Segment]:
+    """The same rows as fewer ranges: adjacent ranges joined (a level's children tile their parents)."""
+    out: list[Segment] = []
+    for segment in sorted(segments, key=_lo_order):
+        if out and out[-1].hi is not None and out[-1].hi == segment.lo:
+            last = out.pop()
+            segment = Segment(
+                last.lo, segment.hi, tuple(a + b for a, b in zip(last.counts, segment.counts, strict=True))
+            )
+        out.append(segment)
+    return out
+
+
 def _count(side: Side) -> int:
     with side.engine.connect() as conn:
         return int(conn.exec_driver_sql(f"SELECT COUNT(*) FROM {side.from_sql}").scalar_one())
@@ -219,7 +248,12 @@ def checksums(side: Side, key, rules, segments: list[Segment]) -> dict[int, tupl
     _, row_text = _texts(side, key, rules)
     edges, ids = _edges(segments)
     first = side.columns[key[0]]
-    where, params = _ranges_sql(side, key[0], segments)
+    merged = _merged(segments)
+    # rows outside the level's ranges get no segment anyway: the WHERE only spares the scan, and
+    # past a few hundred ranges it would cost the database more to parse than to scan
+    where, params = _ranges_sql(
+        side, key[0], merged if len(merged) <= RANGES_PER_QUERY else [Segment(None, None)]
+    )
     where = f"({where}) AND {first} IS NOT NULL"  # a NULL key is in no range (as in the leaf reads)
     if side.engine.dialect.name == "postgresql":
         # width_bucket: how many edges are <= the key, compared in the "C" collation
@@ -230,26 +264,42 @@ def checksums(side: Side, key, rules, segments: list[Segment]) -> dict[int, tupl
             segment = str(ids[0])
         inner = f"SELECT {segment} AS s, {_pg_hash(row_text, 40)} AS h FROM {side.from_sql} WHERE {where}"
         sql = f"SELECT s, COUNT(*), SUM(h) FROM ({inner}) AS x WHERE s >= 0 GROUP BY s"
-    else:
-        inner = f"SELECT mig_sh({first}, {row_text}) AS sh FROM {side.from_sql} WHERE {where}"
-        sql = f"SELECT sh >> 40, COUNT(*), SUM(sh & {_MASK40}) FROM ({inner}) AS x WHERE sh >= 0 GROUP BY sh >> 40"
+        with side.engine.connect() as conn:
+            return {int(s): (int(n), int(h)) for s, n, h in conn.exec_driver_sql(sql, params)}
+    # SQLite: one aggregate over the rows, one Python call per row (a scalar function used in
+    # GROUP BY, WHERE and SUM would be called once per use: three times per row)
+    sql = f"SELECT mig_sums({first}, {row_text}) FROM {side.from_sql} WHERE {where}"
     with side.engine.connect() as conn:
-        if side.engine.dialect.name == "sqlite":
-            _register(conn.connection.driver_connection, edges, ids)
-        return {int(s): (int(n), int(h)) for s, n, h in conn.exec_driver_sql(sql, params)}
+        _register(conn.connection.driver_connection, edges, ids)
+        sums = json.loads(conn.exec_driver_sql(sql, params).scalar_one() or "{}")
+    return {int(s): (n, h) for s, (n, h) in sums.items()}
 
 
 def _register(dbapi_connection, edges: list[str], ids: list[int]) -> None:
-    """SQLite has no hash function: one registered function gives a row's segment and its md5
-    hash together (segment << 40 | hash), so each row costs one Python call per level."""
+    """SQLite has no hash function: an aggregate that puts each row in its segment (by its key
+    among the range edges) and adds up the segment's row count and md5 row hashes."""
 
-    def segment_and_hash(key: str | None, row_text: str) -> int:
-        segment = ids[bisect.bisect_right(edges, key)] if key is not None else -1
-        if segment < 0:  # outside the level's ranges, or a NULL key (never in a range)
-            return -1
-        return (segment << 40) | _md5_40(row_text)
+    class SegmentSums:
+        def __init__(self) -> None:
+            self.sums: dict[int, list[int]] = {}
 
-    dbapi_connection.create_function("mig_sh", 2, segment_and_hash, deterministic=True)
+        def step(self, key: str | None, row_text: str) -> None:
+            if key is None:
+                return  # a NULL key is in no range
+            segment = ids[bisect.bisect_right(edges, key)]
+            if segment < 0:
+                return  # between the level's ranges
+            sums = self.sums.get(segment)
+            if sums is None:
+                self.sums[segment] = [1, _md5_40(row_text)]
+            else:
+                sums[0] += 1
+                sums[1] += _md5_40(row_text)
+
+        def finalize(self) -> str:
+            return json.dumps(self.sums)
+
+    dbapi_connection.create_aggregate("mig_sums", 2, SegmentSums)
 
 
 def _pg_hash(text_sql: str, bits: int) -> str:
@@ -279,31 +329,39 @@ def _texts(side: Side, key: tuple[str, ...], rules: dict[str, ColumnRule]) -> tu
 
 
 def _leaf_pairs(
-    expected: Side, actual: Side, key, rules, leaves: list[Segment], batch_rows: int, key_rules: dict
+    expected: Side,
+    actual: Side,
+    key,
+    rules,
+    leaves: list[Segment],
+    batch_rows: int,
+    bucket_rows: int,
+    key_rules,
 ) -> Iterator[tuple[pa.Table, pa.Table]]:
-    """The rows of the leaf ranges, both sides, a group of ranges at a time (bounded memory)."""
+    """The rows of the leaf ranges, both sides, a group of ranges at a time; a group holds about
+    `bucket_rows` rows, or is split into hash buckets on disk (`columnar.hashed_pairs`)."""
     columns = [*key, *rules]
-    key_normalise = {k: r.normalise for k, r in key_rules.items() if r.normalise}
+    key_normalise = {k: r.normalise for k, r in (key_rules or {}).items() if r.normalise}
     group: list[Segment] = []
     for leaf in sorted(leaves, key=_lo_order):
-        group.append(leaf)
-        if len(group) >= RANGES_PER_QUERY or sum(s.rows for s in group) >= batch_rows:
-            yield from _group_pairs(expected, actual, key[0], columns, group, batch_rows, key_normalise)
+        if group and (len(group) >= RANGES_PER_QUERY or sum(s.rows for s in group) + leaf.rows > bucket_rows):
+            yield from _group_pairs(expected, actual, columns, group, batch_rows, bucket_rows, key_normalise)
             group = []
+        group.append(leaf)
     if group:
-        yield from _group_pairs(expected, actual, key[0], columns, group, batch_rows, key_normalise)
+        yield from _group_pairs(expected, actual, columns, group, batch_rows, bucket_rows, key_normalise)
 
 
-def _group_pairs(expected, actual, first, columns, group, batch_rows, key_normalise):
+def _group_pairs(expected, actual, columns, group, batch_rows, bucket_rows, key_normalise):
     sides = []
     for side in (expected, actual):
-        where, params = _ranges_sql(side, first, group)
+        where, params = _ranges_sql(side, columns[0], _merged(group))
         listed = ", ".join(f"{side.columns[c]} AS {_quote(side, c)}" for c in columns)
         sql = f"SELECT {listed} FROM {side.from_sql} WHERE ({where})"
-        sides.append(
-            normalise_batches(read_batches(side.engine, sql, columns, batch_rows, params), key_normalise)
-        )
-    yield from hashed_pairs(*sides, first, columns, 1)
+        batches = read_batches(side.engine, sql, columns, batch_rows, params)
+        sides.append(normalise_batches(batches, key_normalise))
+    buckets = -(-sum(s.rows for s in group) // max(1, bucket_rows))
+    yield from hashed_pairs(*sides, columns[0], columns, buckets)
 
 
 def _quote(side: Side, name: str) -> str:

@@ -1,19 +1,14 @@
-"""The two sides of a row-level comparison, read from SQL in key order and chunk-aligned.
+"""The two sides of a row-level comparison as SQL.
 
 Expected rows are `map_<entity>` in the work store (canonical text). Actual rows are the
 target table with each foreign key read back as the referenced natural key, every value
 rendered by the database itself in the same canonical text, so equal values are equal
-strings and the comparison's fast path is plain equality. Both sides are ordered by the
-first key column in code-point order (SQLite's BINARY; PostgreSQL's "C" collation), which
-is what lets `aligned_chunks` cut both streams at the same key.
+strings and the comparison's fast path is plain equality. Where an order is needed (push-down
+key ranges) it is code-point order: SQLite's BINARY, PostgreSQL's "C" collation.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import numpy as np
-import pandas as pd
 from sqlalchemy import Boolean, Date, Engine, Integer
 
 from migrate.model import ENTITIES, ExactDecimal, UtcDateTime
@@ -112,78 +107,3 @@ def expected_sql(engine: Engine, entity: str, columns: tuple[str, ...], ordered:
     cols = ", ".join(q(c) for c in columns)
     order = f" ORDER BY {order_by(engine, q(columns[0]))}" if ordered else ""
     return f"SELECT {cols} FROM {q(mapped_table(entity))}{order}"
-
-
-def stream(engine: Engine, sql: str, batch: int, prepare=None) -> Iterator[pd.DataFrame]:
-    """A query's rows in batches of `batch`, as object-dtype frames (values as the database gave them).
-
-    `prepare(dbapi_connection)` runs first (push-down registers its SQLite functions)."""
-    with engine.connect().execution_options(stream_results=True, yield_per=batch) as conn:
-        if prepare is not None:
-            prepare(conn.connection.driver_connection)
-        result = conn.exec_driver_sql(sql)
-        names = list(result.keys())
-        # SQLite: the DBAPI cursor itself (the hot loop; values need no processing). A server-side
-        # cursor (PostgreSQL) is pre-buffered by SQLAlchemy, so it is read through the result.
-        fetch = result.cursor.fetchmany if engine.dialect.name == "sqlite" else result.fetchmany
-        while rows := fetch(batch):
-            yield pd.DataFrame(rows, columns=names, dtype=object)
-        result.close()
-
-
-class _Buffer:
-    def __init__(self, batches: Iterator[pd.DataFrame], column: str, columns: list[str]) -> None:
-        self.batches, self.column = batches, column
-        self.frame = pd.DataFrame(columns=columns, dtype=object)
-        self.exhausted = False
-
-    def grow(self) -> None:
-        nxt = next(self.batches, None)
-        if nxt is None:
-            self.exhausted = True
-        else:
-            self.frame = nxt if self.frame.empty else pd.concat([self.frame, nxt], ignore_index=True)
-
-    def fill(self) -> None:
-        while self.frame.empty and not self.exhausted:
-            self.grow()
-
-    @property
-    def last_key(self):
-        return self.frame[self.column].iat[-1]
-
-    def take_below(self, bound) -> pd.DataFrame:
-        keys = self.frame[self.column].to_numpy(dtype=object)
-        cut = int(np.searchsorted(keys, bound, side="left"))
-        head, self.frame = self.frame.iloc[:cut], self.frame.iloc[cut:].reset_index(drop=True)
-        return head
-
-    def take_all(self) -> pd.DataFrame:
-        head, self.frame = self.frame, self.frame.iloc[:0]
-        return head
-
-
-def aligned_chunks(
-    left: Iterator[pd.DataFrame], right: Iterator[pd.DataFrame], column: str, columns: list[str]
-) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
-    """Pair two key-ordered streams chunk by chunk so that every value of `column` lands in one pair.
-
-    Rows below the smaller of the two buffers' last keys are complete on both sides (the
-    streams are sorted), so they are cut off and compared while the rest waits for more."""
-    lbuf, rbuf = _Buffer(left, column, columns), _Buffer(right, column, columns)
-    while True:
-        lbuf.fill()
-        rbuf.fill()
-        open_ = [b for b in (lbuf, rbuf) if not b.exhausted and not b.frame.empty]
-        if not open_:
-            if not (lbuf.frame.empty and rbuf.frame.empty):
-                yield lbuf.take_all(), rbuf.take_all()
-            return
-        bound = min(b.last_key for b in open_)
-        pair = lbuf.take_below(bound), rbuf.take_below(bound)
-        if pair[0].empty and pair[1].empty:
-            for b in open_:  # everything buffered is the bound's own key: read further
-                if b.last_key == bound:
-                    b.grow()
-            continue
-        yield pair

@@ -83,16 +83,19 @@ def test_bisection_across_backends_in_code_point_order(tmp_path, pg_url):
     keys = sorted({"".join(rng.choice(alphabet, 4)) for _ in range(600)})
     left = pd.DataFrame({"k": keys, "qty": [f"{i}.000000" for i in range(len(keys))], "code": "a"})
     right = left.copy()
-    changed = rng.choice(len(keys), 12, replace=False)
-    right.loc[changed, "code"] = "b"
-    right = right.drop(index=changed[:3] + 1 if changed[:3].max() + 1 < len(keys) else changed[:3] - 1)
+    changed = rng.choice(len(keys) - 1, 3, replace=False)  # few: the bisection's case
+    right.loc[changed[:2], "code"] = "b"
+    right = right.drop(index=[changed[2] + 1])
     store, target = make_engine(f"sqlite:///{tmp_path / 'store.db'}"), make_engine(pg_url)
     left.to_sql("expected", store, index=False)
     right.to_sql("actual", target, index=False)
     rules = {"qty": ColumnRule("decimal"), "code": ColumnRule("text")}
-    pushed = compare_pushdown(side(store, "expected"), side(target, "actual"), ("k",), rules, segment_rows=5)
+    pushed = compare_pushdown(
+        side(store, "expected"), side(target, "actual"), ("k",), rules, segment_rows=5, fanout=8
+    )
     full = compare_frames(left, right, ["k"], rules)
-    assert pushed.segments_compared < pushed.segments  # it did narrow the work
+    assert pushed.segments > 2 * 9  # recursed through several levels (9 ranges a level)
+    assert pushed.segments_compared < pushed.segments  # and narrowed the work
     for field in (
         "expected_rows",
         "actual_rows",
@@ -105,3 +108,22 @@ def test_bisection_across_backends_in_code_point_order(tmp_path, pg_url):
     assert sorted(map(repr, pushed.details)) == sorted(map(repr, full.details))
     store.dispose()
     target.dispose()
+
+
+def test_a_range_that_cannot_be_split_is_read_whole(sqlite_url):
+    """A composite key whose first column repeats (lot_genealogy's parent lot): ranges of one
+    first-key value cannot be split further and are compared row by row."""
+    parents = [f"L{i // 20}" for i in range(80)]  # four first-key values, 20 rows each
+    left = pd.DataFrame({"p": parents, "c": [f"C{i:03d}" for i in range(80)], "q": "1"})
+    right = left.copy()
+    right.loc[[3, 7], "q"] = "2"  # both under L0: its range differs, the others do not
+    engine = make_engine(sqlite_url)
+    left.to_sql("expected", engine, index=False)
+    right.to_sql("actual", engine, index=False)
+    sides = [Side(engine, t, {c: c for c in ("p", "c", "q")}) for t in ("expected", "actual")]
+    rules = {"q": ColumnRule("text")}
+    pushed = compare_pushdown(*sides, ("p", "c"), rules, segment_rows=5, fanout=4)
+    assert pushed.unequal_by_column == {"q": 2} and pushed.matched_rows == 80
+    assert pushed.segments_compared == 1  # L0's range alone, read whole
+    assert {(d.key["p"], d.key["c"]) for d in pushed.details} == {("L0", "C003"), ("L0", "C007")}
+    engine.dispose()
