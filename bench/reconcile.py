@@ -6,9 +6,10 @@
 Both sides are SQLite tables of canonical text (as the work store holds them). Generation
 and each contender run in their own subprocess, so each peak RSS (ru_maxrss) is the
 contender's own. datacompy reads both tables with pandas.read_sql and compares in memory
-(its documented use). Ours: `rows` streams both tables in key order and compares aligned
-chunks; `pushdown` has SQLite compute per-segment checksums and reads back only the rows
-of segments that differ. The difference counts must be identical."""
+(its documented use). Ours: `rows` reads both tables as Arrow in storage order (large SQLite
+sides through the ADBC driver in reader processes, whose peak RSS is added), splits them by key
+hash into buckets and compares each bucket pair; `pushdown` checksums key ranges in SQL, bisects
+the ranges that differ and reads back only their rows. The difference counts must be identical."""
 
 from __future__ import annotations
 
@@ -227,6 +228,9 @@ def child(which: str, path: Path, rows: int, pg_url: str | None = None) -> None:
         counts = RUNNERS[which](path)
     seconds = time.perf_counter() - start
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB on Linux
+    # ours reads large SQLite sides in reader processes (two at once): their peak counts too,
+    # conservatively as two readers at the largest one's peak
+    rss += 2 * resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(json.dumps({"seconds": round(seconds, 2), "peak_rss_mb": round(rss), "counts": counts}))
 
 

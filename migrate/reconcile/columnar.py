@@ -1,8 +1,9 @@
 """The row comparison's fast path: both sides as Arrow, keys matched by hash, values by Arrow kernels.
 
-Reading: an SQLite side is read by the ADBC SQLite driver, which builds Arrow arrays in C
-(no Python object per value) with the GIL released, so the two sides are read in parallel
-threads; any other side is read through its DBAPI cursor and turned into Arrow per batch.
+Reading: a large SQLite side is read by the ADBC SQLite driver, which builds Arrow arrays in C
+(no Python object per value), in a process of its own (`sqlite_arrow.py` says why), so the two
+sides are read in parallel; any other side is read through its DBAPI cursor and turned into
+Arrow per batch.
 Rows are read in storage order (no ORDER BY: sorting, or walking an index at random, was most
 of the old key-ordered path's time) and split by a 64-bit hash of the first key column into
 buckets (`hashed_pairs`, a grace hash join: one bucket in memory, or Arrow IPC files on disk).
@@ -16,6 +17,9 @@ give the same result by construction.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -39,6 +43,7 @@ from migrate.reconcile.compare import (
     normalised,
     typed,
 )
+from migrate.urls import mask_url, redact
 
 # ADBC infers a column's type from its first batch (an all-NULL start would become INT64 and
 # then fail on text): every value is read as text, NULL as this marker, turned back into NULL.
@@ -48,6 +53,8 @@ KEY_SEPARATOR = "\x1f"
 HASH = "__key_hash"  # the bucketing hash of the first key column, carried with the rows
 MMAP_BYTES = 64 * 1024 * 1024
 DEFAULT_BUCKET = 100_000  # rows per side held in memory at once (one hash bucket)
+# Below this many rows Python's sqlite3 reads faster than starting the ADBC reader's process.
+ADBC_MIN_ROWS = 100_000
 
 
 def adbc_usable(engine: Engine) -> bool:
@@ -62,10 +69,11 @@ def adbc_usable(engine: Engine) -> bool:
 
 
 def read_batches(
-    engine: Engine, sql: str, columns: list[str], batch: int, params: tuple = ()
+    engine: Engine, sql: str, columns: list[str], batch: int, params: tuple = (), rows: int = 0
 ) -> Iterator[pa.Table]:
-    """A query's rows as Arrow tables of about `batch` rows (text columns, NULL as null)."""
-    if adbc_usable(engine):
+    """A query's rows as Arrow tables of about `batch` rows (text columns, NULL as null).
+    `rows`: about how many the query returns; a large SQLite read goes through ADBC."""
+    if rows >= ADBC_MIN_ROWS and adbc_usable(engine):
         return _adbc_batches(engine, sql, columns, batch, params)
     return _dbapi_batches(engine, sql, columns, batch, params)
 
@@ -73,25 +81,38 @@ def read_batches(
 def _adbc_batches(
     engine: Engine, sql: str, columns: list[str], batch: int, params: tuple
 ) -> Iterator[pa.Table]:
-    import adbc_driver_sqlite.dbapi as adbc
-
+    """The ADBC driver in a process of its own (`sqlite_arrow.py` says why), its Arrow stream
+    read from a pipe (the GIL is released while waiting, so both sides are read at once)."""
     quote = engine.dialect.identifier_preparer.quote
     listed = ", ".join(
         f"COALESCE(CAST(q.{quote(c)} AS TEXT), {NULL_MARK_SQL}) AS {quote(c)}" for c in columns
     )
-    # a projection over the ordered query: SQLite keeps the subquery's order (and `_Buffer`
-    # checks every batch is in key order, so a planner that did not would be an error, not a miss)
-    wrapped = f"SELECT {listed} FROM ({sql}) AS q"
-    with adbc.connect(str(engine.url.database)) as conn, conn.cursor() as cursor:
-        # reads through a memory map skip a syscall per page (a key-ordered read of a table not in
-        # key order visits its pages at random); bounded, as the mapped pages count as resident
-        for pragma in (f"mmap_size = {MMAP_BYTES}", "busy_timeout = 5000"):  # the timeout as sqlite3's
-            cursor.execute(f"PRAGMA {pragma}")
-            cursor.fetchall()
-        cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(batch)})
-        cursor.execute(wrapped, params or None)
-        for record_batch in cursor.fetch_record_batch():
-            yield _unmarked(pa.Table.from_batches([record_batch]), columns)
+    job = {
+        "path": str(engine.url.database),
+        "sql": f"SELECT {listed} FROM ({sql}) AS q",
+        "params": list(params),
+        "batch": batch,
+        "mmap": MMAP_BYTES,
+    }
+    reader = Path(__file__).with_name("sqlite_arrow.py")
+    with subprocess.Popen(
+        [sys.executable, str(reader)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as child:
+        try:
+            child.stdin.write(json.dumps(job).encode())
+            child.stdin.close()
+            with pa.ipc.open_stream(child.stdout) as stream:
+                for record_batch in stream:
+                    yield _unmarked(pa.Table.from_batches([record_batch]), columns)
+        except (pa.ArrowInvalid, OSError):
+            pass  # the child failed before or while streaming: its own message is read below
+        finally:
+            child.stdout.close()
+            error = child.stderr.read().decode(errors="replace").strip()
+            code = child.wait()
+        if code != 0:
+            detail = error.splitlines()[-1] if error else f"exit {code}"
+            raise RuntimeError(f"reading {mask_url(engine.url)} failed: {redact(detail)}")
 
 
 def _unmarked(table: pa.Table, columns: list[str]) -> pa.Table:

@@ -219,7 +219,7 @@ def compare_queries(
     key_normalise = {k: r.normalise for k, r in (key_rules or {}).items() if r.normalise}
     # keys are normalised before they are hashed, so keys equal after normalising meet
     sides = [
-        (normalise_batches(read_batches(e, sql, columns, chunk_size), key_normalise))
+        (normalise_batches(read_batches(e, sql, columns, chunk_size, rows=rows), key_normalise))
         for e, sql in ((left, left_sql), (right, right_sql))
     ]
     pairs = hashed_pairs(*sides, key[0], columns, buckets)

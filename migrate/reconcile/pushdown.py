@@ -358,7 +358,7 @@ def _group_pairs(expected, actual, columns, group, batch_rows, bucket_rows, key_
         where, params = _ranges_sql(side, columns[0], _merged(group))
         listed = ", ".join(f"{side.columns[c]} AS {_quote(side, c)}" for c in columns)
         sql = f"SELECT {listed} FROM {side.from_sql} WHERE ({where})"
-        batches = read_batches(side.engine, sql, columns, batch_rows, params)
+        batches = read_batches(side.engine, sql, columns, batch_rows, params, rows=sum(s.rows for s in group))
         sides.append(normalise_batches(batches, key_normalise))
     buckets = -(-sum(s.rows for s in group) // max(1, bucket_rows))
     yield from hashed_pairs(*sides, columns[0], columns, buckets)

@@ -4,12 +4,16 @@ random pairs, whatever the bucket count; repeated keys go to the pandas path and
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import datacompy
 import pandas as pd
 import pytest
+from sqlalchemy import text
 
 from migrate.db import make_engine
-from migrate.reconcile import ColumnRule, Tolerance, compare_frames, compare_tables
+from migrate.reconcile import ColumnRule, Tolerance, columnar, compare_frames, compare_tables
 from tests.reconcile.test_differential_datacompy import random_pair
 
 
@@ -77,3 +81,60 @@ def test_same_result_as_the_pandas_path_with_repeats_and_nulls(target_url):
     assert ours.unequal_by_column == full.unequal_by_column == {"v": 1, "w": 0}  # '' is not NULL
     assert sorted(map(repr, ours.details)) == sorted(map(repr, full.details))
     engine.dispose()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_adbc_reader_counts_equal_datacompys(tmp_path, monkeypatch, seed):
+    """The large-table reader (ADBC in its own process) gives the counts the sqlite3 reader gives."""
+    monkeypatch.setattr(columnar, "ADBC_MIN_ROWS", 0)
+    left, right, abs_tol, rel_tol = random_pair(seed)
+    engine = _tables(f"sqlite:///{tmp_path / 'pair.db'}", left, right)
+    theirs = datacompy.PandasCompare(left, right, join_columns=["k"], abs_tol=abs_tol, rel_tol=rel_tol)
+    ours = compare_tables(
+        engine,
+        "SELECT k, qty, price, code FROM expected",
+        engine,
+        "SELECT k, qty, price, code FROM actual",
+        ("k",),
+        _rules(abs_tol, rel_tol),
+        chunk_size=16,
+    )
+    assert (ours.missing, ours.only_in_target) == (len(theirs.df1_unq_rows), len(theirs.df2_unq_rows))
+    stats = {s["column"]: s["unequal_cnt"] for s in theirs.column_stats}
+    assert ours.unequal_by_column == {c: stats[c] for c in ("qty", "price", "code")}
+    engine.dispose()
+
+
+def test_adbc_reader_leaves_this_processs_sqlite_connections_whole(tmp_path, monkeypatch):
+    """Regression: with the ADBC driver (its own copy of SQLite) in this process, closing it
+    deleted the WAL under an open sqlite3 connection, whose next commit no other process saw.
+    A commit made after a large reconcile read must be visible to another process."""
+    monkeypatch.setattr(columnar, "ADBC_MIN_ROWS", 0)
+    path = tmp_path / "pair.db"
+    left, right, _, _ = random_pair(0)
+    engine = _tables(f"sqlite:///{path}", left, right)  # WAL, as every store and target
+    with engine.connect() as held:  # open across the read, as `phase approve` holds the target
+        held.execute(text("CREATE TABLE point (name TEXT)"))
+        held.commit()
+        compare_tables(
+            engine,
+            "SELECT k, code FROM expected",
+            engine,
+            "SELECT k, code FROM actual",
+            ("k",),
+            {"code": ColumnRule("text")},
+        )
+        held.execute(text("INSERT INTO point VALUES ('C1')"))
+        held.commit()
+        seen = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                f"import sqlite3; print(sqlite3.connect({str(path)!r}).execute('SELECT COUNT(*) FROM point').fetchone()[0])",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    engine.dispose()
+    assert seen.stdout.strip() == "1"
