@@ -18,6 +18,7 @@ import json
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -228,9 +229,6 @@ def child(which: str, path: Path, rows: int, pg_url: str | None = None) -> None:
         counts = RUNNERS[which](path)
     seconds = time.perf_counter() - start
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB on Linux
-    # ours reads large SQLite sides in reader processes (two at once): their peak counts too,
-    # conservatively as two readers at the largest one's peak
-    rss += 2 * resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(json.dumps({"seconds": round(seconds, 2), "peak_rss_mb": round(rss), "counts": counts}))
 
 
@@ -239,8 +237,32 @@ def _spawn(which: str, args) -> dict:
     cmd = [sys.executable, __file__, "--rows", str(args.rows), "--dir", str(args.dir), "--child", which]
     cmd += ["--sparse"] if args.sparse and which != "generate" else []
     cmd += ["--pg-url", args.pg_url] if args.pg_url else []
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    with tempfile.TemporaryFile("w+") as stdout:
+        child = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.PIPE, text=True)
+        tree_peak = _tree_peak_mb(child)
+        if child.wait() != 0:
+            raise SystemExit(f"{which} failed:\n{child.stderr.read()[-3000:]}")
+        stdout.seek(0)
+        result = json.loads(stdout.read().strip().splitlines()[-1])
+    # ours reads large SQLite sides in reader processes of its own: they count too. The peak is
+    # the larger of the contender's own exact peak and its process tree's sampled peak.
+    result["peak_rss_mb"] = max(result["peak_rss_mb"], round(tree_peak))
+    return result
+
+
+def _tree_peak_mb(child: subprocess.Popen) -> float:
+    """The largest RSS sum of a process and its descendants, sampled every 20 ms until it ends."""
+    import psutil
+
+    root, peak = psutil.Process(child.pid), 0
+    while child.poll() is None:
+        try:
+            total = sum(p.memory_info().rss for p in [root, *root.children(recursive=True)])
+        except psutil.Error:  # a reader ended between listing and reading
+            continue
+        peak = max(peak, total)
+        time.sleep(0.02)
+    return peak / 2**20
 
 
 def _pg_contenders(path: Path, args) -> dict:

@@ -51,10 +51,10 @@ NULL_MARK = "\x00\u2400"
 NULL_MARK_SQL = "char(0, 9216)"
 KEY_SEPARATOR = "\x1f"
 HASH = "__key_hash"  # the bucketing hash of the first key column, carried with the rows
-MMAP_BYTES = 64 * 1024 * 1024
 DEFAULT_BUCKET = 100_000  # rows per side held in memory at once (one hash bucket)
 # Below this many rows Python's sqlite3 reads faster than starting the ADBC reader's process.
 ADBC_MIN_ROWS = 100_000
+PARALLEL_SPILL_BUCKETS = 16  # up to ~1.6M rows a side the two sides are read in parallel
 
 
 def adbc_usable(engine: Engine) -> bool:
@@ -92,7 +92,6 @@ def _adbc_batches(
         "sql": f"SELECT {listed} FROM ({sql}) AS q",
         "params": list(params),
         "batch": batch,
-        "mmap": MMAP_BYTES,
     }
     reader = Path(__file__).with_name("sqlite_arrow.py")
     with subprocess.Popen(
@@ -331,7 +330,9 @@ def hashed_pairs(
 
     Neither side needs sorting: the databases scan their tables in storage order, which is
     the cheapest read there is (an ORDER BY sorts, or walks an index at random)."""
-    with ThreadPoolExecutor(max_workers=2) as pool:  # both databases read at once
+    # both databases read at once, unless the sides are large: then they are spilled one after
+    # the other, so one reader process and one batch are in memory at a time (memory first)
+    with ThreadPoolExecutor(max_workers=2 if buckets <= PARALLEL_SPILL_BUCKETS else 1) as pool:
         if buckets <= 1:
             whole = [pool.submit(_whole, side, column, columns) for side in (left, right)]
             yield whole[0].result(), whole[1].result()

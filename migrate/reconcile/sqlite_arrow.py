@@ -1,6 +1,6 @@
 """Read one SQLite query into an Arrow IPC stream on stdout, in a process of its own.
 
-    python sqlite_arrow.py < {"path": ..., "sql": ..., "params": [...], "batch": N, "mmap": B}
+    python sqlite_arrow.py < {"path": ..., "sql": ..., "params": [...], "batch": N}
 
 The ADBC SQLite driver builds Arrow arrays in C, several times faster than Python's sqlite3,
 but it carries its own copy of SQLite. POSIX file locks belong to a process, so two copies in
@@ -23,10 +23,8 @@ def main() -> int:
     job = json.loads(sys.stdin.read())
     uri = Path(job["path"]).resolve().as_uri() + "?mode=ro"  # a reader never checkpoints the WAL away
     with adbc.connect(uri) as conn, conn.cursor() as cursor:
-        # a memory map skips a syscall per page; bounded, as mapped pages count as resident
-        for pragma in (f"mmap_size = {int(job['mmap'])}", "busy_timeout = 5000"):
-            cursor.execute(f"PRAGMA {pragma}")
-            cursor.fetchall()
+        cursor.execute("PRAGMA busy_timeout = 5000")  # as sqlite3's default wait for a writer
+        cursor.fetchall()
         cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(int(job["batch"]))})
         cursor.execute(job["sql"], tuple(job["params"]) or None)
         reader = cursor.fetch_record_batch()

@@ -36,6 +36,10 @@ def _rules(abs_tol: float, rel_tol: float) -> dict[str, ColumnRule]:
 @pytest.mark.parametrize("seed", range(8))
 @pytest.mark.parametrize("bucket_rows", [10_000, 37])  # one bucket in memory; several spilled to disk
 def test_counts_equal_datacompys_from_sql(tmp_path, seed, bucket_rows):
+    assert_counts_equal_datacompys(tmp_path, seed, bucket_rows=bucket_rows)
+
+
+def assert_counts_equal_datacompys(tmp_path, seed: int, **options) -> None:
     left, right, abs_tol, rel_tol = random_pair(seed)
     engine = _tables(f"sqlite:///{tmp_path / 'pair.db'}", left, right)
     theirs = datacompy.PandasCompare(left, right, join_columns=["k"], abs_tol=abs_tol, rel_tol=rel_tol)
@@ -47,7 +51,7 @@ def test_counts_equal_datacompys_from_sql(tmp_path, seed, bucket_rows):
         ("k",),
         _rules(abs_tol, rel_tol),
         chunk_size=16,
-        bucket_rows=bucket_rows,
+        **options,
     )
     assert (ours.missing, ours.only_in_target) == (len(theirs.df1_unq_rows), len(theirs.df2_unq_rows))
     stats = {s["column"]: s["unequal_cnt"] for s in theirs.column_stats}
@@ -87,22 +91,7 @@ def test_same_result_as_the_pandas_path_with_repeats_and_nulls(target_url):
 def test_adbc_reader_counts_equal_datacompys(tmp_path, monkeypatch, seed):
     """The large-table reader (ADBC in its own process) gives the counts the sqlite3 reader gives."""
     monkeypatch.setattr(columnar, "ADBC_MIN_ROWS", 0)
-    left, right, abs_tol, rel_tol = random_pair(seed)
-    engine = _tables(f"sqlite:///{tmp_path / 'pair.db'}", left, right)
-    theirs = datacompy.PandasCompare(left, right, join_columns=["k"], abs_tol=abs_tol, rel_tol=rel_tol)
-    ours = compare_tables(
-        engine,
-        "SELECT k, qty, price, code FROM expected",
-        engine,
-        "SELECT k, qty, price, code FROM actual",
-        ("k",),
-        _rules(abs_tol, rel_tol),
-        chunk_size=16,
-    )
-    assert (ours.missing, ours.only_in_target) == (len(theirs.df1_unq_rows), len(theirs.df2_unq_rows))
-    stats = {s["column"]: s["unequal_cnt"] for s in theirs.column_stats}
-    assert ours.unequal_by_column == {c: stats[c] for c in ("qty", "price", "code")}
-    engine.dispose()
+    assert_counts_equal_datacompys(tmp_path, seed)
 
 
 def test_adbc_reader_leaves_this_processs_sqlite_connections_whole(tmp_path, monkeypatch):

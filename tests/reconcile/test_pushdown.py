@@ -47,15 +47,7 @@ def test_pushdown_equals_row_by_row_and_reads_only_differing_segments(target_url
     )
     full = compare_frames(left, right, ["k"], rules)
     assert pushed.segments >= 16 and pushed.segments_compared <= 5  # K00005 may or may not straddle
-    for field in (
-        "expected_rows",
-        "actual_rows",
-        "matched_rows",
-        "missing",
-        "only_in_target",
-        "unequal_rows",
-    ):
-        assert getattr(pushed, field) == getattr(full, field), field
+    assert_same_counts(pushed, full)
     assert pushed.unequal_by_column == full.unequal_by_column == {"qty": 1, "code": 1}
     assert {tuple(d.key.values()) for d in pushed.details} == {("K00009",), ("K00700",), ("K01200",), ("X1",)}
     engine.dispose()
@@ -96,15 +88,7 @@ def test_bisection_across_backends_in_code_point_order(tmp_path, pg_url):
     full = compare_frames(left, right, ["k"], rules)
     assert pushed.segments > 2 * 9  # recursed through several levels (9 ranges a level)
     assert pushed.segments_compared < pushed.segments  # and narrowed the work
-    for field in (
-        "expected_rows",
-        "actual_rows",
-        "matched_rows",
-        "missing",
-        "only_in_target",
-        "unequal_rows",
-    ):
-        assert getattr(pushed, field) == getattr(full, field), field
+    assert_same_counts(pushed, full)
     assert sorted(map(repr, pushed.details)) == sorted(map(repr, full.details))
     store.dispose()
     target.dispose()
@@ -127,3 +111,15 @@ def test_a_range_that_cannot_be_split_is_read_whole(sqlite_url):
     assert pushed.segments_compared == 1  # L0's range alone, read whole
     assert {(d.key["p"], d.key["c"]) for d in pushed.details} == {("L0", "C003"), ("L0", "C007")}
     engine.dispose()
+
+
+def assert_same_counts(pushed, full) -> None:
+    for field in (
+        "expected_rows",
+        "actual_rows",
+        "matched_rows",
+        "missing",
+        "only_in_target",
+        "unequal_rows",
+    ):
+        assert getattr(pushed, field) == getattr(full, field), field
