@@ -24,9 +24,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from migrate.errors import CheckFailed
 from migrate.extract.staging import store_error
+from migrate.locks import process_alive, retry_for
 from migrate.store import WorkStore
 
-GRACE_SECONDS = 1.0  # a killed PostgreSQL holder's lock is freed ~0.3 s after the kill
 TTL = timedelta(minutes=10)
 RENEW_SECONDS = 30.0
 
@@ -53,22 +53,6 @@ def advisory_key(source: str) -> int:
     """A stable signed 64-bit key per source (PostgreSQL advisory locks take a bigint)."""
     digest = hashlib.sha256(f"migrate.extract:{source}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
-
-
-def _process_alive(pid: int) -> bool:
-    """Whether a process of this host still runs (a zombie counts as dead). The same test as
-    load's lease, kept here so extract does not import the load stage."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
 
 
 @dataclass(frozen=True)
@@ -139,13 +123,10 @@ class SourceClaim:
     def _acquire_advisory(self) -> None:
         conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         key = advisory_key(self.source)
-        deadline = time.monotonic() + GRACE_SECONDS
-        while not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
-            if time.monotonic() >= deadline:
-                holder = self._holder(conn)
-                conn.close()
-                raise self._refuse(holder)
-            time.sleep(0.1)
+        if not retry_for(lambda: conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()):
+            holder = self._holder(conn)
+            conn.close()
+            raise self._refuse(holder)
         try:
             self._write(conn)
         except SQLAlchemyError:
@@ -154,8 +135,10 @@ class SourceClaim:
         self._lock_conn = conn  # the session holds the lock until release or death
 
     def _acquire_row(self) -> None:
-        deadline = time.monotonic() + GRACE_SECONDS
-        while True:
+        holder: ClaimHolder | None = None
+
+        def attempt() -> bool:
+            nonlocal holder
             with self.engine.connect() as conn:
                 if self.engine.dialect.name == "sqlite":
                     conn.exec_driver_sql("BEGIN IMMEDIATE")  # serialise takers, not just writers
@@ -163,18 +146,19 @@ class SourceClaim:
                 if holder is None or not self._live(holder):
                     self._write(conn)
                     conn.commit()
-                    return
+                    return True
                 conn.rollback()
-            if time.monotonic() >= deadline:
-                raise self._refuse(holder)
-            time.sleep(0.1)
+                return False
+
+        if not retry_for(attempt):
+            raise self._refuse(holder)
 
     def _live(self, holder: ClaimHolder) -> bool:
         if holder.host == self.host and holder.pid == self.pid:
             return False  # this process's own stale row
         if holder.host != self.host:
             return holder.expires_at > _stamp(_now())
-        return _process_alive(holder.pid)
+        return process_alive(holder.pid)
 
     def renew(self) -> None:
         """Push a row claim's expiry forward (at most every RENEW_SECONDS); stop if it was lost."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import socket
 import sqlite3
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -20,9 +19,9 @@ from sqlalchemy.engine import URL
 
 from migrate.errors import CheckFailed
 from migrate.load.connection import PostgresConnection, SqliteConnection, TargetConnection, connect
+from migrate.locks import process_alive, retry_for
 from migrate.model import utcnow
 
-PG_LOCK_GRACE_SECONDS = 1.0  # see _acquire_postgres
 ADVISORY_KEY = 0x6D69677261746531  # "migrate1": one lock per target database
 LEASE_TTL = timedelta(seconds=60)
 _COLUMNS = "operator, host, pid, run_id, command, started_at, expires_at"
@@ -47,20 +46,10 @@ class Holder:
 
 
 def _alive(holder: Holder) -> bool:
-    """Whether a same-host holder's process still runs (a zombie counts as dead)."""
+    """Whether a same-host holder's process still runs."""
     if holder.host != socket.gethostname():
         return True  # cannot see it: trust the expiry
-    try:
-        os.kill(holder.pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{holder.pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
+    return process_alive(holder.pid)
 
 
 class Lease:
@@ -110,15 +99,7 @@ class Lease:
     def _acquire_postgres(self) -> None:
         conn = PostgresConnection(self.url)
         conn.raw.autocommit = True
-        # The server frees a killed holder's lock ~0.3 s after the kill, when it notices the
-        # dead socket; a short grace keeps a resume right after a crash from being refused,
-        # and still refuses a live holder well within 2 s.
-        deadline = time.monotonic() + PG_LOCK_GRACE_SECONDS
-        while not (got := conn.scalar("SELECT pg_try_advisory_lock(?)", (ADVISORY_KEY,))):
-            if time.monotonic() >= deadline:
-                break
-            time.sleep(0.1)
-        if not got:
+        if not retry_for(lambda: conn.scalar("SELECT pg_try_advisory_lock(?)", (ADVISORY_KEY,))):
             holder = self._holder(conn)
             conn.close()
             raise self._refuse(holder)

@@ -137,7 +137,7 @@ def compare_entity(
         nulls = ", ".join(f"NULL AS {q}" for q in _quoted(target, columns))
         expected = (target, f"SELECT {nulls} WHERE 1 = 0")
     actual = (target, actual_sql(target, spec.entity, columns, ordered=False))
-    return compare_queries(
+    return compare_tables(
         *expected,
         *actual,
         spec.key_columns,
@@ -179,40 +179,15 @@ def compare_tables(
     key: tuple[str, ...],
     rules: dict[str, ColumnRule],
     *,
-    chunk_size: int = DEFAULT_CHUNK,
-    bucket_rows: int = DEFAULT_BUCKET,
-    max_details: int = 1000,
-) -> CompareResult:
-    """Any two SQL queries (in any order) giving the key and compared columns: compared in
-    buckets of about `bucket_rows` rows, memory bounded by the bucket size."""
-    return compare_queries(
-        left,
-        left_sql,
-        right,
-        right_sql,
-        key,
-        rules,
-        chunk_size=chunk_size,
-        bucket_rows=bucket_rows,
-        max_details=max_details,
-    )
-
-
-def compare_queries(
-    left: Engine,
-    left_sql: str,
-    right: Engine,
-    right_sql: str,
-    key: tuple[str, ...],
-    rules: dict[str, ColumnRule],
-    *,
     key_rules: dict[str, ColumnRule] | None = None,
     chunk_size: int = DEFAULT_CHUNK,
     bucket_rows: int = DEFAULT_BUCKET,
     max_details: int = 1000,
 ) -> CompareResult:
-    """Both queries read as Arrow in storage order, split by key hash into buckets
-    (`columnar.hashed_pairs`), each bucket pair compared with Arrow kernels."""
+    """Any two SQL queries (in any order) giving the key and compared columns: both read as
+    Arrow in storage order, split by key hash into buckets of about `bucket_rows` rows
+    (`columnar.hashed_pairs`, memory bounded by the bucket size), each bucket pair compared
+    with Arrow kernels."""
     columns = [*key, *rules]
     rows = max(_count(left, left_sql), _count(right, right_sql))
     buckets = -(-rows // max(1, bucket_rows))
