@@ -199,13 +199,14 @@ def check_zip(
     path: Path,
     shown: str,
     sheet_parts: frozenset[str] | None = None,
-    defer: Callable[[], frozenset[str]] | None = None,
+    defer: Callable[[dict[str, int]], frozenset[str]] | None = None,
 ) -> ZipScan:
     """Check declared sizes, then inflate each entry with a cap; scan sheet parts on the way.
     The other parts are inflated before the worksheets, so `defer` may read them (the workbook
-    part, its relationships) to name worksheet parts whose inflate the caller does later, block
-    by block, with `SheetInflate` (the segmented xlsx read overlaps it with parsing)."""
-    zf = _open_zip(path, shown)
+    part, its relationships) to name, from the parts' declared sizes, worksheet parts whose
+    inflate the caller does later, block by block, with `SheetInflate` (the segmented xlsx read
+    overlaps it with parsing)."""
+    zf = open_zip(path, shown)
     with zf:
         infos = zf.infolist()
         _check_declared(infos, shown)
@@ -216,7 +217,7 @@ def check_zip(
             if info.is_dir():
                 continue
             if defer is not None and info.filename.startswith("xl/worksheets/"):
-                later, defer = defer(), None
+                later, defer = defer({i.filename: i.file_size for i in infos}), None
             scan.sizes[info.filename] = info.file_size
             scan.total_bytes += info.file_size
             if info.filename in later:
@@ -233,7 +234,7 @@ def check_zip(
     return scan
 
 
-def _open_zip(path: Path, shown: str) -> zipfile.ZipFile:
+def open_zip(path: Path, shown: str) -> zipfile.ZipFile:
     try:
         return zipfile.ZipFile(path)
     except zipfile.BadZipFile:
@@ -241,15 +242,6 @@ def _open_zip(path: Path, shown: str) -> zipfile.ZipFile:
             f"{shown} is damaged or truncated: it is not a complete zip container.",
             hint="Copy or export the workbook again.",
         ) from None
-
-
-def inflate_sheet(path: Path, shown: str, part: str) -> Iterator[tuple[SheetInflate, bytes]]:
-    """A deferred sheet part's guarded inflate: (the inflate, a block of whole rows) as they come."""
-    zf = _open_zip(path, shown)
-    with zf:
-        inflate = SheetInflate(zf, zf.getinfo(part), shown, scan_sheet=True)
-        for block in inflate:
-            yield inflate, block
 
 
 def _check_declared(infos: list[zipfile.ZipInfo], shown: str) -> None:
@@ -284,8 +276,13 @@ class SheetInflate:
     """One entry inflated with a cap, never past its declared size; DTDs refused. Iterating gives
     blocks of whole rows (a sheet's XML cut before a `<row`); `scan` is set once it is exhausted."""
 
-    def __init__(self, zf: zipfile.ZipFile, info: zipfile.ZipInfo, shown: str, scan_sheet: bool) -> None:
+    def __init__(
+        self, zf: zipfile.ZipFile, info: zipfile.ZipInfo, shown: str, scan_sheet: bool, scan_rows: bool = True
+    ) -> None:
+        """`scan_rows=False`: only the facts of the first rows are gathered (the segmented read
+        has its workers scan the rows), and `scan` stays None."""
         self.zf, self.info, self.shown, self.scan_sheet = zf, info, shown, scan_sheet
+        self.scan_rows = scan_rows
         self.facts = _FastFacts()
         self.hidden: set[int] = set()
         self.formulas: list[tuple[int, str]] = []
@@ -329,7 +326,7 @@ class SheetInflate:
             self._feed(tail)
             if tail:
                 yield tail
-            self.scan = self._result()
+            self.scan = self._result() if self.scan_rows else None
 
     def _whole_rows(self, data: bytes) -> tuple[bytes, bytes]:
         """(the block up to the last `<row` start, so no row is split across reads; the rest)."""
@@ -343,7 +340,8 @@ class SheetInflate:
         return block, data[cut:]
 
     def _feed(self, block: bytes) -> None:
-        _scan(block, self.hidden, self.formulas, self.merged, self.errors)
+        if self.scan_rows:
+            scan_block(block, self.hidden, self.formulas, self.merged, self.errors)
         self.facts.feed(block)
 
     def _result(self) -> SheetScan:
@@ -368,7 +366,9 @@ _HAS_ERROR = re.compile(rb't="e"')
 _HAS_MERGE = re.compile(rb"<mergeCell ")
 
 
-def _scan(data: bytes, hidden: set[int], formulas: list, merged: list, errors: list) -> None:
+def scan_block(data: bytes, hidden: set[int], formulas: list, merged: list | None, errors: list) -> None:
+    """Hidden rows, formulas without a cached value, error cells and (unless `merged` is None:
+    rows alone cannot hold them) merged ranges in a block of whole rows."""
     if _HAS_HIDDEN.search(data):
         for m in _HIDDEN_ROW.finditer(data):
             hidden.add(int(m.group(1) or m.group(3)))
@@ -378,7 +378,7 @@ def _scan(data: bytes, hidden: set[int], formulas: list, merged: list, errors: l
     if _HAS_ERROR.search(data):
         for m in _ERROR_CELL.finditer(data):
             errors.append((int(m.group(2)), _col_index(m.group(1)), m.group(3).decode("utf-8", "replace")))
-    if _HAS_MERGE.search(data):
+    if merged is not None and _HAS_MERGE.search(data):
         for m in _MERGE.finditer(data):
             c0, r0, c1, r1 = m.groups()
             merged.append((int(r0), _col_index(c0), int(r1), _col_index(c1)))
