@@ -311,6 +311,7 @@ def _stage_segments(book, sheet_name, shown, spec, writer, state, progress, name
     if read is None:
         return False
     mark = writer.mark()
+    writer.start_bulk()
     task = progress.task(f"{name} [{sheet_name}]", total=None)
     staged = 0
     try:

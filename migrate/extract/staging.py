@@ -30,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import SQLAlchemyError
 
 from migrate.errors import MigrateError
-from migrate.extract.readers.segments import worker_context
+from migrate.extract.readers.segments import frozen_heap, worker_context
 from migrate.store import WorkStore, normalize_header, staged_table
 from migrate.urls import mask_url, redact
 
@@ -272,14 +272,21 @@ class StagingWriter:
         self.flush_thread()
         while len(self._ingests) >= 2:
             self._wait_ingest()
-        if self._ingester is None:
-            self._ingester = ProcessPoolExecutor(1, mp_context=worker_context())
+        self.start_bulk()
         lineage = (self.source, self.file, sheet, self.run_id)
         self._ingests.append(
             self._ingester.submit(
                 ingest_sqlite, database, self.side, [*LINEAGE, *names], lineage, numbers, columns
             )
         )
+
+    def start_bulk(self) -> None:
+        """Start the ingest process (before a big sheet is read: a process forked later would
+        keep private copies of the pages the parent then frees)."""
+        if self._ingester is None and self._sqlite_file() is not None:
+            self._ingester = ProcessPoolExecutor(1, mp_context=worker_context())
+            with frozen_heap():
+                self._ingester.submit(int).result()
 
     def _sqlite_file(self) -> str | None:
         url = self.engine.url
