@@ -11,7 +11,7 @@ import psutil
 
 
 def run_measured(
-    args: list[str], interval: float = 0.02, **kwargs
+    args: list[str], interval: float = 0.05, **kwargs
 ) -> tuple[subprocess.CompletedProcess, float]:
     """Run `args` to its end like subprocess.run(capture_output=True, text=True); also return the
     process tree's sampled peak PSS in MiB."""

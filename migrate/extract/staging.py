@@ -8,6 +8,7 @@ reader sees the old rows or the new ones, never a half-written table.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections import deque
 from collections.abc import Iterable
@@ -30,7 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import SQLAlchemyError
 
 from migrate.errors import MigrateError
-from migrate.extract.readers.segments import frozen_heap, worker_context
+from migrate.extract.readers.segments import frozen_heap, watch_parent, worker_context
 from migrate.store import WorkStore, normalize_header, staged_table
 from migrate.urls import mask_url, redact
 
@@ -284,7 +285,9 @@ class StagingWriter:
         """Start the ingest process (before a big sheet is read: a process forked later would
         keep private copies of the pages the parent then frees)."""
         if self._ingester is None and self._sqlite_file() is not None:
-            self._ingester = ProcessPoolExecutor(1, mp_context=worker_context())
+            self._ingester = ProcessPoolExecutor(
+                1, mp_context=worker_context(), initializer=watch_parent, initargs=(os.getpid(),)
+            )
             with frozen_heap():
                 self._ingester.submit(int).result()
 

@@ -25,6 +25,8 @@ import logging
 import os
 import re
 import tempfile
+import threading
+import time
 import zipfile
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
@@ -73,7 +75,9 @@ class Workers:
         self.count = max(1, min(4, cpus))
         self.directory = scratch_dir()
         _remove_dead(self.directory)
-        self.pool = ProcessPoolExecutor(self.count, mp_context=worker_context(), initializer=_warm)
+        self.pool = ProcessPoolExecutor(
+            self.count, mp_context=worker_context(), initializer=_warm, initargs=(os.getpid(),)
+        )
         with frozen_heap():
             self.pool.submit(os.getpid).result()  # fork now, while the parent holds no segment data
 
@@ -102,9 +106,23 @@ def frozen_heap():
         gc.unfreeze()
 
 
-def _warm() -> None:
-    import fastexcel  # noqa: F401 - imported while the parent is still inflating
+def _warm(parent: int) -> None:
+    import fastexcel  # noqa: F401 - imported before the first segment arrives
     import pyarrow.compute  # noqa: F401
+
+    watch_parent(parent)
+
+
+def watch_parent(parent: int) -> None:
+    """In a worker: end when the parent is gone (kill -9 leaves the pool's queues open, and a
+    worker would wait on them for ever)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 @lru_cache(maxsize=4)
