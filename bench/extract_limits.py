@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.extract.bigsheet import EXCEL_MAX_ROWS, write_full_sheet  # noqa: E402
+from tests.treemem import run_measured  # noqa: E402
 
 _RUN = """
 import json, resource, sys, time
@@ -46,11 +46,12 @@ def xlsx_run(rows: int, stream: bool) -> dict:
         (root / "project.yaml").write_text(
             "name: b\nsources:\n  big: {kind: xlsx, path: big.xlsx}\n", encoding="utf-8"
         )
-        env = os.environ | ({"MIGRATE_XLSX_STREAM_BYTES": "0"} if stream else {})
-        done = subprocess.run(
-            [sys.executable, "-c", _RUN, str(root)], capture_output=True, text=True, env=env, check=True
-        )
-        return {"sheet_rows": rows, "write_s": written, **json.loads(done.stdout)}
+        # the streaming path: no segments, every sheet streamed by openpyxl
+        forced = {"MIGRATE_XLSX_STREAM_BYTES": "0", "MIGRATE_XLSX_SEGMENT_BYTES": str(1 << 50)}
+        env = os.environ | (forced if stream else {})
+        done, tree_mb = run_measured([sys.executable, "-c", _RUN, str(root)], env=env)
+        assert done.returncode == 0, done.stderr
+        return {"sheet_rows": rows, "write_s": written, **json.loads(done.stdout), "tree_mb": round(tree_mb)}
 
 
 def csv_run(quoted: bool, rows: int = 500_000) -> dict:

@@ -24,6 +24,7 @@ import gc
 import logging
 import os
 import re
+import sys
 import tempfile
 import threading
 import time
@@ -86,13 +87,11 @@ class Workers:
 
 
 def worker_context():
-    """fork where there is one: a spawned worker would first import the parent's __main__ (the
-    `migrate` console script imports every command: about 2 s per process). Workers touch none
-    of the parent's connections or threads (Arrow and logging reset their own at fork) and end
-    by os._exit, which closes nothing the parent holds."""
-    import multiprocessing
-
-    return get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+    """fork on Linux: a spawned worker would first import the parent's __main__ (the `migrate`
+    console script imports every command: about 2 s per process). Workers touch none of the
+    parent's connections or threads (Arrow and logging reset their own at fork) and end by
+    os._exit, which closes nothing the parent holds. Elsewhere fork is unsafe or missing: spawn."""
+    return get_context("fork" if sys.platform.startswith("linux") else "spawn")
 
 
 @contextmanager
