@@ -13,10 +13,13 @@ import sqlite3
 from collections import deque
 from collections.abc import Iterable
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime
 from itertools import repeat
+from pathlib import Path
 
 import psycopg
+import pyarrow as pa
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -31,7 +34,13 @@ from sqlalchemy import (
 from sqlalchemy.exc import SQLAlchemyError
 
 from migrate.errors import MigrateError
-from migrate.extract.readers.segments import frozen_heap, watch_parent, worker_context
+from migrate.extract.readers.segments import (
+    frozen_heap,
+    scratch_dir,
+    scratch_file,
+    watch_parent,
+    worker_context,
+)
 from migrate.store import WorkStore, normalize_header, staged_table
 from migrate.urls import mask_url, redact
 
@@ -135,7 +144,8 @@ class StagingWriter:
         # driver, about 4x faster than executemany, in a process of its own (its SQLite copy and
         # ours in one process would not see each other's locks; see reconcile/sqlite_arrow.py)
         self._ingester: ProcessPoolExecutor | None = None
-        self._ingests: deque[Future] = deque()
+        self._ingests: deque[tuple[Future, str]] = deque()  # (batch in flight, its Arrow file)
+        self._scratch = ""
         try:
             self.run_id = self._open_run(kind, fingerprint_, spec_hash)
             self.side = f"{SIDE_PREFIX}{self.run_id}"
@@ -262,8 +272,9 @@ class StagingWriter:
         self._pending = self._pool.submit(self._insert, names, records)
 
     def write_bulk(self, sheet: str | None, names: list[str], numbers, columns: list) -> None:
-        """Like write_columns, for many rows: on an SQLite file they go to the ingest process, at
-        most two batches in flight; elsewhere (PostgreSQL COPY) as write_columns."""
+        """Like write_columns, for many rows: on an SQLite file they go to the ingest process (as
+        an Arrow file in the scratch directory), at most two batches in flight; elsewhere
+        (PostgreSQL COPY) as write_columns."""
         database = self._sqlite_file()
         if database is None:
             self.write_columns(sheet, names, numbers, columns)
@@ -274,17 +285,24 @@ class StagingWriter:
         while len(self._ingests) >= 2:
             self._wait_ingest()
         self.start_bulk()
+        batch = pa.Table.from_arrays([numbers, *columns], names=["_row", *names])
+        path = scratch_file(self._scratch, ".arrow")
+        with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, batch.schema) as writer:
+            writer.write_table(batch)
         lineage = (self.source, self.file, sheet, self.run_id)
-        self._ingests.append(
-            self._ingester.submit(
-                ingest_sqlite, database, self.side, [*LINEAGE, *names], lineage, numbers, columns
+        try:
+            self._ingests.append(
+                (self._ingester.submit(ingest_sqlite, database, self.side, lineage, path), path)
             )
-        )
+        except BrokenProcessPool:
+            os.unlink(path)
+            raise self._ingest_lost() from None
 
     def start_bulk(self) -> None:
         """Start the ingest process (before a big sheet is read: a process forked later would
         keep private copies of the pages the parent then frees)."""
         if self._ingester is None and self._sqlite_file() is not None:
+            self._scratch = scratch_dir()
             self._ingester = ProcessPoolExecutor(
                 1, mp_context=worker_context(), initializer=watch_parent, initargs=(os.getpid(),)
             )
@@ -300,7 +318,7 @@ class StagingWriter:
         return url.database
 
     def _wait_ingest(self) -> None:
-        future = self._ingests.popleft()
+        future, _ = self._ingests.popleft()
         try:
             future.result()
         except IngestError as exc:
@@ -308,6 +326,17 @@ class StagingWriter:
                 f"cannot write the work store {mask_url(self.engine.url)}: {redact(str(exc))[:300]}.",
                 hint="Free space or fix its permissions, then run the extract again; staged data is unchanged.",
             ) from None
+        except BrokenProcessPool:
+            raise self._ingest_lost() from None
+
+    def _ingest_lost(self) -> StagingError:
+        """The ingest process died (killed, out of memory): its batches are not trusted."""
+        self._drop_ingests()
+        return StagingError(
+            f"cannot write the work store {mask_url(self.engine.url)}: the process staging a big "
+            "sheet's rows ended unexpectedly (killed, or out of memory).",
+            hint="Run the extract again; staged data is unchanged.",
+        )
 
     def flush_thread(self) -> None:
         """Wait for the chunk being inserted in the background thread; its error is raised here."""
@@ -350,6 +379,15 @@ class StagingWriter:
         if self._ingester is not None:
             self._ingester.shutdown(wait=True, cancel_futures=True)
             self._ingester = None
+        self._drop_ingests()
+
+    def _drop_ingests(self) -> None:
+        """Forget the batches in flight; the files of those never started are removed here (the
+        ingest process removes the others)."""
+        for future, path in self._ingests:
+            if future.cancelled() or future.cancel():
+                Path(path).unlink(missing_ok=True)
+        self._ingests.clear()
 
     def _copy(self, conn, columns: list[str], records: Iterable[tuple]) -> None:
         """PostgreSQL: binary-safe COPY, several times faster than INSERT batches."""
@@ -425,17 +463,22 @@ class IngestError(Exception):
     """The ingest process could not write (its driver's error, as text: it crosses processes)."""
 
 
-def ingest_sqlite(database: str, table: str, columns: list[str], lineage: tuple, numbers, texts: list) -> int:
-    """In the ingest process: one batch appended to `table` by the ADBC SQLite driver, one
-    transaction. Lineage values are repeated per row; `texts` follow `columns` after the lineage."""
+def ingest_sqlite(database: str, table: str, lineage: tuple, path: str) -> int:
+    """In the ingest process: one batch (an Arrow file: `_row`, then the texts) appended to
+    `table` by the ADBC SQLite driver, in one transaction, with the lineage repeated per row."""
     import adbc_driver_sqlite.dbapi as adbc
-    import pyarrow as pa
 
-    source, file, sheet, run = lineage
-    n = len(numbers)
-    constant = [pa.repeat(pa.scalar(value, pa.string()), n) for value in (source, file, sheet)]
-    arrays = [*constant, numbers.cast(pa.int64()), pa.repeat(pa.scalar(run, pa.int64()), n), *texts]
-    data = pa.Table.from_arrays(arrays, names=columns)
+    try:
+        with pa.memory_map(path) as source:
+            batch = pa.ipc.open_file(source).read_all()
+    finally:
+        os.unlink(path)
+    source_name, file, sheet, run = lineage
+    n = batch.num_rows
+    constant = [pa.repeat(pa.scalar(value, pa.string()), n) for value in (source_name, file, sheet)]
+    arrays = [*constant, batch.column(0).combine_chunks(), pa.repeat(pa.scalar(run, pa.int64()), n)]
+    arrays += [column.combine_chunks() for column in batch.columns[1:]]
+    data = pa.Table.from_arrays(arrays, names=[*LINEAGE, *batch.column_names[1:]])
     try:
         with adbc.connect(database) as conn:
             with conn.cursor() as cursor:

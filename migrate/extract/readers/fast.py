@@ -84,23 +84,42 @@ def read_fast(path: Path, name: str, scan: SheetScan) -> tuple[list, list] | Non
     quiet = logging.getLogger("fastexcel")
     level, quiet.level = quiet.level, logging.ERROR  # "falling back to string" for empty columns
     try:
-        table = fastexcel.read_excel(str(path)).load_sheet(
+        reader = fastexcel.read_excel(str(path))
+        table = reader.load_sheet(
             name, header_row=0, schema_sample_rows=None, dtype_coercion="strict", eager=True
         )
+        header = _header(table.schema.names, scan)
+        if header is None:
+            return None
+        names = [h for h in header if h is not None]
+        if len(set(names)) != len(names) or any(_DEDUPED.search(h) for h in names):
+            return None
+        return header, sheet_text(reader, name, table)
+    except NeedsCells:
+        return None
     except Exception:  # noqa: BLE001 - mixed kinds in a column, or anything: calamine says what
         return None
     finally:
         quiet.level = level
-    header = _header(table.schema.names, scan)
-    if header is None:
-        return None
-    names = [h for h in header if h is not None]
-    if len(set(names)) != len(names) or any(_DEDUPED.search(h) for h in names):
-        return None
-    try:
-        return header, [as_cell_text(column) for column in table.columns]
-    except NeedsCells:
-        return None
+
+
+def sheet_text(reader, name: str, table: pa.RecordBatch) -> list[pa.Array]:
+    """A typed sheet's columns as cell_text's strings. fastexcel reads the texts pandas counts as
+    missing ("NA", "N/A", "NULL", "nan"...) as null in a column it types as numbers, dates or
+    booleans: such a column with nulls is read again as text, and where the typed read has a null
+    the text read's value (a text cell's own text; empty cells are null in both) is staged."""
+    suspects = [i for i, column in enumerate(table.columns) if _may_hide_texts(column)]
+    texts = {}
+    if suspects:
+        again = reader.load_sheet(
+            name, header_row=0, use_columns=suspects, dtypes={i: "string" for i in suspects}, eager=True
+        )
+        texts = dict(zip(suspects, again.columns, strict=True))
+    out = []
+    for i, column in enumerate(table.columns):
+        text = as_cell_text(column)  # null where the typed read has null, NaN or infinity
+        out.append(pc.coalesce(text, texts[i]) if i in texts else text)
+    return out
 
 
 def _header(names: list[str], scan: SheetScan) -> list | None:
@@ -123,6 +142,16 @@ def _header(names: list[str], scan: SheetScan) -> list | None:
         if position < len(header):
             header[position] = cell_text(value)
     return header
+
+
+def _may_hide_texts(column: pa.Array) -> bool:
+    """A typed column with nulls, or with NaN or infinity (no Excel number is either: a "nan" or
+    "inf" text read as a number)."""
+    if pa.types.is_string(column.type) or pa.types.is_null(column.type):
+        return False
+    if column.null_count:
+        return True
+    return pa.types.is_floating(column.type) and not pc.all(pc.is_finite(column)).as_py()
 
 
 def as_cell_text(column: pa.Array) -> pa.Array:

@@ -28,10 +28,12 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 import zipfile
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -75,7 +77,7 @@ class Workers:
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 2
         self.count = max(1, min(4, cpus))
         self.directory = scratch_dir()
-        _remove_dead(self.directory)
+        self.broken = False  # a worker was lost: the pool is not used again
         self.pool = ProcessPoolExecutor(
             self.count, mp_context=worker_context(), initializer=_warm, initargs=(os.getpid(),)
         )
@@ -83,7 +85,7 @@ class Workers:
             self.pool.submit(os.getpid).result()  # fork now, while the parent holds no segment data
 
     def close(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.pool.shutdown(wait=not self.broken, cancel_futures=True)
 
 
 def worker_context():
@@ -154,36 +156,37 @@ def _book_parts(source: str, stamp: int) -> tuple[tuple[str, bytes], ...]:
     return tuple(out)
 
 
-def segment_book(source: str, pieces: tuple[bytes, ...], directory: str) -> str:
+def segment_book(source: str, xml: bytes, directory: str) -> str:
     """In a worker: a segment's sheet XML wrapped in a stored workbook, written to a file (fastexcel
     opens a path in 2 ms, bytes in 40: it copies them) in `directory`; the caller removes it."""
-    handle, name = tempfile.mkstemp(prefix=f"migrate-segment-{os.getpid()}-", suffix=".xlsx", dir=directory)
-    with os.fdopen(handle, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_STORED) as zf:
+    name = scratch_file(directory, ".xlsx")
+    with zipfile.ZipFile(name, "w", zipfile.ZIP_STORED) as zf:
         for part, data in _book_parts(source, os.stat(source).st_mtime_ns):
             zf.writestr(part, data)
-        with zf.open(_SHEET_PART, "w", force_zip64=True) as sheet:
-            for piece in pieces:
-                sheet.write(piece)
+        zf.writestr(_SHEET_PART, xml)
     return name
 
 
 def scratch_dir() -> str:
-    """Segment workbooks are written and read once: memory-backed /dev/shm when it is there."""
+    """Segments and staged batches cross to worker processes as files, written and read once
+    (memory-backed /dev/shm when it is there): a big item in a pool's pipe blocks its feeder
+    thread for good when the process that should read it is killed. Files of processes that
+    are gone (kill -9) are removed here."""
     shm = Path("/dev/shm")
-    if shm.is_dir() and os.access(shm, os.W_OK):
-        return str(shm)
-    return tempfile.gettempdir()
-
-
-def _remove_dead(directory: str) -> None:
-    """Segment workbooks left by workers that were killed (their process is gone)."""
-    for leftover in Path(directory).glob("migrate-segment-*.xlsx"):
+    directory = str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else tempfile.gettempdir()
+    for leftover in Path(directory).glob("migrate-scratch-*"):
         try:
             pid = int(leftover.name.split("-")[2])
         except (IndexError, ValueError):
             continue
         if not process_alive(pid):
             leftover.unlink(missing_ok=True)
+    return directory
+
+
+def scratch_file(directory: str, suffix: str) -> str:
+    """A new scratch file's name, carrying the writer's process id (see scratch_dir)."""
+    return os.path.join(directory, f"migrate-scratch-{os.getpid()}-{uuid.uuid4().hex}{suffix}")
 
 
 def _relationships(rels: list[tuple[str, str, str]]) -> str:
@@ -233,7 +236,7 @@ def _workbook_parts(path: Path) -> dict:
 class Segment:
     index: int
     source: str  # the original workbook (its styles and shared strings)
-    pieces: tuple[bytes, ...]  # the segment's sheet part (joined by the worker, not the parent)
+    xml: str  # the scratch file holding the segment's sheet part (the worker removes it)
     first_row: int  # physical row of its first `<row>` (0 for the first segment: its header leads)
 
 
@@ -241,14 +244,15 @@ class Cutter:
     """Cuts a sheet part's whole-row blocks into segments of about `size` bytes. The first
     segment also holds at least `first_rows` rows, so the header search sees all it needs."""
 
-    def __init__(self, source: str, first_rows: int, size: int) -> None:
-        self.source, self.first_rows, self.size = source, first_rows, size
+    def __init__(self, source: str, first_rows: int, size: int, directory: str) -> None:
+        self.source, self.first_rows, self.size, self.directory = source, first_rows, size, directory
         self.prologue: bytes | None = None
         self.ended = False
         self.index = 0
         self.last_row = 0  # the number of the last row cut
         self.first_has_a = False  # a filled cell in column A within the first segment
         self.trailer = b""  # what follows the rows (merged ranges are listed there)
+        self.written: list[str] = []  # segment files (a worker removes each one it reads)
         self._pieces: list[bytes] = []
         self._size = 0
         self._rows = 0
@@ -320,7 +324,11 @@ class Cutter:
         if self.index == 0 and not self.first_has_a:
             raise Unsegmentable("column A is empty in the first segment")  # its columns would shift
         self._pieces.append(b"</sheetData></worksheet>")
-        segment = Segment(self.index, self.source, tuple(self._pieces), self._first_row)
+        path = scratch_file(self.directory, ".xml")
+        self.written.append(path)
+        with open(path, "wb") as fh:
+            fh.writelines(self._pieces)
+        segment = Segment(self.index, self.source, path, self._first_row)
         self._pieces = []
         self.index += 1
         return segment
@@ -339,14 +347,16 @@ class SegmentRead:
 
 def read_segment(segment: Segment, head: SheetScan | None, directory: str) -> SegmentRead:
     """In a worker: the segment scanned as the guard scans rows, then parsed."""
+    with open(segment.xml, "rb") as fh:
+        xml = fh.read()
+    os.unlink(segment.xml)
     hidden: set[int] = set()
     formulas: list = []
     errors: list = []
-    for piece in segment.pieces:  # whole rows each: nothing scanned spans two
-        scan_block(piece, hidden, formulas, None, errors)
+    scan_block(xml, hidden, formulas, None, errors)
     if errors:
         return SegmentRead(None, frozenset(hidden), tuple(formulas), True)
-    book = segment_book(segment.source, segment.pieces, directory)
+    book = segment_book(segment.source, xml, directory)
     try:
         text = _segment_text(segment, book, head)
     finally:
@@ -363,7 +373,8 @@ def _segment_text(segment: Segment, book: str, head: SheetScan | None):
         return fast.read_fast(Path(book), SHEET, head)
     logging.getLogger("fastexcel").setLevel(logging.ERROR)  # "falling back to string" for empty columns
     try:
-        table = fastexcel.read_excel(book).load_sheet(
+        reader = fastexcel.read_excel(book)
+        table = reader.load_sheet(
             SHEET, header_row=0, schema_sample_rows=None, dtype_coercion="strict", eager=True
         )
     except Exception:  # noqa: BLE001 - mixed kinds in a column: cell by cell
@@ -371,7 +382,7 @@ def _segment_text(segment: Segment, book: str, head: SheetScan | None):
     if not table.schema.names or table.schema.names[0] != MARKER:
         raise Unsegmentable(f"segment {segment.index} does not start at its marker row")
     try:
-        return [fast.as_cell_text(column) for column in table.columns]
+        return fast.sheet_text(reader, SHEET, table)
     except fast.NeedsCells:
         return _cell_columns(segment, book)
 
@@ -385,7 +396,7 @@ def _cell_columns(segment: Segment, book: str) -> list:
         sheet = workbook.get_sheet_by_index(0)
         if sheet.start != (segment.first_row - 2, 0):
             raise Unsegmentable(f"segment {segment.index} does not start at its marker row")
-        rows = sheet.to_python(skip_empty_area=False)[1:]
+        rows = sheet.to_python()[1:]  # from the range start: the marker row, then the data
     width = max((len(r) for r in rows), default=0)
     return [
         pa.array([cell_text(r[j]) if j < len(r) else None for r in rows], pa.string()) for j in range(width)
@@ -427,16 +438,20 @@ class SegmentedRead:
         with open_zip(self.path, self.shown) as zf:
             inflate = SheetInflate(zf, zf.getinfo(self.part), self.shown, scan_sheet=True, scan_rows=False)
             pending: deque[tuple[Segment, Future]] = deque()
+            cutter = Cutter(
+                str(self.path.resolve()), self._first_rows(), self.segment_bytes, self.workers.directory
+            )
             try:
-                yield from self._segments(inflate, pending)
+                yield from self._segments(inflate, cutter, pending)
                 scan = self._scan(inflate)
             finally:
                 for _, future in pending:
                     future.cancel()
+                for path in cutter.written:  # those no worker read: cut, not sent, or cancelled
+                    Path(path).unlink(missing_ok=True)
                 self.settle(self.sheet, scan)
 
-    def _segments(self, inflate: SheetInflate, pending: deque) -> Iterator[fast.ArrowRows]:
-        cutter = Cutter(str(self.path.resolve()), self._first_rows(), self.segment_bytes)
+    def _segments(self, inflate: SheetInflate, cutter: Cutter, pending: deque) -> Iterator[fast.ArrowRows]:
         for block in inflate:
             if not inflate.facts.plain_cells:
                 raise Unsegmentable("cells without an `r` reference")
@@ -481,7 +496,11 @@ class SegmentedRead:
                 first_row_numbers=facts.first_row_numbers,
             )
             self._first_row = facts.first_row
-        return self.workers.pool.submit(read_segment, segment, head, self.workers.directory)
+        try:
+            return self.workers.pool.submit(read_segment, segment, head, self.workers.directory)
+        except BrokenProcessPool:
+            self.workers.broken = True
+            raise Unsegmentable("a segment worker was lost") from None
 
     def _place(self, segment: Segment, future: Future) -> Iterator[fast.ArrowRows]:
         try:
@@ -489,6 +508,7 @@ class SegmentedRead:
         except Unsegmentable:
             raise
         except Exception as exc:  # noqa: BLE001 - a worker lost (killed, out of memory): read whole
+            self.workers.broken = isinstance(exc, BrokenProcessPool)
             raise Unsegmentable(f"a segment worker failed: {exc}") from None
         if read.errors:
             raise Unsegmentable("error cells")

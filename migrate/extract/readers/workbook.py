@@ -79,6 +79,9 @@ class Workbook:
         part = self.deferred.get(name)
         if part is None:
             return None
+        if self._workers is not None and self._workers.broken:
+            self._workers.close()
+            self._workers = None
         if self._workers is None:
             self._workers = segments.Workers()
         return segments.SegmentedRead(
