@@ -248,3 +248,54 @@ def corrupt_middle(path: Path, part: str) -> None:
     middle = start + info.compress_size // 2
     data[middle : middle + 64] = bytes(range(64)) * 1
     path.write_bytes(bytes(data))
+
+
+# ---------------------------------------------------------------- random sheets
+
+FAST_KINDS = ("int", "float", "text", "code", "date", "bool", "empty", "shared")
+KINDS = (*FAST_KINDS, "datetime", "time")  # a datetime with a fraction of a second: cells only
+
+
+def random_sheet(name: str, rng, rows: int = 1500, stop_row: int | None = None) -> Sheet:
+    """A header, then `rows` rows whose columns change kind every few hundred rows (after the first
+    300, which the fast path can read whole), with hidden, absent, cell-less and styled-empty rows,
+    missing cells and cells right of the header sprinkled in; `stop_row` holds 合计 in column A."""
+    width = rng.randint(3, 7)
+    out = [header_row(1, [f"列{i}" for i in range(width)])]
+    kinds = [rng.choice(FAST_KINDS) for _ in range(width)]
+    for r in range(2, rows + 2):
+        if r > 300 and rng.random() < 0.004:  # a new block: some columns change kind
+            kinds = [rng.choice(KINDS) if rng.random() < 0.5 else k for k in kinds]
+        if r == stop_row:
+            out.append(row(r, [inline(f"A{r}", "合计"), num(f"B{r}", r)]))
+            continue
+        roll = rng.random()
+        if roll < 0.03:
+            continue  # no <row> element
+        if roll < 0.05:
+            cells = []
+        elif roll < 0.08:
+            cells = [styled(ref(c, r)) for c in range(width)]
+        else:
+            cells = [_random_cell(kinds[c], ref(c, r), r, rng) for c in range(width) if rng.random() > 0.1]
+            if rng.random() < 0.01:
+                cells.append(inline(ref(width + rng.randint(0, 3), r), f"extra {r}"))
+        out.append(row(r, cells, hidden=rng.random() < 0.03))
+    return Sheet(name, out)
+
+
+def _random_cell(kind: str, at: str, r: int, rng) -> str:
+    value = rng.randint(-(10**6), 10**6)
+    cells = {
+        "int": lambda: num(at, value),
+        "float": lambda: num(at, value / 7),
+        "text": lambda: inline(at, rng.choice(["", " ", "NA", "x y", f"t{value}", "true", "0.3"])),
+        "code": lambda: inline(at, f"{abs(value):08d}"),
+        "date": lambda: num(at, 36000 + abs(value) % 20000, DATE),
+        "datetime": lambda: num(at, 36000 + abs(value) % 20000 + rng.randrange(1, 86400) / 86400, DATETIME),
+        "bool": lambda: boolean(at, value % 2 == 0),
+        "empty": lambda: styled(at),
+        "time": lambda: num(at, rng.randrange(0, 86400) / 86400, TIME),
+        "shared": lambda: shared(at, abs(value) % len(NOTES)),
+    }
+    return cells[kind]()
