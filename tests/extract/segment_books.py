@@ -51,6 +51,9 @@ class Sheet:
     rows: list[str]  # `<row>` elements in order
     merges: tuple[str, ...] = ()  # "A10:C10"
     hidden: bool = False
+    # as other writers lay the XML out: indented, `spans` before `r`, a (wrong) <dimension>
+    pretty: bool = False
+    dimension: str | None = None
 
 
 # ---------------------------------------------------------------- cells and rows
@@ -191,9 +194,14 @@ def sheet_xml(sheet: Sheet) -> str:
             f'<mergeCell ref="{m}"/>' for m in sheet.merges
         )
         merges += "</mergeCells>"
+    rows = "".join(sheet.rows)
+    if sheet.pretty:  # no text holds a raw "<": these replacements only touch tags
+        rows = rows.replace("<row r=", '\n  <row spans="1:12" r=').replace("<c ", "\n    <c ")
+        rows = rows.replace("</row>", "\n  </row>")
+    dimension = f'<dimension ref="{sheet.dimension}"/>' if sheet.dimension else ""
     return (
         f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<worksheet xmlns="{_MAIN}" '
-        f'xmlns:r="{_REL}"><sheetData>{"".join(sheet.rows)}</sheetData>{merges}</worksheet>'
+        f'xmlns:r="{_REL}">{dimension}<sheetData>{rows}\n</sheetData>{merges}</worksheet>'
     )
 
 
@@ -253,7 +261,8 @@ def corrupt_middle(path: Path, part: str) -> None:
 # ---------------------------------------------------------------- random sheets
 
 FAST_KINDS = ("int", "float", "text", "code", "date", "bool", "empty", "shared")
-KINDS = (*FAST_KINDS, "datetime", "time")  # a datetime with a fraction of a second: cells only
+# a datetime with a fraction of a second, a time of day: cells only; formulas with cached values
+KINDS = (*FAST_KINDS, "datetime", "time", "formula-text", "formula-number")
 
 
 def random_sheet(name: str, rng, rows: int = 1500, stop_row: int | None = None) -> Sheet:
@@ -281,7 +290,7 @@ def random_sheet(name: str, rng, rows: int = 1500, stop_row: int | None = None) 
             if rng.random() < 0.01:
                 cells.append(inline(ref(width + rng.randint(0, 3), r), f"extra {r}"))
         out.append(row(r, cells, hidden=rng.random() < 0.03))
-    return Sheet(name, out)
+    return Sheet(name, out, pretty=rng.random() < 0.5, dimension=rng.choice([None, "A1", "A1:C10"]))
 
 
 def _random_cell(kind: str, at: str, r: int, rng) -> str:
@@ -297,5 +306,7 @@ def _random_cell(kind: str, at: str, r: int, rng) -> str:
         "empty": lambda: styled(at),
         "time": lambda: num(at, rng.randrange(0, 86400) / 86400, TIME),
         "shared": lambda: shared(at, abs(value) % len(NOTES)),
+        "formula-text": lambda: f'<c r="{at}" t="str"><f>"v"&amp;{value}</f><v>v{value}</v></c>',
+        "formula-number": lambda: formula(at, f"{value}*2", cached=str(value * 2)),
     }
     return cells[kind]()
