@@ -84,8 +84,6 @@ class Guarded:
 
 
 def _extract(project, monkeypatch, *, seg_bytes: int | None, fast_on: bool = True) -> Run:
-    import migrate.extract.readers.segments as segments
-
     whole: dict[str, str] = {}
     read, read_fast = Workbook.read, Workbook.read_fast
 
@@ -104,6 +102,8 @@ def _extract(project, monkeypatch, *, seg_bytes: int | None, fast_on: bool = Tru
         patch.setattr(Workbook, "read", by_cells)
         patch.setattr(Workbook, "read_fast", by_fastexcel)
         if seg_bytes is not None:
+            from migrate.extract.readers import segments
+
             patch.setattr(segments, "SEGMENT_BYTES", seg_bytes)
             _record_starts(patch, segments, starts)
         if not fast_on:
@@ -639,6 +639,35 @@ def test_random_sheets_stage_as_calamine(tmp_path, monkeypatch, segments, seed):
     _assert_same(cut, reference, f"seed {seed}: segmented vs calamine")
     assert SEGMENTED in cut.sheet_readers.values(), cut.sheet_readers
     assert reference.result.skipped["stop_row"] == 1
+
+
+# pandas' default na_values, which fastexcel reads as null in a column it types as numbers, dates
+# or booleans (texts it does not know there, "NAN" or "inf", make it refuse the column instead)
+NULL_LIKE = ["#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>"]
+NULL_LIKE += ["N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null", "#N/A"]
+
+
+def test_null_like_texts_among_typed_cells_are_kept_by_the_whole_sheet_path(tmp_path, monkeypatch):
+    """No segments here: the whole-sheet fast path against calamine, one text per row under a
+    number, a date and a boolean (issue 3: `NA`/`NULL`/`N/A` kept as text)."""
+
+    def cells(r: int) -> list[str]:
+        if r % 10 == 0 and r // 10 <= len(NULL_LIKE):
+            text = NULL_LIKE[r // 10 - 1]
+            return [
+                sb.inline(f"A{r}", text),
+                sb.shared(f"B{r}", sb.NOTES.index("NA")),
+                sb.inline(f"C{r}", text),
+            ]
+        return [sb.num(f"A{r}", r / 4), sb.num(f"B{r}", 45000 + r, sb.DATE), sb.boolean(f"C{r}", r % 3 == 0)]
+
+    rows = [sb.header_row(1, ["数量", "日期", "合格"])] + [sb.row(r, cells(r)) for r in range(2, 200)]
+    sb.write_book(tmp_path / "n.xlsx", [sb.Sheet("S", rows)])
+    project = make_project(tmp_path, {"s": {"kind": "xlsx", "path": "n.xlsx"}})
+    typed = _extract(project, monkeypatch, seg_bytes=None, fast_on=False)  # not big enough for segments
+    assert [r["数量"] for r in typed.rows if r["_row"] % 10 == 0][: len(NULL_LIKE)] == NULL_LIKE
+    quick = _extract(project, monkeypatch, seg_bytes=None)
+    _assert_same(quick, typed, "whole sheet vs calamine")
 
 
 # ---------------------------------------------------------------- failures and fallbacks
