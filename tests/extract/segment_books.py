@@ -298,7 +298,9 @@ def _random_cell(kind: str, at: str, r: int, rng) -> str:
     cells = {
         "int": lambda: num(at, value),
         "float": lambda: num(at, value / 7),
-        "text": lambda: inline(at, rng.choice(["", " ", "NA", "x y", f"t{value}", "true", "0.3"])),
+        "text": lambda: inline(
+            at, rng.choice(["", " ", "NA", "x y", f"t{value}", "true", "0.3", "𠮷野家 😀"])
+        ),
         "code": lambda: inline(at, f"{abs(value):08d}"),
         "date": lambda: num(at, 36000 + abs(value) % 20000, DATE),
         "datetime": lambda: num(at, 36000 + abs(value) % 20000 + rng.randrange(1, 86400) / 86400, DATETIME),

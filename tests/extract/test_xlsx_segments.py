@@ -539,7 +539,14 @@ def _kinds_case(name: str) -> tuple[Callable[[int], list[str] | None], dict]:
             cells[5] = sb.inline(f"F{r}", text)  # among booleans
         return cells
 
+    def long_rows(r: int) -> list[str]:
+        cells = sb.ledger_cells(r)
+        if r % 150 == 0:  # a row longer than a segment (TINY bytes)
+            cells[4] = sb.inline(f"E{r}", f"{r}: " + "长备注 𠮷 😀 " * 1500)
+        return cells
+
     return {
+        "rows-longer-than-a-segment": (long_rows, {}),
         "na-texts-in-typed-columns": (na_texts, {}),
         "late-columns": (late_columns, {}),
         "number-and-text": (mixed, {}),
@@ -552,6 +559,7 @@ def _kinds_case(name: str) -> tuple[Callable[[int], list[str] | None], dict]:
 @pytest.mark.parametrize(
     "name",
     [
+        "rows-longer-than-a-segment",
         "na-texts-in-typed-columns",
         "late-columns",
         "number-and-text",
@@ -565,6 +573,8 @@ def test_columns_that_change_between_segments(tmp_path, monkeypatch, segments, n
     sb.write_book(tmp_path / "k.xlsx", [sb.ledger("表", cells=cells)])
     cut, ref = three_ways(tmp_path, monkeypatch, {"kind": "xlsx", "path": "k.xlsx", **options})
     assert _starts(cut)[1] < 700, "the changes are not in later segments"
+    if name == "rows-longer-than-a-segment":
+        assert len(_values(ref, "备注")[148]) > 3 * TINY // 4  # row 150, whole
     if name == "na-texts-in-typed-columns":
         assert [r["数量"] for r in ref.rows if r["_row"] in (97, 100, 194, 776)] == [
             "N/A",
@@ -684,29 +694,41 @@ def _fallback_book(path: Path, kind: str) -> None:
             return [f"<c><v>{r}</v></c>", f'<c t="inlineStr"><is><t>n{r}</t></is></c>']
         return sb.ledger_cells(r)
 
+    rows = sb.ledger("表", cells=cells).rows
+    if kind == "rows-without-r":  # from row 1700 on, as some writers leave `r` out of rows
+        rows = rows[:1699] + [x.replace(f' r="{n}"', "", 1) for n, x in enumerate(rows[1699:], 1700)]
+
     merges = ("E1500:E1502", "A1900:B1900") if kind == "merged-range" else ()
-    sheet = sb.Sheet("表", sb.ledger("表", cells=cells).rows, merges=merges)
+    sheet = sb.Sheet("表", rows, merges=merges)
     sb.write_book(path, [sheet, sb.ledger("乙", rows=1200)])
 
 
-@pytest.mark.parametrize("kind", ["error-cell", "merged-range", "cells-without-ref"])
-def test_a_late_feature_sends_the_sheet_to_calamine(tmp_path, monkeypatch, segments, kind):
-    """Found by the guard only near the end of the sheet's XML, after many segments were cut: that
-    sheet is read by calamine (the other one still in segments), the same rows staged, its
-    segments' rows taken back, nothing left behind."""
+@pytest.mark.parametrize(
+    ("kind", "path"),
+    [
+        ("error-cell", "cells"),
+        ("merged-range", "cells"),
+        ("cells-without-ref", "cells"),
+        ("rows-without-r", "fastexcel"),
+    ],
+)
+def test_a_late_feature_sends_the_sheet_to_calamine(tmp_path, monkeypatch, segments, kind, path):
+    """Found only near the end of the sheet's XML, after many segments were cut: that sheet is read
+    whole (by calamine, or by fastexcel for rows it can place but segments cannot), the other one
+    still in segments; the same rows staged, its segments' rows taken back, nothing left behind."""
     _fallback_book(tmp_path / "f.xlsx", kind)
     spec = {"kind": "xlsx", "path": "f.xlsx", "sheet_pattern": "."}
     project = make_project(tmp_path, {"s": spec})
     cut = _segmented(project, monkeypatch, tmp_path)
     reference = _extract(project, monkeypatch, seg_bytes=NEVER, fast_on=False)
-    assert cut.sheet_readers == {"表": "cells", "乙": SEGMENTED} and cut.result.reader == SEGMENTED
+    assert cut.sheet_readers == {"表": path, "乙": SEGMENTED} and cut.result.reader == SEGMENTED
     _assert_same(cut, reference, "segmented vs calamine")
     notes = {r["_row"]: r["备注"] for r in reference.rows if r["_sheet"] == "表"}
     if kind == "error-cell":
         assert notes[1800] == "#DIV/0!"
     elif kind == "merged-range":  # filled from its top-left cell
         assert notes[1501] == notes[1502] == notes[1500] != sb.NOTES[1501 % len(sb.NOTES)]
-    else:
+    elif kind == "cells-without-ref":
         assert (
             notes[1750] is None and [r["长编码"] for r in reference.rows if r["_row"] == 1750][0] == "n1750"
         )
