@@ -1,401 +1,51 @@
 """Extract: declared legacy sources into `stg_<source>` tables of the work store, with lineage,
-fingerprints and located errors. Public API: `extract`, `check_sources`, `sources_for_phase`."""
+fingerprints and located errors. Public API: `extract`, `check_sources`, `sources_for_phase`.
+
+The API is imported on first use (PEP 562): the segmented xlsx read's worker processes import
+readers from this package and need none of the stage's database machinery."""
 
 from __future__ import annotations
 
-import hashlib
-import re
-import time
-from collections import Counter
-from dataclasses import dataclass, field
-from pathlib import Path
+from importlib import import_module
+from typing import TYPE_CHECKING
 
-from migrate.db import make_engine
-from migrate.errors import ConfigError, SourceError
-from migrate.extract.claim import SourceClaim
-from migrate.extract.fingerprint import file_fingerprint, spec_hash
-from migrate.extract.layout import SheetLayout
-from migrate.extract.readers import database, text
-from migrate.extract.readers.workbook import Workbook
-from migrate.extract.staging import (
-    StagingError,
-    StagingWriter,
-    columns_table,
-    ensure_catalog,
-    last_ok_run,
-    runs_table,
-)
-from migrate.progress import NO_PROGRESS, Progress
-from migrate.project import Project, SourceSpec, read_yaml
-from migrate.store import WorkStore, staged_table
-
-__all__ = [
-    "extract",
-    "check_sources",
-    "sources_for_phase",
-    "ExtractResult",
-    "SourceResult",
-    "SourceCheck",
-    "SourcesReport",
-    "used_columns_from_mappings",
-]
-MAX_WARNINGS = 20
-SQLITE_BUSY_SECONDS = 60.0
-CATALOGUE_TABLES = (runs_table.name, columns_table.name)  # a source named `runs` would overwrite them
-
-
-@dataclass(frozen=True)
-class SourceResult:
-    source: str
-    kind: str
-    status: str  # extracted | unchanged
-    rows: int
-    sheets: dict[str, int]
-    skipped: dict[str, int]
-    hidden_sheets: tuple[str, ...]
-    warnings: tuple[str, ...]
-    fingerprint: str
-    previous_fingerprint: str | None
-    run_id: int | None
-    reader: str
-    seconds: float
-
-    def to_dict(self) -> dict:
-        return self.__dict__ | {"hidden_sheets": list(self.hidden_sheets), "warnings": list(self.warnings)}
-
-
-@dataclass(frozen=True)
-class ExtractResult:
-    sources: tuple[SourceResult, ...]
-
-    @property
-    def rows(self) -> int:
-        return sum(s.rows for s in self.sources)
-
-    def to_dict(self) -> dict:
-        return {"rows": self.rows, "sources": [s.to_dict() for s in self.sources]}
-
-
-def selected_sources(
-    project: Project, names: tuple[str, ...] | list[str] = (), phase: str | None = None
-) -> list[str]:
-    if names and phase:
-        raise ConfigError("give source names or --phase, not both.")
-    if phase:
-        return sources_for_phase(project, phase)
-    if names:
-        return [name for name in names if project.source(name)]
-    return list(project.spec.sources)
-
-
-def sources_for_phase(project: Project, phase: str) -> list[str]:
-    """Sources named by the mappings of a phase's entities (`source:` / `sources:` keys)."""
-    wanted: set[str] = set()
-    for entity in project.plan.phase(phase).entities:
-        path = project.root / "mappings" / f"{entity}.yaml"
-        if path.exists():
-            _collect_sources(read_yaml(path, project.root), wanted)
-    declared = list(project.spec.sources)
-    unknown = wanted - set(declared)
-    if unknown:
-        raise ConfigError(f"phase {phase}: mappings name undeclared sources: {', '.join(sorted(unknown))}.")
-    if not wanted:
-        raise ConfigError(f"phase {phase}: no mapping of its entities names a source.", file="mappings/")
-    return [name for name in declared if name in wanted]
-
-
-def _collect_sources(data, out: set[str]) -> None:
-    if isinstance(data, dict):
-        for key, value in data.items():
-            if key == "source" and isinstance(value, str):
-                out.add(value)
-            elif key == "sources" and isinstance(value, list):
-                out.update(v for v in value if isinstance(v, str))
-            elif key == "sources" and isinstance(value, dict):
-                out.update(value)
-            _collect_sources(value, out)
-    elif isinstance(data, list):
-        for item in data:
-            _collect_sources(item, out)
-
-
-def extract(
-    project: Project,
-    names: tuple[str, ...] | list[str] = (),
-    *,
-    phase: str | None = None,
-    force: bool = False,
-    progress: Progress = NO_PROGRESS,
-    store: WorkStore | None = None,
-) -> ExtractResult:
-    """Stage each selected source; an unchanged source (same fingerprint and declaration) is skipped."""
-    chosen = selected_sources(project, names, phase)
-    own_store = store is None
-    store = store or _work_store(project.staging_url)
-    try:
-        try:
-            ensure_catalog(store)
-        except StagingError:
-            ensure_catalog(store)  # another extract created the catalogue between check and create
-        return ExtractResult(
-            tuple(_extract_claimed(project, store, name, force, progress) for name in chosen)
-        )
-    finally:
-        if own_store:
-            store.dispose()
-
-
-def _work_store(url) -> WorkStore:
-    """An SQLite store shared by concurrent extracts waits for the other's write (a chunk, a
-    swap) instead of failing after pysqlite's 5 s default."""
-    engine = make_engine(url)
-    if engine.dialect.name == "sqlite":
-        engine.dispose()
-        engine = make_engine(url, connect_args={"timeout": SQLITE_BUSY_SECONDS})
-    return WorkStore(engine)
-
-
-def _extract_claimed(
-    project: Project, store: WorkStore, name: str, force: bool, progress: Progress
-) -> SourceResult:
-    """One extract per source at a time: a concurrent one of the same source is refused."""
-    project.source(name)  # an undeclared name is a configuration error, not a claim
-    if staged_table(name) in CATALOGUE_TABLES:
-        raise ConfigError(
-            f"source name {name!r} is reserved: its staging table {staged_table(name)} is extract's own catalogue.",
-            file="project.yaml",
-            key=f"sources.{name}",
-            hint="Rename the source (e.g. to a name saying what it holds).",
-        )
-    with SourceClaim(store, name) as claim:
-        return _extract_one(project, store, name, force, progress, claim)
-
-
-def _extract_one(
-    project: Project, store: WorkStore, name: str, force: bool, progress: Progress, claim: SourceClaim
-) -> SourceResult:
-    spec = project.source(name)
-    started = time.perf_counter()
-    previous = last_ok_run(store, name)
-    declared = spec_hash(spec)
-    chunk = spec.chunk_size or project.spec.defaults.chunk_size
-    if spec.kind == "sql":
-        return _extract_sql(
-            project, store, name, spec, previous, declared, chunk, force, progress, started, claim
-        )
-    path, shown = _file(project, name, spec)
-    fp = file_fingerprint(path)
-    if not force and previous and previous["fingerprint"] == fp and previous["spec_hash"] == declared:
-        if store.has_table(staged_table(name)):
-            return _unchanged(name, spec, previous, started)
-    writer = StagingWriter(store, name, spec.kind, shown, fp, declared)
-    state = _RunState(claim=claim)
-    try:
-        if spec.kind == "csv":
-            _stage_text(path, shown, spec, chunk, writer, state, progress, name)
-        else:
-            _stage_workbook(path, shown, spec, chunk, writer, state, progress, name)
-        writer.finish(state.rows, state.sheets, dict(state.skipped), state.warnings)
-    except BaseException:
-        writer.abandon()
-        raise
-    return state.result(name, spec, "extracted", fp, previous, writer.run_id, started)
-
-
-@dataclass
-class _RunState:
-    rows: int = 0
-    sheets: dict[str, int] = field(default_factory=dict)
-    skipped: Counter = field(default_factory=Counter)
-    warnings: list[str] = field(default_factory=list)
-    hidden_sheets: list[str] = field(default_factory=list)
-    reader: str = ""
-    claim: SourceClaim | None = None
-
-    def staged(self, rows: int) -> None:
-        """Count a written chunk and keep the source's claim alive."""
-        self.rows += rows
-        if self.claim is not None:
-            self.claim.renew()
-
-    def warn(self, text_: str) -> None:
-        if len(self.warnings) < MAX_WARNINGS:
-            self.warnings.append(text_)
-
-    def result(self, name, spec, status, fp, previous, run_id, started) -> SourceResult:
-        return SourceResult(
-            source=name,
-            kind=spec.kind,
-            status=status,
-            rows=self.rows,
-            sheets=dict(self.sheets),
-            skipped={k: v for k, v in self.skipped.items() if v},
-            hidden_sheets=tuple(self.hidden_sheets),
-            warnings=tuple(self.warnings),
-            fingerprint=fp,
-            previous_fingerprint=previous["fingerprint"] if previous else None,
-            run_id=run_id,
-            reader=self.reader,
-            seconds=round(time.perf_counter() - started, 3),
-        )
-
-
-def _unchanged(name: str, spec: SourceSpec, previous: dict, started: float) -> SourceResult:
-    import json
-
-    return SourceResult(
-        source=name,
-        kind=spec.kind,
-        status="unchanged",
-        rows=int(previous["rows"] or 0),
-        sheets=json.loads(previous["sheets"] or "{}"),
-        skipped=json.loads(previous["skipped"] or "{}"),
-        hidden_sheets=(),
-        warnings=(),
-        fingerprint=previous["fingerprint"],
-        previous_fingerprint=previous["fingerprint"],
-        run_id=previous["run_id"],
-        reader="",
-        seconds=round(time.perf_counter() - started, 3),
+if TYPE_CHECKING:
+    from migrate.extract.check import SourceCheck, SourcesReport, check_sources, used_columns_from_mappings
+    from migrate.extract.stage import (
+        ExtractResult,
+        SourceResult,
+        extract,
+        selected_sources,
+        sources_for_phase,
     )
 
-
-def _file(project: Project, name: str, spec: SourceSpec) -> tuple[Path, str]:
-    path = project.path(spec.path or "")
-    shown = spec.path or ""
-    if not path.is_file():
-        raise SourceError(
-            f"{shown} does not exist (source {name}).",
-            hint=f"Check sources.{name}.path in project.yaml.",
-        )
-    return path, shown
-
-
-def _stage_text(path, shown, spec, chunk, writer, state, progress, name) -> None:
-    header, chunks, encoding, delimiter = text.read_text(path, shown, spec, chunk, state.skipped)
-    state.reader = f"csv ({encoding}, {delimiter!r})"
-    if not header:
-        raise SourceError(f"{shown}: no header record.", hint="The file is empty or has only blank lines.")
-    names = writer.staged_names(header)
-    task = progress.task(f"{name}", total=None)
-    for rows in chunks:
-        writer.write(None, names, rows)
-        state.staged(len(rows))
-        task.advance(len(rows))
-    state.sheets[""] = state.rows
+_HOMES = {
+    "extract": "stage",
+    "selected_sources": "stage",
+    "sources_for_phase": "stage",
+    "ExtractResult": "stage",
+    "SourceResult": "stage",
+    "check_sources": "check",
+    "used_columns_from_mappings": "check",
+    "SourceCheck": "check",
+    "SourcesReport": "check",
+}
+__all__ = [
+    "ExtractResult",
+    "SourceCheck",
+    "SourceResult",
+    "SourcesReport",
+    "check_sources",
+    "extract",
+    "selected_sources",
+    "sources_for_phase",
+    "used_columns_from_mappings",
+]
 
 
-def _stage_workbook(path, shown, spec, chunk, writer, state, progress, name) -> None:
-    book = Workbook(path, shown, spec.kind)
-    try:
-        for sheet_name in _sheets(book, spec, shown, state):
-            if _stage_fast(book, sheet_name, shown, spec, chunk, writer, state, progress, name):
-                continue
-            sheet = book.read(sheet_name)
-            state.reader = sheet.reader
-            for row, column in sheet.formulas_without_value:
-                state.warn(
-                    f"{shown}, sheet {sheet_name}, row {row}, column {column}: formula without a cached value, staged as empty."
-                )
-            layout = SheetLayout(sheet, spec, state.skipped)
-            if not layout.header:
-                state.warn(f"{shown}, sheet {sheet_name}: empty sheet, nothing staged.")
-                state.sheets[sheet_name] = 0
-                continue
-            task = progress.task(f"{name} [{sheet_name}]", total=None)
-            before = state.rows
-            for header, rows in layout.chunks(chunk):
-                writer.write(sheet_name, writer.staged_names(header), rows)
-                state.staged(len(rows))
-                task.advance(len(rows))
-            state.sheets[sheet_name] = state.rows - before
-    finally:
-        book.close()
-
-
-def _stage_fast(book, sheet_name, shown, spec, chunk, writer, state, progress, name) -> bool:
-    """The xlsx fast path (readers/fast.py): whole columns in, whole columns out. False when the
-    sheet has to be read cell by cell."""
-    rows = book.read_fast(sheet_name, spec, state.skipped)
-    if rows is None:
-        return False
-    state.reader = "fastexcel"
-    for row, column in book.scans[sheet_name].formulas_without_value:
-        state.warn(
-            f"{shown}, sheet {sheet_name}, row {row}, column {column}: formula without a cached value, staged as empty."
-        )
-    if not rows.header:
-        state.warn(f"{shown}, sheet {sheet_name}: empty sheet, nothing staged.")
-    else:
-        names = writer.staged_names(rows.header)
-        task = progress.task(f"{name} [{sheet_name}]", total=None)
-        for numbers, columns in rows.chunks(chunk):
-            writer.write_columns(sheet_name, names, numbers, columns)
-            task.advance(len(numbers))
-    state.rows += len(rows)
-    state.sheets[sheet_name] = len(rows)
-    return True
-
-
-def _sheets(book: Workbook, spec: SourceSpec, shown: str, state: _RunState) -> list[str]:
-    """The sheets a source declares: by name, names, pattern, or all visible ones."""
-    sheets = book.sheets()
-    names = [n for n, _ in sheets]
-    visible = {n for n, v in sheets if v}
-    if spec.sheet is not None or spec.sheets is not None:
-        wanted = [spec.sheet] if spec.sheet is not None else list(spec.sheets or ())
-        missing = [w for w in wanted if w not in names]
-        if missing:
-            raise SourceError(f"{shown}: no sheet {missing[0]!r}; sheets: {', '.join(names)}.")
-        return wanted
-    pattern = re.compile(spec.sheet_pattern) if spec.sheet_pattern else None
-    matching = [n for n in names if pattern is None or pattern.search(n)]
-    state.hidden_sheets = [n for n in matching if n not in visible]
-    chosen = [n for n in matching if spec.include_hidden or n in visible]
-    for hidden in state.hidden_sheets:
-        state.warn(
-            f"{shown}, sheet {hidden}: hidden, {'included' if spec.include_hidden else 'left out (include_hidden: true to stage it)'}."
-        )
-    if not chosen:
-        raise SourceError(
-            f"{shown}: no {'visible ' if not spec.include_hidden else ''}sheet matches {spec.sheet_pattern!r}; sheets: {', '.join(names)}.",
-        )
-    return chosen
-
-
-def _extract_sql(
-    project, store, name, spec, previous, declared, chunk, force, progress, started, claim
-) -> SourceResult:
-    url = database.source_url(spec, name, project.root)
-    writer = StagingWriter(store, name, "sql", None, "", declared)
-    state = _RunState(reader="sqlalchemy stream", claim=claim)
-    hasher = hashlib.sha256()
-    task = progress.task(name, total=None)
-    try:
-        names = None
-        for header, rows in database.read_rows(spec, name, url, chunk):
-            names = names or writer.staged_names(header)
-            database.hash_chunk(hasher, rows)
-            writer.write(None, names, rows)
-            state.staged(len(rows))
-            task.advance(len(rows))
-        fp = f"rows:{state.rows};sha256:{hasher.hexdigest()}"
-        if not force and previous and previous["fingerprint"] == fp and previous["spec_hash"] == declared:
-            if store.has_table(staged_table(name)):
-                writer.abandon("unchanged")
-                return _unchanged(name, spec, previous, started)
-        state.sheets[spec.table or "query"] = state.rows
-        writer.set_fingerprint(fp)
-        writer.finish(state.rows, state.sheets, {}, [])
-    except BaseException:
-        writer.abandon()
-        raise
-    return state.result(name, spec, "extracted", fp, previous, writer.run_id, started)
-
-
-from migrate.extract.check import (  # noqa: E402
-    SourceCheck,
-    SourcesReport,
-    check_sources,
-    used_columns_from_mappings,
-)
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"migrate.extract.{_HOMES[name]}"), name)
+    globals()[name] = value
+    return value

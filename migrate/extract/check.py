@@ -136,7 +136,7 @@ def _probe(project: Project, name: str, spec: SourceSpec) -> tuple[str, list[str
         header, _ = next(rows)
         rows.close()
         return database.fingerprint_rows(spec, name, url), header
-    from migrate.extract import _file, _RunState, _sheets
+    from migrate.extract.stage import _file, _RunState, _sheets
 
     path, shown = _file(project, name, spec)
     fingerprint = file_fingerprint(path)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import zipfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -191,33 +192,56 @@ class ZipScan:
     parts: dict[str, SheetScan] = field(default_factory=dict)  # sheet part name -> scan
     sizes: dict[str, int] = field(default_factory=dict)  # part name -> inflated bytes
     total_bytes: int = 0
+    deferred: frozenset[str] = frozenset()  # sheet parts left for `SheetInflate` (declared sizes checked)
 
 
-def check_zip(path: Path, shown: str, sheet_parts: frozenset[str] | None = None) -> ZipScan:
-    """Check declared sizes, then inflate each entry with a cap; scan sheet parts on the way."""
+def check_zip(
+    path: Path,
+    shown: str,
+    sheet_parts: frozenset[str] | None = None,
+    defer: Callable[[dict[str, int]], frozenset[str]] | None = None,
+) -> ZipScan:
+    """Check declared sizes, then inflate each entry with a cap; scan sheet parts on the way.
+    The other parts are inflated before the worksheets, so `defer` may read them (the workbook
+    part, its relationships) to name, from the parts' declared sizes, worksheet parts whose
+    inflate the caller does later, block by block, with `SheetInflate` (the segmented xlsx read
+    overlaps it with parsing)."""
+    zf = open_zip(path, shown)
+    with zf:
+        infos = zf.infolist()
+        _check_declared(infos, shown)
+        scan = ZipScan()
+        later: frozenset[str] = frozenset()
+        infos.sort(key=lambda info: info.filename.startswith("xl/worksheets/"))  # stable
+        for info in infos:
+            if info.is_dir():
+                continue
+            if defer is not None and info.filename.startswith("xl/worksheets/"):
+                later, defer = defer({i.filename: i.file_size for i in infos}), None
+            scan.sizes[info.filename] = info.file_size
+            scan.total_bytes += info.file_size
+            if info.filename in later:
+                continue
+            is_sheet = sheet_parts is None or info.filename in sheet_parts
+            inflate = SheetInflate(
+                zf, info, shown, scan_sheet=is_sheet and info.filename.startswith("xl/worksheets/")
+            )
+            for _ in inflate:
+                pass
+            if inflate.scan is not None:
+                scan.parts[info.filename] = inflate.scan
+        scan.deferred = later
+    return scan
+
+
+def open_zip(path: Path, shown: str) -> zipfile.ZipFile:
     try:
-        zf = zipfile.ZipFile(path)
+        return zipfile.ZipFile(path)
     except zipfile.BadZipFile:
         raise SourceError(
             f"{shown} is damaged or truncated: it is not a complete zip container.",
             hint="Copy or export the workbook again.",
         ) from None
-    with zf:
-        infos = zf.infolist()
-        _check_declared(infos, shown)
-        scan = ZipScan()
-        for info in infos:
-            if info.is_dir():
-                continue
-            is_sheet = sheet_parts is None or info.filename in sheet_parts
-            sheet = _inflate(
-                zf, info, shown, scan_sheet=is_sheet and info.filename.startswith("xl/worksheets/")
-            )
-            if sheet is not None:
-                scan.parts[info.filename] = sheet
-            scan.sizes[info.filename] = info.file_size
-            scan.total_bytes += info.file_size
-    return scan
 
 
 def _check_declared(infos: list[zipfile.ZipInfo], shown: str) -> None:
@@ -248,82 +272,113 @@ def _check_size(name: str, size: int, compressed: int, shown: str) -> None:
         )
 
 
-def _inflate(zf: zipfile.ZipFile, info: zipfile.ZipInfo, shown: str, scan_sheet: bool) -> SheetScan | None:
-    """Inflate one entry, never past its declared size; refuse DTDs; scan a sheet's XML."""
-    facts = _FastFacts()
-    hidden: set[int] = set()
-    formulas: list[tuple[int, str]] = []
-    merged: list[tuple[int, int, int, int]] = []
-    errors: list[tuple[int, int, str]] = []
-    seen, tail = 0, b""
-    try:
-        with zf.open(info) as fh:
-            while chunk := fh.read(_READ):
-                seen += len(chunk)
-                if seen > info.file_size:
-                    raise SourceError(
-                        f"{shown} is refused: zip entry {info.filename} inflates past its declared size."
-                    )
-                _check_size(info.filename, seen, info.compress_size, shown)
-                data = tail + chunk
-                if (
-                    seen == len(chunk)
-                    and info.filename.endswith((".xml", ".rels"))
-                    and _DTD.search(data[:4096])
-                ):
-                    raise SourceError(
-                        f"{shown} is refused: part {info.filename} declares a DTD or entities "
-                        "(an XML entity bomb?); workbooks saved by Excel never do."
-                    )
-                if scan_sheet:
-                    tail = _scan_whole_rows(data, hidden, formulas, merged, errors, facts)
-    except (zipfile.BadZipFile, EOFError, OSError) as exc:
-        raise SourceError(f"{shown} is damaged: zip entry {info.filename} cannot be read ({exc}).") from None
-    if seen < info.file_size:
-        raise SourceError(f"{shown} is damaged: zip entry {info.filename} is shorter than declared.")
-    if not scan_sheet:
-        return None
-    _scan(tail, hidden, formulas, merged, errors)
-    facts.feed(tail)
-    return SheetScan(
-        frozenset(hidden),
-        tuple(formulas),
-        tuple(merged),
-        tuple(errors),
-        first_row=facts.first_row,
-        column_a=facts.column_a,
-        plain_cells=facts.plain_cells,
-        first_row_filled=facts.first_row_filled,
-        first_row_numbers=facts.first_row_numbers,
-    )
+class SheetInflate:
+    """One entry inflated with a cap, never past its declared size; DTDs refused. Iterating gives
+    blocks of whole rows (a sheet's XML cut before a `<row`); `scan` is set once it is exhausted."""
+
+    def __init__(
+        self, zf: zipfile.ZipFile, info: zipfile.ZipInfo, shown: str, scan_sheet: bool, scan_rows: bool = True
+    ) -> None:
+        """`scan_rows=False`: only the facts of the first rows are gathered (the segmented read
+        has its workers scan the rows), and `scan` stays None."""
+        self.zf, self.info, self.shown, self.scan_sheet = zf, info, shown, scan_sheet
+        self.scan_rows = scan_rows
+        self.facts = _FastFacts()
+        self.hidden: set[int] = set()
+        self.formulas: list[tuple[int, str]] = []
+        self.merged: list[tuple[int, int, int, int]] = []
+        self.errors: list[tuple[int, int, str]] = []
+        self.scan: SheetScan | None = None
+
+    def __iter__(self) -> Iterator[bytes]:
+        info, shown = self.info, self.shown
+        seen, tail = 0, b""
+        try:
+            with self.zf.open(info) as fh:
+                while chunk := fh.read(_READ):
+                    seen += len(chunk)
+                    if seen > info.file_size:
+                        raise SourceError(
+                            f"{shown} is refused: zip entry {info.filename} inflates past its declared size."
+                        )
+                    _check_size(info.filename, seen, info.compress_size, shown)
+                    data = tail + chunk if tail else chunk
+                    if (
+                        seen == len(chunk)
+                        and info.filename.endswith((".xml", ".rels"))
+                        and _DTD.search(data[:4096])
+                    ):
+                        raise SourceError(
+                            f"{shown} is refused: part {info.filename} declares a DTD or entities "
+                            "(an XML entity bomb?); workbooks saved by Excel never do."
+                        )
+                    if self.scan_sheet:
+                        block, tail = self._whole_rows(data)
+                        if block:
+                            yield block
+        except (zipfile.BadZipFile, EOFError, OSError) as exc:
+            raise SourceError(
+                f"{shown} is damaged: zip entry {info.filename} cannot be read ({exc})."
+            ) from None
+        if seen < info.file_size:
+            raise SourceError(f"{shown} is damaged: zip entry {info.filename} is shorter than declared.")
+        if self.scan_sheet:
+            self._feed(tail)
+            if tail:
+                yield tail
+            self.scan = self._result() if self.scan_rows else None
+
+    def _whole_rows(self, data: bytes) -> tuple[bytes, bytes]:
+        """(the block up to the last `<row` start, so no row is split across reads; the rest)."""
+        cut = data.rfind(b"<row")
+        if cut <= 0:
+            if len(data) < 64 << 20:
+                return b"", data
+            cut = len(data)  # one row longer than 64 MB: scan it as it is
+        block = data[:cut]
+        self._feed(block)
+        return block, data[cut:]
+
+    def _feed(self, block: bytes) -> None:
+        if self.scan_rows:
+            scan_block(block, self.hidden, self.formulas, self.merged, self.errors)
+        self.facts.feed(block)
+
+    def _result(self) -> SheetScan:
+        facts = self.facts
+        return SheetScan(
+            frozenset(self.hidden),
+            tuple(self.formulas),
+            tuple(self.merged),
+            tuple(self.errors),
+            first_row=facts.first_row,
+            column_a=facts.column_a,
+            plain_cells=facts.plain_cells,
+            first_row_filled=facts.first_row_filled,
+            first_row_numbers=facts.first_row_numbers,
+        )
 
 
-def _scan_whole_rows(
-    data: bytes, hidden: set[int], formulas: list, merged: list, errors: list, facts: _FastFacts
-) -> bytes:
-    """Scan up to the last `<row` start (so no row is split across reads); return the rest."""
-    cut = data.rfind(b"<row")
-    if cut <= 0:
-        if len(data) < 64 << 20:
-            return data
-        cut = len(data)  # one row longer than 64 MB: scan it as it is
-    block = data[:cut]
-    _scan(block, hidden, formulas, merged, errors)
-    facts.feed(block)
-    return data[cut:]
+# literal searches by `re` are faster than `in` on long blocks (bench: 0.3 s vs 0.45 s per 200 MB)
+_HAS_HIDDEN = re.compile(rb"hidden=")
+_HAS_FORMULA = re.compile(rb"<f[\s>/]")
+_HAS_ERROR = re.compile(rb't="e"')
+_HAS_MERGE = re.compile(rb"<mergeCell ")
 
 
-def _scan(data: bytes, hidden: set[int], formulas: list, merged: list, errors: list) -> None:
-    if b"hidden=" in data:
+def scan_block(data: bytes, hidden: set[int], formulas: list, merged: list | None, errors: list) -> None:
+    """Hidden rows, formulas without a cached value, error cells and (unless `merged` is None:
+    rows alone cannot hold them) merged ranges in a block of whole rows."""
+    if _HAS_HIDDEN.search(data):
         for m in _HIDDEN_ROW.finditer(data):
             hidden.add(int(m.group(1) or m.group(3)))
-    if b"<f" in data:
+    if _HAS_FORMULA.search(data):
         for m in _FORMULA_NO_VALUE.finditer(data):
             formulas.append((int(m.group(2)), m.group(1).decode()))
-    if b't="e"' in data:
+    if _HAS_ERROR.search(data):
         for m in _ERROR_CELL.finditer(data):
             errors.append((int(m.group(2)), _col_index(m.group(1)), m.group(3).decode("utf-8", "replace")))
-    if b"<mergeCell " in data:
+    if merged is not None and _HAS_MERGE.search(data):
         for m in _MERGE.finditer(data):
             c0, r0, c1, r1 = m.groups()
             merged.append((int(r0), _col_index(c0), int(r1), _col_index(c1)))

@@ -6,9 +6,12 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from migrate.extract.readers import RawSheet, cell_text, column_letter
-from migrate.project import SourceSpec
+
+if TYPE_CHECKING:  # the project model (pydantic, SQLAlchemy) stays out of segment workers
+    from migrate.project import SourceSpec
 
 DETECT_ROWS = 30  # a header is looked for among the first non-empty rows
 

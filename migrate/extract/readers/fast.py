@@ -30,6 +30,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -38,7 +39,9 @@ import pyarrow.compute as pc
 from migrate.extract.guards import SheetScan
 from migrate.extract.layout import SheetLayout
 from migrate.extract.readers import RawSheet, cell_text, column_letter
-from migrate.project import SourceSpec
+
+if TYPE_CHECKING:  # the project model (pydantic, SQLAlchemy) stays out of segment workers
+    from migrate.project import SourceSpec
 
 HEAD_ROWS = 200  # rows handed to SheetLayout to find the header (it looks at 30 filled rows)
 _MS_PER_DAY = 86_400_000
@@ -57,6 +60,8 @@ class ArrowRows:
     header: list[str]
     numbers: pa.Array
     columns: list[pa.Array]
+    last_row: int = 0  # physical row of the range's last row (the segmented read goes on from it)
+    stopped: bool = False  # a stop row was met: nothing after it is staged
 
     def __len__(self) -> int:
         return len(self.numbers)
@@ -93,7 +98,7 @@ def read_fast(path: Path, name: str, scan: SheetScan) -> tuple[list, list] | Non
     if len(set(names)) != len(names) or any(_DEDUPED.search(h) for h in names):
         return None
     try:
-        return header, [_as_cell_text(column) for column in table.columns]
+        return header, [as_cell_text(column) for column in table.columns]
     except NeedsCells:
         return None
 
@@ -120,7 +125,7 @@ def _header(names: list[str], scan: SheetScan) -> list | None:
     return header
 
 
-def _as_cell_text(column: pa.Array) -> pa.Array:
+def as_cell_text(column: pa.Array) -> pa.Array:
     """One typed column -> cell_text's strings, whole-column operations only."""
     kind = column.type
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
@@ -182,31 +187,64 @@ def fast_rows(
     spec: SourceSpec,
     hidden: frozenset[int],
     skipped: Counter,
+    more: bool = False,
 ) -> ArrowRows | None:
     """The staged rows of a sheet read by `read_fast` (its header row, then its data columns), laid
     out as `SheetLayout` lays out rows: the header found among the first rows by SheetLayout itself,
-    the rest decided column-wise. None when the header is not within the rows handed over."""
+    the rest decided column-wise. None when the header is not within the rows handed over (`more`:
+    rows follow these, in later segments)."""
     header_texts, columns = read
     height = len(columns[0]) if columns else 0
     head = max(HEAD_ROWS, (spec.header_row or 0) - first_row + spec.header_rows + 1)
     seen: Counter = Counter()
     rows = _head_rows(header_texts, columns, first_row, min(head, height), seen)
     layout = SheetLayout(RawSheet(name=sheet, rows=rows, hidden_rows=hidden), spec, Counter())
-    if seen["rows"] > head and height > head:
+    if seen["rows"] > min(head, height) and (more or height > head):
         return None  # the header search ran past the rows handed over
     _merge(skipped, layout.skipped)
     if not layout.header:
-        return ArrowRows([], pa.array([], pa.int64()), [])
+        return ArrowRows([], pa.array([], pa.int64()), [], last_row=first_row + height)
     # data row i is physical row first_row + 1 + i (row first_row is fastexcel's header)
     start = min(max(layout.header_row + spec.header_rows - first_row - 1, 0), height)
     numbers = pa.array(np.arange(first_row + 1 + start, first_row + 1 + height, dtype=np.int64))
     data = [c[start:] for c in columns]
-    keep = _kept_rows(data, numbers, spec, hidden, skipped)
-    header = _widened(list(layout.header), data, keep)
+    return _placed(data, numbers, list(layout.header), spec, hidden, skipped, first_row + height)
+
+
+def later_rows(
+    columns: list[pa.Array],
+    first_row: int,
+    after: int,
+    header: list[str],
+    spec: SourceSpec,
+    hidden: frozenset[int],
+    skipped: Counter,
+) -> ArrowRows:
+    """A later segment's rows (its data row i is physical row first_row + i) laid out with the
+    header so far. Rows after `after` (the last row placed) and before first_row hold no value:
+    they are placed as empty rows, as one range over the whole sheet would hold them."""
+    height = len(columns[0]) if columns else 0
+    if height == 0:
+        return ArrowRows(list(header), pa.array([], pa.int64()), [], last_row=after)
+    gap = first_row - after - 1
+    if gap > 0:
+        columns = [pa.concat_arrays([pa.nulls(gap, c.type), c]) for c in columns]
+    numbers = pa.array(np.arange(after + 1, first_row + height, dtype=np.int64))
+    return _placed(columns, numbers, list(header), spec, hidden, skipped, first_row + height - 1)
+
+
+def filled_rows(columns: list[pa.Array]) -> int:
+    """Rows holding some value (a segment after the stop row counts them as `after_stop`)."""
+    return _count(_any_valid(columns, len(columns[0]))) if columns else 0
+
+
+def _placed(data, numbers: pa.Array, header: list[str], spec, hidden, skipped, last_row: int) -> ArrowRows:
+    keep, stopped = _kept_rows(data, numbers, spec, hidden, skipped)
+    header = _widened(header, data, keep)
     width = len(header)
     picked = [c.filter(keep) for c in data[:width]]
-    picked += [pa.nulls(len(picked[0]) if picked else 0, pa.string())] * (width - len(picked))
-    return ArrowRows(header, numbers.filter(keep), picked)
+    picked += [pa.nulls(len(numbers.filter(keep)), pa.string())] * (width - len(picked))
+    return ArrowRows(header, numbers.filter(keep), picked, last_row=last_row, stopped=stopped)
 
 
 def _merge(into: Counter, counts: Counter) -> None:
@@ -224,9 +262,9 @@ def _head_rows(header: list, columns, first_row: int, count: int, seen: Counter)
         yield first_row + 1 + i, list(values)
 
 
-def _kept_rows(data, numbers: pa.Array, spec: SourceSpec, hidden, skipped: Counter) -> pa.Array:
+def _kept_rows(data, numbers: pa.Array, spec: SourceSpec, hidden, skipped: Counter) -> tuple[pa.Array, bool]:
     """The rows SheetLayout.chunks would stage, counting the others by reason, in its order:
-    after a stop row, hidden, empty, the stop row itself."""
+    after a stop row, hidden, empty, the stop row itself; and whether a stop row was met."""
     n = len(numbers)
     filled = _any_valid(data, n)
     is_hidden = (
@@ -243,7 +281,7 @@ def _kept_rows(data, numbers: pa.Array, spec: SourceSpec, hidden, skipped: Count
     if stop_at < n:
         skipped["stop_row"] += 1
         skipped["after_stop"] += _count(filled[stop_at + 1 :])
-    return pc.and_(visible, pc.invert(empty_skip))
+    return pc.and_(visible, pc.invert(empty_skip)), stop_at < n
 
 
 def _stop_index(data, filled, is_hidden, spec: SourceSpec) -> int:

@@ -10,7 +10,7 @@ import os
 import posixpath
 import zipfile
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -18,8 +18,8 @@ import python_calamine as calamine
 from defusedxml import ElementTree
 
 from migrate.errors import SourceError
-from migrate.extract.guards import SheetScan, check_zip, sniff, verify_defusedxml
-from migrate.extract.readers import RawSheet, fast
+from migrate.extract.guards import SheetInflate, SheetScan, check_zip, open_zip, sniff, verify_defusedxml
+from migrate.extract.readers import RawSheet, fast, segments
 from migrate.extract.readers.biff import xls_hidden_rows
 from migrate.extract.readers.fast import ArrowRows
 from migrate.project import SourceSpec
@@ -33,22 +33,73 @@ _NS_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}
 _NS_PKG_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}"
 
 
-class Workbook:
-    """An opened, checked workbook: its sheets and a way to read each one."""
+Chooser = Callable[[list[tuple[str, bool]]], list[str]]  # (name, visible) of every sheet -> read ones
 
-    def __init__(self, path: Path, shown: str, kind: str) -> None:
+
+class Workbook:
+    """An opened, checked workbook: its sheets and a way to read each one. Given `choose` (which
+    sheets the source reads), the big ones among them are left out of the up-front guard pass:
+    the segmented read (readers/segments.py) runs their guard pass while it parses them."""
+
+    def __init__(self, path: Path, shown: str, kind: str, choose: Chooser | None = None) -> None:
         self.path, self.shown, self.kind = path, shown, kind
         sniff(path, shown, kind)
         self.scans: dict[str, SheetScan] = {}
         self.part_sizes: dict[str, int] = {}
+        self.deferred: dict[str, str] = {}  # sheet name -> part, its guard pass not run yet
+        self.shared_strings = 0  # inflated bytes of the shared-strings part
+        self._workers: segments.Workers | None = None
         if kind == "xlsx":
             verify_defusedxml()
-            zip_scan = check_zip(path, shown)
-            parts = _sheet_parts(path, shown)
-            for name, part in parts.items():
-                self.scans[name] = zip_scan.parts.get(part, SheetScan())
+            defer = (lambda sizes: self._big_chosen(sizes, choose)) if choose else None
+            zip_scan = check_zip(path, shown, defer=defer)
+            for name, part, _ in _sheet_entries(path, shown):
+                if part in zip_scan.deferred:
+                    self.deferred[name] = part
+                else:
+                    self.scans[name] = zip_scan.parts.get(part, SheetScan())
                 self.part_sizes[name] = zip_scan.sizes.get(part, 0)
+            self.shared_strings = sum(n for p, n in zip_scan.sizes.items() if p.endswith("sharedStrings.xml"))
         self.book = _open_calamine(path, shown)
+
+    def _big_chosen(self, sizes: dict[str, int], choose: Chooser) -> frozenset[str]:
+        """Parts of the sheets the source reads that are big enough to read in segments."""
+        entries = _sheet_entries(self.path, self.shown)
+        try:
+            chosen = set(choose([(name, visible) for name, _, visible in entries]))
+        except SourceError:
+            return frozenset()  # said again, in its place, when the sheets are chosen for real
+        return frozenset(
+            part for name, part, _ in entries if name in chosen and segments.wanted(sizes.get(part, 0))
+        )
+
+    def read_segments(self, name: str, spec: SourceSpec) -> segments.SegmentedRead | None:
+        """The segmented read of a sheet left out of the guard pass, or None. Once it has run
+        (to its end, or to Unsegmentable), the sheet's scan is known and `read` may read it whole."""
+        part = self.deferred.get(name)
+        if part is None:
+            return None
+        if self._workers is None:
+            self._workers = segments.Workers()
+        return segments.SegmentedRead(
+            self._workers, self.path, self.shown, part, name, spec, self._settle, self.shared_strings
+        )
+
+    def _settle(self, name: str, scan: SheetScan | None) -> None:
+        if scan is not None:
+            self.scans[name] = scan
+            self.deferred.pop(name, None)
+
+    def scan_of(self, name: str) -> SheetScan:
+        """A sheet's scan; a deferred sheet gets its guard pass now, before any parser reads it."""
+        part = self.deferred.pop(name, None)
+        if part is not None:
+            with open_zip(self.path, self.shown) as zf:
+                inflate = SheetInflate(zf, zf.getinfo(part), self.shown, scan_sheet=True)
+                for _ in inflate:
+                    pass
+            self.scans[name] = inflate.scan or SheetScan()
+        return self.scans.get(name, SheetScan())
 
     def sheets(self) -> list[tuple[str, bool]]:
         """(name, visible) for every worksheet, in workbook order; chart sheets left out."""
@@ -60,7 +111,7 @@ class Workbook:
         return out
 
     def read(self, name: str) -> RawSheet:
-        scan = self.scans.get(name, SheetScan())
+        scan = self.scan_of(name)
         if self.part_sizes.get(name, 0) > STREAM_BYTES:
             return self._stream(name, scan)
         try:
@@ -82,8 +133,10 @@ class Workbook:
     def read_fast(self, name: str, spec: SourceSpec, skipped: Counter) -> ArrowRows | None:
         """The sheet's staged rows by the fast path (readers/fast.py), or None when it must be
         read cell by cell with `read`. Only xlsx sheets small enough to hold in memory qualify."""
-        scan = self.scans.get(name)
-        if self.kind != "xlsx" or scan is None or not fast.fast_ok(scan):
+        if self.kind != "xlsx":
+            return None
+        scan = self.scan_of(name)
+        if not fast.fast_ok(scan):
             return None
         if self.part_sizes.get(name, 0) > STREAM_BYTES:
             return None
@@ -121,6 +174,8 @@ class Workbook:
 
     def close(self) -> None:
         self.book.close()
+        if self._workers is not None:
+            self._workers.close()
 
 
 def _as_calamine(value):
@@ -153,8 +208,8 @@ def _calamine_merged(sheet) -> tuple[tuple[int, int, int, int], ...]:
     return tuple((r0 + 1, c0 + 1, r1 + 1, c1 + 1) for (r0, c0), (r1, c1) in ranges)
 
 
-def _sheet_parts(path: Path, shown: str) -> dict[str, str]:
-    """Sheet name -> zip part name, from xl/workbook.xml and its relationships (defusedxml)."""
+def _sheet_entries(path: Path, shown: str) -> list[tuple[str, str, bool]]:
+    """(sheet name, zip part name, visible), from xl/workbook.xml and its relationships (defusedxml)."""
     with zipfile.ZipFile(path) as zf:
         names = set(zf.namelist())
         for part in ("xl/workbook.xml", "xl/_rels/workbook.xml.rels"):
@@ -169,11 +224,11 @@ def _sheet_parts(path: Path, shown: str) -> dict[str, str]:
         except ElementTree.ParseError as exc:
             raise SourceError(f"{shown} is damaged: its workbook part is not valid XML ({exc}).") from None
     targets = {rel.get("Id"): rel.get("Target", "") for rel in rels.iter(f"{_NS_PKG_REL}Relationship")}
-    parts = {}
+    entries = []
     for sheet in workbook.iter(f"{_NS_MAIN}sheet"):
         target = targets.get(sheet.get(f"{_NS_REL}id"), "")
         part = (
             target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join("xl", target))
         )
-        parts[sheet.get("name", "")] = part
-    return parts
+        entries.append((sheet.get("name", ""), part, sheet.get("state", "visible") == "visible"))
+    return entries
