@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -804,35 +803,43 @@ def test_ctrl_c_mid_sheet_leaves_nothing_behind(tmp_path, monkeypatch, segments)
 
 
 def test_a_killed_worker_falls_back_to_reading_whole(tmp_path, monkeypatch, segments):
-    """The first worker process is killed (as the OOM killer would) as soon as it starts: the
-    sheets still stage what calamine stages, and nothing is left behind."""
+    """A segment worker is killed (as the OOM killer would) once the first sheet is being cut and
+    parsed: both sheets still stage what calamine stages, and nothing is left behind."""
     sb.write_book(tmp_path / "w.xlsx", [sb.ledger("甲"), sb.ledger("乙", rows=1500)])
     project = make_project(tmp_path, {"s": {"kind": "xlsx", "path": "w.xlsx", "sheet_pattern": "."}})
     scratch = _scratch(tmp_path, monkeypatch)
     before = _children()
-    killed: list[int] = []
-    done = threading.Event()
+    killed: list[str] = []
+    feed = segments.Cutter.feed
 
-    def kill_first_worker() -> None:
-        while not done.wait(0.001) and not killed:
-            for pid in _children() - before:
-                try:
-                    process = psutil.Process(pid)
-                    if not any("resource_tracker" in part for part in process.cmdline()):
-                        process.kill()
-                        killed.append(pid)
-                        break
-                except psutil.NoSuchProcess:
-                    continue
+    def feed_then_kill(cutter, *args):
+        done = feed(cutter, *args)
+        if done and not killed:
+            killed.append(_kill_oldest_worker(before))
+        return done
 
-    killer = threading.Thread(target=kill_first_worker, daemon=True)
-    killer.start()
-    try:
-        cut = _extract(project, monkeypatch, seg_bytes=TINY)
-    finally:
-        done.set()
-        killer.join()
-    assert killed, "no worker process was seen"
+    monkeypatch.setattr(segments.Cutter, "feed", feed_then_kill)
+    cut = _extract(project, monkeypatch, seg_bytes=TINY)
+    assert killed and killed[0], "no worker process to kill"
     assert _left_behind(scratch, before) == Guarded()
     reference = _extract(project, monkeypatch, seg_bytes=NEVER, fast_on=False)
     _assert_same(cut, reference, "segmented (a worker killed) vs calamine")
+
+
+def _kill_oldest_worker(before: set[int]) -> str:
+    """SIGKILL the oldest child process started since `before` (the segment workers start before
+    the staging ingest process); its command line, or "" when there is none."""
+    started = []
+    for pid in _children() - before:
+        try:
+            process = psutil.Process(pid)
+            if not any("resource_tracker" in part for part in process.cmdline()):
+                started.append((process.create_time(), pid, process))
+        except psutil.NoSuchProcess:
+            continue
+    if not started:
+        return ""
+    _, pid, process = min(started)
+    process.kill()
+    process.wait(5)
+    return f"{pid} {' '.join(process.cmdline()) if process.is_running() else 'killed'}"
