@@ -826,9 +826,42 @@ def test_a_killed_worker_falls_back_to_reading_whole(tmp_path, monkeypatch, segm
     _assert_same(cut, reference, "segmented (a worker killed) vs calamine")
 
 
-def _kill_oldest_worker(before: set[int]) -> str:
-    """SIGKILL the oldest child process started since `before` (the segment workers start before
-    the staging ingest process); its command line, or "" when there is none."""
+def test_a_killed_ingest_process_is_a_work_store_error(tmp_path, monkeypatch, segments):
+    """The newest child, the staging ingest process (started after the segment workers, before the
+    first segment is cut), is killed: the run stages what calamine stages, or fails with a located
+    MigrateError, the previous rows kept whole; nothing is left behind either way."""
+    sb.write_book(tmp_path / "w.xlsx", [sb.ledger("甲", rows=100)])
+    project = make_project(tmp_path, {"s": {"kind": "xlsx", "path": "w.xlsx", "sheet_pattern": "."}})
+    assert extract(project).sources[0].rows == 100
+    sb.write_book(tmp_path / "w.xlsx", [sb.ledger("甲"), sb.ledger("乙", rows=1500)])
+    scratch = _scratch(tmp_path, monkeypatch)
+    before = _children()
+    killed: list[str] = []
+    feed = segments.Cutter.feed
+
+    def feed_then_kill(cutter, *args):
+        done = feed(cutter, *args)
+        if done and not killed:
+            killed.append(_kill_oldest_worker(before, newest=True))
+        return done
+
+    monkeypatch.setattr(segments.Cutter, "feed", feed_then_kill)
+    try:
+        cut = _extract(project, monkeypatch, seg_bytes=TINY)
+    except MigrateError as exc:
+        assert "w.xlsx" in str(exc) or "work store" in str(exc), str(exc)
+        assert [r["_row"] for r in staged(project, "s")] == list(range(2, 102))
+        cut = None
+    assert killed and killed[0], "no process to kill"
+    assert _left_behind(scratch, before) == Guarded()
+    if cut is not None:
+        reference = _extract(project, monkeypatch, seg_bytes=NEVER, fast_on=False)
+        _assert_same(cut, reference, "segmented (the ingest process killed) vs calamine")
+
+
+def _kill_oldest_worker(before: set[int], newest: bool = False) -> str:
+    """SIGKILL the oldest (or newest) child process started since `before` (the segment workers
+    start before the staging ingest process); its pid, or "" when there is none."""
     started = []
     for pid in _children() - before:
         try:
@@ -839,7 +872,6 @@ def _kill_oldest_worker(before: set[int]) -> str:
             continue
     if not started:
         return ""
-    _, pid, process = min(started)
+    _, pid, process = max(started) if newest else min(started)
     process.kill()
-    process.wait(5)
-    return f"{pid} {' '.join(process.cmdline()) if process.is_running() else 'killed'}"
+    return str(pid)
