@@ -318,7 +318,7 @@ class StagingWriter:
         return url.database
 
     def _wait_ingest(self) -> None:
-        future, _ = self._ingests.popleft()
+        future, path = self._ingests.popleft()
         try:
             future.result()
         except IngestError as exc:
@@ -328,6 +328,8 @@ class StagingWriter:
             ) from None
         except BrokenProcessPool:
             raise self._ingest_lost() from None
+        finally:
+            Path(path).unlink(missing_ok=True)  # the ingest process removes it, unless it died first
 
     def _ingest_lost(self) -> StagingError:
         """The ingest process died (killed, out of memory): its batches are not trusted."""
@@ -382,11 +384,11 @@ class StagingWriter:
         self._drop_ingests()
 
     def _drop_ingests(self) -> None:
-        """Forget the batches in flight; the files of those never started are removed here (the
-        ingest process removes the others)."""
+        """Forget the batches in flight (none is running: the ingest process has ended) and
+        remove their files."""
         for future, path in self._ingests:
-            if future.cancelled() or future.cancel():
-                Path(path).unlink(missing_ok=True)
+            future.cancel()
+            Path(path).unlink(missing_ok=True)
         self._ingests.clear()
 
     def _copy(self, conn, columns: list[str], records: Iterable[tuple]) -> None:

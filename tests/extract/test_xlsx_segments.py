@@ -441,8 +441,8 @@ def test_title_rows_above_the_header(tmp_path, monkeypatch, segments):
     long = sb.ledger("长标题", start=31, header_at=30, before=notes)
     sb.write_book(tmp_path / "t.xlsx", [short, long])
     # the title row is fastexcel's header in the first segment, over numeric columns: fastexcel
-    # refuses that segment as it refuses the whole sheet, and the sheet is read by cells
-    whole = {"短标题": "cells", "长标题": "cells"}
+    # refuses that segment, which is then read by cells; the later segments stay fast
+    whole: dict[str, str] = {}
     spec = {"kind": "xlsx", "path": "t.xlsx", "sheet_pattern": "标题$"}
     cut, ref = three_ways(tmp_path, monkeypatch, spec, whole=whole)
     assert len(cut.starts) == 2
@@ -456,7 +456,7 @@ def test_two_header_rows(tmp_path, monkeypatch, segments):
     book = sb.ledger("双表头", start=4, header_at=3, before=[sb.row(1, [sb.inline("A1", "2024 年")]), groups])
     sb.write_book(tmp_path / "h.xlsx", [book])
     spec = {"kind": "xlsx", "path": "h.xlsx", "header_row": 2, "header_rows": 2}
-    cut, ref = three_ways(tmp_path, monkeypatch, spec, whole={"双表头": "cells"})  # as title rows
+    cut, ref = three_ways(tmp_path, monkeypatch, spec)
     _starts(cut)
     assert [o for _, o in ref.columns][:4] == ["物料 编码", "长编码", "库存 数量", "库存 日期"]
     assert ref.rows[0]["_row"] == 4

@@ -370,7 +370,7 @@ def _segment_text(segment: Segment, book: str, head: SheetScan | None):
     import fastexcel
 
     if segment.index == 0:
-        return fast.read_fast(Path(book), SHEET, head)
+        return fast.read_fast(Path(book), SHEET, head) or _first_cells(book)
     logging.getLogger("fastexcel").setLevel(logging.ERROR)  # "falling back to string" for empty columns
     try:
         reader = fastexcel.read_excel(book)
@@ -385,6 +385,28 @@ def _segment_text(segment: Segment, book: str, head: SheetScan | None):
         return fast.sheet_text(reader, SHEET, table)
     except fast.NeedsCells:
         return _cell_columns(segment, book)
+
+
+def _first_cells(book: str) -> tuple[list, list]:
+    """The first segment read cell by cell (python-calamine), as read_fast gives it: the first
+    filled row's texts, then text columns from column A. fastexcel refuses a first segment whose
+    first row is a title above the real header (its "header" sits over number columns); the
+    header is then found by SheetLayout as usual, and the later segments stay fast."""
+    import pyarrow as pa
+    import python_calamine as calamine
+
+    with calamine.CalamineWorkbook.from_path(book) as workbook:
+        sheet = workbook.get_sheet_by_index(0)
+        pad = [None] * (sheet.start[1] if sheet.start else 0)
+        rows = [pad + row for row in sheet.to_python()]
+    if not rows:
+        raise Unsegmentable("an empty first segment")
+    width = max(len(r) for r in rows)
+    header = [cell_text(v) for v in rows[0]] + [None] * (width - len(rows[0]))
+    data = rows[1:]
+    return header, [
+        pa.array([cell_text(r[j]) if j < len(r) else None for r in data], pa.string()) for j in range(width)
+    ]
 
 
 def _cell_columns(segment: Segment, book: str) -> list:
