@@ -170,6 +170,20 @@ class _FastFacts:
         if not self.column_a and _VALUE_CELL_A.search(data):
             self.column_a = True
 
+    def scan(self, hidden=(), formulas=(), merged=(), errors=()) -> SheetScan:
+        """These facts with what the rows' scan found."""
+        return SheetScan(
+            frozenset(hidden),
+            tuple(formulas),
+            tuple(merged),
+            tuple(errors),
+            first_row=self.first_row,
+            column_a=self.column_a,
+            plain_cells=self.plain_cells,
+            first_row_filled=self.first_row_filled,
+            first_row_numbers=self.first_row_numbers,
+        )
+
     def _first_row_cells(self, data: bytes, at: int) -> None:
         """The filled cells of the row holding the first filled cell (whole rows per block)."""
         start = data.rfind(b"<row", 0, at)
@@ -345,18 +359,7 @@ class SheetInflate:
         self.facts.feed(block)
 
     def _result(self) -> SheetScan:
-        facts = self.facts
-        return SheetScan(
-            frozenset(self.hidden),
-            tuple(self.formulas),
-            tuple(self.merged),
-            tuple(self.errors),
-            first_row=facts.first_row,
-            column_a=facts.column_a,
-            plain_cells=facts.plain_cells,
-            first_row_filled=facts.first_row_filled,
-            first_row_numbers=facts.first_row_numbers,
-        )
+        return self.facts.scan(self.hidden, self.formulas, self.merged, self.errors)
 
 
 # literal searches by `re` are faster than `in` on long blocks (bench: 0.3 s vs 0.45 s per 200 MB)

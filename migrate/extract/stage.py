@@ -19,7 +19,6 @@ from migrate.extract.readers import database, text
 from migrate.extract.readers.segments import Unsegmentable
 from migrate.extract.readers.workbook import Workbook
 from migrate.extract.staging import (
-    StagingError,
     StagingWriter,
     columns_table,
     ensure_catalog,
@@ -124,10 +123,7 @@ def extract(
     own_store = store is None
     store = store or _work_store(project.staging_url)
     try:
-        try:
-            ensure_catalog(store)
-        except StagingError:
-            ensure_catalog(store)  # another extract created the catalogue between check and create
+        ensure_catalog(store)
         return ExtractResult(
             tuple(_extract_claimed(project, store, name, force, progress) for name in chosen)
         )

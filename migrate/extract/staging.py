@@ -32,6 +32,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.schema import CreateTable
 
 from migrate.errors import MigrateError
 from migrate.extract.readers.segments import (
@@ -94,8 +95,17 @@ def now() -> str:
 
 
 def ensure_catalog(store: WorkStore) -> None:
+    """The catalogue tables, created once even by extracts starting together: IF NOT EXISTS under
+    SQLite's write lock; on PostgreSQL under a transaction-scoped advisory lock (two concurrent
+    CREATE TABLE IF NOT EXISTS can still collide there, on the row type's name)."""
     try:
-        meta.create_all(store.engine)
+        with store.engine.begin() as c:
+            if c.dialect.name == "postgresql":
+                c.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext('migrate extract catalogue'))")
+            elif c.dialect.name == "sqlite":
+                c.exec_driver_sql("BEGIN IMMEDIATE")
+            for table in meta.sorted_tables:
+                c.execute(CreateTable(table, if_not_exists=True))
     except SQLAlchemyError as exc:
         raise store_error(store, exc) from None
 

@@ -199,6 +199,30 @@ def _staged_state(project) -> tuple[dict, list, list]:
     return {t: tuple(v) for t, v in counts.items()}, [t for t in tables if t.startswith("stg__new_")], runs
 
 
+_CATALOGUE = (
+    "import sys, time\n"
+    "from migrate.extract.staging import ensure_catalog\n"
+    "from migrate.store import WorkStore\n"
+    "store = WorkStore(sys.argv[1])\n"
+    "while time.time() < float(sys.argv[2]):\n    pass\n"
+    "ensure_catalog(store)\n"
+)
+
+
+def test_extracts_starting_together_create_the_catalogue_once(tmp_path, target_url):
+    """Six processes create the catalogue of a fresh work store at the same instant: all succeed
+    (create-if-missing was a check then a create: one of two extracts started together failed)."""
+    start = time.time() + 3
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _CATALOGUE, target_url, str(start)], stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(6)
+    ]
+    failures = [p.stderr.read()[-500:] for p in runs if p.wait(timeout=60) != 0]
+    assert failures == []
+
+
 def test_concurrent_extracts_of_different_sources_both_succeed(tmp_path, target_url):
     for name in ("a", "b"):
         _big_csv(tmp_path / f"{name}.csv")

@@ -809,16 +809,7 @@ def test_a_killed_worker_falls_back_to_reading_whole(tmp_path, monkeypatch, segm
     project = make_project(tmp_path, {"s": {"kind": "xlsx", "path": "w.xlsx", "sheet_pattern": "."}})
     scratch = _scratch(tmp_path, monkeypatch)
     before = _children()
-    killed: list[str] = []
-    feed = segments.Cutter.feed
-
-    def feed_then_kill(cutter, *args):
-        done = feed(cutter, *args)
-        if done and not killed:
-            killed.append(_kill_oldest_worker(before))
-        return done
-
-    monkeypatch.setattr(segments.Cutter, "feed", feed_then_kill)
+    killed = _kill_once_cut(monkeypatch, segments, before, newest=False)
     cut = _extract(project, monkeypatch, seg_bytes=TINY)
     assert killed and killed[0], "no worker process to kill"
     assert _left_behind(scratch, before) == Guarded()
@@ -836,16 +827,7 @@ def test_a_killed_ingest_process_is_a_work_store_error(tmp_path, monkeypatch, se
     sb.write_book(tmp_path / "w.xlsx", [sb.ledger("甲"), sb.ledger("乙", rows=1500)])
     scratch = _scratch(tmp_path, monkeypatch)
     before = _children()
-    killed: list[str] = []
-    feed = segments.Cutter.feed
-
-    def feed_then_kill(cutter, *args):
-        done = feed(cutter, *args)
-        if done and not killed:
-            killed.append(_kill_oldest_worker(before, newest=True))
-        return done
-
-    monkeypatch.setattr(segments.Cutter, "feed", feed_then_kill)
+    killed = _kill_once_cut(monkeypatch, segments, before, newest=True)
     try:
         cut = _extract(project, monkeypatch, seg_bytes=TINY)
     except MigrateError as exc:
@@ -857,6 +839,22 @@ def test_a_killed_ingest_process_is_a_work_store_error(tmp_path, monkeypatch, se
     if cut is not None:
         reference = _extract(project, monkeypatch, seg_bytes=NEVER, fast_on=False)
         _assert_same(cut, reference, "segmented (the ingest process killed) vs calamine")
+
+
+def _kill_once_cut(monkeypatch, segments, before: set[int], newest: bool) -> list[str]:
+    """Once the cutter has completed its first segments, kill the oldest (or newest) child started
+    since `before`; the list receives its pid."""
+    killed: list[str] = []
+    feed = segments.Cutter.feed
+
+    def feed_then_kill(cutter, *args):
+        done = feed(cutter, *args)
+        if done and not killed:
+            killed.append(_kill_oldest_worker(before, newest=newest))
+        return done
+
+    monkeypatch.setattr(segments.Cutter, "feed", feed_then_kill)
+    return killed
 
 
 def _kill_oldest_worker(before: set[int], newest: bool = False) -> str:

@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from multiprocessing import get_context
 from pathlib import Path
@@ -489,16 +489,7 @@ class SegmentedRead:
             yield from self._place(*pending.popleft())
 
     def _scan(self, inflate: SheetInflate) -> SheetScan:
-        facts = inflate.facts
-        return SheetScan(
-            frozenset(self._hidden),
-            tuple(self._formulas),
-            first_row=facts.first_row,
-            column_a=facts.column_a,
-            plain_cells=facts.plain_cells,
-            first_row_filled=facts.first_row_filled,
-            first_row_numbers=facts.first_row_numbers,
-        )
+        return inflate.facts.scan(self._hidden, self._formulas)
 
     def _first_rows(self) -> int:
         spec = self.spec
@@ -510,13 +501,7 @@ class SegmentedRead:
             facts = inflate.facts
             if not facts.first_row:
                 raise Unsegmentable("no filled cell in the first segment")
-            head = SheetScan(
-                first_row=facts.first_row,
-                column_a=True,
-                plain_cells=facts.plain_cells,
-                first_row_filled=facts.first_row_filled,
-                first_row_numbers=facts.first_row_numbers,
-            )
+            head = replace(facts.scan(), column_a=True)  # the cutter saw column A in this segment
             self._first_row = facts.first_row
         try:
             return self.workers.pool.submit(read_segment, segment, head, self.workers.directory)
