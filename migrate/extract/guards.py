@@ -39,12 +39,12 @@ _FORMULA_NO_VALUE = re.compile(
 _ERROR_CELL = re.compile(
     rb'<c\b[^>]*?\br="([A-Z]+)(\d+)"[^>]*?\bt="e"[^>]*>\s*(?:<f\b[^>]*/>|<f\b[^>]*>[^<]*</f>)?\s*<v>([^<]*)</v>'
 )
-_MERGE = re.compile(rb'<mergeCell\b[^>]*?\bref="([A-Z]+)(\d+):([A-Z]+)(\d+)"')
+MERGE_RANGE = re.compile(rb'<mergeCell\b[^>]*?\bref="([A-Z]+)(\d+):([A-Z]+)(\d+)"')
 # A cell calamine counts as filled: a non-empty <v> (numbers, shared strings, errors, cached
 # formula results) or an inline string, even an empty one. Used to place fastexcel's columns.
 _VALUE = rb'"[^>]*?(?<!/)>\s*(?:<f\b[^>]*?(?:/>|>[^<]*</f>)\s*)?(?:<v>[^<]|<is\b)'
 _VALUE_CELL = re.compile(rb'<c r="[A-Z]+(\d+)' + _VALUE)
-_VALUE_CELL_A = re.compile(rb'<c r="A\d+' + _VALUE)
+VALUE_CELL_IN_A = re.compile(rb'<c r="A\d+' + _VALUE)
 _OTHER_CELL_TAGS = (b"<c>", b"<c/>", b"<c\n", b"<c\t", b"<c\r")
 _ROW_CELL = re.compile(rb'<c r="([A-Z]+)\d+"([^>]*?)(?:/>|>(.*?)</c>)', re.DOTALL)
 _CELL_TYPE = re.compile(rb'\bt="([a-zA-Z]+)"')
@@ -167,7 +167,7 @@ class _FastFacts:
             if m := _VALUE_CELL.search(data):
                 self.first_row = int(m.group(1))
                 self._first_row_cells(data, m.start())
-        if not self.column_a and _VALUE_CELL_A.search(data):
+        if not self.column_a and VALUE_CELL_IN_A.search(data):
             self.column_a = True
 
     def scan(self, hidden=(), formulas=(), merged=(), errors=()) -> SheetScan:
@@ -382,7 +382,7 @@ def scan_block(data: bytes, hidden: set[int], formulas: list, merged: list | Non
         for m in _ERROR_CELL.finditer(data):
             errors.append((int(m.group(2)), _col_index(m.group(1)), m.group(3).decode("utf-8", "replace")))
     if merged is not None and _HAS_MERGE.search(data):
-        for m in _MERGE.finditer(data):
+        for m in MERGE_RANGE.finditer(data):
             c0, r0, c1, r1 = m.groups()
             merged.append((int(r0), _col_index(c0), int(r1), _col_index(c1)))
 

@@ -201,9 +201,9 @@ def _staged_state(project) -> tuple[dict, list, list]:
 
 _CATALOGUE = (
     "import sys, time\n"
+    "from migrate.extract.stage import _work_store\n"
     "from migrate.extract.staging import ensure_catalog\n"
-    "from migrate.store import WorkStore\n"
-    "store = WorkStore(sys.argv[1])\n"
+    "store = _work_store(sys.argv[1])  # as extract opens it\n"
     "while time.time() < float(sys.argv[2]):\n    pass\n"
     "ensure_catalog(store)\n"
 )

@@ -77,3 +77,16 @@ def fresh_target(url: str) -> Engine:
     engine = make_engine(url)
     upgrade(engine)
     return engine
+
+
+def assert_same_counts(ours, full) -> None:
+    """Two reconcile results count the same rows in every class."""
+    for field in (
+        "expected_rows",
+        "actual_rows",
+        "matched_rows",
+        "missing",
+        "only_in_target",
+        "unequal_rows",
+    ):
+        assert getattr(ours, field) == getattr(full, field), field

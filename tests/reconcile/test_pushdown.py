@@ -10,6 +10,7 @@ import pytest
 from migrate.db import make_engine
 from migrate.reconcile import ColumnRule, Tolerance, compare_frames
 from migrate.reconcile.pushdown import Side, applicable, compare_pushdown
+from tests.reconcile.builders import assert_same_counts
 
 
 def tables(url: str, seed: int = 3, rows: int = 2000):
@@ -111,15 +112,3 @@ def test_a_range_that_cannot_be_split_is_read_whole(sqlite_url):
     assert pushed.segments_compared == 1  # L0's range alone, read whole
     assert {(d.key["p"], d.key["c"]) for d in pushed.details} == {("L0", "C003"), ("L0", "C007")}
     engine.dispose()
-
-
-def assert_same_counts(pushed, full) -> None:
-    for field in (
-        "expected_rows",
-        "actual_rows",
-        "matched_rows",
-        "missing",
-        "only_in_target",
-        "unequal_rows",
-    ):
-        assert getattr(pushed, field) == getattr(full, field), field

@@ -84,10 +84,13 @@ def read_fast(path: Path, name: str, scan: SheetScan) -> tuple[list, list] | Non
     quiet = logging.getLogger("fastexcel")
     level, quiet.level = quiet.level, logging.ERROR  # "falling back to string" for empty columns
     try:
-        reader = fastexcel.read_excel(str(path))
-        table = reader.load_sheet(
-            name, header_row=0, schema_sample_rows=None, dtype_coercion="strict", eager=True
-        )
+        try:
+            reader = fastexcel.read_excel(str(path))
+            table = reader.load_sheet(
+                name, header_row=0, schema_sample_rows=None, dtype_coercion="strict", eager=True
+            )
+        except Exception:  # noqa: BLE001 - mixed kinds in a column, or anything: calamine says what
+            return None
         header = _header(table.schema.names, scan)
         if header is None:
             return None
@@ -96,8 +99,6 @@ def read_fast(path: Path, name: str, scan: SheetScan) -> tuple[list, list] | Non
             return None
         return header, sheet_text(reader, name, table)
     except NeedsCells:
-        return None
-    except Exception:  # noqa: BLE001 - mixed kinds in a column, or anything: calamine says what
         return None
     finally:
         quiet.level = level

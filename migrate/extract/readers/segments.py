@@ -41,7 +41,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from migrate.extract.guards import _MERGE, _VALUE_CELL_A, SheetInflate, SheetScan, open_zip, scan_block
+from migrate.extract.guards import MERGE_RANGE, VALUE_CELL_IN_A, SheetInflate, SheetScan, open_zip, scan_block
 from migrate.extract.readers import cell_text, fast
 from migrate.locks import process_alive
 
@@ -318,7 +318,7 @@ class Cutter:
         self.last_row = int(last.group(1)) if last else self.last_row
         if self.index == 0:
             self._rows += piece.count(b"<row")
-            self.first_has_a = self.first_has_a or bool(_VALUE_CELL_A.search(piece))
+            self.first_has_a = self.first_has_a or bool(VALUE_CELL_IN_A.search(piece))
 
     def _close(self) -> Segment:
         if self.index == 0 and not self.first_has_a:
@@ -483,7 +483,7 @@ class SegmentedRead:
                 yield from self._place(*pending.popleft())
         for segment in cutter.finish():
             pending.append((segment, self._submit(segment, inflate)))
-        if _MERGE.search(cutter.trailer) or not inflate.facts.column_a:
+        if MERGE_RANGE.search(cutter.trailer) or not inflate.facts.column_a:
             raise Unsegmentable("merged ranges")
         while pending:
             yield from self._place(*pending.popleft())
