@@ -12,13 +12,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sqlalchemy.engine import URL
 
 from migrate.errors import ConfigError
 from migrate.model import ENTITIES
 from migrate.urls import parse_url
+from migrate.yamlio import excerpt, load_yaml
 
 PROJECT_FILE = "project.yaml"
 PLAN_FILE = "phases/plan.yaml"
@@ -27,6 +27,7 @@ DEFAULT_TARGET = f"sqlite:///{WORK_DIR}/target.db"
 DEFAULT_STAGING = f"sqlite:///{WORK_DIR}/staging.db"
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_QUOTED = re.compile(r"'([^']{41,})'")  # a long quoted input value in a validation message
 NAME = r"^[a-z][a-z0-9_]{0,62}$"  # names that become table-name suffixes: checked, never free text
 
 
@@ -148,23 +149,8 @@ class PlanSpec(Spec):
 
 
 def read_yaml(path: Path, root: Path | None = None) -> Any:
-    """Parse a YAML file (safe loader: data only), naming the file and line on error."""
-    shown = _shown(path, root)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(
-            f"{shown} does not exist.", hint="Run `migrate init` to scaffold a project."
-        ) from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{shown} is not UTF-8 text ({exc.reason}).") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{shown} is not valid YAML{where}: {problem}.") from None
+    """Parse a YAML file (data only, size- and alias-limited: `migrate.yamlio`), naming the file on error."""
+    return load_yaml(path, _shown(path, root))
 
 
 def validated(model: type[Spec], data: Any, path: Path, root: Path | None = None) -> Any:
@@ -173,8 +159,8 @@ def validated(model: type[Spec], data: Any, path: Path, root: Path | None = None
         return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        key = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        message = first["msg"].removeprefix("Value error, ")
+        key = ".".join(excerpt(str(p)) for p in first["loc"]) or "(top level)"
+        message = _QUOTED.sub(lambda m: repr(excerpt(m.group(1))), first["msg"].removeprefix("Value error, "))
         more = len(exc.errors()) - 1
         hint = f"({more} more problem{'s' if more > 1 else ''} in this file.)" if more else None
         raise ConfigError(message + ".", file=_shown(path, root), key=key, hint=hint) from None

@@ -18,7 +18,7 @@ from migrate.db import make_engine
 from migrate.load.connection import connect
 from migrate.project import Project, Spec, read_yaml, validated
 from migrate.rollback.engine import ROW_WORD, pending
-from migrate.rollback.points import find_point
+from migrate.rollback.points import POINT_NAME, find_point
 from migrate.rollback.replay import groups
 from migrate.urls import mask_url
 
@@ -117,8 +117,10 @@ def automatic_steps(url: URL, to: str) -> tuple[str, list[AutomaticStep]]:
 
 def plan(project: Project, to: str) -> RollbackPlan:
     """The automatic and manual steps of a rollback to `to`, with a total estimate."""
+    # a broken plan file is refused before the target is read
+    early = read_plan_spec(project, to) if POINT_NAME.match(to) else None
     point, steps = automatic_steps(project.target_url, to)
-    spec = read_plan_spec(project, point)
+    spec = early if point == to else read_plan_spec(project, point)
     rate = spec.rows_per_second if spec else RollbackPlanSpec().rows_per_second
     manual = spec.steps if spec else ()
     return RollbackPlan(
