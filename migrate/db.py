@@ -63,13 +63,33 @@ def _alembic_config(connection) -> Config:
 @contextmanager
 def _connected(engine: Engine):
     try:
-        with engine.begin() as connection:
-            yield connection
+        with engine.connect() as connection, _foreign_keys_off(connection):
+            with connection.begin():
+                yield connection
     except OperationalError as exc:
         raise TargetError(
             f"cannot use the target {mask_url(engine.url)}: {redact(str(exc.orig)).strip()}",
             hint="Check that the database is running and the URL is right.",
         ) from None
+
+
+@contextmanager
+def _foreign_keys_off(connection):
+    """SQLite: rebuilding a table in batch mode (DROP, then RENAME of the copy) needs foreign
+    keys off, and the pragma only takes outside a transaction; checked and on again after."""
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+    connection.commit()
+    try:
+        yield
+        bad = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+        if bad:
+            raise TargetError(f"the schema change left {len(bad)} rows with broken references (first: {bad[0]}).")
+    finally:
+        connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+        connection.commit()
 
 
 def upgrade(engine: Engine, revision: str = "head") -> str | None:

@@ -340,6 +340,10 @@ MODEL_TABLES: tuple[Table, ...] = (
     inventory_movement,
     shipment,
 )
+# ids unique for the life of a target: SQLite without AUTOINCREMENT would give a new row the
+# id of a deleted newest one (alembic 0005; PostgreSQL's sequences never reuse an id)
+for _table in MODEL_TABLES:
+    _table.dialect_options["sqlite"]["autoincrement"] = True
 
 
 @dataclass(frozen=True)
@@ -563,6 +567,17 @@ load_lease = Table(
     Column("started_at", UtcDateTime, nullable=False),
     Column("expires_at", UtcDateTime, nullable=False),
     CheckConstraint("id = 1", name="single_row"),
+)
+
+#: Every row a load inserted, with digests of its natural key and content as written
+#: (`migrate.load.written`): the undo of an insert deletes only rows that still match.
+load_written = Table(
+    "migrate_load_written",
+    metadata,
+    Column("entity", String(60), primary_key=True),
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("key_digest", String(32), nullable=False),
+    Column("row_digest", String(32), nullable=False),
 )
 
 

@@ -127,6 +127,8 @@ def run(
                 f"[bold red]not exact:[/] these tables differ from {result.point}: {', '.join(result.differs)} "
                 "(rows the toolkit did not write were left as they are)."
             )
+        for kept in result.kept:
+            app_ctx.err_console.print(f"  - {redact(kept.describe())}", markup=False)
     if not result.exact:
         raise typer.Exit(1)
 

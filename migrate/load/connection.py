@@ -13,6 +13,7 @@ from datetime import datetime
 
 from sqlalchemy.engine import URL
 
+from migrate.load.written import register
 from migrate.model import sqlite_timestamp
 
 try:  # psycopg is a declared dependency; imported lazily-safe for SQLite-only installs
@@ -92,6 +93,7 @@ class SqliteConnection(TargetConnection):
         # 16 MB: enough for the index pages a chunk touches; more only grows with the target
         # (peak RSS at 1M rows must stay within 1.2x of 100k)
         self.raw.execute("PRAGMA cache_size=-16384")
+        register(self.raw)  # the digest function of migrate_load_written
 
     def begin(self) -> None:
         self.raw.execute("BEGIN IMMEDIATE")

@@ -21,6 +21,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL
 
 from migrate.errors import MigrateError, TargetError
+from migrate.load import written
 from migrate.load.connection import TargetConnection, connect, retryable
 from migrate.load.control import Checkpoint, read_checkpoint, write_checkpoint
 from migrate.load.faults import Faults
@@ -473,11 +474,13 @@ class EntityLoader:
 
     def _ledger_inserts(self, conn: TargetConnection, no: int, ids: list[int]) -> None:
         if ids:
+            ranges = id_ranges(ids)
             conn.executemany(
                 "INSERT INTO migrate_load_ledger (run_id, entity, chunk_no, op, id_lo, id_hi) "
                 "VALUES (?, ?, ?, 'insert', ?, ?)",
-                [(self.ctx.run_id, self.entity, no, lo, hi) for lo, hi in id_ranges(ids)],
+                [(self.ctx.run_id, self.entity, no, lo, hi) for lo, hi in ranges],
             )
+            written.record(conn, self.entity, ranges)  # what the undo checks before it deletes
 
     # -- finishing: declared deletes, replace swap, done marker ----------------
     def _finish(self, state: Checkpoint) -> Checkpoint:

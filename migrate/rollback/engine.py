@@ -26,6 +26,7 @@ from migrate.load.faults import Faults
 from migrate.load.lease import Lease
 from migrate.model import MODEL_TABLES, utcnow
 from migrate.progress import NO_PROGRESS, Progress
+from migrate.rollback.foreign import KeptRow
 from migrate.rollback.points import CutoverPoint, find_point, table_hashes
 from migrate.rollback.replay import Entry, groups, undo
 from migrate.urls import mask_url, redact
@@ -43,6 +44,7 @@ class RollbackResult:
     chunks: int
     seconds: float
     differs: tuple[str, ...]  # tables whose content hash is not the point's
+    kept: tuple[KeptRow, ...] = ()  # rows in undone insert ranges the load did not write as they are
 
     @property
     def exact(self) -> bool:
@@ -60,6 +62,7 @@ class RollbackResult:
             "seconds": round(self.seconds, 3),
             "exact": self.exact,
             "differs": list(self.differs),
+            "kept": [k.to_dict() for k in self.kept],
         }
 
 
@@ -94,15 +97,16 @@ def _start(conn: TargetConnection, point: CutoverPoint, operator: str, command: 
 
 def _chunk(
     conn: TargetConnection, run_id: int, entries: list[Entry], lease: Lease, faults: Faults, no: int
-) -> None:
+) -> list[KeptRow]:
     """One transaction: undo, archive, reset checkpoints, count, supersede later points."""
     lo, hi = entries[-1].seq, entries[0].seq
     faults.at("before_begin", FAULT_ENTITY, no)
     conn.begin()
+    kept: list[KeptRow] = []
     try:
         lease.renew(conn)
         for group in groups(entries):
-            undo(conn, group)
+            kept += undo(conn, group)
         faults.pause()
         faults.at("after_data", FAULT_ENTITY, no)
         conn.execute(
@@ -131,6 +135,7 @@ def _chunk(
         conn.rollback()
         raise
     faults.at("after_commit", FAULT_ENTITY, no)
+    return kept
 
 
 def _refused(exc: Exception, entries: list[Entry]) -> TargetError:
@@ -149,10 +154,10 @@ def replay(
     chunk_size: int,
     faults: Faults,
     progress: Progress,
-) -> tuple[int, int, dict[str, dict[str, int]]]:
-    """Undo every entry after the point, chunk by chunk; (entries, chunks, rows per entity)."""
+) -> tuple[int, int, dict[str, dict[str, int]], list[KeptRow]]:
+    """Undo every entry after the point, chunk by chunk; (entries, chunks, rows per entity, kept rows)."""
     conn = connect(url)
-    undone, chunks, rows = 0, 0, {}
+    undone, chunks, rows, kept = 0, 0, {}, []
     try:
         conn.begin()
         total = int(
@@ -163,7 +168,7 @@ def replay(
         while entries := pending(conn, point, chunk_size):
             conn.rollback()  # the read above opened a transaction on PostgreSQL
             try:
-                _chunk(conn, run_id, entries, lease, faults, chunks)
+                kept += _chunk(conn, run_id, entries, lease, faults, chunks)
             except MigrateError:
                 raise
             except Exception as exc:
@@ -176,7 +181,7 @@ def replay(
         conn.rollback()
     finally:
         conn.close()
-    return undone, chunks, rows
+    return undone, chunks, rows, kept
 
 
 def compare(url: URL, point: CutoverPoint) -> tuple[str, ...]:
@@ -241,18 +246,18 @@ def rollback(
             conn.close()
         status, summary = "failed", {}
         try:
-            undone, chunks, rows = replay(
+            undone, chunks, rows, kept = replay(
                 target, point, run_id, lease, chunk_size, faults or Faults(), progress
             )
             differs = compare(target, point)
             status = "completed" if not differs else "mismatch"
-            summary = {"undone": undone, "rows": rows, "differs": list(differs)}
+            summary = {"undone": undone, "rows": rows, "differs": list(differs), "kept": [k.to_dict() for k in kept]}
         finally:
             _finish(target, run_id, status, summary)
     finally:
         lease.release()
     result = RollbackResult(
-        run_id, point.name, mask_url(target), undone, rows, chunks, time.monotonic() - started, differs
+        run_id, point.name, mask_url(target), undone, rows, chunks, time.monotonic() - started, differs, tuple(kept)
     )
     _audit(target, operator, result)
     return result

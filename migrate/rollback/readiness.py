@@ -20,7 +20,9 @@ from migrate.errors import TargetError
 from migrate.load.connection import TargetConnection
 from migrate.load.lease import Lease
 from migrate.load.sql import q
+from migrate.load.written import register
 from migrate.model import ENTITIES, MODEL_TABLES
+from migrate.rollback.foreign import KeptRow, natural_key_sql
 from migrate.rollback.points import CutoverPoint, find_point, list_points, table_hashes
 from migrate.rollback.replay import Entry, groups, undo
 from migrate.urls import mask_url, redact
@@ -48,22 +50,6 @@ class Blocker:
 
     def to_dict(self) -> dict:
         return {**self.__dict__, "natural_key": {k: str(v) for k, v in self.natural_key.items()}}
-
-
-def _natural_key(child: str) -> tuple[list[str], str]:
-    """(select expressions, joins) naming a row of `child` by its natural key."""
-    spec = ENTITIES[child]
-    by_column = {r.column: r for r in spec.references}
-    exprs, joins = [], []
-    for i, key in enumerate(spec.natural_key):
-        ref = by_column.get(key)
-        if ref is None:
-            exprs.append(f"c.{q(key)}")
-            continue
-        parent = ENTITIES[ref.entity]
-        joins.append(f"LEFT JOIN {q(parent.table.name)} nk{i} ON nk{i}.id = c.{q(ref.fk_column)}")
-        exprs.append(f"nk{i}.{q(parent.key_column)}")
-    return exprs, " ".join(joins)
 
 
 def _ranges(conn: Connection, seq: int, entity: str, ops: str) -> list[tuple[int, int]]:
@@ -106,7 +92,7 @@ def _blockers_of(conn: Connection, child: str, ref, seq: int, limit: int) -> lis
     _temp_ranges(conn, "_rb_deleted", _ranges(conn, seq, ref.entity, "'insert'"))
     _temp_ranges(conn, "_rb_undone", _ranges(conn, seq, child, "'insert', 'update'"))
     spec = ENTITIES[child]
-    exprs, joins = _natural_key(child)
+    exprs, joins = natural_key_sql(child)
     fk = q(ref.fk_column)
     rows = conn.execute(
         text(
@@ -161,6 +147,8 @@ class _Borrowed(TargetConnection):
 
     def __init__(self, raw, dialect: str) -> None:
         self.raw, self.dialect = raw, dialect
+        if dialect == "sqlite":
+            register(raw)  # the insert undo compares digests
 
     def begin(self) -> None:
         pass
@@ -178,10 +166,11 @@ class RehearsalResult:
     differs: tuple[str, ...]
     seconds: float
     error: str | None = None
+    kept: tuple[KeptRow, ...] = ()  # rows the replay would keep in undone insert ranges
 
     @property
     def would_match(self) -> bool:
-        return not self.differs and self.error is None
+        return not self.differs and self.error is None and not self.kept
 
     def to_dict(self) -> dict:
         return {
@@ -194,16 +183,20 @@ class RehearsalResult:
             "differs": list(self.differs),
             "seconds": round(self.seconds, 3),
             "error": self.error,
+            "kept": [k.to_dict() for k in self.kept],
         }
 
 
-def _rehearse_on(engine: Engine, point: CutoverPoint) -> tuple[int, dict, tuple[str, ...], str | None]:
+def _rehearse_on(
+    engine: Engine, point: CutoverPoint
+) -> tuple[int, dict, tuple[str, ...], str | None, tuple[KeptRow, ...]]:
     from migrate.rollback.engine import ROW_WORD
 
     with engine.connect() as conn:
         conn.begin()
         try:
             borrowed = _Borrowed(conn.connection.dbapi_connection, engine.dialect.name)
+            kept: list[KeptRow] = []
             entries = [
                 Entry(*r)
                 for r in borrowed.execute(
@@ -217,12 +210,12 @@ def _rehearse_on(engine: Engine, point: CutoverPoint) -> tuple[int, dict, tuple[
                 counts[ROW_WORD[e.op]] += e.rows
             try:
                 for group in groups(entries):
-                    undo(borrowed, group)
+                    kept += undo(borrowed, group)
             except Exception as exc:  # noqa: BLE001 - a refused undo is the rehearsal's finding
-                return len(entries), rows, (), redact(str(exc)).strip()[:300]
+                return len(entries), rows, (), redact(str(exc)).strip()[:300], tuple(kept)
             now = table_hashes(conn)
             differs = tuple(t.name for t in MODEL_TABLES if point.hashes.get(t.name) != now[t.name])
-            return len(entries), rows, differs, None
+            return len(entries), rows, differs, None, tuple(kept)
         finally:
             conn.rollback()  # the rehearsal never changes the target
 
@@ -238,13 +231,13 @@ def rehearse(
         engine = make_engine(url)
         try:
             point = find_point(engine, to)
-            entries, rows, differs, error = _rehearse_on(engine, point)
+            entries, rows, differs, error, kept = _rehearse_on(engine, point)
         finally:
             engine.dispose()
     finally:
         lease.release()
     return RehearsalResult(
-        point.name, mask_url(url), entries, rows, differs, time.monotonic() - started, error
+        point.name, mask_url(url), entries, rows, differs, time.monotonic() - started, error, kept
     )
 
 
@@ -298,6 +291,7 @@ def readiness(url: URL, to: str | None = None, *, operator: str = "unknown") -> 
     rehearsal = None
     if not blockers:
         rehearsal = rehearse(url, point.name, operator=operator, command="migrate rollback readiness")
+        problems += [k.describe() + " by a rollback" for k in rehearsal.kept]
         if rehearsal.error:
             problems.append(f"the rehearsal could not undo the ledger: {rehearsal.error}")
         for table in rehearsal.differs:

@@ -3,7 +3,8 @@
 Entries are undone newest first. Consecutive entries of one entity and one operation form
 a group undone by one statement: `insert` deletes the inserted id ranges, `update` writes
 the before-images back (the oldest image of a row in the group wins: it is the state
-before the whole group), `delete` re-inserts the rows with their ids. Because the inverse
+before the whole group), `delete` re-inserts the rows with their ids. An insert's undo
+deletes only the rows still as the load wrote them (`foreign`): others are kept and named. Because the inverse
 walks history backwards, every state it passes through is one the target once held, so
 foreign keys hold at each statement.
 
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from migrate.load.connection import TargetConnection
 from migrate.load.sql import q
 from migrate.model import ENTITIES
+from migrate.rollback.foreign import KeptRow, undo_inserts
 
 # Test-only switch proving the rollback tests can fail (RELIABILITY "seeded bugs"):
 # an update undone as a DELETE, as Liquibase does, losing the old values.
@@ -92,11 +94,13 @@ def _values(conn: TargetConnection, entity: str, columns: list[str]) -> tuple[li
     ], f" CROSS JOIN LATERAL json_populate_record(NULL::{table}, img.before::json) r"
 
 
-def undo(conn: TargetConnection, group: Group) -> None:
-    """Undo one group inside the caller's transaction."""
+def undo(conn: TargetConnection, group: Group) -> list[KeptRow]:
+    """Undo one group inside the caller's transaction; the rows an insert's undo kept."""
     table = q(ENTITIES[group.entity].table.name)
     bug = os.environ.get("MIGRATE_SEEDED_BUG") == SEEDED_BUG
-    if group.op == "insert" or (group.op == "update" and bug):
+    if group.op == "insert":
+        return undo_inserts(conn, group.entity, [(e.id_lo, e.id_hi) for e in group.entries])
+    if group.op == "update" and bug:
         conn.executemany(
             f"DELETE FROM {table} WHERE id BETWEEN ? AND ?", [(e.id_lo, e.id_hi) for e in group.entries]
         )
@@ -114,3 +118,4 @@ def undo(conn: TargetConnection, group: Group) -> None:
         conn.execute(
             f"INSERT INTO {table} ({targets}) SELECT {', '.join(values)} FROM ({_images(group, False)}) img{tail}"
         )
+    return []
