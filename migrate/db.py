@@ -86,7 +86,9 @@ def _foreign_keys_off(connection):
         yield
         bad = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
         if bad:
-            raise TargetError(f"the schema change left {len(bad)} rows with broken references (first: {bad[0]}).")
+            raise TargetError(
+                f"the schema change left {len(bad)} rows with broken references (first: {bad[0]})."
+            )
     finally:
         connection.exec_driver_sql("PRAGMA foreign_keys=ON")
         connection.commit()

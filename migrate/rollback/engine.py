@@ -251,13 +251,26 @@ def rollback(
             )
             differs = compare(target, point)
             status = "completed" if not differs else "mismatch"
-            summary = {"undone": undone, "rows": rows, "differs": list(differs), "kept": [k.to_dict() for k in kept]}
+            summary = {
+                "undone": undone,
+                "rows": rows,
+                "differs": list(differs),
+                "kept": [k.to_dict() for k in kept],
+            }
         finally:
             _finish(target, run_id, status, summary)
     finally:
         lease.release()
     result = RollbackResult(
-        run_id, point.name, mask_url(target), undone, rows, chunks, time.monotonic() - started, differs, tuple(kept)
+        run_id,
+        point.name,
+        mask_url(target),
+        undone,
+        rows,
+        chunks,
+        time.monotonic() - started,
+        differs,
+        tuple(kept),
     )
     _audit(target, operator, result)
     return result

@@ -73,7 +73,10 @@ def _kept(conn: TargetConnection, entity: str, lo: int, hi: int) -> list[KeptRow
         f"WHERE c.id BETWEEN ? AND ? AND w.row_digest <> {row} ORDER BY c.id LIMIT {LIMIT}",
         (entity, lo, hi),
     ).fetchall()
-    return [KeptRow(spec.table.name, r[0], dict(zip(spec.natural_key, r[2:], strict=True)), bool(r[1])) for r in rows]
+    return [
+        KeptRow(spec.table.name, r[0], dict(zip(spec.natural_key, r[2:], strict=True)), bool(r[1]))
+        for r in rows
+    ]
 
 
 def undo_inserts(conn: TargetConnection, entity: str, ranges: Sequence[tuple[int, int]]) -> list[KeptRow]:
@@ -87,6 +90,7 @@ def undo_inserts(conn: TargetConnection, entity: str, ranges: Sequence[tuple[int
         [(lo, hi, entity) for lo, hi in ranges],
     )
     conn.executemany(
-        f"DELETE FROM {TABLE} WHERE entity = ? AND id BETWEEN ? AND ?", [(entity, lo, hi) for lo, hi in ranges]
+        f"DELETE FROM {TABLE} WHERE entity = ? AND id BETWEEN ? AND ?",
+        [(entity, lo, hi) for lo, hi in ranges],
     )
     return kept
