@@ -123,3 +123,39 @@ if __name__ == "__main__":
         stop(where)
     else:
         raise SystemExit(f"usage: python -m tests.pgserver start|stop DIR (not {verb!r})")
+
+
+def halt(directory: Path) -> None:
+    """Stop the server as a crash would (`pg_ctl stop -m immediate`), keeping its files."""
+    subprocess.run(
+        _as_owner(
+            _owner(), [find_bin("pg_ctl"), "-D", str(directory / "data"), "-m", "immediate", "-w", "stop"]
+        ),
+        check=True,
+        capture_output=True,
+    )
+
+
+def restart(directory: Path) -> str:
+    """Start a halted server again on its port; returns its URL."""
+    port = int((directory / "port").read_text())
+    options = f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={directory} -c fsync=off"
+    subprocess.run(
+        _as_owner(
+            _owner(),
+            [
+                find_bin("pg_ctl"),
+                "-D",
+                str(directory / "data"),
+                "-o",
+                options,
+                "-l",
+                str(directory / "log"),
+                "-w",
+                "start",
+            ],
+        ),
+        check=True,
+        capture_output=True,
+    )
+    return url_for(port)

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from sqlalchemy.engine import URL
 
+from migrate.load.refusals import is_lost_connection
 from migrate.load.written import register
 from migrate.model import sqlite_timestamp
 
@@ -30,9 +31,8 @@ def retryable(exc: BaseException) -> bool:
     """A failure worth a reconnect-and-retry: the connection, not the data, went wrong."""
     if isinstance(exc, ConnectionLost):
         return True
-    if psycopg is not None and isinstance(exc, psycopg.OperationalError):
-        return True
-    return False
+    # not a full disk or a lock timeout (OperationalErrors too): retrying cannot help those
+    return psycopg is not None and isinstance(exc, psycopg.OperationalError) and is_lost_connection(exc)
 
 
 class TargetConnection:

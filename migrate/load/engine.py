@@ -26,6 +26,7 @@ from migrate.load.connection import TargetConnection, connect, retryable
 from migrate.load.control import Checkpoint, read_checkpoint, write_checkpoint
 from migrate.load.faults import Faults
 from migrate.load.lease import Lease
+from migrate.load.refusals import classify, refused
 from migrate.load.sql import EntitySql
 from migrate.model import ENTITIES
 from migrate.progress import NO_PROGRESS, Progress
@@ -273,8 +274,16 @@ class EntityLoader:
         )
 
     def _refused(self, exc: Exception) -> TargetError:
-        """A database error that is about the rows, not the connection: the chunk rolled back whole."""
+        """A database error that is not a passing loss of the connection: the chunk rolled back
+        whole. About the rows (a constraint): fix them; anything else: fix it and resume."""
         at = self.latest.next_chunk if self.latest else 0
+        if not classify(exc).about_rows:
+            return refused(
+                exc,
+                f"loading chunk {at} of {self.entity}",
+                "migrate load --resume",
+                "The chunk rolled back whole; earlier chunks stay committed.",
+            )
         return TargetError(
             f"the target refused chunk {at} of {self.entity}: {redact(str(exc)).strip()[:300]}. "
             "The chunk rolled back whole; earlier chunks stay committed.",
@@ -328,6 +337,7 @@ class EntityLoader:
         conn.begin()
         try:
             self.ctx.lease.renew(conn)
+            faults.fill_disk(conn, self.entity, no)
             if rows is None:
                 count, last_row_id = self._stage_attached(conn, state)
                 if count == 0:

@@ -11,6 +11,9 @@ the process with SIGKILL, so nothing (no finally, no atexit) softens the crash:
   terminated from outside; SQLite: the driver call fails); lose_reply: the COMMIT succeeds
   but its reply is lost.
 
+- disk_full (SQLite): the chunk's connection may not grow the file (`PRAGMA max_page_count`),
+  so its writes meet SQLite's real SQLITE_FULL, as on a full disk; a later process is free.
+
 `MIGRATE_LOAD_SLOW=SECONDS` sleeps after each chunk's data (signal and lock tests).
 `MIGRATE_SEEDED_BUG` turns on a bug a test must catch: `checkpoint_after_commit`,
 `blind_retry` (and, read by migrate.rollback.replay, `rollback_update_as_delete`).
@@ -73,6 +76,12 @@ class Faults:
         if self.faults and self.active("during_commit", entity, chunk):
             threading.Thread(target=os.kill, args=(os.getpid(), signal.SIGKILL), daemon=True).start()
             time.sleep(0)  # let the killer run while the commit is being written
+
+    def fill_disk(self, conn, entity: str, chunk: int) -> None:
+        """Make the disk full for this connection's writes (SQLite) if a fault says so."""
+        if self.faults and conn.dialect == "sqlite" and self.active("disk_full", entity, chunk):
+            pages = conn.scalar("PRAGMA page_count")
+            conn.scalar(f"PRAGMA max_page_count = {int(pages)}")
 
     def pause(self) -> None:
         if self.slow:

@@ -15,10 +15,12 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import psycopg
 from sqlalchemy.engine import URL
 
 from migrate.errors import CheckFailed
 from migrate.load.connection import PostgresConnection, SqliteConnection, TargetConnection, connect
+from migrate.load.refusals import classify, refused
 from migrate.locks import process_alive, retry_for
 from migrate.model import utcnow
 
@@ -103,17 +105,24 @@ class Lease:
             holder = self._holder(conn)
             conn.close()
             raise self._refuse(holder)
-        self._write(conn)
+        try:
+            self._write(conn)
+        except psycopg.Error as exc:  # a read-only database, a role without rights...
+            conn.close()
+            raise refused(exc, "taking the one-writer lease on the target", self.command) from None
         self._conn = conn  # the session holds the lock until release or death
 
     def _acquire_sqlite(self) -> None:
         # A short busy timeout: a refused writer must answer within 2 s even while the
         # holder is inside a chunk's write transaction.
-        conn = SqliteConnection(self.url.database, timeout=1.5)
+        conn = None
         try:
+            conn = SqliteConnection(self.url.database, timeout=1.5)
             try:
                 conn.begin()
-            except sqlite3.OperationalError:
+            except sqlite3.OperationalError as exc:
+                if classify(exc).kind != "lock_timeout":
+                    raise
                 raise self._refuse(self._holder(conn)) from None
             holder = self._holder(conn)
             if holder is not None and self._live(holder):
@@ -121,8 +130,11 @@ class Lease:
                 raise self._refuse(holder)
             self._write(conn)
             conn.commit()
+        except sqlite3.Error as exc:  # read-only, disk full, no permission: named, not "another run"
+            raise refused(exc, "taking the one-writer lease on the target", self.command) from None
         finally:
-            conn.close()
+            if conn is not None:
+                conn.close()
 
     def _live(self, holder: Holder) -> bool:
         if holder.host == self.host and holder.pid == self.pid:
@@ -147,17 +159,25 @@ class Lease:
             raise CheckFailed("this run lost its lease on the target (another run took it over); stopped.")
 
     def release(self) -> None:
-        conn = self._conn or connect(self.url)
+        """Give the target back. Called from `finally` blocks, so it never raises: on a dead
+        session (server stopped, network gone, disk full) the error that brought us here is
+        the one to report, and nothing is lost by failing to release. The advisory lock dies
+        with its session; a lease row whose holder is gone is taken over by the next run."""
+        conn = self._conn
+        self._conn = None
         try:
+            conn = conn or connect(self.url)
             if conn.dialect == "sqlite":
                 conn.begin()
             conn.execute(
                 "DELETE FROM migrate_lease WHERE id = 1 AND host = ? AND pid = ?", (self.host, self.pid)
             )
-            if conn.dialect == "postgresql" and self._conn is not None:
+            if conn.dialect == "postgresql" and conn.raw.autocommit:
                 conn.execute("SELECT pg_advisory_unlock(?)", (ADVISORY_KEY,))
-            if not (conn.dialect == "postgresql" and conn.raw.autocommit):
+            else:
                 conn.commit()
+        except Exception:  # noqa: BLE001 - see the docstring: never mask the run's own outcome
+            pass
         finally:
-            conn.close()
-            self._conn = None
+            if conn is not None:
+                conn.close()

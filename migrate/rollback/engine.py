@@ -24,6 +24,7 @@ from migrate.errors import CheckFailed, MigrateError, TargetError
 from migrate.load.connection import TargetConnection, connect
 from migrate.load.faults import Faults
 from migrate.load.lease import Lease
+from migrate.load.refusals import classify, refused
 from migrate.model import MODEL_TABLES, utcnow
 from migrate.progress import NO_PROGRESS, Progress
 from migrate.rollback.foreign import KeptRow
@@ -138,7 +139,15 @@ def _chunk(
     return kept
 
 
-def _refused(exc: Exception, entries: list[Entry]) -> TargetError:
+def _refused(exc: Exception, entries: list[Entry], point: CutoverPoint) -> TargetError:
+    if not classify(exc).about_rows:  # the target, not the rows: fix it and run the rollback again
+        return refused(
+            exc,
+            f"undoing ledger entries {entries[-1].seq}..{entries[0].seq}",
+            f"migrate rollback run --to {point.name}",
+            "That chunk rolled back whole; earlier chunks stay undone, and running the rollback "
+            "again continues after them.",
+        )
     return TargetError(
         f"the target refused to undo ledger entries {entries[-1].seq}..{entries[0].seq}: "
         f"{redact(str(exc)).strip()[:300]}. That chunk rolled back whole; earlier chunks stay undone.",
@@ -172,7 +181,7 @@ def replay(
             except MigrateError:
                 raise
             except Exception as exc:
-                raise _refused(exc, entries) from None
+                raise _refused(exc, entries, point) from None
             for e in entries:
                 counts = rows.setdefault(e.entity, {"deleted": 0, "restored": 0, "reinserted": 0})
                 counts[ROW_WORD[e.op]] += e.rows
@@ -196,7 +205,12 @@ def compare(url: URL, point: CutoverPoint) -> tuple[str, ...]:
 
 
 def _finish(url: URL, run_id: int, status: str, summary: dict) -> None:
-    conn = connect(url)
+    """Close the run row. Called from `finally`: on a target that is gone it gives up quietly,
+    so the error that ended the rollback is the one reported (its row just stays `running`)."""
+    try:
+        conn = connect(url)
+    except Exception:  # noqa: BLE001
+        return
     try:
         conn.begin()
         conn.execute(
@@ -204,6 +218,8 @@ def _finish(url: URL, run_id: int, status: str, summary: dict) -> None:
             (conn.ts(utcnow()), status, json.dumps(summary, sort_keys=True), run_id),
         )
         conn.commit()
+    except Exception:  # noqa: BLE001
+        conn.rollback()
     finally:
         conn.close()
 
