@@ -25,7 +25,7 @@ from migrate.db import make_engine
 from migrate.errors import CheckFailed, ConfigError
 from migrate.progress import NO_PROGRESS, Progress
 from migrate.project import PLAN_FILE, PhaseSpec, Project
-from migrate.rollback.points import CutoverPoint, list_points, record_point
+from migrate.rollback.points import CutoverPoint, list_points, record_point, refuse_while_written
 from migrate.store import WorkStore
 
 DECLARED_GATES = ("max_rejected", "max_reject_rate")
@@ -317,6 +317,7 @@ def approve(
     progress: Progress = NO_PROGRESS,
 ) -> ApproveResult:
     """Check the phase's gates; all met: record its cutover point. Not met: CheckFailed naming the gate."""
+    refuse_while_written(project.target_url, operator, command or f"migrate phase approve {name}")
     engine = make_engine(project.target_url)
     try:
         if name in _live_points(engine):

@@ -11,6 +11,7 @@ import re
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sqlalchemy.engine import URL
@@ -82,6 +83,17 @@ class SourceSpec(Spec):
 class Defaults(Spec):
     chunk_size: int = Field(default=10_000, gt=0)
     timezone: str = "Asia/Shanghai"  # legacy timestamps without an offset are read in this zone
+
+    @field_validator("timezone")
+    @classmethod
+    def _real_zone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"{excerpt(name)!r} is not a time zone of the IANA database (e.g. Asia/Shanghai, Europe/Berlin, UTC)"
+            ) from None
+        return name
 
 
 class ProjectSpec(Spec):

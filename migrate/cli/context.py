@@ -83,7 +83,10 @@ def reported_errors(ctx: typer.Context) -> Iterator[None]:
             print(json.dumps({"ok": False, **_clean(exc.to_dict())}, ensure_ascii=False, default=_jsonable))
         app.err_console.print(f"[bold red]error:[/] {_escape(redact(exc.message))}")
         raise typer.Exit(exc.exit_code) from None
-    except (typer.Exit, typer.Abort, KeyboardInterrupt):
+    except KeyboardInterrupt:
+        app.err_console.print("[bold red]interrupted[/] (Ctrl-C).")
+        raise typer.Exit(130) from None  # 128 + SIGINT, what shells expect
+    except (typer.Exit, typer.Abort):
         raise
     except Exception as exc:  # a bug: say so, without locals or secrets
         if app.debug:

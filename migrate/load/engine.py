@@ -32,6 +32,7 @@ from migrate.model import ENTITIES
 from migrate.progress import NO_PROGRESS, Progress
 from migrate.store import LINEAGE, WorkStore, mapped_table
 from migrate.urls import mask_url, redact
+from migrate.yamlio import excerpt
 
 RESUME_HINT = "Resume with: migrate load --resume"
 
@@ -157,6 +158,17 @@ def lineage(store: WorkStore, entity: str, row_id: int) -> dict:
             text(f'SELECT {cols} FROM "{mapped_table(entity)}" WHERE "_row_id" = :r'), {"r": row_id}
         ).first()
     return dict(zip(LINEAGE, row, strict=True)) if row else {}
+
+
+def lineage_text(where: dict) -> str:
+    """Where a mapped row came from, naming only what its source has: a database table has
+    no file or sheet, a CSV no sheet."""
+    parts = [
+        f"{label} {where[key]}"
+        for key, label in (("_source", "source"), ("_file", "file"), ("_sheet", "sheet"), ("_row", "row"))
+        if where.get(key) is not None
+    ]
+    return ", ".join(parts) or "an unknown place (the work store has no lineage for it)"
 
 
 def rejected_earlier(store: WorkStore, entity: str) -> int | None:
@@ -327,7 +339,8 @@ class EntityLoader:
             f"({state.inserted + state.updated + state.unchanged} of {self.total_rows} rows done); "
             "every chunk is either committed whole or not at all.",
             hint=RESUME_HINT,
-            exit_code=1,
+            exit_code=128
+            + self.ctx.stop.signal,  # what shells expect of a process stopped by a signal (130: Ctrl-C)
         )
 
     def _chunk(self, state: Checkpoint, rows: list[tuple] | None) -> Checkpoint | None:
@@ -432,9 +445,8 @@ class EntityLoader:
             if bad:
                 where = lineage(self.ctx.store, self.entity, bad[0])
                 raise TargetError(
-                    f"{self.entity}: {column} {bad[1]!r} names no row in the target "
-                    f"(mapped row {bad[0]}, from {where.get('_file')} sheet {where.get('_sheet')} "
-                    f"row {where.get('_row')}).",
+                    f"{self.entity}: {column} {excerpt(bad[1])!r} names no row in the target "
+                    f"(mapped row {bad[0]}, from {lineage_text(where)}).",
                     column=column,
                     hint="Load the referenced entity first, or re-run `migrate map` (it rejects orphans).",
                 )

@@ -39,6 +39,7 @@ from migrate.errors import ConfigError
 from migrate.model import ENTITIES, ExactDecimal
 from migrate.project import NAME, Spec, read_yaml, validated
 from migrate.store import REASONS, Reason  # noqa: F401 (re-exported)
+from migrate.yamlio import excerpt
 
 MAPPINGS_DIR = "mappings"
 VALUES_DIR = "mappings/values"
@@ -100,8 +101,8 @@ class ColumnSpec(Spec):
     def _steps(cls, value: Any) -> Any:
         if value is None:
             return ()
-        if not isinstance(value, list):
-            value = [value]
+        if not isinstance(value, list):  # `steps: trim` would read as a step by accident
+            raise ValueError(f"`steps` is a list of steps: write `steps: [{excerpt(value)}]`")
         return [_step(v) for v in value]
 
     @model_validator(mode="after")

@@ -147,6 +147,15 @@ def record_point(
         engine.dispose()
 
 
+def refuse_while_written(url: URL, operator: str, command: str) -> None:
+    """Refuse at once (within the lease's grace, under 2 s) while another run writes the
+    target: take the one-writer lease and give it back. For commands that check a lot before
+    they record a point, so a busy target is named first, not after the checks."""
+    lease = Lease(url, operator, command)
+    lease.acquire()
+    lease.release()
+
+
 def ensure_start_point(url: URL, operator: str) -> CutoverPoint | None:
     """Before a target's first load (its ledger empty, no start point yet), record the start
     point. The caller holds the lease. A target from before cutover points has none."""
