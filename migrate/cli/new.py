@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from migrate.cli.context import app_context, emit_json, reported_errors
+from migrate.model import ENTITIES
 
 app = typer.Typer(help="Write a commented project file from the model, to fill in.")
 
@@ -12,7 +13,7 @@ app = typer.Typer(help="Write a commented project file from the model, to fill i
 @app.command("mapping")
 def mapping(
     ctx: typer.Context,
-    entity: str = typer.Argument(..., help="The target entity, e.g. material_lot (see docs/model.md)."),
+    entity: str = typer.Argument(..., help=f"The target entity: {', '.join(ENTITIES)} (docs/model.md)."),
     source: str = typer.Option(..., "--source", "-s", help="A source declared in project.yaml."),
     force: bool = typer.Option(False, "--force", help="Replace an existing mappings/ENTITY.yaml."),
 ) -> None:
