@@ -60,3 +60,8 @@ def test_show_completion_prints_a_script():
         [sys.executable, "-m", "migrate", "--show-completion", "bash"], capture_output=True, text=True
     )
     assert out.returncode == 0 and "_migrate_completion" in out.stdout, out.stderr
+
+
+def test_a_mistyped_command_gets_a_suggestion():
+    out = subprocess.run([sys.executable, "-m", "migrate", "lod"], capture_output=True, text=True)
+    assert out.returncode == 2 and "Did you mean 'load'?" in out.stderr, out.stderr

@@ -16,6 +16,7 @@ short help, so the two cannot drift.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 from dataclasses import dataclass
 from typing import Any
@@ -65,6 +66,18 @@ class LazyGroup(TyperGroup):
             )
             self.add_command(command, cmd_name)
         return super().get_command(ctx, cmd_name)
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        """typer suggests close names from the commands built so far: offer the lazy ones too."""
+        from typer._click.exceptions import UsageError
+
+        try:
+            return super().resolve_command(ctx, args)
+        except UsageError as exc:
+            close = difflib.get_close_matches(args[0], self.list_commands(ctx)) if args else []
+            if close and "Did you mean" not in exc.message:
+                exc.message = f"{exc.message.rstrip('.')}. Did you mean {', '.join(map(repr, close))}?"
+            raise
 
     def format_commands(self, ctx: Any, formatter: Any) -> None:
         """The command list from the registered help: `--help` imports no command module."""

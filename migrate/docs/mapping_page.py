@@ -49,6 +49,14 @@ NOTES = {
         "message": "the reject message (default: says what failed)",
         "not_null": "these mapped columns must have a value",
         "unique": "these mapped columns together must be unique (checked after every chunk)",
+        "in_set": "the value must be one of a list (an empty value passes)",
+        "range": "a number within bounds (an empty value passes)",
+        "regex": "the whole value matches a pattern (an empty value passes)",
+        "compare": "two mapped columns compared; passes when either is empty",
+    },
+    "DuplicateSpec": {
+        "policy": "`reject_all`: every row of a group is rejected; `keep_first` / `keep_last`: the "
+        "first / last by `order_by` is kept, the others rejected (`duplicate_key`)",
     },
     "RangeSpec": {"column": "a mapped number column", "min": "lowest allowed", "max": "highest allowed"},
     "CompareSpec": {

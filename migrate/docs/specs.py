@@ -64,12 +64,23 @@ def default_words(field: Any) -> str:
         return "none"
     if isinstance(value, BaseModel):
         shown = value.model_dump(exclude_defaults=False)
-        return "`" + ", ".join(f"{k}: {v}" for k, v in shown.items()) + "`" if shown else "`{}`"
+        return "`" + ", ".join(f"{k}: {_plain(v)}" for k, v in shown.items()) + "`" if shown else "`{}`"
     if isinstance(value, bool):
         return f"`{str(value).lower()}`"
     if isinstance(value, tuple | list | dict) and not value:
         return "`[]`" if not isinstance(value, dict) else "`{}`"
     return f"`{value}`" if str(value).strip() else f'`"{value}"`'
+
+
+def _plain(value: Any) -> str:
+    """A default as YAML would spell it (`false`, `[]`, `null`), not as Python prints it."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(_plain(v) for v in value) + "]"
+    return str(value)
 
 
 @cache
