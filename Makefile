@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint format bench clean
+.PHONY: demo test lint format bench docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff format migrate tests bench
 	$(BIN)/ruff check --fix migrate tests bench
+
+# docs/ generated from the code (mapping language, model, project files, CLI); a test keeps it equal
+docs: $(STAMP)
+	$(BIN)/python -m migrate.docs
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py

@@ -1,4 +1,4 @@
-"""The tamper-evident audit log (DESIGN §6.8).
+"""The tamper-evident audit log (docs/guarantees.md#tamper-evident-audit).
 
 Every state-changing command appends one entry in the target: who, when, what, with
 redacted details. Entry n's hash covers its content and entry n-1's hash, so editing,

@@ -1,4 +1,4 @@
-"""The unified model (DESIGN §4): twelve tables, and how mapped rows refer to them.
+"""The unified model (docs/model.md): twelve tables, and how mapped rows refer to them.
 
 Every table has an integer surrogate `id`, a unique natural key, foreign keys to ids,
 and `created_at`/`updated_at`. Mapped rows (the output of `map`, the input of `load`)
@@ -125,15 +125,93 @@ def _in(column: str, values: tuple[str, ...], name: str | None = None) -> CheckC
     return CheckConstraint(f"{column} IN ({quoted})", name=name or f"{column}_allowed")
 
 
-QUALIFICATION_STATUS = ("approved", "conditional", "blocked")
-MATERIAL_TYPE = ("raw", "semi", "finished", "packaging")
-LOT_STATUS = ("quarantine", "released", "rejected", "consumed")
-WORK_ORDER_STATUS = ("planned", "released", "in_progress", "completed", "closed", "cancelled")
-INSPECTION_TYPE = ("incoming", "in_process", "final", "outgoing")
-INSPECTION_RESULT = ("pass", "fail")
-DISPOSITION = ("accepted", "rejected", "concession", "rework", "scrap")
-EQUIPMENT_STATE = ("running", "idle", "down", "maintenance")
-MOVEMENT_TYPE = ("receipt", "issue", "production_receipt", "shipment", "adjustment", "transfer")
+# Allowed values of each enumeration, with what each means: the data behind the CHECK
+# constraints, docs/model.md and the mapping skeletons (`migrate init`, `migrate new mapping`).
+QUALIFICATION_STATUS_MEANINGS = {
+    "approved": "qualified: may be ordered from and received without restriction",
+    "conditional": "may be used under conditions (pending audit, tightened incoming inspection)",
+    "blocked": "must not be ordered from; goods from it are not received",
+}
+MATERIAL_TYPE_MEANINGS = {
+    "raw": "raw material bought from suppliers",
+    "semi": "semi-finished good, produced and consumed in-house",
+    "finished": "finished good, produced and sold to customers",
+    "packaging": "packaging material",
+}
+LOT_STATUS_MEANINGS = {
+    "quarantine": "received or produced, awaiting a quality decision: not usable yet",
+    "released": "passed its inspection: usable and shippable",
+    "rejected": "failed its inspection: must not be used or shipped",
+    "consumed": "used up in production or shipped: no stock left",
+}
+WORK_ORDER_STATUS_MEANINGS = {
+    "planned": "created, not yet released to the shop floor",
+    "released": "released to production, not started",
+    "in_progress": "production started, not finished",
+    "completed": "production finished, quantities reported",
+    "closed": "completed and closed: no more postings",
+    "cancelled": "will not be produced",
+}
+INSPECTION_TYPE_MEANINGS = {
+    "incoming": "goods-receipt inspection of a supplier lot",
+    "in_process": "inspection during production",
+    "final": "inspection of a produced lot before its release",
+    "outgoing": "inspection before shipment to a customer",
+}
+INSPECTION_RESULT_MEANINGS = {
+    "pass": "the characteristic met its specification",
+    "fail": "the characteristic did not meet its specification",
+}
+DISPOSITION_MEANINGS = {
+    "accepted": "the lot is accepted as it is",
+    "rejected": "the lot is refused (returned to the supplier or blocked)",
+    "concession": "accepted despite a deviation, under a documented concession",
+    "rework": "to be reworked, then inspected again",
+    "scrap": "to be scrapped",
+}
+EQUIPMENT_STATE_MEANINGS = {
+    "running": "producing",
+    "idle": "available, not producing",
+    "down": "unplanned stop (breakdown)",
+    "maintenance": "planned maintenance",
+}
+MOVEMENT_TYPE_MEANINGS = {
+    "receipt": "goods received from a supplier (positive quantity)",
+    "issue": "issued to production (negative quantity)",
+    "production_receipt": "produced goods received into stock (positive quantity)",
+    "shipment": "shipped to a customer (negative quantity)",
+    "adjustment": "stock-count correction (either sign)",
+    "transfer": "moved between warehouses",
+}
+
+QUALIFICATION_STATUS = tuple(QUALIFICATION_STATUS_MEANINGS)
+MATERIAL_TYPE = tuple(MATERIAL_TYPE_MEANINGS)
+LOT_STATUS = tuple(LOT_STATUS_MEANINGS)
+WORK_ORDER_STATUS = tuple(WORK_ORDER_STATUS_MEANINGS)
+INSPECTION_TYPE = tuple(INSPECTION_TYPE_MEANINGS)
+INSPECTION_RESULT = tuple(INSPECTION_RESULT_MEANINGS)
+DISPOSITION = tuple(DISPOSITION_MEANINGS)
+EQUIPMENT_STATE = tuple(EQUIPMENT_STATE_MEANINGS)
+MOVEMENT_TYPE = tuple(MOVEMENT_TYPE_MEANINGS)
+
+#: `table.column` -> {allowed value: what it means}; a test checks it against the CHECK constraints.
+ALLOWED_VALUES: dict[str, dict[str, str]] = {
+    "supplier.qualification_status": QUALIFICATION_STATUS_MEANINGS,
+    "material.material_type": MATERIAL_TYPE_MEANINGS,
+    "material_lot.status": LOT_STATUS_MEANINGS,
+    "work_order.status": WORK_ORDER_STATUS_MEANINGS,
+    "quality_inspection.inspection_type": INSPECTION_TYPE_MEANINGS,
+    "quality_inspection.result": INSPECTION_RESULT_MEANINGS,
+    "quality_inspection.disposition": DISPOSITION_MEANINGS,
+    "equipment_status.status": EQUIPMENT_STATE_MEANINGS,
+    "inventory_movement.movement_type": MOVEMENT_TYPE_MEANINGS,
+}
+
+
+def allowed_values(table: str, column: str) -> dict[str, str] | None:
+    """{value: meaning} for an enumerated column, None for a free one."""
+    return ALLOWED_VALUES.get(f"{table}.{column}")
+
 
 supplier = Table(
     "supplier",
@@ -446,6 +524,55 @@ ENTITIES: dict[str, Entity] = {
     )
 }
 
+
+@dataclass(frozen=True)
+class MappedColumn:
+    """One column of a mapped row, as a person filling a mapping needs to know it."""
+
+    name: str
+    type: str  # text(40), decimal(18,6), integer, date, timestamp, boolean
+    required: bool  # NOT NULL in the model: a mapping must fill it
+    in_key: bool  # part of the entity's natural key
+    reference: Reference | None  # a natural key of another entity, resolved to its id at load
+    allowed: dict[str, str] | None  # allowed value -> meaning, for an enumerated column
+
+
+def type_label(column: Column) -> str:
+    kind = column.type
+    if isinstance(kind, ExactDecimal):
+        return f"decimal(18,{QUANTITY_SCALE})"
+    if isinstance(kind, UtcDateTime):
+        return "timestamp"
+    if isinstance(kind, String):
+        return f"text({kind.length})" if kind.length else "text"
+    return {Integer: "integer", Boolean: "boolean", Date: "date"}.get(type(kind), str(kind).lower())
+
+
+def mapped_column_info(name: str) -> tuple[MappedColumn, ...]:
+    """Every column of the entity's mapped rows, in table order, with type, key and allowed values."""
+    found = ENTITIES[name]
+    by_fk = {r.fk_column: r for r in found.references}
+    out = []
+    for column in found.table.columns:
+        if column.name in ("id", "created_at", "updated_at"):
+            continue
+        ref = by_fk.get(column.name)
+        shown = ref.column if ref else column.name
+        target = ENTITIES[ref.entity] if ref else None
+        label = type_label(target.table.c[target.key_column]) if target else type_label(column)
+        out.append(
+            MappedColumn(
+                shown,
+                label,
+                not column.nullable,
+                shown in found.natural_key,
+                ref,
+                allowed_values(found.name, column.name),
+            )
+        )
+    return tuple(out)
+
+
 #: Entities in an order where every entity comes after those it references (tested).
 LOAD_ORDER: tuple[str, ...] = tuple(ENTITIES)
 
@@ -466,7 +593,8 @@ def utcnow() -> datetime:
 
 # --- the toolkit's own records in the target -------------------------------------------
 
-#: Hash-chained log of every state-changing command (DESIGN §6.8); see migrate.audit.
+#: Hash-chained log of every state-changing command (docs/guarantees.md#tamper-evident-audit);
+#: see migrate.audit.
 audit_log = Table(
     "migrate_audit_log",
     metadata,

@@ -1,4 +1,4 @@
-"""Phases (DESIGN §1, §5 `phase`): run a phase's stages, see where each phase stands, approve it.
+"""Phases (docs/project.md#gates, docs/cli.md): run a phase's stages, see where each phase stands, approve it.
 
 Approving a phase checks its gates and records the cutover point named after it, the
 point `migrate rollback run --to PHASE` returns to. Every phase has three built-in gates:

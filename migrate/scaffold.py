@@ -6,13 +6,15 @@ from importlib.resources import files
 from pathlib import Path
 
 from migrate.errors import ConfigError
+from migrate.skeleton import write_skeletons
 
 # Stored without the dot so that packaging tools do not skip it.
 _RENAMES = {"gitignore": ".gitignore"}
 
 
 def scaffold(directory: Path, *, name: str | None = None) -> list[Path]:
-    """Write the template project into `directory`; refuses to overwrite an existing project."""
+    """Write the template project into `directory`, and a mapping skeleton per entity from the
+    model (mappings/skeletons/); refuses to overwrite an existing project."""
     directory = Path(directory)
     if (directory / "project.yaml").exists():
         raise ConfigError(
@@ -34,7 +36,7 @@ def scaffold(directory: Path, *, name: str | None = None) -> list[Path]:
             text = text.replace("name: my-cutover", f"name: {name or directory.resolve().name}")
         dest.write_text(text, encoding="utf-8")
         written.append(dest)
-    return written
+    return written + write_skeletons(directory)
 
 
 def _walk(node, relative: Path):

@@ -12,6 +12,7 @@ import typer
 from typer.testing import CliRunner
 
 from migrate.cli.app import _hoist_global_flags, app
+from migrate.cli.lazy import all_commands
 
 runner = CliRunner()
 
@@ -20,14 +21,7 @@ def run(*args, env=None):
     return runner.invoke(app, list(_hoist_global_flags(list(args))), env={"COLUMNS": "120", **(env or {})})
 
 
-def _commands(group: typer.Typer, prefix=()):
-    for info in group.registered_commands:
-        yield (*prefix, info.name or info.callback.__name__)
-    for sub in group.registered_groups:
-        yield from _commands(sub.typer_instance, (*prefix, sub.name))
-
-
-ALL_COMMANDS = list(_commands(app))
+ALL_COMMANDS = [path for path, _ in all_commands(typer.main.get_command(app))]
 
 
 def test_top_level_help():

@@ -8,23 +8,72 @@ from pathlib import Path
 import typer
 
 from migrate import __version__
-from migrate.cli import audit, db, demo, init, load, trace
-from migrate.cli import extract as extract_cli
-from migrate.cli import map as map_cli
-from migrate.cli import phase as phase_cli
-from migrate.cli import reconcile as reconcile_cli
-from migrate.cli import rollback as rollback_cli
-from migrate.cli import sources as sources_cli
-from migrate.cli import values as values_cli
-from migrate.cli.context import AppContext, default_operator
+from migrate.cli.lazy import LazyGroup, lazy
+
+# Every command, in the order of the command reference (docs/cli.md). Each is imported only
+# when it runs (see migrate/cli/lazy.py): adding a command is one line here.
+COMMANDS = {
+    "init": lazy(
+        "migrate.cli.init:init",
+        "Scaffold a cutover project: project.yaml, phases, mappings, reconcile and rollback folders.",
+    ),
+    "new": lazy("migrate.cli.new:app", "Write a commented project file from the model, to fill in."),
+    "demo": lazy(
+        "migrate.cli.demo:demo",
+        "Generate the legacy factory and run every phase end to end on SQLite (extract, map, load, "
+        "gates, cutover point), then reconcile the whole target.",
+    ),
+    "db": lazy(
+        "migrate.cli.db:app", "Create, inspect and remove the unified model's tables in the target (alembic)."
+    ),
+    "sources": lazy(
+        "migrate.cli.sources:app", "List the declared legacy sources and check them before extracting."
+    ),
+    "extract": lazy(
+        "migrate.cli.extract:extract",
+        "Read legacy sources into staging as text, with lineage; unchanged sources are skipped.",
+    ),
+    "map": lazy(
+        "migrate.cli.map:map_command",
+        "Map and validate staged rows into the unified model: rows in, mapped, rejected by reason, "
+        "filtered by filter, unmapped values.",
+    ),
+    "values": lazy(
+        "migrate.cli.values:app",
+        "Export unmapped legacy codes to an xlsx for the consultant, and import it back.",
+    ),
+    "load": lazy(
+        "migrate.cli.load:load",
+        "Load mapped rows into the target in checkpointed chunks: exactly once, resumable, one writer at a time.",
+    ),
+    "reconcile": lazy(
+        "migrate.cli.reconcile:reconcile",
+        "Reconcile loaded entities: row accounting, control totals, row differences, traceability.",
+    ),
+    "phase": lazy("migrate.cli.phase:app", "Phases of the cutover: list, status, run P, approve P."),
+    "rollback": lazy(
+        "migrate.cli.rollback:app", "Cutover points and exact rollback: plan, rehearse, run, readiness."
+    ),
+    "trace": lazy(
+        "migrate.cli.trace:trace",
+        "Trace a lot through the genealogy in the target, back to suppliers or forward to customers.",
+    ),
+    "audit": lazy("migrate.cli.audit:app", "The tamper-evident log of every state-changing command."),
+}
+
+
+class MigrateGroup(LazyGroup):
+    lazy_commands = COMMANDS
+
 
 app = typer.Typer(
     name="migrate",
     help="Move a manufacturer's legacy data into the unified ERP model, phase by phase, "
     "with row accounting, reconciliation and a way back at every cutover point.",
+    cls=MigrateGroup,
     no_args_is_help=True,
     pretty_exceptions_enable=False,  # locals may hold connection URLs; errors are rendered by us
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (typer's own)
     rich_markup_mode=None,
 )
 
@@ -52,6 +101,11 @@ def main_options(
         False, "--version", callback=_version, is_eager=True, help="Show the version."
     ),
 ) -> None:
+    from migrate.cli.context import (
+        AppContext,
+        default_operator,
+    )  # rich and the project specs: not for --version
+
     ctx.obj = AppContext(
         project_dir=project,
         target=target,
@@ -62,24 +116,8 @@ def main_options(
     )
 
 
-# In the order of DESIGN §5.
-app.command("init")(init.init)
-app.command("demo")(demo.demo)
-app.add_typer(db.app, name="db")
-app.add_typer(sources_cli.app, name="sources")
-app.command("extract")(extract_cli.extract)
-app.command("map")(map_cli.map_command)
-app.add_typer(values_cli.app, name="values")
-app.command("load")(load.load)
-app.command("reconcile")(reconcile_cli.reconcile)
-app.add_typer(phase_cli.app, name="phase")
-app.add_typer(rollback_cli.app, name="rollback")
-app.command("trace")(trace.trace)
-app.add_typer(audit.app, name="audit")
-
-
 def _hoist_global_flags(argv: list[str]) -> list[str]:
-    """Accept `--json` after the command too (DESIGN §5) by moving it before the command."""
+    """Accept `--json` after the command too (docs/cli.md) by moving it before the command."""
     if "--json" not in argv:
         return argv
     end = argv.index("--") if "--" in argv else len(argv)

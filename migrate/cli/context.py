@@ -124,7 +124,7 @@ def _jsonable(value: Any) -> Any:
 
 
 def audited(app: AppContext, command: str, details: dict | None = None) -> None:
-    """Append this state-changing command to the target's audit log (DESIGN §6.8)."""
+    """Append this state-changing command to the target's audit log (docs/guarantees.md#tamper-evident-audit)."""
     from migrate import audit
 
     audit.record_if_ready(app.project.target_url, app.operator, command, details)

@@ -22,4 +22,8 @@ def init(
     if app.json:
         emit_json(app, {"ok": True, "project": str(directory), "files": [str(p) for p in written]})
     else:
-        app.say(f"Scaffolded {directory} ({len(written)} files). Next: declare sources in project.yaml.")
+        app.say(
+            f"Scaffolded {directory} ({len(written)} files). Next: declare sources in project.yaml, "
+            "`migrate sources check`, then `migrate new mapping ENTITY --source S` per entity "
+            "(skeletons of every entity are in mappings/skeletons/)."
+        )

@@ -231,7 +231,7 @@ def _run(
 
 
 def _record_end(url: URL, run_id: int, status: str, results: list[EntityResult], o: LoadOptions) -> None:
-    """Close the run row and append to the audit log (DESIGN §6.8)."""
+    """Close the run row and append to the audit log (docs/guarantees.md#tamper-evident-audit)."""
     summary = {r.entity: r.to_dict() for r in results}
     try:
         conn = connect(url)

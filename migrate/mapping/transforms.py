@@ -184,27 +184,52 @@ def _flagged(values: pd.Series, bad: pd.Series, **kw) -> StepResult:
 
 @transform("trim")
 def trim(values: pd.Series) -> pd.Series:
+    """Remove spaces (and other white space) at both ends.
+
+    Example:
+        supplier_code: {from: 供应商编码, steps: [trim]}
+    """
     return values.str.strip()
 
 
 @transform("upper")
 def upper(values: pd.Series) -> pd.Series:
+    """Upper-case letters (`v016` -> `V016`).
+
+    Example:
+        supplier_code: {from: 供应商编码, steps: [trim, upper]}
+    """
     return values.str.upper()
 
 
 @transform("lower")
 def lower(values: pd.Series) -> pd.Series:
+    """Lower-case letters (`KG` -> `kg`).
+
+    Example:
+        uom: {from: 单位, steps: [trim, lower]}
+    """
     return values.str.lower()
 
 
 @transform("nfkc")
 def nfkc(values: pd.Series) -> pd.Series:
-    """Unicode NFKC: full-width letters, digits and punctuation become half-width."""
+    """Unicode NFKC: full-width letters, digits and punctuation become half-width
+    (`ＡＢ１２` -> `AB12`).
+
+    Example:
+        lot_no: {from: 批次号, steps: [nfkc, trim]}
+    """
     return as_text(by_distinct(values, lambda v: unicodedata.normalize("NFKC", v)))
 
 
 @transform("collapse_spaces")
 def collapse_spaces(values: pd.Series) -> pd.Series:
+    """Fold runs of spaces, tabs and non-breaking spaces into one space, and trim.
+
+    Example:
+        name: {from: 物料名称, steps: [collapse_spaces]}
+    """
     return values.str.replace("\u00a0", " ", regex=False).str.replace(r"\s+", " ", regex=True).str.strip()
 
 
@@ -212,34 +237,65 @@ def collapse_spaces(values: pd.Series) -> pd.Series:
 def zero_pad(
     values: pd.Series, value: int | None = None, width: int | None = None, fill: str = "0"
 ) -> pd.Series:
+    """Pad on the left to `width` characters with `fill` (default `0`): `42` -> `000042`.
+    `{zero_pad: 6}` is short for `{zero_pad: {width: 6}}`.
+
+    Example:
+        material_code: {from: 物料编码, steps: [trim, {zero_pad: {width: 6}}]}
+    """
     return values.str.pad(int(width or value or 0), side="left", fillchar=fill)
 
 
 @transform("prefix")
 def prefix(values: pd.Series, value: str) -> pd.Series:
+    """Put a fixed text in front of every value (`1001` -> `M1001`).
+
+    Example:
+        material_code: {from: 物料编码, steps: [trim, {prefix: M}]}
+    """
     return str(value) + values
 
 
 @transform("replace")
 def replace(values: pd.Series, pattern: str, to: str = "") -> pd.Series:
+    """Replace every match of the regular expression `pattern` with `to` (default: remove it).
+
+    Example:
+        supplier_code: {from: 供应商编码, steps: [{replace: {pattern: "[-/]", to: ""}}]}
+    """
     return values.str.replace(pattern, to, regex=True)
 
 
 @transform("null_if")
 def null_if(values: pd.Series, value: list | str) -> pd.Series:
-    """Sentinels that mean no value (`NA`, `-`, `/`): the staged text is kept as read, so say it."""
+    """Turn sentinel texts that mean "no value" (`NA`, `-`, `/`) into no value: staged text is
+    kept exactly as read, so the mapping says which texts are sentinels.
+
+    Example:
+        supplier_lot_no: {from: 供应商批号, steps: [trim, {null_if: ["-", "/", "NA"]}]}
+    """
     sentinels = [str(v) for v in (value if isinstance(value, list) else [value])]
     return values.mask(values.isin(sentinels))
 
 
 @transform("default")
 def default(values: pd.Series, value: Any) -> pd.Series:
+    """Fill rows with no value with a fixed value (the row is counted as mapped, not rejected).
+
+    Example:
+        country: {from: 国家, steps: [trim, {default: CN}]}
+    """
     return values.fillna(str(value))
 
 
 @transform("regex_extract", reason="invalid_format")
 def regex_extract(values: pd.Series, pattern: str, group: int = 1) -> StepResult:
-    """The first match's group; a value that does not match is rejected (invalid_format)."""
+    """Keep the first match of `pattern` (its group `group`, default 1; the whole match when
+    the pattern has no group). A value that does not match is rejected (`invalid_format`).
+
+    Example:
+        work_order_no: {from: 工单, steps: [{regex_extract: {pattern: '(WO\\d+)'}}]}
+    """
     if re.compile(pattern).groups == 0:  # no group: the whole match
         pattern, group = f"({pattern})", 1
     found = values.str.extract(pattern, expand=True)
@@ -249,7 +305,12 @@ def regex_extract(values: pd.Series, pattern: str, group: int = 1) -> StepResult
 
 @transform("number_part", reason="invalid_number")
 def number_part(values: pd.Series) -> StepResult:
-    """`12.5 kg` -> `12.5` (a value with no leading number is rejected)."""
+    """The number at the start of a value with a unit: `12.5 kg` -> `12.5`. A value with no
+    leading number is rejected (`invalid_number`).
+
+    Example:
+        quantity: {from: 数量, steps: [number_part, decimal]}
+    """
     found = values.str.extract(_NUMBER_UNIT, expand=True)
     number = as_text(found[0])
     return _flagged(number, values.notna() & number.isna())
@@ -257,7 +318,12 @@ def number_part(values: pd.Series) -> StepResult:
 
 @transform("unit_part", reason="invalid_format")
 def unit_part(values: pd.Series, default: str | None = None) -> StepResult:
-    """`12.5 kg` -> `kg`; no unit gives `default` (or no value)."""
+    """The unit after a number: `12.5 kg` -> `kg`; a number without a unit gives `default`
+    (or no value). A value with no leading number is rejected (`invalid_format`).
+
+    Example:
+        uom: {from: 数量, steps: [{unit_part: {default: kg}}]}
+    """
     found = values.str.extract(_NUMBER_UNIT, expand=True)
     unit = as_text(found[1]).str.strip()
     if default is not None:
@@ -269,7 +335,14 @@ def unit_part(values: pd.Series, default: str | None = None) -> StepResult:
 def to_unit(
     values: pd.Series, factors: dict, to: str | None = None, default_unit: str | None = None
 ) -> StepResult:
-    """`500 g` -> `0.5` with factors {g: 0.001, kg: 1}: exact decimal arithmetic per distinct value."""
+    """Convert `number unit` to one unit with exact decimal factors: `500 g` -> `0.5` with
+    factors `{g: 0.001, kg: 1}`. `to` is the unit the factors lead to (factor 1);
+    `default_unit` applies to numbers without a unit. An unknown unit is rejected
+    (`unknown_value`).
+
+    Example:
+        quantity: {from: 数量, steps: [{to_unit: {to: kg, factors: {g: 0.001, t: 1000}}}, decimal]}
+    """
     table = {str(k).casefold(): Decimal(str(v)) for k, v in factors.items()}
     if to is not None:
         table.setdefault(str(to).casefold(), Decimal(1))
@@ -335,13 +408,25 @@ def _slow_decimal(raw: str) -> str | None:
 
 @transform("decimal", reason="invalid_number")
 def decimal(values: pd.Series) -> StepResult:
+    """An exact decimal at scale 6 (`12.5` -> `12.500000`): never a float. Grouped thousands
+    (`1,234.5`) and exponents are read; `12,5` is refused rather than guessed (decimal comma
+    or thousands?). A value that is no number is rejected (`invalid_number`).
+
+    Example:
+        quantity: {from: 数量, steps: [decimal]}
+    """
     out, bad = canonical_decimal(values)
     return StepResult(out, bad)
 
 
 @transform("integer", reason="invalid_number")
 def integer(values: pd.Series) -> StepResult:
-    """Whole numbers (`007` -> `7`, `12.000` -> `12`); `12.5` is rejected."""
+    """A whole number (`007` -> `7`, `12.000` -> `12`); `12.5` or text is rejected
+    (`invalid_number`).
+
+    Example:
+        shelf_life_days: {from: 保质期(天), steps: [integer]}
+    """
     out, bad = canonical_decimal(values)
     whole = out.str.endswith(".000000")
     bad = bad | (out.notna() & ~whole.fillna(False).astype(bool))
@@ -351,7 +436,12 @@ def integer(values: pd.Series) -> StepResult:
 
 @transform("negate")
 def negate(values: pd.Series) -> pd.Series:
-    """Flip a canonical decimal's sign (issues booked as positive in the legacy ledger)."""
+    """Flip the sign of a decimal (issues booked as positive in a legacy ledger). Use after
+    `decimal`.
+
+    Example:
+        quantity: {from: 出库数量, steps: [decimal, negate]}
+    """
     flipped = values.str.replace(r"^-", "", regex=True)
     return flipped.where(values.str.startswith("-").fillna(False).astype(bool), "-" + values).where(
         values.notna()
@@ -400,7 +490,14 @@ DATETIME_FORMATS = [
 
 @transform("date", reason="invalid_date")
 def date(values: pd.Series, formats: list[str] | None = None, excel_serial: bool = True) -> StepResult:
-    """`YYYY-MM-DD` from the declared formats or an Excel serial; impossible dates are rejected."""
+    """A date, `YYYY-MM-DD`, read with the first of `formats` that matches (default:
+    `2024-03-01`, `2024/03/01`, `2024.03.01`, `20240301`, `2024年03月01日`), or an Excel
+    serial day number unless `excel_serial: false`. Impossible dates are rejected
+    (`invalid_date`).
+
+    Example:
+        received_on: {from: 入库日期, steps: [{date: {formats: ["%d.%m.%Y"]}}]}
+    """
     naive, aware = parse_timestamps(values, formats or DATE_FORMATS, excel_serial)
     stamp = naive.where(naive.notna(), aware.dt.tz_localize(None))
     days = pa.array(stamp.dt.floor("D").astype("datetime64[s]"), from_pandas=True).cast(pa.date32())
@@ -417,8 +514,13 @@ def datetime_(
     excel_serial: bool = True,
     timezone: str | None = None,
 ) -> StepResult:
-    """ISO 8601 in UTC. Values without an offset are read in `timezone` (default: the mapping's,
-    else the project's); a wall time that does not exist there (a DST gap) is rejected."""
+    """A timestamp in UTC (ISO 8601). Values without an offset are read in `timezone`
+    (default: the mapping's, else the project's); a wall time that does not exist there (a
+    DST gap) is rejected (`invalid_date`). `formats` and `excel_serial` as for `date`.
+
+    Example:
+        recorded_at: {from: 采集时间, steps: [{datetime: {timezone: Asia/Shanghai}}]}
+    """
     naive, aware = parse_timestamps(values, formats or DATETIME_FORMATS + DATE_FORMATS, excel_serial)
     zone = timezone or ctx.timezone
     local = naive.dt.tz_localize(zone, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC")
@@ -447,7 +549,12 @@ FALSE_WORDS = ("否", "n", "no", "false", "f", "0", "不合格", "ng", "fail", "
 
 @transform("boolean", reason="unknown_value")
 def boolean(values: pd.Series, true: list | None = None, false: list | None = None) -> StepResult:
-    """`true`/`false` from 是/否, Y/N, 合格/不合格... (case-insensitive); anything else is rejected."""
+    """`true` or `false` from 是/否, Y/N, yes/no, 1/0, 合格/不合格, OK/NG… (case-insensitive), or
+    from your own `true` and `false` word lists. Anything else is rejected (`unknown_value`).
+
+    Example:
+        in_spec: {from: 是否合格, steps: [{boolean: {"true": [OK], "false": [NG]}}]}
+    """
     table = {str(w).strip().casefold(): "true" for w in (true or TRUE_WORDS)}
     table |= {str(w).strip().casefold(): "false" for w in (false or FALSE_WORDS)}
     out = as_text(by_distinct(values, lambda v: table.get(v.strip().casefold())))
@@ -458,6 +565,12 @@ def boolean(values: pd.Series, true: list | None = None, false: list | None = No
 def value_map(
     values: pd.Series, ctx: StepContext, value: str | None = None, name: str | None = None
 ) -> StepResult:
-    """Legacy code -> unified code through a value map of `mappings/values/`; see `values.py`."""
+    """Legacy code -> unified code through the value map `mappings/values/NAME.yaml` (or
+    `.xlsx`). With `strict: true` (the default) a code the map does not know rejects the
+    row (`unknown_value`) and is listed by `migrate values export`.
+
+    Example:
+        status: {from: 状态, steps: [trim, {value_map: lot_status}]}
+    """
     found = ctx.value_maps[name or value]
     return found.apply(values)

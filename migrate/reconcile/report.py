@@ -1,7 +1,7 @@
 """The report as an xlsx workbook a QA person can read without the tool: a summary sheet,
 control totals, traceability, then one sheet per entity listing its differences.
 
-Formula-safe (DESIGN §6.9): every text cell is written as a string cell, so a value such as
+Formula-safe (docs/guarantees.md#safe-reports): every text cell is written as a string cell, so a value such as
 `=HYPERLINK(...)`, `+1`, `-2` or `@SUM(...)` from legacy data stays text and never runs."""
 
 from __future__ import annotations

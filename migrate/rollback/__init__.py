@@ -1,4 +1,4 @@
-"""Cutover points and exact rollback (DESIGN §5 `rollback`, §6 guarantee 4).
+"""Cutover points and exact rollback (docs/guarantees.md#exact-rollback).
 
     point = record_point(url, "master-data", phase="master-data", operator="li.wei")
     result = rollback(url, "start", operator="li.wei")      # result.exact: every hash matches

@@ -1,4 +1,4 @@
-"""DESIGN §2: sources are never written to — not even the header bytes SQLite's WAL pragma rewrites."""
+"""Sources are never written to (docs/guarantees.md#sources-are-read-never-written) — not even the header bytes SQLite's WAL pragma rewrites."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ Revision ID: 0001
 Revises:
 Create Date: 2026-11-23
 
-The twelve tables of the unified model (DESIGN §4). Quantities are NUMERIC(18, 6) on
+The twelve tables of the unified model (docs/model.md). Quantities are NUMERIC(18, 6) on
 PostgreSQL and canonical text on SQLite (see migrate.model.ExactDecimal).
 """
 

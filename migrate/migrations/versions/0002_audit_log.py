@@ -4,7 +4,7 @@ Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-23
 
-The hash-chained audit log of state-changing commands (DESIGN §6.8) and its head row.
+The hash-chained audit log of state-changing commands (docs/guarantees.md#tamper-evident-audit) and its head row.
 """
 
 import sqlalchemy as sa

@@ -1,0 +1,67 @@
+"""Start-up: `migrate --version` and `--help` import no command module; completion is typer's own."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import typer
+
+from migrate.cli.app import COMMANDS, app
+from migrate.cli.lazy import build_command
+
+HEAVY = ("pandas", "pyarrow", "sqlalchemy", "openpyxl", "rich", "migrate.demo", "migrate.factory")
+
+
+def _imported_after(code: str) -> list[str]:
+    probe = f"import sys, json\n{code}\nprint(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    modules = json.loads(out.stdout.strip().splitlines()[-1])
+    return [m for m in modules if m.split(".")[0] in HEAVY or m.startswith(HEAVY)]
+
+
+def test_importing_the_app_imports_no_heavy_module():
+    assert _imported_after("import migrate.cli.app") == []
+
+
+@pytest.mark.parametrize("argv", [["--version"], ["--help"]])
+def test_version_and_help_import_no_heavy_module(argv):
+    code = f"import sys\nsys.argv = ['migrate', *{argv!r}]\nfrom migrate.cli.app import main\ntry:\n    main()\nexcept SystemExit:\n    pass"
+    assert _imported_after(code) == []
+
+
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_registered_help_is_the_commands_own(name):
+    """`migrate --help` lists the registry's help without importing: it must say what the command says."""
+    command = build_command(name, COMMANDS[name])
+    assert COMMANDS[name].help == command.get_short_help_str(10_000)
+
+
+def test_every_registered_command_runs_its_help():
+    group = typer.main.get_command(app)
+    for name in COMMANDS:
+        assert group.get_command(None, name) is not None, name
+
+
+def test_completion_lists_commands_and_subcommands():
+    env = {**os.environ, "_MIGRATE_COMPLETE": "complete_bash", "COMP_WORDS": "migrate ro", "COMP_CWORD": "1"}
+    top = subprocess.run([sys.executable, "-m", "migrate"], env=env, capture_output=True, text=True)
+    assert top.stdout.split() == ["rollback"], top.stderr
+    env |= {"COMP_WORDS": "migrate rollback re", "COMP_CWORD": "2"}
+    sub = subprocess.run([sys.executable, "-m", "migrate"], env=env, capture_output=True, text=True)
+    assert sorted(sub.stdout.split()) == ["readiness", "rehearse"], sub.stderr
+
+
+def test_show_completion_prints_a_script():
+    out = subprocess.run(
+        [sys.executable, "-m", "migrate", "--show-completion", "bash"], capture_output=True, text=True
+    )
+    assert out.returncode == 0 and "_migrate_completion" in out.stdout, out.stderr
+
+
+def test_a_mistyped_command_gets_a_suggestion():
+    out = subprocess.run([sys.executable, "-m", "migrate", "lod"], capture_output=True, text=True)
+    assert out.returncode == 2 and "Did you mean 'load'?" in out.stderr, out.stderr
