@@ -697,14 +697,14 @@ load_lease = Table(
     CheckConstraint("id = 1", name="single_row"),
 )
 
-#: Every row a load inserted, with digests of its natural key and content as written
+#: Every row a load inserted, with its natural key and a digest of its content as written
 #: (`migrate.load.written`): the undo of an insert deletes only rows that still match.
 load_written = Table(
     "migrate_load_written",
     metadata,
     Column("entity", String(60), primary_key=True),
     Column("id", Integer, primary_key=True, autoincrement=False),
-    Column("key_digest", String(32), nullable=False),
+    Column("natural_key", String, nullable=False),  # JSON text of the stored key values
     Column("row_digest", String(32), nullable=False),
 )
 

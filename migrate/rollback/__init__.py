@@ -3,7 +3,8 @@
     point = record_point(url, "master-data", phase="master-data", operator="li.wei")
     result = rollback(url, "start", operator="li.wei")      # result.exact: every hash matches
 
-`points` records and finds cutover points, `replay` is the SQL inverse of ledger entries,
+`points` records and finds cutover points, `replay` is the SQL inverse of ledger entries
+(`foreign` keeps the rows in an inserted range the load did not write as they are),
 `engine` the chunked, resumable `rollback run`, `readiness` the checks and the rehearsal,
 `plan` the plan of automatic and manual steps.
 """

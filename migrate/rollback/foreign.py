@@ -68,7 +68,7 @@ def _kept(conn: TargetConnection, entity: str, lo: int, hi: int) -> list[KeptRow
     key, row = digests(entity, conn.dialect, "c")
     exprs, joins = natural_key_sql(entity)
     rows = conn.execute(
-        f"SELECT c.id, w.key_digest <> {key}, {', '.join(exprs)} FROM {q(spec.table.name)} c "
+        f"SELECT c.id, w.natural_key <> {key}, {', '.join(exprs)} FROM {q(spec.table.name)} c "
         f"JOIN {TABLE} w ON w.entity = ? AND w.id = c.id {joins} "
         f"WHERE c.id BETWEEN ? AND ? AND w.row_digest <> {row} ORDER BY c.id LIMIT {LIMIT}",
         (entity, lo, hi),

@@ -4,7 +4,10 @@ Not ready when (1) rows the rollback keeps (rows the toolkit did not write, or w
 the point and someone changed since) refer to rows it would delete — named with table, id,
 natural key and column; or (2) a rehearsal — the real replay inside one transaction that
 is then rolled back — ends with a table whose content hash is not the point's: something
-other than the toolkit changed it since (an edited or deleted row, a foreign row added).
+other than the toolkit changed it since (an edited or deleted row, a foreign row added);
+or (3) the rehearsal met rows in a load's inserted id range that the load did not write
+as they are now (a foreign row with a reused id, a hand edit), which a rollback keeps:
+each named with table, id and natural key (`foreign`).
 """
 
 from __future__ import annotations
@@ -196,6 +199,8 @@ def _rehearse_on(
         conn.begin()
         try:
             borrowed = _Borrowed(conn.connection.dbapi_connection, engine.dialect.name)
+            if engine.dialect.name == "postgresql":  # content digests render timestamps as the load did
+                borrowed.execute("SET LOCAL TIME ZONE 'UTC'")
             kept: list[KeptRow] = []
             entries = [
                 Entry(*r)

@@ -109,3 +109,67 @@ def test_server_stopped_mid_load_then_resume_after_restart(own_server, tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert "resumed at" in resumed.stdout
     assert hashes(target) == hashes(reference)
+
+
+_ROLLBACK = """
+import sys
+from migrate.errors import MigrateError
+from migrate.rollback import rollback
+from migrate.urls import parse_url
+try:
+    rollback(parse_url(sys.argv[1]), "start", operator="test", chunk_size=1)
+except MigrateError as exc:
+    print(exc.message, file=sys.stderr)
+    sys.exit(exc.exit_code)
+"""
+
+
+def _rollback_chunks(url: str) -> int:
+    dsn = url.replace("postgresql+psycopg://", "postgresql://")
+    try:
+        with psycopg.connect(dsn, connect_timeout=2) as conn:
+            return conn.execute("SELECT COALESCE(MAX(chunks), 0) FROM migrate_rollback_run").fetchone()[0]
+    except psycopg.Error:
+        return 0
+
+
+def test_server_stopped_mid_rollback_then_rerun_is_exact(own_server, tmp_path):
+    directory, server = own_server
+    target = _database(server, "target")
+    load(target, make_store(tmp_path / "store.db", 500), chunk_size=100)
+    env = {**os.environ, "MIGRATE_LOAD_SLOW": "0.3"}
+    env.pop("MIGRATE_LOAD_FAULT", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _ROLLBACK, target],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while _rollback_chunks(target) < 2 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+        assert proc.poll() is None, "the rollback ended before the server was stopped"
+        pgserver.halt(directory)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    message = " ".join(err.split())
+    assert proc.returncode == 1, err
+    assert "lost the connection" in message and "migrate rollback run --to start" in message, err
+    pgserver.restart(directory)
+    pgserver.wait_ready(server)
+    again = subprocess.run(
+        [sys.executable, "-c", _ROLLBACK, target],
+        env={**env, "MIGRATE_LOAD_SLOW": "0"},
+        capture_output=True,
+        text=True,
+    )
+    assert again.returncode == 0, again.stderr
+    engine = make_engine(target)
+    with engine.connect() as c:
+        assert c.execute(text("SELECT COUNT(*) FROM process_parameter")).scalar() == 0
+        assert c.execute(text("SELECT COUNT(*) FROM migrate_load_ledger")).scalar() == 0
+    engine.dispose()

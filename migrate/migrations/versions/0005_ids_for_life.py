@@ -10,8 +10,8 @@ load's id range deleted a row the toolkit never wrote. AUTOINCREMENT (a table pr
 the tables are rebuilt in batch mode, with foreign keys off, see `migrate.db`) never
 hands an id out twice. PostgreSQL's serial sequences never reuse an id already.
 
-`migrate_load_written` records, for every row a load inserted, a digest of its natural
-key and of its content: the undo of an insert deletes only rows that still match it.
+`migrate_load_written` records, for every row a load inserted, its natural key (JSON
+text) and a digest of its content: the undo of an insert deletes only rows that still match it.
 """
 
 import sqlalchemy as sa
@@ -53,7 +53,7 @@ def upgrade() -> None:
         "migrate_load_written",
         sa.Column("entity", sa.String(length=60), nullable=False),
         sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
-        sa.Column("key_digest", sa.String(length=32), nullable=False),
+        sa.Column("natural_key", sa.String(), nullable=False),
         sa.Column("row_digest", sa.String(length=32), nullable=False),
         sa.PrimaryKeyConstraint("entity", "id", name=op.f("pk_migrate_load_written")),
     )
