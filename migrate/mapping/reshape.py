@@ -102,10 +102,12 @@ def needed_columns(plan: Plan) -> list[tuple[str, list[tuple[str, str]]]]:
     for j, join in enumerate(block.join):
         headers = _join_headers(join, [h for _, h in read])
         found.append((join.source, [(f"{key}.join.{j}", h) for h in headers]))
-    for lookup in plan.lookups():
-        if lookup.spec.source is not None:
-            where = f"lookup in {lookup.spec.source}"
-            found.append((lookup.spec.source, [(where, h) for h in (*lookup.spec.on, lookup.spec.take)]))
+    for col in plan.columns:
+        where = (
+            f"sources.{plan.index}.columns.{col.name}" if col.name in block.columns else f"columns.{col.name}"
+        )
+        for lookup in (lk.spec for lk in col.lookups() if lk.spec.source is not None):
+            found.append((lookup.source, [(f"{where}.lookup", h) for h in (*lookup.on, lookup.take)]))
     return found
 
 

@@ -320,7 +320,7 @@ class ColumnSpec(Spec):
     def every_column(self) -> tuple[str, ...]:
         """Every source column this origin reads, nested origins and conditions included."""
         found = list(self.sources)
-        if self.lookup is not None and self.lookup.source is not None:
+        if self.lookup is not None:
             found += self.lookup.columns
         for alternative in self.first_of or ():
             found += alternative.every_column()
