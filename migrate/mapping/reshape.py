@@ -74,20 +74,19 @@ def _mapping_headers(plan: Plan) -> list[tuple[str, str]]:
     return found
 
 
-def _joined(header: str, plan: Plan) -> JoinSpec | None:
+def _joined_source(header: str, plan: Plan) -> JoinSpec | None:
     for join in plan.block.join:
         if normalize_header(header).startswith(f"{join.source}."):
             return join
     return None
 
 
-def needed_columns(plan: Plan) -> list[tuple[str, list[tuple[str, str]]]]:
-    """(source, [(key path, header)]) of every staged table the block reads."""
+def _block_reads(plan: Plan) -> list[tuple[str, str]]:
+    """(key path, header) of every column the block reads, its own or its joined sources'."""
     block, key = plan.block, f"sources.{plan.index}"
-    virtual = _virtual(plan)
     read = _mapping_headers(plan)
     if block.aggregate is not None:
-        _check_aggregated(plan, [h for _, h in read], virtual)
+        _check_aggregated(plan, [h for _, h in read], _virtual(plan))
         read = [(f"{key}.aggregate", h) for h in (*block.aggregate.by, *block.aggregate.measured)]
     if block.unpivot is not None:
         read += [(f"{key}.unpivot.columns", h) for h in block.unpivot.columns]
@@ -97,7 +96,15 @@ def needed_columns(plan: Plan) -> list[tuple[str, list[tuple[str, str]]]]:
     if block.number_within is not None:
         spec = block.number_within
         read += [(f"{key}.number_within", h) for h in (*spec.group, *spec.order_by)]
-    own = [(k, h) for k, h in read if _joined(h, plan) is None and normalize_header(h) not in virtual]
+    return read
+
+
+def needed_columns(plan: Plan) -> list[tuple[str, list[tuple[str, str]]]]:
+    """(source, [(key path, header)]) of every staged table the block reads."""
+    block, key = plan.block, f"sources.{plan.index}"
+    virtual = _virtual(plan)
+    read = _block_reads(plan)
+    own = [(k, h) for k, h in read if _joined_source(h, plan) is None and normalize_header(h) not in virtual]
     found = [(block.source, own)]
     for j, join in enumerate(block.join):
         headers = _join_headers(join, [h for _, h in read])
@@ -176,7 +183,9 @@ def prepared_chunks(store: WorkStore, plan: Plan, chunk_size: int) -> Iterator[P
     joins = [(join, _join_side(store, join, plan, chunk_size)) for join in block.join]
     chunks = (Prepared(frame, len(frame)) for frame in _read_block(store, plan, chunk_size))
     for join, side in joins:
-        chunks = (_join(p, join, side) for p in chunks)
+        chunks = _joined(
+            chunks, join, side
+        )  # a function, not a generator expression: each join binds its own side
     if block.unpivot is not None:
         chunks = (_unpivot(p, block.unpivot) for p in chunks)
     if block.aggregate is not None:
@@ -218,11 +227,7 @@ def _numbered(
 def _join_side(store: WorkStore, join: JoinSpec, plan: Plan, chunk_size: int) -> pd.DataFrame:
     """The joined source's used columns, named `<source>.<header>`, keys trimmed, validity
     bounds parsed to ISO dates (a bound that is not a date makes its row never valid)."""
-    read = _mapping_headers(plan) + [h for h in (plan.block.aggregate.by if plan.block.aggregate else ())]
-    headers = [
-        normalize_header(h)
-        for h in _join_headers(join, read + list(plan.block.unpivot.columns if plan.block.unpivot else ()))
-    ]
+    headers = [normalize_header(h) for h in _join_headers(join, [h for _, h in _block_reads(plan)])]
     raw = _concat(read_staged(store.engine, staged_table(join.source), headers, chunk_size), headers)
     side = raw.rename(columns={h: f"{join.source}.{h}" for h in headers})
     for i, right in enumerate(join.on.values()):
@@ -235,6 +240,11 @@ def _join_side(store: WorkStore, join: JoinSpec, plan: Plan, chunk_size: int) ->
             usable &= ~parsed.bad
     keys = [f"_k{i}" for i in range(len(join.on))]
     return side[usable & side[keys].notna().all(axis=1)].reset_index(drop=True)
+
+
+def _joined(chunks: Iterator[Prepared], join: JoinSpec, side: pd.DataFrame) -> Iterator[Prepared]:
+    for prepared in chunks:
+        yield _join(prepared, join, side)
 
 
 def _join(prepared: Prepared, join: JoinSpec, side: pd.DataFrame) -> Prepared:
