@@ -3,6 +3,8 @@ rows, vectorised: a boolean per row (an empty cell is never `in` a list nor `equ
 
 from __future__ import annotations
 
+import warnings
+
 import pandas as pd
 
 from migrate.mapping.spec import ConditionSpec
@@ -32,7 +34,9 @@ def _test(condition: ConditionSpec, values: pd.Series) -> pd.Series:
     elif condition.equals is not None:
         hit = values == condition.equals
     elif condition.regex is not None:
-        hit = values.str.contains(condition.regex, regex=True)
+        with warnings.catch_warnings():  # pandas warns about groups in the pattern: they are harmless here
+            warnings.simplefilter("ignore", UserWarning)
+            hit = values.str.contains(condition.regex, regex=True)
     else:
         hit = values.isna() if condition.empty else values.notna()
     return hit.fillna(False).astype(bool)

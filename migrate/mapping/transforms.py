@@ -355,9 +355,9 @@ def integer(values: pd.Series) -> StepResult:
 def negate(values: pd.Series) -> pd.Series:
     """Flip a canonical decimal's sign (issues booked as positive in the legacy ledger)."""
     flipped = values.str.replace(r"^-", "", regex=True)
-    return flipped.where(values.str.startswith("-").fillna(False).astype(bool), "-" + values).where(
-        values.notna()
-    )
+    zero = values.str.fullmatch(r"[+-]?0*\.?0*").fillna(False).astype(bool)  # no `-0`
+    keep = values.str.startswith("-").fillna(False).astype(bool) | zero
+    return flipped.where(keep, "-" + values).where(values.notna())
 
 
 def parse_timestamps(
