@@ -442,7 +442,8 @@ class AggregateSpec(Spec):
     `by`, with exact decimal `sum`, `min`, `max` of the listed columns (read under the same
     header) and `count` (a new column counting the group's rows). A row whose summed value is
     not a number is rejected (invalid_number) before it is summed. The lineage of a group's
-    row is its first source row; accounting states N source rows into G groups.
+    row is its first source row; accounting states N source rows into G groups. Empty cells
+    are skipped (a group of only empty cells sums to 0).
 
     Example:
         aggregate: {by: [ProductID, LocationID], sum: [Quantity], count: movements}
