@@ -41,7 +41,7 @@ from migrate.mapping import rules as quality
 from migrate.mapping.chunk import Outcome, map_chunk
 from migrate.mapping.plan import EntityPlan, Plan, compile_mapping
 from migrate.mapping.report import write_quarantine
-from migrate.mapping.reshape import load_sides, needed_columns, prepared_chunks
+from migrate.mapping.reshape import load_sides, mapping_plan, needed_columns, prepared_chunks
 from migrate.mapping.spec import mapping_path, read_mapping
 from migrate.mapping.tables import (
     Tables,
@@ -241,8 +241,9 @@ def _map_entity(run: _Run, plan: EntityPlan, progress: Progress) -> EntityResult
         _check_source(run, source_plan)
         sides = load_sides(run.store, source_plan, run.mapped_name, run.project.spec.defaults.chunk_size)
         block = counts.start_block(source_plan.source)
+        chunk_plan = mapping_plan(source_plan)
         for prepared in prepared_chunks(run.store, source_plan, run.project.spec.defaults.chunk_size):
-            outcome = map_chunk(source_plan, prepared.rows, references, sides)
+            outcome = map_chunk(chunk_plan, prepared.rows, references, sides)
             outcome = prepared.merged_with(outcome)
             _write_outcome(engine, out_table, rejects, entity, outcome, counts)
             block.add(prepared.read, outcome)

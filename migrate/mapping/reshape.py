@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -18,11 +18,19 @@ from sqlalchemy import column, func, select, table
 
 from migrate.errors import ConfigError
 from migrate.mapping.chunk import Outcome
+from migrate.mapping.conditions import holds
 from migrate.mapping.origins import Sides
 from migrate.mapping.plan import Lookup, Plan
-from migrate.mapping.spec import AggregateSpec, JoinSpec, UnpivotSpec
+from migrate.mapping.spec import AggregateSpec, FilterSpec, JoinSpec, UnpivotSpec
 from migrate.mapping.tables import read_staged
-from migrate.mapping.transforms import TEXT, as_text, blank_to_na, canonical_decimal
+from migrate.mapping.transforms import (
+    DATE_FORMATS,
+    DATETIME_FORMATS,
+    TEXT,
+    as_text,
+    blank_to_na,
+    canonical_decimal,
+)
 from migrate.mapping.transforms import date as parse_date
 from migrate.store import LINEAGE, WorkStore, normalize_header, staged_table
 
@@ -178,19 +186,61 @@ def _concat(chunks, columns: list[str]) -> pd.DataFrame:
 
 
 def prepared_chunks(store: WorkStore, plan: Plan, chunk_size: int) -> Iterator[Prepared]:
-    """The block's rows, chunk by chunk, reshaped as declared."""
+    """The block's rows, chunk by chunk, reshaped as declared. Filters that read only the
+    source's own columns run first when the block reshapes (a ledger's receipts filtered out
+    are not rejected by the join meant for its issues); the others run in the mapping."""
     block = plan.block
     joins = [(join, _join_side(store, join, plan, chunk_size)) for join in block.join]
-    chunks = (Prepared(frame, len(frame)) for frame in _read_block(store, plan, chunk_size))
+    early = early_filters(plan)
+    chunks = (_filtered(Prepared(frame, len(frame)), early) for frame in _read_block(store, plan, chunk_size))
     for join, side in joins:
-        chunks = _joined(
-            chunks, join, side
-        )  # a function, not a generator expression: each join binds its own side
+        # a function, not a generator expression: each join binds its own side
+        chunks = _joined(chunks, join, side)
     if block.unpivot is not None:
         chunks = (_unpivot(p, block.unpivot) for p in chunks)
     if block.aggregate is not None:
         chunks = _aggregate(chunks, block.aggregate, chunk_size)
     yield from chunks
+
+
+def _reshapes(plan: Plan) -> bool:
+    block = plan.block
+    return bool(block.join) or block.unpivot is not None or block.aggregate is not None
+
+
+def early_filters(plan: Plan) -> tuple[FilterSpec, ...]:
+    """Filters run before reshaping: those reading only the source's own columns, when the
+    block reshapes at all."""
+    if not _reshapes(plan):
+        return ()
+    virtual = _virtual(plan)
+    return tuple(
+        f
+        for f in plan.spec.filters
+        if all(_joined_source(h, plan) is None and normalize_header(h) not in virtual for h in f.columns)
+    )
+
+
+def mapping_plan(plan: Plan) -> Plan:
+    """The plan the chunk mapping runs: without the filters already run before reshaping."""
+    early = early_filters(plan)
+    if not early:
+        return plan
+    late = tuple(f for f in plan.spec.filters if f not in early)
+    return replace(plan, spec=plan.spec.model_copy(update={"filters": late}))
+
+
+def _filtered(prepared: Prepared, filters: tuple[FilterSpec, ...]) -> Prepared:
+    if not filters:
+        return prepared
+    rows = prepared.rows
+    dropped = pd.Series(False, index=rows.index)
+    for f in filters:
+        hit = holds(f, rows) & ~dropped
+        prepared.filtered[f.name] += int(hit.sum())
+        dropped |= hit
+    prepared.rows = rows[~dropped].reset_index(drop=True)
+    return prepared
 
 
 def _read_block(store: WorkStore, plan: Plan, chunk_size: int) -> Iterator[pd.DataFrame]:
@@ -235,7 +285,7 @@ def _join_side(store: WorkStore, join: JoinSpec, plan: Plan, chunk_size: int) ->
     usable = pd.Series(True, index=side.index)
     for bound, header in (("_from", join.valid and join.valid.from_), ("_to", join.valid and join.valid.to)):
         if header:
-            parsed = parse_date(blank_to_na(as_text(raw[normalize_header(header)])))
+            parsed = _day(raw[normalize_header(header)])
             side[bound] = parsed.values
             usable &= ~parsed.bad
     keys = [f"_k{i}" for i in range(len(join.on))]
@@ -245,6 +295,11 @@ def _join_side(store: WorkStore, join: JoinSpec, plan: Plan, chunk_size: int) ->
 def _joined(chunks: Iterator[Prepared], join: JoinSpec, side: pd.DataFrame) -> Iterator[Prepared]:
     for prepared in chunks:
         yield _join(prepared, join, side)
+
+
+def _day(values: pd.Series):
+    """Dates as the `date` step reads them, timestamps included (their day)."""
+    return parse_date(blank_to_na(as_text(values)), formats=DATE_FORMATS + DATETIME_FORMATS)
 
 
 def _join(prepared: Prepared, join: JoinSpec, side: pd.DataFrame) -> Prepared:
@@ -260,7 +315,7 @@ def _join(prepared: Prepared, join: JoinSpec, side: pd.DataFrame) -> Prepared:
     )
     left["_pos"] = np.arange(len(rows))
     if join.valid is not None:
-        left["_on"] = parse_date(blank_to_na(as_text(rows[normalize_header(join.valid.date)]))).values
+        left["_on"] = _day(rows[normalize_header(join.valid.date)]).values
     pairs = left.merge(side, how="inner", on=keys, sort=False)
     if join.valid is not None:
         valid = pairs["_on"].notna()

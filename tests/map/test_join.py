@@ -155,3 +155,20 @@ def test_second_join_on_a_column_of_the_first(tmp_path):
     assert read(project, "map_material").name.tolist() == ["Alpha", "Beta", "Zed"]
     assert rejects(project, "material").set_index("_row").loc[2, "reason"] == "missing_value"  # D: no label
     assert accounted(result) and result.source_rows == 7
+
+
+def test_filters_on_own_columns_run_before_the_join(tmp_path):
+    """A row filtered out is counted as filtered, not rejected by a join meant for the others;
+    a filter on a joined column runs after the join."""
+    kits = [{**k, "Kind": "kit"} for k in KITS] + [{"KitNo": "K9", "Date": "2024-03-01", "Kind": "note"}]
+    spec = mapping()
+    spec["filters"] = [
+        {"name": "not_a_kit", "column": "Kind", "not": True, "equals": "kit"},
+        {"name": "component_b", "column": "kit_lines.Comp", "equals": "B"},
+    ]
+    project = build(tmp_path, {"kits": kits, "kit_lines": LINES}, {"material": spec})
+    result = run(project)["material"]
+    assert result.filtered_by_filter == {"not_a_kit": 1, "component_b": 1}
+    assert result.rejected_by_reason == {"unknown_reference": 3}  # K2, K3, K4 as before; not K9
+    assert read(project, "map_material").name.tolist() == ["A", "D", "Z"]
+    assert accounted(result)
