@@ -152,6 +152,13 @@ def _scalar_text(value: Any) -> Any:
     return value
 
 
+def _yaml_on(data: Any) -> Any:
+    """YAML 1.1 reads a bare `on:` key as the boolean true: take it back as `on`."""
+    if isinstance(data, dict) and True in data and "on" not in data:
+        data = {("on" if k is True else k): v for k, v in data.items()}
+    return data
+
+
 class LookupSpec(Spec):
     """A value found in another declared source, or in an entity this run (or an earlier one)
     has mapped, by one or more key columns. `on` pairs the looked-up side's key columns with
@@ -173,6 +180,11 @@ class LookupSpec(Spec):
         default=None, description="Value when nothing matches (else the row is rejected)."
     )
     reason: Reason = Field(default="unknown_reference", description="Reject reason when nothing matches.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_on(cls, data: Any) -> Any:
+        return _yaml_on(data)
 
     @field_validator("on", mode="before")
     @classmethod
@@ -376,6 +388,11 @@ class JoinSpec(Spec):
         default="reject", description="`inner` only: rows meeting no joined row are rejected or filtered."
     )
     reason: Reason = Field(default="unknown_reference", description="Reject reason for unmatched rows.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_on(cls, data: Any) -> Any:
+        return _yaml_on(data)
 
 
 class ValiditySpec(Spec):

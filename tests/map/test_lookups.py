@@ -183,3 +183,22 @@ def test_bad_lookup_names_file_and_key(tmp_path, lookup, key, words):
         run(project, "material_lot")
     assert (caught.value.file, caught.value.key) == ("mappings/material_lot.yaml", key)
     assert words in str(caught.value)
+
+
+def test_bare_on_key_in_yaml_is_read_as_on(tmp_path):
+    """YAML 1.1 reads a bare `on:` as the boolean true; a mapping written by hand says `on:`."""
+    from tests.map.helpers import write_mapping
+
+    project = build(tmp_path, {"lots": LOTS, "sites": SITES, "item_ids": ITEMS + EXTRA_ITEMS}, {})
+    text = """
+sources: [lots]
+columns:
+  lot_no: {from: Lot}
+  material_code: {lookup: {source: item_ids, on: {ItemId: ItemId}, take: ItemNo}}
+  quantity: {from: Qty}
+  uom: {const: kg}
+  status: {const: released}
+"""
+    write_mapping(project.root, "material_lot", text)
+    result = run(project, "material_lot")["material_lot"]
+    assert result.mapped == 3 and result.rejected_by_reason == {"unknown_reference": 1, "missing_value": 1}
