@@ -188,7 +188,8 @@ def _write_db(path: Path, rows: dict[str, list[tuple]]) -> None:
     path.unlink(missing_ok=True)
     with sqlite3.connect(path) as conn:
         for name, columns in TABLES.items():
-            conn.execute(f'CREATE TABLE "{name}" ({", ".join(f"{c!r}" for c in columns)})'.replace("'", '"'))
+            quoted = ", ".join(f'"{c}"' for c in columns)  # our own fixed names
+            conn.execute(f'CREATE TABLE "{name}" ({quoted})')
             marks = ", ".join("?" for _ in columns)
             conn.executemany(f'INSERT INTO "{name}" VALUES ({marks})', rows[name])
     conn.close()
@@ -210,3 +211,23 @@ def _write_files(folder: Path, rows: dict[str, list[tuple]]) -> None:
             writer = csv.writer(handle)
             writer.writerow(columns)
             writer.writerows(["" if v is None else v for v in row] for row in rows[name])
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m migrate.factory.foreign OUT [--seed S] [--orders N]`."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m migrate.factory.foreign", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("out", type=Path, help="folder to write erp.db and export/ into")
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--orders", type=int, default=30, help="purchase and work orders (sales: half)")
+    args = parser.parse_args(argv)
+    counts = generate_foreign(args.out, seed=args.seed, orders=args.orders)
+    print(f"wrote {len(counts)} tables, {sum(counts.values())} rows to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
