@@ -47,7 +47,12 @@ LINEAGE_COLUMNS = ("_row_id", "_row")  # ordering columns a duplicate policy may
 
 
 class StepSpec(Spec):
-    """One named transform and its arguments (`trim`, or `{zero_pad: {width: 6}}`)."""
+    """One named transform and its arguments: a bare name (`trim`), a name and one value
+    (`{zero_pad: 6}`), or a name and its arguments (`{zero_pad: {width: 6}}`).
+
+    Example:
+        steps: [trim, {zero_pad: {width: 6}}, {value_map: supplier_code}]
+    """
 
     name: str
     args: dict[str, Any] = {}
@@ -63,13 +68,19 @@ def _step(value: Any) -> dict:
             args = {}
         elif not isinstance(args, dict):
             args = {"value": args}
+        else:  # YAML 1.1 reads bare `true:` / `false:` keys (the `boolean` step's) as booleans
+            args = {(str(k).lower() if isinstance(k, bool) else k): v for k, v in args.items()}
         return {"name": str(name), "args": args}
     raise ValueError("a step is a transform name, or one {name: arguments} pair")
 
 
 class WithinSpec(Spec):
     """A boolean derived from mapped decimals: `value` lies within [`min`, `max`] (exact decimal
-    comparison; a missing limit leaves that side open; a missing value gives NULL)."""
+    comparison; a missing limit leaves that side open; a missing value gives NULL).
+
+    Example:
+        in_spec: {within: {value: value, min: lower_limit, max: upper_limit}}
+    """
 
     value: str
     min: str | None = None
@@ -520,10 +531,18 @@ class SourceBlockSpec(Spec):
 
 
 class DuplicateSpec(Spec):
-    """What happens to rows sharing a natural key (see engine docs: groups, not pairs)."""
+    """What happens to rows sharing a natural key: `reject_all` rejects every member of a
+    group (a pair gives two rejects, duplicate_key); `keep_first` / `keep_last` keep one by
+    `order_by` and reject the others.
 
-    policy: Literal["reject_all", "keep_first", "keep_last"] = "reject_all"
-    order_by: str = "_row_id"  # a mapped column or the staging order
+    Example:
+        duplicates: {policy: keep_last, order_by: received_on}
+    """
+
+    policy: Literal["reject_all", "keep_first", "keep_last"] = Field(
+        default="reject_all", description="`reject_all`, `keep_first` or `keep_last`."
+    )
+    order_by: str = Field(default="_row_id", description="A mapped column, or `_row_id` (staging order).")
 
 
 class RangeSpec(Spec):
@@ -566,7 +585,14 @@ DEFAULT_REASON: dict[str, str] = {
 
 
 class RuleSpec(Spec):
-    """One quality rule: exactly one kind, an optional name and reason code."""
+    """One quality rule on mapped columns: exactly one kind (`not_null`, `unique`, `in_set`,
+    `range`, `regex`, `compare`), an optional name and reason code (else the kind's).
+
+    Example:
+        rules:
+          - {range: {column: quantity, min: 0}, reason: negative_quantity}
+          - {compare: {left: expires_on, op: ">=", right: manufactured_on}, reason: expiry_before_manufacture}
+    """
 
     name: str | None = None
     reason: Reason | None = None

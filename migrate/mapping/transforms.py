@@ -186,27 +186,51 @@ def _flagged(values: pd.Series, bad: pd.Series, **kw) -> StepResult:
 
 @transform("trim")
 def trim(values: pd.Series) -> pd.Series:
+    """Leading and trailing spaces removed.
+
+    Example:
+        material_code: {from: ItemNo, steps: [trim]}
+    """
     return values.str.strip()
 
 
 @transform("upper")
 def upper(values: pd.Series) -> pd.Series:
+    """Upper case.
+
+    Example:
+        country: {from: Land, steps: [trim, upper]}
+    """
     return values.str.upper()
 
 
 @transform("lower")
 def lower(values: pd.Series) -> pd.Series:
+    """Lower case.
+
+    Example:
+        uom: {from: Unit, steps: [lower]}
+    """
     return values.str.lower()
 
 
 @transform("nfkc")
 def nfkc(values: pd.Series) -> pd.Series:
-    """Unicode NFKC: full-width letters, digits and punctuation become half-width."""
+    """Unicode NFKC: full-width letters, digits and punctuation become half-width.
+
+    Example:
+        lot_no: {from: 批号, steps: [nfkc, trim]}
+    """
     return as_text(by_distinct(values, lambda v: unicodedata.normalize("NFKC", v)))
 
 
 @transform("collapse_spaces")
 def collapse_spaces(values: pd.Series) -> pd.Series:
+    """Runs of spaces (no-break spaces included) folded to one, ends trimmed.
+
+    Example:
+        name: {from: Name, steps: [collapse_spaces]}
+    """
     return values.str.replace("\u00a0", " ", regex=False).str.replace(r"\s+", " ", regex=True).str.strip()
 
 
@@ -214,34 +238,62 @@ def collapse_spaces(values: pd.Series) -> pd.Series:
 def zero_pad(
     values: pd.Series, value: int | None = None, width: int | None = None, fill: str = "0"
 ) -> pd.Series:
+    """Padded on the left to `width` (or the bare value) with `fill` (default `0`): `42` -> `000042`.
+
+    Example:
+        supplier_code: {from: VendorNo, steps: [{zero_pad: {width: 6}}]}
+    """
     return values.str.pad(int(width or value or 0), side="left", fillchar=fill)
 
 
 @transform("prefix")
 def prefix(values: pd.Series, value: str) -> pd.Series:
+    """Text put in front of the value: `4001` -> `WO-4001`.
+
+    Example:
+        work_order_no: {from: WorkOrderID, steps: [{prefix: WO-}]}
+    """
     return str(value) + values
 
 
 @transform("replace")
 def replace(values: pd.Series, pattern: str, to: str = "") -> pd.Series:
+    """Every match of the regular expression `pattern` replaced by `to` (default: removed).
+
+    Example:
+        name: {from: Name, steps: [{replace: {pattern: ' [(]old[)]$', to: ''}}]}
+    """
     return values.str.replace(pattern, to, regex=True)
 
 
 @transform("null_if")
 def null_if(values: pd.Series, value: list | str) -> pd.Series:
-    """Sentinels that mean no value (`NA`, `-`, `/`): the staged text is kept as read, so say it."""
+    """Sentinels that mean no value (`NA`, `-`, `/`) become empty: the staged text is kept as read, so say which.
+
+    Example:
+        spec: {from: Spec, steps: [{null_if: [NA, '-', /]}]}
+    """
     sentinels = [str(v) for v in (value if isinstance(value, list) else [value])]
     return values.mask(values.isin(sentinels))
 
 
 @transform("default")
 def default(values: pd.Series, value: Any) -> pd.Series:
+    """An empty value becomes `value` (a blank cell is already empty, never '').
+
+    Example:
+        country: {from: Country, steps: [{default: CN}]}
+    """
     return values.fillna(str(value))
 
 
 @transform("regex_extract", reason="invalid_format")
 def regex_extract(values: pd.Series, pattern: str, group: int = 1) -> StepResult:
-    """The first match's group; a value that does not match is rejected (invalid_format)."""
+    """The first match's `group` (the whole match when the pattern has no group); a value that does not match is rejected (invalid_format).
+
+    Example:
+        customer_code: {from: Dealer, steps: [{regex_extract: {pattern: '^([A-Z0-9]+) -'}}]}
+    """
     if re.compile(pattern).groups == 0:  # no group: the whole match
         pattern, group = f"({pattern})", 1
     found = values.str.extract(pattern, expand=True)
@@ -251,7 +303,11 @@ def regex_extract(values: pd.Series, pattern: str, group: int = 1) -> StepResult
 
 @transform("number_part", reason="invalid_number")
 def number_part(values: pd.Series) -> StepResult:
-    """`12.5 kg` -> `12.5` (a value with no leading number is rejected)."""
+    """The leading number of a value with a unit: `12.5 kg` -> `12.5` (a value with no leading number is rejected, invalid_number).
+
+    Example:
+        quantity: {from: 数量, steps: [nfkc, number_part, decimal]}
+    """
     found = values.str.extract(_NUMBER_UNIT, expand=True)
     number = as_text(found[0])
     return _flagged(number, values.notna() & number.isna())
@@ -259,7 +315,11 @@ def number_part(values: pd.Series) -> StepResult:
 
 @transform("unit_part", reason="invalid_format")
 def unit_part(values: pd.Series, default: str | None = None) -> StepResult:
-    """`12.5 kg` -> `kg`; no unit gives `default` (or no value)."""
+    """The unit after a number: `12.5 kg` -> `kg`; no unit gives `default` (or no value).
+
+    Example:
+        uom: {from: 数量, steps: [{unit_part: {default: kg}}]}
+    """
     found = values.str.extract(_NUMBER_UNIT, expand=True)
     unit = as_text(found[1]).str.strip()
     if default is not None:
@@ -271,7 +331,11 @@ def unit_part(values: pd.Series, default: str | None = None) -> StepResult:
 def to_unit(
     values: pd.Series, factors: dict, to: str | None = None, default_unit: str | None = None
 ) -> StepResult:
-    """`500 g` -> `0.5` with factors {g: 0.001, kg: 1}: exact decimal arithmetic per distinct value."""
+    """A number with its unit converted by exact decimal `factors` (`500 g` -> `0.5` with `{g: 0.001}`, `to` counts as 1); a unit not listed is rejected (unknown_value); `default_unit` for bare numbers.
+
+    Example:
+        quantity: {from: 数量, steps: [{to_unit: {to: kg, factors: {g: 0.001, t: 1000}, default_unit: kg}}]}
+    """
     table = {str(k).casefold(): Decimal(str(v)) for k, v in factors.items()}
     if to is not None:
         table.setdefault(str(to).casefold(), Decimal(1))
@@ -337,13 +401,22 @@ def _slow_decimal(raw: str) -> str | None:
 
 @transform("decimal", reason="invalid_number")
 def decimal(values: pd.Series) -> StepResult:
+    """An exact decimal at the model's scale (`12.5` -> `12.500000`; `1,234.5` and exponents read exactly, `12,5` refused rather than guessed); anything else is rejected (invalid_number).
+
+    Example:
+        quantity: {from: Qty, steps: [decimal]}
+    """
     out, bad = canonical_decimal(values)
     return StepResult(out, bad)
 
 
 @transform("integer", reason="invalid_number")
 def integer(values: pd.Series) -> StepResult:
-    """Whole numbers (`007` -> `7`, `12.000` -> `12`); `12.5` is rejected."""
+    """A whole number (`007` -> `7`, `12.000` -> `12`); `12.5` and text are rejected (invalid_number).
+
+    Example:
+        shelf_life_days: {from: DaysToExpire, steps: [integer]}
+    """
     out, bad = canonical_decimal(values)
     whole = out.str.endswith(".000000")
     bad = bad | (out.notna() & ~whole.fillna(False).astype(bool))
@@ -353,7 +426,11 @@ def integer(values: pd.Series) -> StepResult:
 
 @transform("negate")
 def negate(values: pd.Series) -> pd.Series:
-    """Flip a canonical decimal's sign (issues booked as positive in the legacy ledger)."""
+    """A decimal's sign flipped (issues booked as positive in a legacy ledger); zero stays zero. To flip only some rows, use the column's `negate_when`.
+
+    Example:
+        quantity: {from: Qty, steps: [decimal, negate]}
+    """
     flipped = values.str.replace(r"^-", "", regex=True)
     zero = values.str.fullmatch(r"[+-]?0*\.?0*").fillna(False).astype(bool)  # no `-0`
     keep = values.str.startswith("-").fillna(False).astype(bool) | zero
@@ -402,7 +479,11 @@ DATETIME_FORMATS = [
 
 @transform("date", reason="invalid_date")
 def date(values: pd.Series, formats: list[str] | None = None, excel_serial: bool = True) -> StepResult:
-    """`YYYY-MM-DD` from the declared formats or an Excel serial; impossible dates are rejected."""
+    """`YYYY-MM-DD` from the declared `formats` (strftime patterns, first match wins) or an Excel serial day number; impossible dates are rejected (invalid_date).
+
+    Example:
+        received_on: {from: 入库日期, steps: [{date: {formats: ['%Y/%m/%d', '%Y年%m月%d日']}}]}
+    """
     naive, aware = parse_timestamps(values, formats or DATE_FORMATS, excel_serial)
     stamp = naive.where(naive.notna(), aware.dt.tz_localize(None))
     days = pa.array(stamp.dt.floor("D").astype("datetime64[s]"), from_pandas=True).cast(pa.date32())
@@ -419,8 +500,11 @@ def datetime_(
     excel_serial: bool = True,
     timezone: str | None = None,
 ) -> StepResult:
-    """ISO 8601 in UTC. Values without an offset are read in `timezone` (default: the mapping's,
-    else the project's); a wall time that does not exist there (a DST gap) is rejected."""
+    """ISO 8601 in UTC. Values without an offset are read in `timezone` (default: the mapping's, else the project's); a wall time that does not exist there (a DST gap) is rejected (invalid_date).
+
+    Example:
+        moved_at: {from: 日期, steps: [{datetime: {formats: ['%Y-%m-%d %H:%M:%S']}}]}
+    """
     naive, aware = parse_timestamps(values, formats or DATETIME_FORMATS + DATE_FORMATS, excel_serial)
     zone = timezone or ctx.timezone
     local = naive.dt.tz_localize(zone, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC")
@@ -449,7 +533,11 @@ FALSE_WORDS = ("否", "n", "no", "false", "f", "0", "不合格", "ng", "fail", "
 
 @transform("boolean", reason="unknown_value")
 def boolean(values: pd.Series, true: list | None = None, false: list | None = None) -> StepResult:
-    """`true`/`false` from 是/否, Y/N, 合格/不合格... (case-insensitive); anything else is rejected."""
+    """`true`/`false` from 是/否, Y/N, 合格/不合格... (case-insensitive) or the `true:`/`false:` words given; anything else is rejected (unknown_value).
+
+    Example:
+        in_spec: {from: OK, steps: [{boolean: {true: [OK], false: [NG]}}]}
+    """
     table = {str(w).strip().casefold(): "true" for w in (true or TRUE_WORDS)}
     table |= {str(w).strip().casefold(): "false" for w in (false or FALSE_WORDS)}
     out = as_text(by_distinct(values, lambda v: table.get(v.strip().casefold())))
@@ -460,6 +548,10 @@ def boolean(values: pd.Series, true: list | None = None, false: list | None = No
 def value_map(
     values: pd.Series, ctx: StepContext, value: str | None = None, name: str | None = None
 ) -> StepResult:
-    """Legacy code -> unified code through a value map of `mappings/values/`; see `values.py`."""
+    """Legacy code -> unified code through a value map of `mappings/values/`: a code the map does not know is rejected (strict maps, unknown_value) or kept, or given the map's declared default (reported as defaulted, not as unknown).
+
+    Example:
+        status: {from: 状态, steps: [trim, {value_map: lot_status}]}
+    """
     found = ctx.value_maps[name or value]
     return found.apply(values)
