@@ -391,8 +391,7 @@ def _aggregate(chunks: Iterator[Prepared], spec: AggregateSpec, chunk_size: int)
             rejects.append(refused)
         total = part if total is None else _fold(pd.concat([total, part], ignore_index=True), spec, by)
     if total is None:
-        yield Prepared(pd.DataFrame(), read, rejects, filtered)
-        return
+        return  # an empty source: no chunk, nothing read
     total = total.drop(columns="_first")
     for measured in spec.measured:
         total[normalize_header(measured)] = as_text(

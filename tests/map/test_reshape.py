@@ -206,3 +206,39 @@ def test_bad_reshape_names_file_and_key(tmp_path, block, key, words):
         run(project, "work_order", "process_parameter")
     assert (caught.value.file, caught.value.key) == ("mappings/process_parameter.yaml", key)
     assert words in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "hostile", ['Ord"; DROP TABLE "stg_routing"; --', "Ord' OR '1'='1", "Ｏｒｄ\u200b", "x" * 64]
+)
+def test_hostile_identifiers_are_refused_before_any_sql(tmp_path, hostile):
+    block = {
+        **PARAMETERS["sources"][0],
+        "number_within": {"name": "n", "group": [hostile], "order_by": [hostile]},
+    }
+    spec = {**PARAMETERS, "sources": [block]}
+    project = build(
+        tmp_path,
+        {"orders": ORDERS, "routing": ROUTING},
+        {"work_order": WORK_ORDER, "process_parameter": spec},
+    )
+    with pytest.raises(ConfigError) as caught:
+        run(project, "work_order", "process_parameter")
+    assert caught.value.key == "sources.0.number_within" and "has no column" in str(caught.value)
+    assert len(read(project, "stg_routing")) == len(ROUTING)  # the staged table is intact
+
+
+def test_aggregate_where_every_row_is_refused(tmp_path):
+    lots = {
+        "sources": [{"source": "ledger", "aggregate": {"by": ["Lot"], "sum": ["Qty"]}}],
+        "columns": {
+            "lot_no": {"from": "Lot"},
+            "material_code": {"const": "M001"},
+            "quantity": {"from": "Qty"},
+            "uom": {"const": "kg"},
+            "status": {"const": "released"},
+        },
+    }
+    project = build(tmp_path, {"ledger": [{"Lot": "L1", "Qty": "x"}]}, {"material_lot": lots})
+    result = run(project, "material_lot")["material_lot"]
+    assert (result.source_rows, result.mapped, result.rejected) == (1, 0, 1) and accounted(result)
