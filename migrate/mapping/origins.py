@@ -150,11 +150,8 @@ def _looked_up(col: TargetColumn, lookup: Lookup, staged: pd.DataFrame, sides: S
     merged.index = staged.index  # a left merge on unique keys keeps the rows and their order
     found = as_text(merged["_value"])
     matches = merged["_matches"].fillna(0)
-    shown = (
-        keys.astype(object).fillna("").astype(str).agg(" | ".join, axis=1)
-        if len(keys.columns) > 1
-        else keys.iloc[:, 0]
-    )
+    parts = [keys[c].fillna("") for c in keys.columns]
+    shown = parts[0].str.cat(parts[1:], sep=" | ") if len(parts) > 1 else keys.iloc[:, 0]  # vectorised
     spec = lookup.spec
     names = ", ".join(spec.on.values())
     failures = [

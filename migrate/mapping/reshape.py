@@ -268,9 +268,10 @@ def _numbered(
         result = conn.execute(query)
         while rows := result.fetchmany(chunk_size):
             frame = pd.DataFrame.from_records(rows, columns=[*columns, made], coerce_float=False)
-            for c in frame.columns:
+            for c in columns:
                 if c not in LINEAGE:
-                    frame[c] = as_text(frame[c].astype(object).map(lambda v: None if v is None else str(v)))
+                    frame[c] = as_text(frame[c].astype(object))  # staged columns are text already
+            frame[made] = as_text(frame[made].astype("int64").astype(str))
             yield frame
 
 
