@@ -158,7 +158,7 @@ def read_all(project: Project, chunk: int) -> list[pd.DataFrame]:
 
 
 def map_core(project: Project, frames: list[pd.DataFrame]) -> tuple[float, int]:
-    plan = load_plans(project, ("process_parameter",))["process_parameter"]
+    plan = load_plans(project, ("process_parameter",))["process_parameter"].sources[0]
     refs = {"work_order_no": pa.array(WORK_ORDERS), "equipment_code": pa.array(EQUIPMENT)}
     started, cpu = time.perf_counter(), time.process_time()
     mapped = sum(len(map_chunk(plan, frame, refs).mapped) for frame in frames)

@@ -60,5 +60,19 @@ def render(app, result: MapResult, out: Path | None) -> None:
             app.say(f"      unmapped {u.value_map}: {u.value!r} x{u.count}")
         if len(e.unmapped) > 10:
             app.say(f"      ... {len(e.unmapped) - 10} more unmapped values (migrate values export)")
+        _render_sources_and_defaults(app, e)
     if out:
         app.say(f"rejects written to {out}")
+
+
+def _render_sources_and_defaults(app, e) -> None:
+    """Each source's share when there are several (or rows were reshaped), then the codes a
+    value map gave its declared default (decisions, not unknowns)."""
+    if len(e.by_source) > 1 or any(s.read != s.rows for s in e.by_source):
+        for s in e.by_source:
+            app.say(
+                f"      from {s.source}: read {s.read} -> rows {s.rows}: mapped {s.mapped},"
+                f" rejected {s.rejected}, filtered {s.filtered}"
+            )
+    for u in e.defaulted[:10]:
+        app.say(f"      defaulted {u.value_map}: {u.value!r} x{u.count}")

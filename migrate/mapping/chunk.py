@@ -17,13 +17,14 @@ import pyarrow.compute as pc
 
 from migrate.mapping import rules as quality
 from migrate.mapping import transforms as t
-from migrate.mapping.plan import Plan, Step, TargetColumn
+from migrate.mapping.conditions import holds
+from migrate.mapping.origins import Sides, build
+from migrate.mapping.plan import Plan, TargetColumn
 from migrate.mapping.spec import required_columns
-from migrate.mapping.transforms import TEXT, as_text, blank_to_na, run_step
+from migrate.mapping.transforms import TEXT
 from migrate.model import ENTITIES, ExactDecimal, UtcDateTime
-from migrate.store import LINEAGE, normalize_header
+from migrate.store import LINEAGE
 
-_TEXT_STEPS = {"regex_extract", "replace", "unit_part", "prefix", "collapse_spaces"}
 _TYPE_STEP = {"decimal": ("decimal", "integer"), "integer": ("integer",), "date": ("date",)}
 
 
@@ -35,6 +36,7 @@ class Outcome:
     rejects: pd.DataFrame
     filtered: Counter = field(default_factory=Counter)
     unmapped: list[pd.DataFrame] = field(default_factory=list)
+    defaulted: list[pd.DataFrame] = field(default_factory=list)
 
 
 class _Failures:
@@ -70,8 +72,11 @@ class _Failures:
         return self.frame["reason"].notna()
 
 
-def map_chunk(plan: Plan, staged: pd.DataFrame, references: dict[str, pa.Array]) -> Outcome:
-    """Map one chunk of staged rows (lineage + staged columns as text): vectorised, no row loop."""
+def map_chunk(
+    plan: Plan, staged: pd.DataFrame, references: dict[str, pa.Array], sides: Sides | None = None
+) -> Outcome:
+    """Map one chunk of staged rows (lineage + staged columns as text): vectorised, no row loop.
+    `sides` holds the looked-up sides of the plan's lookups (loaded by the engine)."""
     entity = plan.spec.entity
     filtered = _apply_filters(plan, staged)
     alive = filtered.isna()
@@ -80,9 +85,12 @@ def map_chunk(plan: Plan, staged: pd.DataFrame, references: dict[str, pa.Array])
         {c: pd.Series(pd.NA, index=staged.index, dtype=TEXT) for c in ENTITIES[entity].mapped_columns}
     )
     unmapped: list[pd.DataFrame] = []
+    defaulted: list[pd.DataFrame] = []
     for col in plan.columns:
         if col.within is None:
-            out[col.name] = _build_column(col, staged, alive, failures, unmapped, plan.context)
+            out[col.name] = _build_column(
+                col, staged, alive, failures, (unmapped, defaulted), plan.context, sides or Sides()
+            )
     _typed_and_required(entity, out, failures, plan)
     for col in plan.columns:
         if col.within is not None:
@@ -112,7 +120,7 @@ def map_chunk(plan: Plan, staged: pd.DataFrame, references: dict[str, pa.Array])
         mapped = pd.concat([lineage, out], axis=1)
     else:
         mapped = pd.concat([lineage[kept], out[kept]], axis=1)
-    return Outcome(mapped, rejects, Counter(filtered.dropna()), unmapped)
+    return Outcome(mapped, rejects, Counter(filtered.dropna()), unmapped, defaulted)
 
 
 def _named_values(out: pd.DataFrame, named) -> pd.Series:
@@ -122,84 +130,40 @@ def _named_values(out: pd.DataFrame, named) -> pd.Series:
 
 
 def _apply_filters(plan: Plan, staged: pd.DataFrame) -> pd.Series:
+    """Each row's first filter that holds (its name), or NA."""
     name = pd.Series(None, index=staged.index, dtype=object)
     for f in plan.spec.filters:
-        values = blank_to_na(as_text(staged[normalize_header(f.column)])).str.strip()
-        if f.in_ is not None:
-            hit = values.isin(list(f.in_))
-        elif f.regex is not None:
-            hit = values.str.contains(f.regex, regex=True)
-        else:
-            hit = values.isna() if f.empty else values.notna()
-        hit = hit.fillna(False).astype(bool) & name.isna()
+        hit = holds(f, staged) & name.isna()
         name[hit] = f.name
     return name
 
 
-def _source_values(col: TargetColumn, staged: pd.DataFrame) -> pd.Series:
-    if col.const is not None:
-        return pd.Series(col.const, index=staged.index, dtype=TEXT)
-    parts = [blank_to_na(as_text(staged[s])) for s in col.sources]
-    if len(parts) == 1:
-        return parts[0]
-    joined = parts[0].fillna("")
-    for part in parts[1:]:
-        joined = joined.str.cat(part.fillna(""), sep=col.sep)
-    return blank_to_na(joined.str.strip())
-
-
-def _build_column(col, staged, alive, failures: _Failures, unmapped: list, context) -> pd.Series:
-    raw = _source_values(col, staged)
-    values = raw
-    for step in col.steps:
-        before = values
-        result = run_step(step.transform, values, step.args, context)
-        values = as_text(result.values)
-        if result.bad is not None:
-            message = _step_message(step, col)
-            failures.add(
-                result.bad & alive, result.reason or "invalid_format", step.label, col.name, before, message
-            )
-        if result.unmapped is not None:
-            hit = result.unmapped & alive
+def _build_column(
+    col: TargetColumn, staged, alive, failures: _Failures, outcome_lists: tuple[list, list], context, sides
+) -> pd.Series:
+    built = build(col, staged, context, sides)
+    for f in built.failures:
+        failures.add(f.mask & alive, f.reason, f.rule, col.name, f.before, f.message)
+    for flagged, into in ((built.unmapped, outcome_lists[0]), (built.defaulted, outcome_lists[1])):
+        for item in flagged:
+            hit = item.mask & alive
             if hit.any():
-                name = step.args.get("name") or step.args.get("value")
-                unmapped.append(
-                    pd.concat([staged.loc[hit, list(LINEAGE)], before[hit].rename("value")], axis=1).assign(
-                        value_map=name
-                    )
+                into.append(
+                    pd.concat(
+                        [staged.loc[hit, list(LINEAGE)], item.before[hit].rename("value")], axis=1
+                    ).assign(value_map=item.value_map)
                 )
-    if col.steps and col.steps[-1].transform.name in _TEXT_STEPS:
-        values = blank_to_na(values)  # a text step (regex, replace...) may leave '' behind
-    return values
-
-
-_PHRASES = {
-    "invalid_number": "is not a number",
-    "invalid_date": "is not a valid date",
-    "invalid_format": "does not have the expected format",
-    "unknown_value": "is not a known code",
-}
-
-
-def _step_message(step: Step, col: TargetColumn) -> str:
-    shown = ", ".join(col.headers) or "constant"
-    phrase = _PHRASES.get(step.transform.reason or "", "was refused")
-    if step.transform.name == "value_map":
-        phrase = f"is not in value map {step.args.get('name') or step.args.get('value')}"
-    elif step.transform.name == "integer":
-        phrase = "is not a whole number"
-    return f"{shown}: {{value}} {phrase} ({step.label})"
+    return built.values
 
 
 def _typed_and_required(entity: str, out: pd.DataFrame, failures: _Failures, plan: Plan) -> None:
     """Parse columns no step typed to the model's type; then the model's NOT NULL columns."""
 
     table = ENTITIES[entity].table
-    stepped = {c.name: {s.transform.name for s in c.steps} for c in plan.columns if c.within is None}
+    columns = {c.name: c for c in plan.columns if c.within is None}
     for name in out.columns:
         kind = _kind(table, name)
-        if kind is None or name not in stepped or stepped[name] & set(_TYPE_STEP.get(kind, (kind,))):
+        if kind is None or name not in columns or columns[name].typed_by(set(_TYPE_STEP.get(kind, (kind,)))):
             continue
         parser = {"decimal": t.decimal, "integer": t.integer, "date": t.date, "boolean": t.boolean}.get(kind)
         result = parser(out[name]) if parser else t.datetime_(out[name], plan.context)

@@ -39,8 +39,9 @@ from migrate import db
 from migrate.errors import ConfigError, MigrateError, SourceError
 from migrate.mapping import rules as quality
 from migrate.mapping.chunk import Outcome, map_chunk
-from migrate.mapping.plan import Plan, compile_mapping
+from migrate.mapping.plan import EntityPlan, Plan, compile_mapping
 from migrate.mapping.report import write_quarantine
+from migrate.mapping.reshape import load_sides, mapping_plan, needed_columns, prepared_chunks
 from migrate.mapping.spec import mapping_path, read_mapping
 from migrate.mapping.tables import (
     Tables,
@@ -68,6 +69,30 @@ MAX_CANDIDATES = 10_000  # duplicate candidates listed in SQL; beyond, the whole
 
 
 @dataclass(frozen=True)
+class SourceCounts:
+    """One source block's share of an entity's accounting. `read`: staged rows read; `rows`:
+    rows they became (a join or `unpivot` makes more, `aggregate` fewer) = mapped + rejected
+    + filtered."""
+
+    source: str
+    read: int
+    rows: int
+    mapped: int
+    rejected: int
+    filtered: int
+
+    def to_dict(self) -> dict:
+        return {
+            "source": self.source,
+            "read": self.read,
+            "rows": self.rows,
+            "mapped": self.mapped,
+            "rejected": self.rejected,
+            "filtered": self.filtered,
+        }
+
+
+@dataclass(frozen=True)
 class EntityResult:
     entity: str
     source_rows: int
@@ -77,6 +102,8 @@ class EntityResult:
     rejected_by_reason: dict[str, int]
     filtered_by_filter: dict[str, int]
     unmapped: tuple[UnmappedValue, ...] = ()
+    defaulted: tuple[UnmappedValue, ...] = ()  # codes a value map gave its declared default
+    by_source: tuple[SourceCounts, ...] = ()  # each source block's share, in stacking order
 
     def to_dict(self) -> dict:
         return {
@@ -91,6 +118,11 @@ class EntityResult:
                 {"value_map": u.value_map, "value": u.value, "count": u.count, "samples": list(u.samples)}
                 for u in self.unmapped
             ],
+            "defaulted_values": [
+                {"value_map": u.value_map, "value": u.value, "count": u.count, "samples": list(u.samples)}
+                for u in self.defaulted
+            ],
+            "by_source": [s.to_dict() for s in self.by_source],
         }
 
 
@@ -119,8 +151,12 @@ class _Run:
     mapped_now: set[str] = field(default_factory=set)
     target_keys: dict[str, set[str]] = field(default_factory=dict)
 
+    def mapped_name(self, entity: str) -> str:
+        """The table of an entity's mapped rows: this run's (scratch when simulating) or the last run's."""
+        return self.tables.mapped(entity) if entity in self.mapped_now else f"map_{entity}"
 
-def load_plans(project: Project, entities: tuple[str, ...]) -> dict[str, Plan]:
+
+def load_plans(project: Project, entities: tuple[str, ...]) -> dict[str, EntityPlan]:
     """Parse, validate and compile the mapping of each selected entity (all before any work)."""
     load_project_transforms(project.spec.transforms, project.root)
     value_maps = load_value_maps(project.root)
@@ -133,17 +169,29 @@ def load_plans(project: Project, entities: tuple[str, ...]) -> dict[str, Plan]:
                 f"no mapping for {name}.", file=file, hint=f"Write {file} (see `migrate init`)."
             )
         spec = read_mapping(path, project.root)
-        for i, source in enumerate(spec.sources):
+        for key, source in _declared_sources(spec):
             if source not in project.spec.sources:
                 known = ", ".join(project.spec.sources) or "none"
                 raise ConfigError(
                     f"source {source!r} is not declared in project.yaml; declared: {known}.",
                     file=file,
-                    key=f"sources.{i}",
+                    key=key,
                 )
         context = StepContext(timezone=spec.timezone or project.spec.defaults.timezone, value_maps=value_maps)
         plans[name] = compile_mapping(spec, file, context)
     return plans
+
+
+def _declared_sources(spec) -> list[tuple[str, str]]:
+    """(key path, source name) of every source a mapping file reads: blocks, joins, lookups."""
+    found = []
+    for i, block in enumerate(spec.sources):
+        found.append((f"sources.{i}.source" if block.columns or block.join else f"sources.{i}", block.source))
+        found += [(f"sources.{i}.join.{j}.source", join.source) for j, join in enumerate(block.join)]
+        seen = spec.for_source(i)
+        for name, col in seen.columns.items():
+            found += [(f"columns.{name}.lookup.source", lk.source) for lk in col.lookups() if lk.source]
+    return found
 
 
 def map_entities(
@@ -174,7 +222,7 @@ def map_entities(
         run.store.dispose()
 
 
-def _map_entity(run: _Run, plan: Plan, progress: Progress) -> EntityResult:
+def _map_entity(run: _Run, plan: EntityPlan, progress: Progress) -> EntityResult:
     entity = plan.spec.entity
     engine = run.store.engine
     out_table = mapped_schema(run.tables.mapped(entity), entity)
@@ -187,14 +235,21 @@ def _map_entity(run: _Run, plan: Plan, progress: Progress) -> EntityResult:
     references = _reference_keys(run, entity)
     counts = _Counts()
     task = progress.task(
-        f"map {entity}", total=sum(run.store.count(staged_table(s)) for s in plan.spec.sources)
+        f"map {entity}", total=sum(run.store.count(staged_table(s)) for s in plan.spec.source_names)
     )
-    for source in plan.spec.sources:
-        for staged in _staged_chunks(run, plan, source):
-            outcome = map_chunk(plan, staged, references)
+    for source_plan in plan.sources:
+        _check_source(run, source_plan)
+        sides = load_sides(run.store, source_plan, run.mapped_name, run.project.spec.defaults.chunk_size)
+        block = counts.start_block(source_plan.source)
+        chunk_plan = mapping_plan(source_plan)
+        for prepared in prepared_chunks(run.store, source_plan, run.project.spec.defaults.chunk_size):
+            outcome = map_chunk(chunk_plan, prepared.rows, references, sides)
+            outcome = prepared.merged_with(outcome)
             _write_outcome(engine, out_table, rejects, entity, outcome, counts)
+            block.add(prepared.read, outcome)
             counts.remember_keys([rule[0] for rule in _set_rules(plan)], outcome.mapped)
-            task.advance(len(staged))
+            task.advance(prepared.read)
+        block.last_id = counts.next_id - 1
     for key, policy, order_by, label, reason in _set_rules(plan):
         candidates = counts.duplicate_candidates(key)
         if candidates is not None and len(candidates) == 0:
@@ -203,10 +258,38 @@ def _map_entity(run: _Run, plan: Plan, progress: Progress) -> EntityResult:
             engine, out_table, rejects, entity, key, policy, order_by, label, reason, candidates
         )
     run.mapped_now.add(entity)
-    result = counts.result(entity, run.store, out_table.name)
+    result = counts.result(entity, run.store, out_table)
     if not run.simulate:
         _record_run(engine, run.tables.runs, result)
     return result
+
+
+@dataclass
+class _Block:
+    """One source block's running counts; its mapped rows hold the `_row_id`s first_id..last_id."""
+
+    source: str
+    first_id: int
+    last_id: int = 0
+    read: int = 0
+    rows: int = 0
+    rejected: int = 0
+    filtered: int = 0
+
+    def add(self, read: int, outcome: Outcome) -> None:
+        self.read += read
+        self.rejected += len(outcome.rejects)
+        self.filtered += sum(outcome.filtered.values())
+        self.rows += len(outcome.mapped) + len(outcome.rejects) + sum(outcome.filtered.values())
+
+    def counts(self, conn, out_table: Table) -> SourceCounts:
+        """Mapped rows left after the duplicate pass; those it moved count as rejected."""
+        ids = out_table.c._row_id
+        mapped = conn.execute(
+            select(func.count()).select_from(out_table).where(ids.between(self.first_id, self.last_id))
+        ).scalar_one()
+        moved = self.rows - self.rejected - self.filtered - mapped
+        return SourceCounts(self.source, self.read, self.rows, mapped, self.rejected + moved, self.filtered)
 
 
 @dataclass
@@ -216,7 +299,13 @@ class _Counts:
     reasons: Counter = field(default_factory=Counter)
     filters: Counter = field(default_factory=Counter)
     unmapped: list[pd.DataFrame] = field(default_factory=list)
+    defaulted: list[pd.DataFrame] = field(default_factory=list)
     key_hashes: dict[tuple, list[tuple[np.ndarray, np.ndarray]]] = field(default_factory=dict)
+    blocks: list[_Block] = field(default_factory=list)
+
+    def start_block(self, source: str) -> _Block:
+        self.blocks.append(_Block(source, self.next_id))
+        return self.blocks[-1]
 
     def remember_keys(self, keys: list[tuple[str, ...]], mapped: pd.DataFrame) -> None:
         """Hash each set rule's key per mapped row (8 bytes a row), to find duplicate groups
@@ -238,9 +327,11 @@ class _Counts:
         candidates = ids[hashes.duplicated(keep=False).to_numpy()]
         return candidates if len(candidates) <= MAX_CANDIDATES else None
 
-    def result(self, entity: str, store: WorkStore, mapped_table: str) -> EntityResult:
-        mapped = store.count(mapped_table)
+    def result(self, entity: str, store: WorkStore, out_table: Table) -> EntityResult:
+        mapped = store.count(out_table.name)
         rejected, filtered = sum(self.reasons.values()), sum(self.filters.values())
+        with store.engine.connect() as conn:
+            by_source = tuple(block.counts(conn, out_table) for block in self.blocks)
         return EntityResult(
             entity,
             self.source_rows,
@@ -250,30 +341,26 @@ class _Counts:
             {k: v for k, v in self.reasons.items() if v},
             dict(self.filters),
             _summarise_unmapped(self.unmapped),
+            _summarise_unmapped(self.defaulted),
+            by_source,
         )
 
 
-def _staged_chunks(run: _Run, plan: Plan, source: str):
-    name = staged_table(source)
-    if not run.store.has_table(name):
-        raise SourceError(
-            f"source {source!r} has not been extracted (no table {name} in the work store).",
-            file=plan.file,
-            hint=f"Run `migrate extract {source}` first.",
-        )
-    available = set(run.store.columns(name))
-    needed = list(LINEAGE)
-    for col in plan.columns:
-        for staged, header in zip(col.sources, col.headers, strict=True):
-            if staged not in available:
-                _missing_column(plan, source, f"columns.{col.name}.from", header, available)
-            needed.append(staged)
-    for i, f in enumerate(plan.spec.filters):
-        if normalize_header(f.column) not in available:
-            _missing_column(plan, source, f"filters.{i}.column", f.column, available)
-        needed.append(normalize_header(f.column))
-    needed = list(dict.fromkeys(needed))
-    yield from read_staged(run.store.engine, name, needed, run.project.spec.defaults.chunk_size)
+def _check_source(run: _Run, plan: Plan) -> None:
+    """The source (and every source it joins or looks in) is extracted and has the columns
+    the mapping reads; the message names the key path."""
+    for source, headers in needed_columns(plan):
+        name = staged_table(source)
+        if not run.store.has_table(name):
+            raise SourceError(
+                f"source {source!r} has not been extracted (no table {name} in the work store).",
+                file=plan.file,
+                hint=f"Run `migrate extract {source}` first.",
+            )
+        available = set(run.store.columns(name))
+        for key, header in headers:
+            if normalize_header(header) not in available:
+                _missing_column(plan, source, key, header, available)
 
 
 def _missing_column(plan: Plan, source: str, key: str, header: str, available: set[str]) -> None:
@@ -295,6 +382,7 @@ def _write_outcome(
     counts.reasons.update(outcome.rejects["reason"].value_counts().to_dict())
     counts.filters.update(outcome.filtered)
     counts.unmapped.extend(outcome.unmapped)
+    counts.defaulted.extend(outcome.defaulted)
 
 
 def _set_rules(plan: Plan):
@@ -417,6 +505,7 @@ def _record_run(engine, name: str, result: EntityResult) -> None:
     details = {
         "rejected_by_reason": result.rejected_by_reason,
         "filtered_by_filter": result.filtered_by_filter,
+        "by_source": [s.to_dict() for s in result.by_source],
     }
     with engine.begin() as conn:
         conn.execute(

@@ -47,12 +47,14 @@ _EXCEL_EPOCH = pd.Timestamp("1899-12-30")  # Excel's day 0 (the 1900 leap-year b
 
 @dataclass(frozen=True)
 class StepResult:
-    """A step's output: the new values, rows it rejects, rows whose code no value map knows."""
+    """A step's output: the new values, rows it rejects, rows whose code no value map knows,
+    rows a value map gave its declared default."""
 
     values: pd.Series
     bad: pd.Series | None = None
     unmapped: pd.Series | None = None
     reason: str | None = None
+    defaulted: pd.Series | None = None
 
 
 @dataclass
@@ -111,7 +113,7 @@ def run_step(found: Transform, values: pd.Series, args: dict, ctx: StepContext) 
         return (
             out
             if out.reason or out.bad is None
-            else StepResult(out.values, out.bad, out.unmapped, found.reason)
+            else StepResult(out.values, out.bad, out.unmapped, found.reason, out.defaulted)
         )
     return StepResult(as_text(out))
 
@@ -443,9 +445,9 @@ def negate(values: pd.Series) -> pd.Series:
         quantity: {from: 出库数量, steps: [decimal, negate]}
     """
     flipped = values.str.replace(r"^-", "", regex=True)
-    return flipped.where(values.str.startswith("-").fillna(False).astype(bool), "-" + values).where(
-        values.notna()
-    )
+    zero = values.str.fullmatch(r"[+-]?0*\.?0*").fillna(False).astype(bool)  # no `-0`
+    keep = values.str.startswith("-").fillna(False).astype(bool) | zero
+    return flipped.where(keep, "-" + values).where(values.notna())
 
 
 def parse_timestamps(

@@ -73,8 +73,10 @@ class ValueMap:
         mapped = pd.Series(np.where(known, found, None)[codes], index=values.index, dtype=object)
         if self.spec.strict:
             return StepResult(as_text(mapped), unmapped, unmapped, "unknown_value")
-        fallback = values if self.spec.default is None else self.spec.default
-        return StepResult(as_text(mapped.where(~unmapped, fallback)), None, unmapped)
+        if self.spec.default is None:  # kept as they are: still codes no map knows
+            return StepResult(as_text(mapped.where(~unmapped, values)), None, unmapped)
+        # the declared default is a decision, not an unknown: reported as defaulted
+        return StepResult(as_text(mapped.where(~unmapped, self.spec.default)), defaulted=unmapped)
 
 
 def value_map_files(root: Path) -> dict[str, Path]:

@@ -44,9 +44,20 @@ def test_counts_rejects_and_row_accounting(tmp_path):
     assert lots.loc[4, "reason"] == "invalid_date" and lots.loc[4, "value"] == "2024-02-30"
     runs = table(project, "map_runs")
     details = json.loads(runs[runs.entity == "material"].iloc[-1]["details"])
+    expected = scenario.EXPECTED["material"]
     assert details == {
-        "rejected_by_reason": scenario.EXPECTED["material"]["rejected_by_reason"],
+        "rejected_by_reason": expected["rejected_by_reason"],
         "filtered_by_filter": {"voided": 1},
+        "by_source": [
+            {
+                "source": "mat",
+                "read": expected["source_rows"],
+                "rows": expected["source_rows"],
+                "mapped": expected["mapped"],
+                "rejected": expected["rejected"],
+                "filtered": expected["filtered"],
+            }
+        ],
     }
 
 

@@ -17,6 +17,7 @@ from migrate.mapping import map_entities
 from migrate.mapping.engine import export_values, import_values
 from migrate.project import Project
 from tests.map import scenario
+from tests.map.helpers import write_mapping, write_values
 
 DATA = Path(__file__).parent / "data"
 FILLED = {"神秘": "finished", "007": "packaging", "=SUM(A1)": "semi"}
@@ -122,7 +123,38 @@ def test_not_strict_keeps_or_defaults(tmp_path):
     path.write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
     result = material(map_entities(project, ["material"]))
     assert "unknown_value" not in result.rejected_by_reason
-    assert sum(u.count for u in result.unmapped) == 3  # still reported
+    # the declared default is a decision: reported as defaulted, not as unknown codes
+    assert result.unmapped == ()
+    assert {(u.value_map, u.value, u.count) for u in result.defaulted} == {
+        ("material_type", "神秘", 1),
+        ("material_type", "007", 1),
+        ("material_type", "=SUM(A1)", 1),
+    }
+    assert all(u.samples for u in result.defaulted)
+
+
+def test_not_strict_without_default_keeps_and_reports_unknown(tmp_path):
+    project = Project(scenario.build(tmp_path / "p"))
+    path = project.root / "mappings/values/material_type.yaml"
+    spec = yaml.safe_load(path.read_text("utf-8")) | {"strict": False}
+    path.write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
+    result = material(map_entities(project, ["material"]))
+    assert sum(u.count for u in result.unmapped) == 3 and result.defaulted == ()
+
+
+def test_values_export_lists_only_real_unknowns(tmp_path):
+    """Two maps, one defaulting: the export lists the codes of the strict one only."""
+    project = Project(scenario.build(tmp_path / "p"))
+    write_values(project.root, "uom", {"strict": False, "default": "pcs", "entries": {"kg": "kg"}})
+    mapping = yaml.safe_load((project.root / "mappings/material.yaml").read_text("utf-8"))
+    mapping["columns"]["base_uom"] = {"from": "单位", "steps": [{"value_map": "uom"}]}
+    write_mapping(project.root, "material", mapping)
+    out = tmp_path / "unmapped.xlsx"
+    result = export_values(project, out, ("material",))
+    rows = list(load_workbook(out)["unmapped"].iter_rows(values_only=True))[1:]
+    assert {r[0] for r in rows} == {"material_type"} and result.by_value_map == {"material_type": 3}
+    simulated = material(map_entities(project, ["material"], simulate=True))
+    assert {(u.value_map, u.value) for u in simulated.defaulted} == {("uom", "pcs")}
 
 
 def test_quarantine_workbook_is_formula_safe(tmp_path):
