@@ -25,6 +25,8 @@ from migrate.progress import NO_PROGRESS, Progress
 from migrate.project import Project
 from migrate.urls import redact
 
+PIPE_WIDTH = 10_000  # "no limit" for rich: tables and lines take their natural width
+
 
 @dataclass
 class AppContext:
@@ -40,8 +42,15 @@ class AppContext:
         return Project(self.project_dir, target_override=self.target)
 
     @cached_property
+    def terminal(self) -> bool:
+        return sys.stdout.isatty()
+
+    @cached_property
     def console(self) -> Console:
-        return Console(highlight=False, soft_wrap=False)
+        if self.terminal:
+            return Console(highlight=False, soft_wrap=False)
+        # piped: plain text at full width (a script or a file gets whole lines, never wrapped or cut)
+        return Console(highlight=False, soft_wrap=True, width=PIPE_WIDTH, color_system=None)
 
     @cached_property
     def err_console(self) -> Console:
@@ -49,7 +58,7 @@ class AppContext:
 
     @property
     def interactive(self) -> bool:
-        return not (self.json or self.quiet) and sys.stdout.isatty()
+        return not (self.json or self.quiet) and self.terminal
 
     def say(self, text: str) -> None:
         """A human line on stdout, unless --json or --quiet."""

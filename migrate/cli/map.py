@@ -53,7 +53,8 @@ def render(app, result: MapResult, out: Path | None) -> None:
             f"  {e.entity}: in {e.source_rows}, mapped {e.mapped}, rejected {e.rejected}, filtered {e.filtered}"
         )
         for reason, n in sorted(e.rejected_by_reason.items()):
-            app.say(f"      rejected {reason}: {n}")
+            example = e.examples.get(reason)
+            app.say(f"      rejected {reason}: {n}" + (f" (e.g. {example})" if example else ""))
         for name, n in sorted(e.filtered_by_filter.items()):
             app.say(f"      filtered by {name}: {n}")
         for u in e.unmapped[:10]:

@@ -2,7 +2,7 @@
 
 Checks run in a fixed order and the first failure wins, so a rejected row has one reason:
 step failures (column order), the model's NOT NULL columns, declared rules (file order),
-text too long for the model's column, references. Set rules (duplicates, `unique`) run
+the model's enumerations and text lengths (constraints.py), references. Set rules (duplicates, `unique`) run
 after every chunk (see engine).
 """
 
@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 
 from migrate.mapping import rules as quality
 from migrate.mapping import transforms as t
+from migrate.mapping.constraints import check_model
 from migrate.mapping.plan import Plan, Step, TargetColumn
 from migrate.mapping.spec import required_columns
 from migrate.mapping.transforms import TEXT, as_text, blank_to_na, run_step
@@ -60,7 +61,7 @@ class _Failures:
         if shown is not None:
             self.frame.loc[new, "value"] = shown.where(shown.notna(), None)
         if "{value}" in message and shown is not None:
-            filled = shown.map(lambda v: message.replace("{value}", repr(None if pd.isna(v) else v)))
+            filled = shown.map(lambda v: message.replace("{value}", _excerpt(None if pd.isna(v) else v)))
             self.frame.loc[new, "message"] = filled
         else:
             self.frame.loc[new, "message"] = message
@@ -68,6 +69,12 @@ class _Failures:
     @property
     def failed(self) -> pd.Series:
         return self.frame["reason"].notna()
+
+
+def _excerpt(value, limit: int = 60) -> str:
+    """A value as the message shows it: repr, cut short (a hostile cell never fills a message)."""
+    shown = repr(value)
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
 
 
 def map_chunk(plan: Plan, staged: pd.DataFrame, references: dict[str, pa.Array]) -> Outcome:
@@ -102,7 +109,7 @@ def map_chunk(plan: Plan, staged: pd.DataFrame, references: dict[str, pa.Array])
             if isinstance(named, str)
             else quality.describe(rule),
         )
-    _check_lengths(entity, out, failures)
+    check_model(entity, out, failures)  # enumerations and lengths: what load would refuse
     _check_references(entity, out, failures, references)
     rejected = alive & failures.failed
     kept = alive & ~failures.failed
@@ -222,24 +229,6 @@ def _kind(table, name: str) -> str | None:
         return "datetime"
     name_of = type(sqltype).__name__
     return {"Integer": "integer", "Date": "date", "Boolean": "boolean"}.get(name_of)
-
-
-def _check_lengths(entity: str, out: pd.DataFrame, failures: _Failures) -> None:
-    table = ENTITIES[entity].table
-    for name in out.columns:
-        length = getattr(table.c[name].type, "length", None) if name in table.c else None
-        if length is None and name not in table.c:
-            length = 60  # natural-key references: the longest key column of the model
-        if length and out[name].notna().any():
-            too_long = out[name].str.len().fillna(0) > length
-            failures.add(
-                too_long,
-                "out_of_range",
-                f"{name}.length",
-                name,
-                out[name],
-                f"{name} is longer than {length} characters",
-            )
 
 
 def _check_references(

@@ -11,7 +11,8 @@ run has already mapped (and the target's rows). Per entity:
    parsed to the model's type if no step did (decimal, integer, date, timestamp, boolean).
 5. Checks, first failure wins, so every rejected row has exactly one reason: step failures
    (in column order), the model's NOT NULL columns (missing_value), declared rules (in
-   order), text too long for the model's column (out_of_range), references (unknown_reference).
+   order), the model's enumerations (not_allowed) and text lengths (too_long), references
+   (unknown_reference).
 6. After every chunk: duplicate groups of the natural key, and `unique` rules, among the
    rows still mapped. `reject_all` rejects every member of a group (a pair gives two
    rejects); `keep_first` / `keep_last` keep one member by `order_by` and reject the rest.
@@ -39,6 +40,7 @@ from migrate import db
 from migrate.errors import ConfigError, MigrateError, SourceError
 from migrate.mapping import rules as quality
 from migrate.mapping.chunk import Outcome, map_chunk
+from migrate.mapping.constraints import value_map_targets
 from migrate.mapping.plan import Plan, compile_mapping
 from migrate.mapping.report import write_quarantine
 from migrate.mapping.spec import mapping_path, read_mapping
@@ -77,6 +79,7 @@ class EntityResult:
     rejected_by_reason: dict[str, int]
     filtered_by_filter: dict[str, int]
     unmapped: tuple[UnmappedValue, ...] = ()
+    examples: dict[str, str] = field(default_factory=dict)  # reason -> the first reject's message
 
     def to_dict(self) -> dict:
         return {
@@ -91,6 +94,7 @@ class EntityResult:
                 {"value_map": u.value_map, "value": u.value, "count": u.count, "samples": list(u.samples)}
                 for u in self.unmapped
             ],
+            "examples": dict(sorted(self.examples.items())),
         }
 
 
@@ -217,6 +221,7 @@ class _Counts:
     filters: Counter = field(default_factory=Counter)
     unmapped: list[pd.DataFrame] = field(default_factory=list)
     key_hashes: dict[tuple, list[tuple[np.ndarray, np.ndarray]]] = field(default_factory=dict)
+    examples: dict[str, str] = field(default_factory=dict)
 
     def remember_keys(self, keys: list[tuple[str, ...]], mapped: pd.DataFrame) -> None:
         """Hash each set rule's key per mapped row (8 bytes a row), to find duplicate groups
@@ -250,6 +255,7 @@ class _Counts:
             {k: v for k, v in self.reasons.items() if v},
             dict(self.filters),
             _summarise_unmapped(self.unmapped),
+            {k: v for k, v in self.examples.items() if self.reasons.get(k)},
         )
 
 
@@ -293,6 +299,9 @@ def _write_outcome(
     insert_frame(engine, rejects, outcome.rejects.assign(entity=entity))
     counts.source_rows += len(mapped) + len(outcome.rejects) + sum(outcome.filtered.values())
     counts.reasons.update(outcome.rejects["reason"].value_counts().to_dict())
+    firsts = outcome.rejects.drop_duplicates("reason")
+    for reason, message in zip(firsts["reason"], firsts["message"], strict=True):
+        counts.examples.setdefault(reason, str(message))
     counts.filters.update(outcome.filtered)
     counts.unmapped.extend(outcome.unmapped)
 
@@ -493,6 +502,6 @@ class ImportResult:
 def import_values(project: Project, path: Path) -> ImportResult:
     """Merge a filled export workbook into the value maps (validated before anything is written)."""
     maps = load_value_maps(project.root)
-    additions = read_import(path, maps)
+    additions = read_import(path, maps, value_map_targets(project.root))
     added = {name: merge_entries(maps[name], entries, project.root) for name, entries in additions.items()}
     return ImportResult(path, {k: v for k, v in added.items() if v})
