@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as RichProgress
 
-from migrate.errors import EXIT_FAILED, MigrateError
+from migrate.errors import EXIT_FAILED, ConfigError, MigrateError
 from migrate.progress import NO_PROGRESS, Progress
 from migrate.project import Project
 from migrate.urls import redact
@@ -127,6 +127,22 @@ def _jsonable(value: Any) -> Any:
     if hasattr(value, "to_dict"):
         return value.to_dict()
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def confirmed(app: AppContext, yes: bool, what: Any, question: str) -> None:
+    """Nothing destroyed by surprise (DESIGN §6.12): show what will happen and ask on a
+    terminal; scripts and --json must say --yes. Declined: exit 1, nothing done."""
+    if yes:
+        return
+    if app.json or not (sys.stdin.isatty() and app.terminal):
+        raise ConfigError(
+            f"{question.rstrip('?')}: this changes the target for good and needs a confirmation.",
+            hint="Run it from a terminal to be asked, or add --yes.",
+        )
+    app.console.print(what() if callable(what) else what)
+    if not typer.confirm(question, default=False):
+        app.err_console.print("nothing done.")
+        raise typer.Exit(EXIT_FAILED)
 
 
 def audited(app: AppContext, command: str, details: dict | None = None) -> None:

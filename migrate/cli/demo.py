@@ -25,7 +25,9 @@ def demo(
         help="Process-parameter rows to generate (default: the reference scale, 5,000).",
     ),
     directory: Path = typer.Option(
-        Path("migrate-demo"), "--dir", help="Folder for the demo project (replaced on each run)."
+        Path("migrate-demo"),
+        "--dir",
+        help="Folder for the demo project: new, empty, or an earlier demo (replaced on each run).",
     ),
     seed: int = typer.Option(7, "--seed", help="Seed of the legacy factory: the same seed, the same files."),
 ) -> None:

@@ -8,7 +8,14 @@ import typer
 from rich.table import Table
 
 from migrate import rollback as engine
-from migrate.cli.context import AppContext, app_context, emit_json, progress_for, reported_errors
+from migrate.cli.context import (
+    AppContext,
+    app_context,
+    confirmed,
+    emit_json,
+    progress_for,
+    reported_errors,
+)
 from migrate.db import make_engine, require_schema
 from migrate.rollback.plan import RollbackPlan, plan
 from migrate.urls import redact
@@ -97,6 +104,9 @@ def run(
     chunk_size: int = typer.Option(
         1_000, "--chunk-size", min=1, help="Ledger entries undone per transaction."
     ),
+    yes: bool = typer.Option(
+        False, "--yes", "-y", help="Do not ask (needed without a terminal and with --json)."
+    ),
 ) -> None:
     """Return the target to a cutover point: the ledger replayed backwards in checkpointed chunks
     (a killed rollback resumes when run again). Exit 0 when every table's hash equals the
@@ -104,6 +114,9 @@ def run(
     app_ctx = app_context(ctx)
     with reported_errors(ctx):
         url = _target(app_ctx)
+        confirmed(
+            app_ctx, yes, lambda: render_plan(plan(app_ctx.project, to)), f"Roll the target back to {to}?"
+        )
         with progress_for(ctx) as progress:
             result = engine.rollback(
                 url,
