@@ -19,7 +19,9 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as RichProgress
+from rich.table import Table
 
+from migrate.cli.output import print_table, when
 from migrate.errors import EXIT_FAILED, ConfigError, MigrateError
 from migrate.progress import NO_PROGRESS, Progress
 from migrate.project import Project
@@ -61,9 +63,27 @@ class AppContext:
         return not (self.json or self.quiet) and self.terminal
 
     def say(self, text: str) -> None:
-        """A human line on stdout, unless --json or --quiet."""
+        """Chatter: a human line on stdout, unless --json or --quiet."""
         if not (self.json or self.quiet):
             self.console.print(redact(text))
+
+    def result(self, text: str) -> None:
+        """The command's answer as a line: shown under --quiet too (never under --json)."""
+        if not self.json:
+            self.console.print(redact(text))
+
+    def show(self, grid: Table) -> None:
+        """A result table, whole at any width (see output.print_table); shown under --quiet too."""
+        if not self.json:
+            print_table(self.console, grid)
+
+    def when(self, moment: datetime | None) -> str:
+        """A time in the project's time zone with its offset (UTC outside a project)."""
+        try:
+            zone = self.project.spec.defaults.timezone
+        except MigrateError:
+            zone = None
+        return when(moment, zone)
 
 
 def default_operator() -> str:

@@ -11,7 +11,7 @@ from rich.table import Table
 from migrate import reconcile as engine
 from migrate.cli.context import AppContext, app_context, emit_json, progress_for, reported_errors
 from migrate.errors import EXIT_FAILED, ConfigError
-from migrate.reconcile.report import write_xlsx
+from migrate.reconcile.report import RunFacts, write_xlsx
 
 
 class Method(StrEnum):
@@ -60,9 +60,10 @@ def reconcile(
                 chunk_size=chunk_size,
                 method=method.value,
                 progress=progress,
+                max_details=XLSX_MAX_DETAILS if format_ is Format.xlsx else None,
             )
         if format_ is Format.xlsx:
-            write_xlsx(report, out)
+            write_xlsx(report, out, _facts(app, report))
         elif format_ is Format.json and out is not None:
             import json
 
@@ -77,6 +78,15 @@ def reconcile(
             app.say(f"report written to {out}")
     if not report.ok:
         raise typer.Exit(EXIT_FAILED)
+
+
+XLSX_MAX_DETAILS = 5_000_000  # a workbook lists every difference up to this (all are counted)
+
+
+def _facts(app: AppContext, report: engine.ReconcileReport) -> RunFacts:
+    from migrate.load import project_fingerprint
+
+    return RunFacts(app.operator, project_fingerprint(app.project.root), app.when(report.generated_at))
 
 
 def render(report: engine.ReconcileReport, app: AppContext) -> None:

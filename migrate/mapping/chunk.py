@@ -39,19 +39,21 @@ class Outcome:
 
 
 class _Failures:
-    """The first failure of each row: reason, rule, column, value, message."""
+    """The first failure of each row (reason, rule, column, value, message), and every
+    reason the row failed for (`reasons`, for the consultant's worklist)."""
 
     def __init__(self, index: pd.Index) -> None:
         self.frame = pd.DataFrame(
             {
                 k: pd.Series(None, index=index, dtype=object)
-                for k in ("reason", "rule", "column", "value", "message")
+                for k in ("reason", "rule", "column", "value", "message", "reasons")
             }
         )
 
     def add(self, mask: pd.Series, reason: str, rule: str, column, values, message: str) -> None:
         """Record a failure for rows not failed yet. `{value}` in the message is filled per
         rejected row only (rejects are few; the rows that pass never pay for messages)."""
+        self._also(mask, reason)
         new = mask & self.frame["reason"].isna()
         if not new.any():
             return
@@ -65,6 +67,14 @@ class _Failures:
             self.frame.loc[new, "message"] = filled
         else:
             self.frame.loc[new, "message"] = message
+
+    def _also(self, mask: pd.Series, reason: str) -> None:
+        """Append `reason` to the failing rows' list (only those rows are touched: rejects are few)."""
+        hit = mask.fillna(False).astype(bool)
+        if not hit.any() or not isinstance(reason, str):
+            return
+        listed = self.frame.loc[hit, "reasons"]
+        self.frame.loc[hit, "reasons"] = listed.where(listed.isna(), listed + ", " + reason).fillna(reason)
 
     @property
     def failed(self) -> pd.Series:
@@ -115,11 +125,19 @@ def map_chunk(plan: Plan, staged: pd.DataFrame, references: dict[str, pa.Array])
     kept = alive & ~failures.failed
     lineage = staged[list(LINEAGE)]
     rejects = pd.concat([lineage[rejected], failures.frame[rejected]], axis=1)
+    rejects["key"] = _key_text(out.loc[rejected, list(ENTITIES[entity].natural_key)])
     if kept.all():  # the common chunk: no row to drop, no copy of every column
         mapped = pd.concat([lineage, out], axis=1)
     else:
         mapped = pd.concat([lineage[kept], out[kept]], axis=1)
     return Outcome(mapped, rejects, Counter(filtered.dropna()), unmapped)
+
+
+def _key_text(keys: pd.DataFrame) -> pd.Series:
+    """The natural key of each rejected row as one text (`K1 | K2`), empty parts as ''."""
+    if keys.empty:
+        return pd.Series(dtype=object, index=keys.index)
+    return keys.astype(object).where(keys.notna(), "").astype(str).agg(" | ".join, axis=1)
 
 
 def _named_values(out: pd.DataFrame, named) -> pd.Series:

@@ -46,6 +46,7 @@ from migrate.mapping.report import write_quarantine
 from migrate.mapping.spec import mapping_path, read_mapping
 from migrate.mapping.tables import (
     Tables,
+    create_rejects,
     insert_frame,
     mapped_schema,
     read_staged,
@@ -185,7 +186,7 @@ def _map_entity(run: _Run, plan: Plan, progress: Progress) -> EntityResult:
     rejects = rejects_schema(run.tables.rejects)
     out_table.drop(engine, checkfirst=True)
     out_table.create(engine)
-    rejects.create(engine, checkfirst=True)
+    create_rejects(engine, rejects)
     with engine.begin() as conn:
         conn.execute(rejects.delete().where(rejects.c.entity == entity))
     references = _reference_keys(run, entity)
@@ -354,6 +355,12 @@ def _reject_groups(
             column=", ".join(key),
             value=value,
             message=f"{', '.join(key)} " + value.map(repr) + f" is not unique ({policy})",
+            key=rows[list(ENTITIES[entity].natural_key)]
+            .astype(object)
+            .fillna("")
+            .astype(str)
+            .agg(" | ".join, axis=1),
+            reasons=reason,
         )
         data = frame.astype(object).where(frame.notna(), None)
         conn.execute(rejects.insert(), data.to_dict("records"))
