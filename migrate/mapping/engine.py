@@ -449,19 +449,8 @@ def _record_run(engine, name: str, result: EntityResult) -> None:
         )
 
 
-def read_rejects(store: WorkStore, entity: str, name: str = "map_rejects") -> pd.DataFrame:
-    if not store.has_table(name):
-        return pd.DataFrame()
-    t = rejects_schema(name)
-    with store.engine.connect() as conn:
-        return pd.DataFrame(
-            conn.execute(select(t).where(t.c.entity == entity).order_by(t.c._row_id)).mappings().all()
-        )
-
-
 def _write_quarantine(run: _Run, entities: tuple[str, ...], path: Path) -> None:
-    frames = ((e, read_rejects(run.store, e, run.tables.rejects)) for e in entities)
-    write_quarantine(path, ((e, f) for e, f in frames if not f.empty))
+    write_quarantine(path, run.store, entities, run.tables.rejects)
 
 
 def _drop_scratch(run: _Run, entities: tuple[str, ...]) -> None:
