@@ -17,10 +17,9 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
-from rich.progress import Progress as RichProgress
 from rich.table import Table
 
+from migrate.cli.live import LiveStages, live_progress
 from migrate.cli.output import print_table, when
 from migrate.errors import EXIT_FAILED, ConfigError, MigrateError
 from migrate.progress import NO_PROGRESS, Progress
@@ -178,32 +177,16 @@ def emit_json(app: AppContext, data: dict) -> None:
     print(redact(text))
 
 
-class _RichTask:
-    def __init__(self, progress: RichProgress, task_id) -> None:
-        self._progress, self._id = progress, task_id
-
-    def advance(self, amount: int = 1) -> None:
-        self._progress.advance(self._id, amount)
-
-    def update(self, *, total: int | None = None, description: str | None = None) -> None:
-        self._progress.update(self._id, total=total, description=description)
-
-
-class _RichProgress:
-    def __init__(self, progress: RichProgress) -> None:
-        self._progress = progress
-
-    def task(self, description: str, total: int | None = None) -> _RichTask:
-        return _RichTask(self._progress, self._progress.add_task(description, total=total))
-
-
 @contextmanager
 def progress_for(ctx: typer.Context) -> Iterator[Progress]:
-    """Rich progress bars on a terminal; nothing under --json, --quiet or a pipe."""
+    """Live progress on a terminal (migrate/cli/live.py); nothing under --json, --quiet or a pipe."""
     app = app_context(ctx)
     if not app.interactive:
         yield NO_PROGRESS
         return
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with RichProgress(*columns, console=app.console, transient=True) as progress:
-        yield _RichProgress(progress)
+    with live_progress(app.console) as progress:
+        stages = LiveStages(progress)
+        try:
+            yield stages
+        finally:
+            stages.close()

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from migrate.cli.context import app_context, audited, emit_json, progress_for, reported_errors
+from migrate.cli.output import more, number, table
 from migrate.mapping import MapResult, map_entities
 
 
@@ -45,21 +46,31 @@ def map_command(
     render(app, result, out)
 
 
+UNMAPPED_SHOWN = 10
+
+
 def render(app, result: MapResult, out: Path | None) -> None:
-    title = "simulated (nothing replaced)" if result.simulate else "mapped"
-    app.say(f"{title}: {len(result.entities)} entities")
+    """The counts per entity (a table), then per entity its rejects by reason with an example,
+    its filters and its first unmapped values."""
+    title = "map, simulated (nothing replaced)" if result.simulate else "map"
+    numbers = ("rows in", "mapped", "rejected", "filtered")
+    grid = table("entity", *numbers, title=title, numeric=numbers)
     for e in result.entities:
-        app.say(
-            f"  {e.entity}: in {e.source_rows}, mapped {e.mapped}, rejected {e.rejected}, filtered {e.filtered}"
-        )
+        grid.add_row(e.entity, *(number(n) for n in (e.source_rows, e.mapped, e.rejected, e.filtered)))
+    app.show(grid)
+    for e in result.entities:
         for reason, n in sorted(e.rejected_by_reason.items()):
             example = e.examples.get(reason)
-            app.say(f"      rejected {reason}: {n}" + (f" (e.g. {example})" if example else ""))
+            app.result(
+                f"  {e.entity} rejected {reason}: {number(n)}" + (f" (e.g. {example})" if example else "")
+            )
         for name, n in sorted(e.filtered_by_filter.items()):
-            app.say(f"      filtered by {name}: {n}")
-        for u in e.unmapped[:10]:
-            app.say(f"      unmapped {u.value_map}: {u.value!r} x{u.count}")
-        if len(e.unmapped) > 10:
-            app.say(f"      ... {len(e.unmapped) - 10} more unmapped values (migrate values export)")
+            app.result(f"  {e.entity} filtered by {name}: {number(n)}")
+        for u in e.unmapped[:UNMAPPED_SHOWN]:
+            app.result(f"  {e.entity} unmapped {u.value_map}: {u.value!r} x{number(u.count)}")
+        if len(e.unmapped) > UNMAPPED_SHOWN:
+            app.result(
+                f"  {more(UNMAPPED_SHOWN, len(e.unmapped))} unmapped values (`migrate values export` lists them)"
+            )
     if out:
-        app.say(f"rejects written to {out}")
+        app.result(f"rejects written to {out}")

@@ -17,10 +17,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from rich import box
+from rich.cells import cell_len
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+MAX_WORD = 40  # a longer "word" (a URL, a hash) may be folded rather than force a vertical table
 KEY_HEADERS = frozenset({"entity", "source", "phase", "point", "gate", "value map", "table", "check"})
 
 
@@ -61,31 +63,101 @@ def more(shown: int, total: int) -> str:
     return f"… and {number(total - shown)} more" if total > shown else ""
 
 
-def table(*headers: str, title: str | None = None, numeric: Sequence[str] = ()) -> Table:
-    """A result table: key columns never wrap or shrink, numbers right-aligned, the rest wraps."""
-    grid = Table(title=title, box=box.SIMPLE_HEAVY, title_justify="left")
+def table(
+    *headers: str, title: str | None = None, numeric: Sequence[str] = (), secondary: Sequence[str] = ()
+) -> Table:
+    """A result table: key columns never wrap or shrink, numbers right-aligned, the rest wraps.
+    `secondary` columns are left out, last first, where the table would not fit otherwise
+    (a caption names them); only then does the table turn vertical."""
+    # a rule under the header and two spaces between columns: the most table in 80 columns
+    grid = Table(
+        title=title,
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
+    )
     for header in headers:
         key = header in KEY_HEADERS
         grid.add_column(
             header,
             justify="right" if header in numeric else "left",
             no_wrap=key,
-            overflow="fold",
-            min_width=len(header) if not key else None,
+            overflow="fold",  # only a word longer than its column (a URL) is folded, never cut
         )
+    grid._secondary = tuple(secondary)  # type: ignore[attr-defined]
     return grid
 
 
 def print_table(console: Console, grid: Table) -> None:
     """Print `grid` whole: as a table where it fits, else vertically (never a cut key)."""
-    for column in grid.columns:
-        if column.header in KEY_HEADERS:
-            column.no_wrap = True
-            column.min_width = max((len(str(c)) for c in column.cells), default=0) or None
-    if console.measure(grid).minimum <= console.width:
-        console.print(grid)
+    if not console.is_terminal:
+        _print_plain(console, grid)
         return
-    console.print(vertical(grid))
+    dropped, every = [], list(grid.columns)
+    for header in reversed(getattr(grid, "_secondary", ())):
+        if _fit(grid, console.width):
+            break
+        index = next(i for i, c in enumerate(grid.columns) if c.header == header)
+        grid.columns.pop(index)
+        dropped.insert(0, header)
+    if not _fit(grid, console.width):
+        grid.columns[:] = every  # vertical has room for every column
+        console.print(vertical(grid))
+        return
+    if dropped:
+        grid.caption = f"left out at this width: {', '.join(dropped)} (a wider terminal or --json shows them)"
+        grid.caption_justify = "left"
+    console.print(grid)
+
+
+def _fit(grid: Table, width: int) -> bool:
+    """Give each column its width: key columns their longest value; the others at least their
+    longest word, sharing what is left in proportion to what they would like. False: even
+    that does not fit."""
+    columns = grid.columns
+    overhead = 2 * (len(columns) - 1)  # the layout `table` makes: two spaces between columns
+    natural = [max([_cell_width(c) for c in col.cells] + [cell_len(str(col.header))]) for col in columns]
+    least = [
+        n if col.header in KEY_HEADERS else max(_word_width(col.header), min(_longest_word(col), MAX_WORD))
+        for n, col in zip(natural, columns, strict=True)
+    ]
+    room = width - overhead
+    if sum(natural) <= room:
+        return True
+    if sum(least) > room:
+        return False
+    spare, wants = room - sum(least), [n - m for n, m in zip(natural, least, strict=True)]
+    total = sum(wants) or 1
+    for col, low, want in zip(columns, least, wants, strict=True):
+        col.width = low + spare * want // total
+        col.no_wrap = col.header in KEY_HEADERS
+    return True
+
+
+def _longest_word(column) -> int:
+    return max((_word_width(c) for c in column.cells), default=0)
+
+
+def _print_plain(console: Console, grid: Table) -> None:
+    """Piped: the table at its natural width, a rule under the header, no trailing spaces."""
+    with console.capture() as captured:
+        console.print(grid)
+    lines = [line.rstrip() for line in captured.get().splitlines()]
+    console.file.write("\n".join(line for line in lines if line) + "\n")
+
+
+def _text(cell: Any) -> str:
+    return cell.plain if isinstance(cell, Text) else Text.from_markup(str(cell)).plain
+
+
+def _cell_width(cell: Any) -> int:
+    return max((cell_len(line) for line in _text(cell).splitlines()), default=0)
+
+
+def _word_width(cell: Any) -> int:
+    return max((cell_len(word) for word in _text(cell).split()), default=0)
 
 
 def vertical(grid: Table) -> Group:

@@ -233,7 +233,7 @@ class EntityLoader:
     def run(self) -> EntityResult:
         self.initial = self.latest = state = self._initial_state()
         resumed_from = state.next_chunk if state.pass_run_id != self.ctx.run_id else None
-        task = self.ctx.progress.task(self.entity, total=self.total_rows)
+        task = self.ctx.progress.task(f"load {self.entity}", total=self.total_rows)
         task.advance(min(self.total_rows, state.next_chunk * state.chunk_size))
         attempts, progress_mark, reread = 0, (state.next_chunk, state.status), False
         while True:

@@ -240,7 +240,7 @@ def reconcile_with(
     progress: Progress = NO_PROGRESS,
 ) -> ReconcileReport:
     """The same, given an open work store and target (tests, benchmarks, `phase run`)."""
-    task = progress.task("reconcile", total=len(specs))
+    task = progress.task("reconcile", total=len(specs), unit="entities")
     reports = []
     for spec in specs:
         task.update(description=f"reconcile {spec.entity}")

@@ -3,12 +3,6 @@ and approving a phase whose point would hold later phases' rows."""
 
 from __future__ import annotations
 
-import os
-import pty
-import select
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +14,7 @@ from migrate.db import make_engine
 from migrate.demo import DEMO_MARK, prepare, refuse_foreign_folder
 from migrate.errors import ConfigError
 from migrate.project import Project
+from tests.cli.terminal import run_in_terminal
 from tests.load.conftest import hashes
 
 
@@ -105,31 +100,7 @@ def test_rollback_and_downgrade_need_a_confirmation(later_loaded):
 
 
 def _answer(args: list[str], answer: str, cwd: Path) -> tuple[int, str]:
-    """Run the real command on a pseudo-terminal, answer its question, return (exit code, screen)."""
-    main, child = pty.openpty()
-    env = {**os.environ, "COLUMNS": "100", "LINES": "40"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "migrate", *args], stdin=child, stdout=child, stderr=child, cwd=cwd, env=env
-    )
-    os.close(child)
-    screen, answered, deadline = b"", False, time.monotonic() + 60
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([main], [], [], 0.2)
-        if ready:
-            try:
-                chunk = os.read(main, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            screen += chunk
-        if not answered and b"[y/N]" in screen:
-            os.write(main, answer.encode() + b"\n")
-            answered = True
-        if proc.poll() is not None and not ready:
-            break
-    os.close(main)
-    return proc.wait(timeout=30), screen.decode("utf-8", "replace")
+    return run_in_terminal(args, cwd=cwd, columns=100, answer=answer, timeout=60)
 
 
 def test_rollback_on_a_terminal_shows_the_plan_and_asks(later_loaded):
