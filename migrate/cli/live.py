@@ -11,7 +11,7 @@ area, `✓ map material: 12,345 rows in 2.1 s (5,880 rows/s)`.
 from __future__ import annotations
 
 from rich.console import Console
-from rich.progress import BarColumn, ProgressColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, ProgressColumn, TaskID, TextColumn
 from rich.progress import Progress as RichProgress
 from rich.progress import Task as RichTask
 from rich.text import Text
@@ -20,12 +20,13 @@ from migrate.cli.output import number
 
 
 class _Counts(ProgressColumn):
-    """`1,234/5,000 rows` (or `1,234 rows` when the total is unknown)."""
+    """`1,234/5,000` (`1,234 rows` when the total is unknown: no speed column says the unit)."""
 
     def render(self, task: RichTask) -> Text:
         done = number(int(task.completed))
-        total = f"/{number(int(task.total))}" if task.total is not None else ""
-        return Text(f"{done}{total} {task.fields.get('unit', 'rows')}", style="progress.download")
+        if task.total is not None:
+            return Text(f"{done}/{number(int(task.total))}", style="progress.download")
+        return Text(f"{done} {task.fields.get('unit', 'rows')}", style="progress.download")
 
 
 class _Speed(ProgressColumn):
@@ -36,27 +37,30 @@ class _Speed(ProgressColumn):
 
 
 class _Eta(ProgressColumn):
-    """`ETA 0:01:23` where the total is known and a speed measured; else nothing."""
+    """`ETA 0:01:23` where the total is known and a speed measured; else the time so far."""
 
     max_refresh = 0.5
 
     def render(self, task: RichTask) -> Text:
         remaining = task.time_remaining
         if task.total is None or remaining is None:
-            return Text("")
-        minutes, seconds = divmod(int(remaining), 60)
-        hours, minutes = divmod(minutes, 60)
-        return Text(f"ETA {hours}:{minutes:02d}:{seconds:02d}", style="progress.remaining")
+            return Text(_clock(task.elapsed or 0), style="progress.elapsed")
+        return Text(f"ETA {_clock(remaining)}", style="progress.remaining")
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"
 
 
 def live_progress(console: Console) -> RichProgress:
     return RichProgress(
         TextColumn("{task.description}", justify="left"),
-        BarColumn(bar_width=16),
+        BarColumn(bar_width=10),
         _Counts(),
         _Speed(),
-        _Eta(),
-        TimeElapsedColumn(),
+        _Eta(),  # one line fits 80 columns: `map process_parameter ━━━╸━━ 30,000/200,000 8,433 rows/s ETA 0:00:21`
         console=console,
         transient=True,  # the live lines go when the work ends; the summary lines stay
         speed_estimate_period=10.0,
