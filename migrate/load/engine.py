@@ -25,6 +25,7 @@ from migrate.load.connection import TargetConnection, connect, retryable
 from migrate.load.control import Checkpoint, read_checkpoint, write_checkpoint
 from migrate.load.faults import Faults
 from migrate.load.lease import Lease
+from migrate.load.refusal import Refusal, explain
 from migrate.load.sql import EntitySql
 from migrate.model import ENTITIES
 from migrate.progress import NO_PROGRESS, Progress
@@ -272,14 +273,27 @@ class EntityLoader:
         )
 
     def _refused(self, exc: Exception) -> TargetError:
-        """A database error that is about the rows, not the connection: the chunk rolled back whole."""
+        """A database error that is about the rows, not the connection: the chunk rolled back whole.
+        The message names the first row of the chunk that breaks a model constraint (refusal.py)."""
         at = self.latest.next_chunk if self.latest else 0
+        found = self._explain()
+        said = redact(str(exc)).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        what = f"{found.sentence()} (the database said: {said})" if found else redact(str(exc)).strip()[:300]
         return TargetError(
-            f"the target refused chunk {at} of {self.entity}: {redact(str(exc)).strip()[:300]}. "
+            f"the target refused chunk {at} of {self.entity}: {what}. "
             "The chunk rolled back whole; earlier chunks stay committed.",
+            column=found.column if found else None,
             hint="Fix the mapped rows (`migrate map`), then run `migrate load --restart` (rows already "
             "loaded match on their natural keys, so nothing is loaded twice).",
         )
+
+    def _explain(self) -> Refusal | None:
+        if self.latest is None:
+            return None
+        try:
+            return explain(self.ctx.store, self.entity, self.latest.last_row_id, self.latest.chunk_size)
+        except Exception:  # the diagnosis must never hide the database's own error
+            return None
 
     def _persistent_failure(self, state: Checkpoint, attempts: int, exc: Exception) -> TargetError:
         last = f"chunk {state.next_chunk - 1}" if state.next_chunk else "none"
