@@ -44,9 +44,9 @@ def _run(
     if app_ctx.json:
         emit_json(app_ctx, result)
     elif action == "current":
-        app_ctx.say(f"{mask_url(url)}: revision {after or 'none (empty)'} (head {result['head']})")
+        app_ctx.result(f"{mask_url(url)}: revision {after or 'none (empty)'} (head {result['head']})")
     else:
-        app_ctx.say(f"{mask_url(url)}: {action} {before or 'none'} -> {after or 'none (base)'}")
+        app_ctx.result(f"{mask_url(url)}: {action} {before or 'none'} -> {after or 'none (base)'}")
 
 
 @app.command()

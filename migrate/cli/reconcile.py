@@ -75,7 +75,7 @@ def reconcile(
     else:
         render(report, app)
         if out is not None:
-            app.say(f"report written to {out}")
+            app.result(f"report written to {out}")
     if not report.ok:
         raise typer.Exit(EXIT_FAILED)
 
