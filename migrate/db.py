@@ -136,3 +136,20 @@ def require_schema(engine: Engine) -> None:
 
 def table_names(engine: Engine) -> list[str]:
     return sorted(inspect(engine).get_table_names())
+
+
+def held_rows(engine: Engine) -> dict[str, int]:
+    """Rows in each model table and the audit log, where there are any: what a downgrade would drop."""
+    from sqlalchemy import func, select
+
+    from migrate.model import MODEL_TABLES, audit_log
+
+    present = set(inspect(engine).get_table_names())
+    held = {}
+    with engine.connect() as conn:
+        for table in (*MODEL_TABLES, audit_log):
+            if table.name in present:
+                rows = conn.execute(select(func.count()).select_from(table)).scalar() or 0
+                if rows:
+                    held[table.name] = int(rows)
+    return held

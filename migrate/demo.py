@@ -37,13 +37,35 @@ def reference_project() -> Path:
     return root
 
 
+DEMO_MARK = ".migrate-demo"
+
+
+def refuse_foreign_folder(directory: Path) -> None:
+    """A demo replaces its folder's contents: only an empty folder or an earlier demo's
+    (its mark, or from before the mark: project.yaml and fixtures/manifest.json) is taken."""
+    if not directory.exists():
+        return
+    if not directory.is_dir():
+        raise ConfigError(f"{directory} is a file, not a folder.", hint="Give --dir a new or empty folder.")
+    earlier = (directory / DEMO_MARK).is_file() or (
+        (directory / "project.yaml").is_file() and (directory / "fixtures" / "manifest.json").is_file()
+    )
+    if not earlier and any(directory.iterdir()):
+        raise ConfigError(
+            f"{directory} is not empty and is not an earlier demo; the demo would replace its files.",
+            hint="Give --dir a new or empty folder.",
+        )
+
+
 def prepare(directory: Path, *, rows: int | None = None, seed: int = 7) -> dict:
     """Copy the reference project into `directory` and generate its legacy sources; returns the manifest."""
     directory = Path(directory).resolve()
     source = reference_project()
     if directory == source:
         raise ConfigError("the demo folder must not be the reference project itself.", hint="Use --dir.")
+    refuse_foreign_folder(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    (directory / DEMO_MARK).write_text("made by `migrate demo`; a later demo may replace this folder.\n")
     for name in REFERENCE_FILES:
         src, dest = source / name, directory / name
         if dest.is_dir():

@@ -122,7 +122,10 @@ def _timestamps() -> list[Column]:
 
 def _in(column: str, values: tuple[str, ...], name: str | None = None) -> CheckConstraint:
     quoted = ", ".join(f"'{v}'" for v in values)
-    return CheckConstraint(f"{column} IN ({quoted})", name=name or f"{column}_allowed")
+    # `info` lets map check the enumeration before load meets the constraint (mapping/constraints.py)
+    return CheckConstraint(
+        f"{column} IN ({quoted})", name=name or f"{column}_allowed", info={"allowed": (column, values)}
+    )
 
 
 # Allowed values of each enumeration, with what each means: the data behind the CHECK
@@ -354,6 +357,7 @@ quality_inspection = Table(
     CheckConstraint(
         "disposition IS NULL OR disposition IN (" + ", ".join(f"'{d}'" for d in DISPOSITION) + ")",
         name="disposition_allowed",
+        info={"allowed": ("disposition", DISPOSITION)},
     ),
 )
 

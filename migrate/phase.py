@@ -308,6 +308,33 @@ def _unapproved(missing: list[str]) -> str:
     return "not approved yet: " + ", ".join(missing) if missing else ""
 
 
+def refuse_later_loads(engine: Engine, project: Project, name: str) -> None:
+    """Refuse to approve a phase whose point would contain later phases' rows: entities of
+    later phases loaded after the points of the phase's predecessors."""
+    phases = project.plan.phases
+    index = next(i for i, p in enumerate(phases) if p.name == project.plan.phase(name).name)
+    earlier = {e for p in phases[: index + 1] for e in p.entities}
+    later = {e: p.name for p in phases[index + 1 :] for e in p.entities if e not in earlier}
+    points = _live_points(engine)
+    since = max((points[d].ledger_seq for d in phases[index].depends_on if d in points), default=0)
+    if not later:
+        return
+    marks = ", ".join(f":e{i}" for i in range(len(later)))
+    query = f"SELECT DISTINCT entity FROM migrate_load_ledger WHERE seq > :since AND entity IN ({marks})"
+    with engine.connect() as conn:
+        params = {"since": since, **{f"e{i}": e for i, e in enumerate(later)}}
+        loaded = sorted(r[0] for r in conn.execute(text(query), params))
+    if loaded:
+        named = ", ".join(f"{e} (phase {later[e]})" for e in loaded)
+        back = next((d for d in reversed(phases[index].depends_on) if d in points), "start")
+        raise CheckFailed(
+            f"phase {name} cannot be approved: entities of later phases were loaded after its "
+            f"earlier phases' points, so its cutover point would contain them: {named}.",
+            hint=f"Roll back to {back} (`migrate rollback run --to {back}`), run and approve {name}, "
+            "then run the later phases again.",
+        )
+
+
 def approve(
     project: Project,
     name: str,
@@ -325,6 +352,7 @@ def approve(
                 f"phase {name} is already approved: its cutover point exists.",
                 hint="To redo it, roll back to the point before it, run the phase again, then approve it.",
             )
+        refuse_later_loads(engine, project, name)
     finally:
         engine.dispose()
     gates, report = check_gates(project, name, progress=progress)

@@ -16,7 +16,7 @@ class Task(Protocol):
 
 
 class Progress(Protocol):
-    def task(self, description: str, total: int | None = None) -> Task: ...
+    def task(self, description: str, total: int | None = None, unit: str = "rows") -> Task: ...
 
 
 class _NullTask:
@@ -28,7 +28,7 @@ class _NullTask:
 
 
 class _NullProgress:
-    def task(self, description: str, total: int | None = None) -> Task:
+    def task(self, description: str, total: int | None = None, unit: str = "rows") -> Task:
         return _NullTask()
 
 

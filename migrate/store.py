@@ -44,6 +44,8 @@ Reason = Literal[
     "expiry_before_manufacture",
     "out_of_range",
     "invalid_format",
+    "not_allowed",
+    "too_long",
 ]
 REASONS: tuple[str, ...] = get_args(Reason)
 _SPACES = re.compile(r"\s+")

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import typer
-from rich.table import Table
 
 from migrate import audit
 from migrate.cli.context import app_context, emit_json, reported_errors
+from migrate.cli.output import number, table
 from migrate.db import make_engine, require_schema
 
 app = typer.Typer(help="The tamper-evident log of every state-changing command.")
@@ -27,11 +27,10 @@ def log(ctx: typer.Context, last: int = typer.Option(50, "--last", help="How man
     if app_ctx.json:
         emit_json(app_ctx, {"ok": True, "entries": [e.to_dict() for e in entries]})
         return
-    table = Table("seq", "at (UTC)", "operator", "command", "hash")
+    grid = table("seq", "at", "operator", "command", "hash", numeric=("seq",))
     for e in entries:
-        table.add_row(str(e.seq), e.at.strftime("%Y-%m-%d %H:%M:%S"), e.operator, e.command, e.hash[:12])
-    if not app_ctx.quiet:
-        app_ctx.console.print(table)
+        grid.add_row(number(e.seq), app_ctx.when(e.at), e.operator, e.command, e.hash[:12])
+    app_ctx.show(grid)
 
 
 @app.command("verify")
@@ -46,7 +45,7 @@ def verify(
     if app_ctx.json:
         emit_json(app_ctx, result.to_dict())
     elif result.ok:
-        app_ctx.say(f"audit log intact: {result.entries} entries, head {result.head_hash}")
+        app_ctx.result(f"audit log intact: {result.entries} entries, head {result.head_hash}")
     else:
         where = f" at entry {result.first_bad_seq}" if result.first_bad_seq else ""
         app_ctx.err_console.print(f"[bold red]audit log NOT intact{where}:[/] {result.problem}")

@@ -17,13 +17,16 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
-from rich.progress import Progress as RichProgress
+from rich.table import Table
 
-from migrate.errors import EXIT_FAILED, MigrateError
+from migrate.cli.live import LiveStages, live_progress
+from migrate.cli.output import print_table, when
+from migrate.errors import EXIT_FAILED, ConfigError, MigrateError
 from migrate.progress import NO_PROGRESS, Progress
 from migrate.project import Project
 from migrate.urls import redact
+
+PIPE_WIDTH = 10_000  # "no limit" for rich: tables and lines take their natural width
 
 
 @dataclass
@@ -40,8 +43,15 @@ class AppContext:
         return Project(self.project_dir, target_override=self.target)
 
     @cached_property
+    def terminal(self) -> bool:
+        return sys.stdout.isatty()
+
+    @cached_property
     def console(self) -> Console:
-        return Console(highlight=False, soft_wrap=False)
+        if self.terminal:
+            return Console(highlight=False, soft_wrap=False)
+        # piped: plain text at full width (a script or a file gets whole lines, never wrapped or cut)
+        return Console(highlight=False, soft_wrap=True, width=PIPE_WIDTH, color_system=None)
 
     @cached_property
     def err_console(self) -> Console:
@@ -49,12 +59,30 @@ class AppContext:
 
     @property
     def interactive(self) -> bool:
-        return not (self.json or self.quiet) and sys.stdout.isatty()
+        return not (self.json or self.quiet) and self.terminal
 
     def say(self, text: str) -> None:
-        """A human line on stdout, unless --json or --quiet."""
+        """Chatter: a human line on stdout, unless --json or --quiet."""
         if not (self.json or self.quiet):
             self.console.print(redact(text))
+
+    def result(self, text: str) -> None:
+        """The command's answer as a line: shown under --quiet too (never under --json)."""
+        if not self.json:
+            self.console.print(redact(text))
+
+    def show(self, grid: Table) -> None:
+        """A result table, whole at any width (see output.print_table); shown under --quiet too."""
+        if not self.json:
+            print_table(self.console, grid)
+
+    def when(self, moment: datetime | None) -> str:
+        """A time in the project's time zone with its offset (UTC outside a project)."""
+        try:
+            zone = self.project.spec.defaults.timezone
+        except MigrateError:
+            zone = None
+        return when(moment, zone)
 
 
 def default_operator() -> str:
@@ -123,6 +151,22 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
+def confirmed(app: AppContext, yes: bool, what: Any, question: str) -> None:
+    """Nothing destroyed by surprise (DESIGN §6.12): show what will happen and ask on a
+    terminal; scripts and --json must say --yes. Declined: exit 1, nothing done."""
+    if yes:
+        return
+    if app.json or not (sys.stdin.isatty() and app.terminal):
+        raise ConfigError(
+            f"{question.rstrip('?')}: this changes the target for good and needs a confirmation.",
+            hint="Run it from a terminal to be asked, or add --yes.",
+        )
+    app.console.print(what() if callable(what) else what)
+    if not typer.confirm(question, default=False):
+        app.err_console.print("nothing done.")
+        raise typer.Exit(EXIT_FAILED)
+
+
 def audited(app: AppContext, command: str, details: dict | None = None) -> None:
     """Append this state-changing command to the target's audit log (docs/guarantees.md#tamper-evident-audit)."""
     from migrate import audit
@@ -136,32 +180,16 @@ def emit_json(app: AppContext, data: dict) -> None:
     print(redact(text))
 
 
-class _RichTask:
-    def __init__(self, progress: RichProgress, task_id) -> None:
-        self._progress, self._id = progress, task_id
-
-    def advance(self, amount: int = 1) -> None:
-        self._progress.advance(self._id, amount)
-
-    def update(self, *, total: int | None = None, description: str | None = None) -> None:
-        self._progress.update(self._id, total=total, description=description)
-
-
-class _RichProgress:
-    def __init__(self, progress: RichProgress) -> None:
-        self._progress = progress
-
-    def task(self, description: str, total: int | None = None) -> _RichTask:
-        return _RichTask(self._progress, self._progress.add_task(description, total=total))
-
-
 @contextmanager
 def progress_for(ctx: typer.Context) -> Iterator[Progress]:
-    """Rich progress bars on a terminal; nothing under --json, --quiet or a pipe."""
+    """Live progress on a terminal (migrate/cli/live.py); nothing under --json, --quiet or a pipe."""
     app = app_context(ctx)
     if not app.interactive:
         yield NO_PROGRESS
         return
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with RichProgress(*columns, console=app.console, transient=True) as progress:
-        yield _RichProgress(progress)
+    with live_progress(app.console) as progress:
+        stages = LiveStages(progress)
+        try:
+            yield stages
+        finally:
+            stages.close()

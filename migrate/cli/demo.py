@@ -13,6 +13,7 @@ from migrate.cli import load as load_cli
 from migrate.cli import map as map_cli
 from migrate.cli import reconcile as reconcile_cli
 from migrate.cli.context import app_context, emit_json, progress_for, reported_errors
+from migrate.cli.output import number, table
 from migrate.errors import EXIT_FAILED
 
 
@@ -25,7 +26,9 @@ def demo(
         help="Process-parameter rows to generate (default: the reference scale, 5,000).",
     ),
     directory: Path = typer.Option(
-        Path("migrate-demo"), "--dir", help="Folder for the demo project (replaced on each run)."
+        Path("migrate-demo"),
+        "--dir",
+        help="Folder for the demo project: new, empty, or an earlier demo (replaced on each run).",
     ),
     seed: int = typer.Option(7, "--seed", help="Seed of the legacy factory: the same seed, the same files."),
 ) -> None:
@@ -42,15 +45,14 @@ def demo(
     else:
         legacy = result.to_dict()["legacy"]
         app.say(
-            f"Legacy estate: {legacy['sources']} sources, {legacy['rows']:,} rows, "
-            f"{legacy['defects']} injected defects (fixtures/manifest.json).\n"
+            f"Legacy estate: {number(legacy['sources'])} sources, {number(legacy['rows'])} rows, "
+            f"{number(legacy['defects'])} injected defects (fixtures/manifest.json).\n"
         )
         extract_cli.render(app, result.extracted)
         map_cli.render(app, result.mapped, None)
-        if not app.quiet:
-            for run in result.runs:
-                app.console.print(load_cli.render(run.loaded))
-            app.console.print(_phases(result))
+        for run in result.runs:
+            app.show(load_cli.render(run.loaded))
+        app.show(_phases(result))
         reconcile_cli.render(result.reconciled, app)
         last = result.approvals[-1].phase
         app.say(
@@ -68,11 +70,18 @@ def demo(
 
 
 def _phases(result: demo_stage.DemoResult) -> Table:
-    table = Table(title="phases approved, each with its cutover point")
-    for name in ("phase", "rows loaded", "gates", "cutover point", "ledger seq"):
-        table.add_column(name, justify="right" if name in ("rows loaded", "ledger seq") else "left")
+    numbers = ("rows loaded", "ledger seq")
+    grid = table(
+        "phase",
+        "rows loaded",
+        "gates",
+        "cutover point",
+        "ledger seq",
+        title="phases approved, each with its cutover point",
+        numeric=numbers,
+    )
     for run, approval in zip(result.runs, result.approvals, strict=True):
         loaded = sum(e.inserted + e.updated for e in run.loaded.entities)
         gates = ", ".join(g.gate for g in approval.gates if g.met)
-        table.add_row(run.phase, f"{loaded:,}", gates, approval.point.name, str(approval.point.ledger_seq))
-    return table
+        grid.add_row(run.phase, number(loaded), gates, approval.point.name, number(approval.point.ledger_seq))
+    return grid

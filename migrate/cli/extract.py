@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import typer
-from rich.table import Table
 
 from migrate import extract as stage
 from migrate.cli.context import AppContext, app_context, audited, emit_json, progress_for, reported_errors
+from migrate.cli.output import number, table
 
 
 def extract(
@@ -31,14 +31,21 @@ def extract(
 
 def render(app: AppContext, result: stage.ExtractResult) -> None:
     """The summary table: source, rows staged, sheets, skipped rows by reason, fingerprint status."""
-    if app.quiet:
-        return
-    table = Table("source", "status", "rows", "sheets", "skipped", "fingerprint", title="extract")
+    grid = table(
+        "source",
+        "status",
+        "rows",
+        "sheets",
+        "skipped",
+        "fingerprint",
+        title="extract",
+        numeric=("rows", "sheets"),
+    )
     for s in result.sources:
-        skipped = ", ".join(f"{k} {v}" for k, v in s.skipped.items()) or "-"
+        skipped = ", ".join(f"{k} {number(v)}" for k, v in s.skipped.items()) or "-"
         status = "unchanged, nothing done" if s.status == "unchanged" else s.status
-        table.add_row(s.source, status, f"{s.rows:,}", str(len(s.sheets)), skipped, _fingerprint_status(s))
-    app.console.print(table)
+        grid.add_row(s.source, status, number(s.rows), number(len(s.sheets)), skipped, _fingerprint_status(s))
+    app.show(grid)
     for s in result.sources:
         for warning in s.warnings:
             app.say(f"warning: {warning}")

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from migrate import load as loading
 from migrate.cli.context import app_context, emit_json, progress_for, reported_errors
+from migrate.cli.output import number, table
 from migrate.db import make_engine, require_schema
 from migrate.errors import ConfigError
 from migrate.store import WorkStore, mapped_table
@@ -79,39 +80,33 @@ def load(
     if app.json:
         emit_json(app, result.to_dict())
         return
-    if not app.quiet:
-        app.console.print(render(result))
-    app.say(
+    app.show(render(result))
+    app.result(
         "nothing to do: the target already holds these rows."
         if result.nothing_to_do
         else f"run {result.run_id} done."
     )
 
 
+LOAD_NUMBERS = ("inserted", "updated", "unchanged", "deleted", "rejected earlier", "chunks", "duration")
+
+
 def render(result: loading.LoadResult) -> Table:
-    table = Table(title=f"load run {result.run_id} ({result.mode}) into {result.target}")
-    for name in (
+    grid = table(
         "entity",
-        "inserted",
-        "updated",
-        "unchanged",
-        "deleted",
-        "rejected earlier",
-        "chunks",
-        "duration",
-    ):
-        table.add_column(name, justify="left" if name == "entity" else "right")
+        *LOAD_NUMBERS,
+        title=f"load run {result.run_id} ({result.mode}) into {result.target}",
+        numeric=LOAD_NUMBERS,
+        secondary=("rejected earlier", "chunks", "duration"),
+    )
     for e in result.entities:
-        rejected = "" if e.rejected_earlier is None else f"{e.rejected_earlier:,}"
-        resumed = f" (resumed at {e.resumed_from})" if e.resumed_from is not None else ""
-        table.add_row(
+        resumed = f" (resumed at chunk {number(e.resumed_from)})" if e.resumed_from is not None else ""
+        grid.add_row(
             e.entity + resumed,
-            f"{e.inserted:,}",
-            f"{e.updated:,}",
-            f"{e.unchanged:,}",
-            f"{e.deleted:,}",
-            rejected,
-            str(e.chunks),
+            *(
+                number(n)
+                for n in (e.inserted, e.updated, e.unchanged, e.deleted, e.rejected_earlier, e.chunks)
+            ),
             f"{e.seconds:.1f} s",
         )
-    return table
+    return grid

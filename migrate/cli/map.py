@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from migrate.cli.context import app_context, audited, emit_json, progress_for, reported_errors
+from migrate.cli.output import more, number, table
 from migrate.mapping import MapResult, map_entities
 
 
@@ -45,24 +46,35 @@ def map_command(
     render(app, result, out)
 
 
+UNMAPPED_SHOWN = 10
+
+
 def render(app, result: MapResult, out: Path | None) -> None:
-    title = "simulated (nothing replaced)" if result.simulate else "mapped"
-    app.say(f"{title}: {len(result.entities)} entities")
+    """The counts per entity (a table), then per entity its rejects by reason with an example,
+    its filters and its first unmapped values."""
+    title = "map, simulated (nothing replaced)" if result.simulate else "map"
+    numbers = ("rows in", "mapped", "rejected", "filtered")
+    grid = table("entity", *numbers, title=title, numeric=numbers)
     for e in result.entities:
-        app.say(
-            f"  {e.entity}: in {e.source_rows}, mapped {e.mapped}, rejected {e.rejected}, filtered {e.filtered}"
-        )
+        grid.add_row(e.entity, *(number(n) for n in (e.source_rows, e.mapped, e.rejected, e.filtered)))
+    app.show(grid)
+    for e in result.entities:
         for reason, n in sorted(e.rejected_by_reason.items()):
-            app.say(f"      rejected {reason}: {n}")
+            example = e.examples.get(reason)
+            app.result(
+                f"  {e.entity} rejected {reason}: {number(n)}" + (f" (e.g. {example})" if example else "")
+            )
         for name, n in sorted(e.filtered_by_filter.items()):
-            app.say(f"      filtered by {name}: {n}")
-        for u in e.unmapped[:10]:
-            app.say(f"      unmapped {u.value_map}: {u.value!r} x{u.count}")
-        if len(e.unmapped) > 10:
-            app.say(f"      ... {len(e.unmapped) - 10} more unmapped values (migrate values export)")
+            app.result(f"  {e.entity} filtered by {name}: {number(n)}")
+        for u in e.unmapped[:UNMAPPED_SHOWN]:
+            app.result(f"  {e.entity} unmapped {u.value_map}: {u.value!r} x{number(u.count)}")
+        if len(e.unmapped) > UNMAPPED_SHOWN:
+            app.result(
+                f"  {more(UNMAPPED_SHOWN, len(e.unmapped))} unmapped values (`migrate values export` lists them)"
+            )
         _render_sources_and_defaults(app, e)
     if out:
-        app.say(f"rejects written to {out}")
+        app.result(f"rejects written to {out}")
 
 
 def _render_sources_and_defaults(app, e) -> None:
@@ -70,9 +82,9 @@ def _render_sources_and_defaults(app, e) -> None:
     value map gave its declared default (decisions, not unknowns)."""
     if len(e.by_source) > 1 or any(s.read != s.rows for s in e.by_source):
         for s in e.by_source:
-            app.say(
-                f"      from {s.source}: read {s.read} -> rows {s.rows}: mapped {s.mapped},"
-                f" rejected {s.rejected}, filtered {s.filtered}"
+            app.result(
+                f"  {e.entity} from {s.source}: read {number(s.read)} -> rows {number(s.rows)}:"
+                f" mapped {number(s.mapped)}, rejected {number(s.rejected)}, filtered {number(s.filtered)}"
             )
-    for u in e.defaulted[:10]:
-        app.say(f"      defaulted {u.value_map}: {u.value!r} x{u.count}")
+    for u in e.defaulted[:UNMAPPED_SHOWN]:
+        app.result(f"  {e.entity} defaulted {u.value_map}: {u.value!r} x{number(u.count)}")

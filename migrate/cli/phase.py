@@ -5,11 +5,11 @@ from __future__ import annotations
 import sys
 
 import typer
-from rich.table import Table
 
 from migrate import phase as phases
 from migrate.cli.context import AppContext, app_context, emit_json, progress_for, reported_errors
 from migrate.cli.load import render as render_load
+from migrate.cli.output import table
 from migrate.db import make_engine, require_schema
 from migrate.urls import redact
 
@@ -37,11 +37,10 @@ def list_command(ctx: typer.Context) -> None:
     if app_ctx.json:
         emit_json(app_ctx, {"ok": True, "phases": [p.model_dump() for p in plan.phases]})
         return
-    table = Table("phase", "entities", "depends on", "description")
+    grid = table("phase", "entities", "depends on", "description")
     for p in plan.phases:
-        table.add_row(p.name, ", ".join(p.entities), ", ".join(p.depends_on), p.description)
-    if not app_ctx.quiet:
-        app_ctx.console.print(table)
+        grid.add_row(p.name, ", ".join(p.entities), ", ".join(p.depends_on), p.description)
+    app_ctx.show(grid)
 
 
 @app.command("status")
@@ -54,13 +53,12 @@ def status(ctx: typer.Context) -> None:
     if app_ctx.json:
         emit_json(app_ctx, {"ok": True, "phases": [s.to_dict() for s in result]})
         return
-    table = Table("phase", "entities", "gates", "cutover point")
+    grid = table("phase", "entities", "gates", "cutover point")
     for s in result:
         entities = ", ".join(f"{e.entity} {'✓' if e.state == 'loaded' else e.state}" for e in s.entities)
-        point = f"{s.point.name} ({s.point.created_at:%Y-%m-%d %H:%M} UTC)" if s.point else "not approved"
-        table.add_row(s.name, entities, "; ".join(s.gates), point)
-    if not app_ctx.quiet:
-        app_ctx.console.print(table)
+        point = f"{s.point.name} ({app_ctx.when(s.point.created_at)})" if s.point else "not approved"
+        grid.add_row(s.name, entities, "; ".join(s.gates), point)
+    app_ctx.show(grid)
 
 
 @app.command("run")
@@ -76,9 +74,8 @@ def run(ctx: typer.Context, phase: str = typer.Argument(..., help="The phase to 
     if app_ctx.json:
         emit_json(app_ctx, result.to_dict())
         return
-    if not app_ctx.quiet:
-        app_ctx.console.print(render_load(result.loaded))
-    app_ctx.say(f"phase {phase} loaded; check it with `migrate phase approve {phase}`.")
+    app_ctx.show(render_load(result.loaded))
+    app_ctx.result(f"phase {phase} loaded; check it with `migrate phase approve {phase}`.")
 
 
 @app.command("approve")
@@ -95,11 +92,10 @@ def approve(ctx: typer.Context, phase: str = typer.Argument(..., help="The phase
     if app_ctx.json:
         emit_json(app_ctx, result.to_dict())
         return
-    if not app_ctx.quiet:
-        table = Table("gate", "met", "detail", title=f"phase {phase}")
-        for g in result.gates:
-            table.add_row(g.gate, "yes" if g.met else "no", g.detail)
-        app_ctx.console.print(table)
-    app_ctx.say(
+    grid = table("gate", "met", "detail", title=f"phase {phase}")
+    for g in result.gates:
+        grid.add_row(g.gate, "yes" if g.met else "no", g.detail)
+    app_ctx.show(grid)
+    app_ctx.result(
         f"phase {phase} approved: cutover point {phase} recorded (roll back to it with --to {phase})."
     )

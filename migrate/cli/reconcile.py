@@ -6,12 +6,12 @@ from enum import StrEnum
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from migrate import reconcile as engine
 from migrate.cli.context import AppContext, app_context, emit_json, progress_for, reported_errors
+from migrate.cli.output import more, number, table
 from migrate.errors import EXIT_FAILED, ConfigError
-from migrate.reconcile.report import write_xlsx
+from migrate.reconcile.report import RunFacts, write_xlsx
 
 
 class Method(StrEnum):
@@ -60,9 +60,10 @@ def reconcile(
                 chunk_size=chunk_size,
                 method=method.value,
                 progress=progress,
+                max_details=XLSX_MAX_DETAILS if format_ is Format.xlsx else None,
             )
         if format_ is Format.xlsx:
-            write_xlsx(report, out)
+            write_xlsx(report, out, _facts(app, report))
         elif format_ is Format.json and out is not None:
             import json
 
@@ -74,60 +75,83 @@ def reconcile(
     else:
         render(report, app)
         if out is not None:
-            app.say(f"report written to {out}")
+            app.result(f"report written to {out}")
     if not report.ok:
         raise typer.Exit(EXIT_FAILED)
 
 
+XLSX_MAX_DETAILS = 5_000_000  # a workbook lists every difference up to this (all are counted)
+
+
+def _facts(app: AppContext, report: engine.ReconcileReport) -> RunFacts:
+    from migrate.load import project_fingerprint
+
+    return RunFacts(app.operator, project_fingerprint(app.project.root), app.when(report.generated_at))
+
+
 def render(report: engine.ReconcileReport, app: AppContext) -> None:
     """The terminal summary: one line per entity, the first differences, the traceability checks."""
-    if app.quiet:
-        return
-    table = Table(title="reconcile", show_lines=False)
-    for name in (
+    counts = ("expected", "in target", "missing", "only in target", "dup keys", "unequal rows")
+    grid = table(
         "entity",
-        "expected",
-        "in target",
-        "missing",
-        "only in target",
-        "dup keys",
-        "unequal rows",
+        *counts,
         "accounting",
         "totals",
         "status",
-    ):
-        table.add_column(name, justify="left" if name in ("entity", "status") else "right")
+        title="reconcile",
+        numeric=counts,
+        secondary=("dup keys", "accounting", "totals"),
+    )
     for e in report.entities:
         r, a = e.rows, e.accounting
         bad_totals = sum(len(t.past_tolerance()) + (t.unparsed_rows > 0) for t in e.totals)
-        table.add_row(
+        grid.add_row(
             e.entity,
-            str(r.expected_rows),
-            str(a.in_target),
-            str(r.missing),
-            str(r.only_in_target),
-            str(r.duplicate_keys_expected + r.duplicate_keys_actual),
-            str(r.unequal_rows),
+            *(
+                number(n)
+                for n in (
+                    r.expected_rows,
+                    a.in_target,
+                    r.missing,
+                    r.only_in_target,
+                    r.duplicate_keys_expected + r.duplicate_keys_actual,
+                    r.unequal_rows,
+                )
+            ),
             ("adds up" if a.adds_up else "[red]does not add up[/]") if a.recorded else "no map run",
             f"{len(e.totals) - sum(not t.ok for t in e.totals)}/{len(e.totals)} ok" if e.totals else "-",
-            "[green]OK[/]" if e.ok else f"[red]{r.differences + bad_totals} differences[/]",
+            "[green]OK[/]" if e.ok else f"[red]{number(r.differences + bad_totals)} differences[/]",
         )
-    app.console.print(table)
-    for e in report.entities:
-        for d in e.rows.details[:10]:
-            app.console.print(_difference_line(e.entity, d.to_dict()), markup=False, highlight=False)
-    for t in report.traceability:
-        state = "n/a" if not t.applicable else ("ok" if t.ok else f"{len(t.new_in_target)} new breaks")
+    if not app.json:
+        app.show(grid)
+        _differences(app, report)
         app.console.print(
-            f"traceability {t.name}: {state} (source {len(t.expected_breaks)}, "
-            f"target {len(t.target_breaks)})",
+            "[green]reconciled: no differences past tolerance[/]"
+            if report.ok
+            else "[red]differences past tolerance: see above[/]"
+        )
+
+
+DIFFERENCES_SHOWN = 10
+
+
+def _differences(app: AppContext, report: engine.ReconcileReport) -> None:
+    """The first differences of each entity, then how many more; the traceability checks."""
+    for e in report.entities:
+        for d in e.rows.details[:DIFFERENCES_SHOWN]:
+            app.console.print(_difference_line(e.entity, d.to_dict()), markup=False, highlight=False)
+        cut = more(min(DIFFERENCES_SHOWN, len(e.rows.details)), max(e.rows.differences, len(e.rows.details)))
+        if cut:
+            app.console.print(f"  {cut} differences of {e.entity} (--format xlsx --out FILE lists them all)")
+    for t in report.traceability:
+        state = (
+            "n/a" if not t.applicable else ("ok" if t.ok else f"{number(len(t.new_in_target))} new breaks")
+        )
+        app.console.print(
+            f"traceability {t.name}: {state} (source {number(len(t.expected_breaks))}, "
+            f"target {number(len(t.target_breaks))})",
             markup=False,
         )
-    app.console.print(
-        "[green]reconciled: no differences past tolerance[/]"
-        if report.ok
-        else "[red]differences past tolerance: see above[/]"
-    )
 
 
 def _difference_line(entity: str, d: dict) -> str:

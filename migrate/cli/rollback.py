@@ -8,7 +8,15 @@ import typer
 from rich.table import Table
 
 from migrate import rollback as engine
-from migrate.cli.context import AppContext, app_context, emit_json, progress_for, reported_errors
+from migrate.cli.context import (
+    AppContext,
+    app_context,
+    confirmed,
+    emit_json,
+    progress_for,
+    reported_errors,
+)
+from migrate.cli.output import number, table
 from migrate.db import make_engine, require_schema
 from migrate.rollback.plan import RollbackPlan, plan
 from migrate.urls import redact
@@ -42,31 +50,37 @@ def plan_command(ctx: typer.Context, to: str = TO) -> None:
         result = plan(app_ctx.project, to)
     if app_ctx.json:
         emit_json(app_ctx, result.to_dict())
-    elif not app_ctx.quiet:
-        app_ctx.console.print(render_plan(result))
-        app_ctx.say(f"estimated total: {result.total_minutes:.0f} min")
+    else:
+        app_ctx.show(render_plan(result))
+        app_ctx.result(f"estimated total: {number(round(result.total_minutes))} min")
 
 
 def render_plan(result: RollbackPlan) -> Table:
-    table = Table(
-        "#", "step", "owner", "rows", "minutes", title=f"rollback to {result.point} on {result.target}"
+    grid = table(
+        "#",
+        "step",
+        "owner",
+        "rows",
+        "minutes",
+        title=f"rollback to {result.point} on {result.target}",
+        numeric=("#", "rows", "minutes"),
     )
     n = 0
     for s in result.before:
         n += 1
-        table.add_row(str(n), s.step, s.owner, "", f"{s.minutes:g}")
+        grid.add_row(str(n), s.step, s.owner, "", number(s.minutes))
     for a in result.automatic:
         n += 1
         what = ", ".join(
-            f"{k} {getattr(a, k):,}" for k in ("deleted", "restored", "reinserted") if getattr(a, k)
+            f"{k} {number(getattr(a, k))}" for k in ("deleted", "restored", "reinserted") if getattr(a, k)
         )
-        table.add_row(str(n), f"undo {a.entity}: {what}", "migrate rollback run", f"{a.rows:,}", "")
+        grid.add_row(str(n), f"undo {a.entity}: {what}", "migrate rollback run", number(a.rows), "")
     for s in result.after:
         n += 1
-        table.add_row(str(n), s.step, s.owner, "", f"{s.minutes:g}")
+        grid.add_row(str(n), s.step, s.owner, "", number(s.minutes))
     if result.plan_file is None:
-        table.caption = f"no rollback/{result.point}.yaml: no manual steps declared"
-    return table
+        grid.caption = f"no rollback/{result.point}.yaml: no manual steps declared"
+    return grid
 
 
 @app.command("rehearse")
@@ -79,7 +93,7 @@ def rehearse(ctx: typer.Context, to: str = TO) -> None:
     if app_ctx.json:
         emit_json(app_ctx, result.to_dict())
     elif result.would_match:
-        app_ctx.say(
+        app_ctx.result(
             f"rehearsal: undoing {result.entries:,} ledger entries returns every table to {result.point} "
             f"exactly ({result.seconds:.1f} s); the target is unchanged."
         )
@@ -97,6 +111,9 @@ def run(
     chunk_size: int = typer.Option(
         1_000, "--chunk-size", min=1, help="Ledger entries undone per transaction."
     ),
+    yes: bool = typer.Option(
+        False, "--yes", "-y", help="Do not ask (needed without a terminal and with --json)."
+    ),
 ) -> None:
     """Return the target to a cutover point: the ledger replayed backwards in checkpointed chunks
     (a killed rollback resumes when run again). Exit 0 when every table's hash equals the
@@ -104,6 +121,9 @@ def run(
     app_ctx = app_context(ctx)
     with reported_errors(ctx):
         url = _target(app_ctx)
+        confirmed(
+            app_ctx, yes, lambda: render_plan(plan(app_ctx.project, to)), f"Roll the target back to {to}?"
+        )
         with progress_for(ctx) as progress:
             result = engine.rollback(
                 url,
@@ -116,10 +136,9 @@ def run(
     if app_ctx.json:
         emit_json(app_ctx, result.to_dict())
     else:
-        if not app_ctx.quiet:
-            app_ctx.console.print(render_rows(result.rows, f"rollback run {result.run_id} to {result.point}"))
+        app_ctx.show(render_rows(result.rows, f"rollback run {result.run_id} to {result.point}"))
         if result.exact:
-            app_ctx.say(
+            app_ctx.result(
                 f"the target is back at {result.point}: every table's content hash matches the point."
             )
         else:
@@ -134,10 +153,17 @@ def run(
 
 
 def render_rows(rows: dict[str, dict[str, int]], title: str) -> Table:
-    table = Table("entity", "deleted", "restored", "re-inserted", title=title)
+    grid = table(
+        "entity",
+        "deleted",
+        "restored",
+        "re-inserted",
+        title=title,
+        numeric=("deleted", "restored", "re-inserted"),
+    )
     for name, counts in rows.items():
-        table.add_row(name, *(f"{counts[k]:,}" for k in ("deleted", "restored", "reinserted")))
-    return table
+        grid.add_row(name, *(number(counts[k]) for k in ("deleted", "restored", "reinserted")))
+    return grid
 
 
 @app.command("readiness")
@@ -155,7 +181,9 @@ def readiness(
     if app_ctx.json:
         emit_json(app_ctx, report.to_dict())
     elif report.ready:
-        app_ctx.say(f"ready: a rollback to {report.point} would return every table to its recorded content.")
+        app_ctx.result(
+            f"ready: a rollback to {report.point} would return every table to its recorded content."
+        )
     else:
         lines = "\n".join(f"  - {redact(p)}" for p in report.problems)
         app_ctx.err_console.print(
@@ -178,13 +206,13 @@ def points(ctx: typer.Context) -> None:
     if app_ctx.json:
         emit_json(app_ctx, {"ok": True, "points": [p.to_dict() for p in found]})
         return
-    table = Table("point", "phase", "recorded (UTC)", "operator", "ledger seq", "state")
+    grid = table("point", "phase", "recorded", "operator", "ledger seq", "state", numeric=("ledger seq",))
     for p in found:
         state = "live" if p.superseded_by is None else f"undone by rollback {p.superseded_by}"
-        when = p.created_at.strftime("%Y-%m-%d %H:%M:%S")
-        table.add_row(p.name, p.phase or "", when, p.operator, str(p.ledger_seq), state)
-    if not app_ctx.quiet:
-        app_ctx.console.print(table)
+        grid.add_row(
+            p.name, p.phase or "", app_ctx.when(p.created_at), p.operator, number(p.ledger_seq), state
+        )
+    app_ctx.show(grid)
 
 
 @app.command("mark")
@@ -202,4 +230,4 @@ def mark(
     if app_ctx.json:
         emit_json(app_ctx, {"ok": True, "point": point.to_dict()})
     else:
-        app_ctx.say(f"cutover point {point.name} recorded at ledger seq {point.ledger_seq}.")
+        app_ctx.result(f"cutover point {point.name} recorded at ledger seq {number(point.ledger_seq)}.")

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import typer
-from rich.table import Table
 
 from migrate.cli.context import app_context, emit_json, reported_errors
+from migrate.cli.output import number, table
 from migrate.errors import EXIT_FAILED
 from migrate.extract import check_sources, used_columns_from_mappings
 
@@ -22,10 +22,10 @@ def list_(ctx: typer.Context) -> None:
     if app_.json:
         emit_json(app_, {"ok": True, "sources": rows})
         return
-    table = Table("source", "kind", "where")
+    grid = table("source", "kind", "where")
     for row in rows:
-        table.add_row(row["source"], row["kind"], row["where"])
-    app_.console.print(table)
+        grid.add_row(row["source"], row["kind"], row["where"])
+    app_.show(grid)
 
 
 @app.command()
@@ -40,13 +40,13 @@ def check(
         report = check_sources(app_.project, used, names=tuple(sources or ()))
     if app_.json:
         emit_json(app_, report.to_dict())
-    elif not app_.quiet:
-        table = Table("source", "kind", "state", "columns", "problem")
+    else:
+        grid = table("source", "kind", "state", "columns", "problem", numeric=("columns",))
         for s in report.sources:
             problem = s.problem or (
                 f"mappings use missing columns: {', '.join(s.missing_columns)}" if s.missing_columns else ""
             )
-            table.add_row(s.source, s.kind, s.state, str(len(s.columns)), problem)
-        app_.console.print(table)
+            grid.add_row(s.source, s.kind, s.state, number(len(s.columns)), problem)
+        app_.show(grid)
     if not report.ok:
         raise typer.Exit(EXIT_FAILED)

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from migrate.cli.context import app_context, emit_json, progress_for, reported_errors
+from migrate.cli.output import number
 from migrate.mapping.engine import export_values, import_values
 
 app = typer.Typer(help="Export unmapped legacy codes to an xlsx for the consultant, and import it back.")
@@ -33,8 +34,8 @@ def export(
             },
         )
         return
-    app_.say(
-        f"{result.values} unmapped values written to {result.path}; fill column unified_value, then import it."
+    app_.result(
+        f"{number(result.values)} unmapped values written to {result.path}; fill column unified_value, then import it."
     )
 
 
@@ -43,7 +44,9 @@ def import_(
     ctx: typer.Context,
     workbook: Path = typer.Argument(..., help="A filled export workbook."),
 ) -> None:
-    """Merge the filled unified values into the value maps (validated first)."""
+    """Merge the filled unified values into the value maps: each code is checked against the value
+    map's `allowed:` and the model's allowed values of every column it fills (exit 2 naming the
+    row, code and allowed list; nothing written); YAML files keep their comments and order."""
     app_ = app_context(ctx)
     with reported_errors(ctx):
         result = import_values(app_.project, workbook)
@@ -51,7 +54,7 @@ def import_(
         emit_json(app_, {"ok": True, "path": str(result.path), "added": result.added})
         return
     total = sum(result.added.values())
-    app_.say(
-        f"{total} value-map entries added from {workbook}: "
-        + ", ".join(f"{k} {v}" for k, v in result.added.items())
+    app_.result(
+        f"{number(total)} value-map entries added from {workbook}: "
+        + ", ".join(f"{k} {number(v)}" for k, v in result.added.items())
     )

@@ -27,6 +27,7 @@ from migrate.load.control import Checkpoint, read_checkpoint, write_checkpoint
 from migrate.load.faults import Faults
 from migrate.load.lease import Lease
 from migrate.load.refusals import classify, refused
+from migrate.load.refused_row import RefusedRow, find_refused_row
 from migrate.load.sql import EntitySql
 from migrate.model import ENTITIES
 from migrate.progress import NO_PROGRESS, Progress
@@ -247,7 +248,7 @@ class EntityLoader:
     def run(self) -> EntityResult:
         self.initial = self.latest = state = self._initial_state()
         resumed_from = state.next_chunk if state.pass_run_id != self.ctx.run_id else None
-        task = self.ctx.progress.task(self.entity, total=self.total_rows)
+        task = self.ctx.progress.task(f"load {self.entity}", total=self.total_rows)
         task.advance(min(self.total_rows, state.next_chunk * state.chunk_size))
         attempts, progress_mark, reread = 0, (state.next_chunk, state.status), False
         while True:
@@ -287,7 +288,8 @@ class EntityLoader:
 
     def _refused(self, exc: Exception) -> TargetError:
         """A database error that is not a passing loss of the connection: the chunk rolled back
-        whole. About the rows (a constraint): fix them; anything else: fix it and resume."""
+        whole. Not about the rows (disk full, read-only...): fix that and resume. About the rows
+        (a constraint): the message names the chunk's first row that breaks one (refused_row.py)."""
         at = self.latest.next_chunk if self.latest else 0
         if not classify(exc).about_rows:
             return refused(
@@ -296,12 +298,26 @@ class EntityLoader:
                 "migrate load --resume",
                 "The chunk rolled back whole; earlier chunks stay committed.",
             )
+        found = self._explain()
+        said = redact(str(exc)).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        what = f"{found.sentence()} (the database said: {said})" if found else redact(str(exc)).strip()[:300]
         return TargetError(
-            f"the target refused chunk {at} of {self.entity}: {redact(str(exc)).strip()[:300]}. "
+            f"the target refused chunk {at} of {self.entity}: {what}. "
             "The chunk rolled back whole; earlier chunks stay committed.",
+            column=found.column if found else None,
             hint="Fix the mapped rows (`migrate map`), then run `migrate load --restart` (rows already "
             "loaded match on their natural keys, so nothing is loaded twice).",
         )
+
+    def _explain(self) -> RefusedRow | None:
+        if self.latest is None:
+            return None
+        try:
+            return find_refused_row(
+                self.ctx.store, self.entity, self.latest.last_row_id, self.latest.chunk_size
+            )
+        except Exception:  # the diagnosis must never hide the database's own error
+            return None
 
     def _persistent_failure(self, state: Checkpoint, attempts: int, exc: Exception) -> TargetError:
         last = f"chunk {state.next_chunk - 1}" if state.next_chunk else "none"

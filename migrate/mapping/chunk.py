@@ -2,7 +2,7 @@
 
 Checks run in a fixed order and the first failure wins, so a rejected row has one reason:
 step failures (column order), the model's NOT NULL columns, declared rules (file order),
-text too long for the model's column, references. Set rules (duplicates, `unique`) run
+the model's enumerations and text lengths (constraints.py), references. Set rules (duplicates, `unique`) run
 after every chunk (see engine).
 """
 
@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 from migrate.mapping import rules as quality
 from migrate.mapping import transforms as t
 from migrate.mapping.conditions import holds
+from migrate.mapping.constraints import check_model
 from migrate.mapping.origins import Sides, build
 from migrate.mapping.plan import Plan, TargetColumn
 from migrate.mapping.spec import required_columns
@@ -40,19 +41,21 @@ class Outcome:
 
 
 class _Failures:
-    """The first failure of each row: reason, rule, column, value, message."""
+    """The first failure of each row (reason, rule, column, value, message), and every
+    reason the row failed for (`reasons`, for the consultant's worklist)."""
 
     def __init__(self, index: pd.Index) -> None:
         self.frame = pd.DataFrame(
             {
                 k: pd.Series(None, index=index, dtype=object)
-                for k in ("reason", "rule", "column", "value", "message")
+                for k in ("reason", "rule", "column", "value", "message", "reasons")
             }
         )
 
     def add(self, mask: pd.Series, reason: str, rule: str, column, values, message: str) -> None:
         """Record a failure for rows not failed yet. `{value}` in the message is filled per
         rejected row only (rejects are few; the rows that pass never pay for messages)."""
+        self._also(mask, reason)
         new = mask & self.frame["reason"].isna()
         if not new.any():
             return
@@ -62,14 +65,28 @@ class _Failures:
         if shown is not None:
             self.frame.loc[new, "value"] = shown.where(shown.notna(), None)
         if "{value}" in message and shown is not None:
-            filled = shown.map(lambda v: message.replace("{value}", repr(None if pd.isna(v) else v)))
+            filled = shown.map(lambda v: message.replace("{value}", _excerpt(None if pd.isna(v) else v)))
             self.frame.loc[new, "message"] = filled
         else:
             self.frame.loc[new, "message"] = message
 
+    def _also(self, mask: pd.Series, reason: str) -> None:
+        """Append `reason` to the failing rows' list (only those rows are touched: rejects are few)."""
+        hit = mask.fillna(False).astype(bool)
+        if not hit.any() or not isinstance(reason, str):
+            return
+        listed = self.frame.loc[hit, "reasons"]
+        self.frame.loc[hit, "reasons"] = listed.where(listed.isna(), listed + ", " + reason).fillna(reason)
+
     @property
     def failed(self) -> pd.Series:
         return self.frame["reason"].notna()
+
+
+def _excerpt(value, limit: int = 60) -> str:
+    """A value as the message shows it: repr, cut short (a hostile cell never fills a message)."""
+    shown = repr(value)
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
 
 
 def map_chunk(
@@ -110,17 +127,25 @@ def map_chunk(
             if isinstance(named, str)
             else quality.describe(rule),
         )
-    _check_lengths(entity, out, failures)
+    check_model(entity, out, failures)  # enumerations and lengths: what load would refuse
     _check_references(entity, out, failures, references)
     rejected = alive & failures.failed
     kept = alive & ~failures.failed
     lineage = staged[list(LINEAGE)]
     rejects = pd.concat([lineage[rejected], failures.frame[rejected]], axis=1)
+    rejects["key"] = _key_text(out.loc[rejected, list(ENTITIES[entity].natural_key)])
     if kept.all():  # the common chunk: no row to drop, no copy of every column
         mapped = pd.concat([lineage, out], axis=1)
     else:
         mapped = pd.concat([lineage[kept], out[kept]], axis=1)
     return Outcome(mapped, rejects, Counter(filtered.dropna()), unmapped, defaulted)
+
+
+def _key_text(keys: pd.DataFrame) -> pd.Series:
+    """The natural key of each rejected row as one text (`K1 | K2`), empty parts as ''."""
+    if keys.empty:
+        return pd.Series(dtype=object, index=keys.index)
+    return keys.astype(object).where(keys.notna(), "").astype(str).agg(" | ".join, axis=1)
 
 
 def _named_values(out: pd.DataFrame, named) -> pd.Series:
@@ -186,24 +211,6 @@ def _kind(table, name: str) -> str | None:
         return "datetime"
     name_of = type(sqltype).__name__
     return {"Integer": "integer", "Date": "date", "Boolean": "boolean"}.get(name_of)
-
-
-def _check_lengths(entity: str, out: pd.DataFrame, failures: _Failures) -> None:
-    table = ENTITIES[entity].table
-    for name in out.columns:
-        length = getattr(table.c[name].type, "length", None) if name in table.c else None
-        if length is None and name not in table.c:
-            length = 60  # natural-key references: the longest key column of the model
-        if length and out[name].notna().any():
-            too_long = out[name].str.len().fillna(0) > length
-            failures.add(
-                too_long,
-                "out_of_range",
-                f"{name}.length",
-                name,
-                out[name],
-                f"{name} is longer than {length} characters",
-            )
 
 
 def _check_references(

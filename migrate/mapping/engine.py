@@ -11,7 +11,8 @@ run has already mapped (and the target's rows). Per entity:
    parsed to the model's type if no step did (decimal, integer, date, timestamp, boolean).
 5. Checks, first failure wins, so every rejected row has exactly one reason: step failures
    (in column order), the model's NOT NULL columns (missing_value), declared rules (in
-   order), text too long for the model's column (out_of_range), references (unknown_reference).
+   order), the model's enumerations (not_allowed) and text lengths (too_long), references
+   (unknown_reference).
 6. After every chunk: duplicate groups of the natural key, and `unique` rules, among the
    rows still mapped. `reject_all` rejects every member of a group (a pair gives two
    rejects); `keep_first` / `keep_last` keep one member by `order_by` and reject the rest.
@@ -39,12 +40,14 @@ from migrate import db
 from migrate.errors import ConfigError, MigrateError, SourceError
 from migrate.mapping import rules as quality
 from migrate.mapping.chunk import Outcome, map_chunk
+from migrate.mapping.constraints import value_map_targets
 from migrate.mapping.plan import EntityPlan, Plan, compile_mapping
 from migrate.mapping.report import write_quarantine
 from migrate.mapping.reshape import load_sides, mapping_plan, needed_columns, prepared_chunks
 from migrate.mapping.spec import mapping_path, read_mapping
 from migrate.mapping.tables import (
     Tables,
+    create_rejects,
     insert_frame,
     mapped_schema,
     read_staged,
@@ -104,6 +107,7 @@ class EntityResult:
     unmapped: tuple[UnmappedValue, ...] = ()
     defaulted: tuple[UnmappedValue, ...] = ()  # codes a value map gave its declared default
     by_source: tuple[SourceCounts, ...] = ()  # each source block's share, in stacking order
+    examples: dict[str, str] = field(default_factory=dict)  # reason -> the first reject's message
 
     def to_dict(self) -> dict:
         return {
@@ -123,6 +127,7 @@ class EntityResult:
                 for u in self.defaulted
             ],
             "by_source": [s.to_dict() for s in self.by_source],
+            "examples": dict(sorted(self.examples.items())),
         }
 
 
@@ -229,7 +234,7 @@ def _map_entity(run: _Run, plan: EntityPlan, progress: Progress) -> EntityResult
     rejects = rejects_schema(run.tables.rejects)
     out_table.drop(engine, checkfirst=True)
     out_table.create(engine)
-    rejects.create(engine, checkfirst=True)
+    create_rejects(engine, rejects)
     with engine.begin() as conn:
         conn.execute(rejects.delete().where(rejects.c.entity == entity))
     references = _reference_keys(run, entity)
@@ -307,6 +312,8 @@ class _Counts:
         self.blocks.append(_Block(source, self.next_id))
         return self.blocks[-1]
 
+    examples: dict[str, str] = field(default_factory=dict)
+
     def remember_keys(self, keys: list[tuple[str, ...]], mapped: pd.DataFrame) -> None:
         """Hash each set rule's key per mapped row (8 bytes a row), to find duplicate groups
         without a full-table SQL pass when there are none."""
@@ -343,6 +350,7 @@ class _Counts:
             _summarise_unmapped(self.unmapped),
             _summarise_unmapped(self.defaulted),
             by_source,
+            {k: v for k, v in self.examples.items() if self.reasons.get(k)},
         )
 
 
@@ -380,6 +388,9 @@ def _write_outcome(
     insert_frame(engine, rejects, outcome.rejects.assign(entity=entity))
     counts.source_rows += len(mapped) + len(outcome.rejects) + sum(outcome.filtered.values())
     counts.reasons.update(outcome.rejects["reason"].value_counts().to_dict())
+    firsts = outcome.rejects.drop_duplicates("reason")
+    for reason, message in zip(firsts["reason"], firsts["message"], strict=True):
+        counts.examples.setdefault(reason, str(message))
     counts.filters.update(outcome.filtered)
     counts.unmapped.extend(outcome.unmapped)
     counts.defaulted.extend(outcome.defaulted)
@@ -433,6 +444,12 @@ def _reject_groups(
             column=", ".join(key),
             value=value,
             message=f"{', '.join(key)} " + value.map(repr) + f" is not unique ({policy})",
+            key=rows[list(ENTITIES[entity].natural_key)]
+            .astype(object)
+            .fillna("")
+            .astype(str)
+            .agg(" | ".join, axis=1),
+            reasons=reason,
         )
         data = frame.astype(object).where(frame.notna(), None)
         conn.execute(rejects.insert(), data.to_dict("records"))
@@ -522,19 +539,8 @@ def _record_run(engine, name: str, result: EntityResult) -> None:
         )
 
 
-def read_rejects(store: WorkStore, entity: str, name: str = "map_rejects") -> pd.DataFrame:
-    if not store.has_table(name):
-        return pd.DataFrame()
-    t = rejects_schema(name)
-    with store.engine.connect() as conn:
-        return pd.DataFrame(
-            conn.execute(select(t).where(t.c.entity == entity).order_by(t.c._row_id)).mappings().all()
-        )
-
-
 def _write_quarantine(run: _Run, entities: tuple[str, ...], path: Path) -> None:
-    frames = ((e, read_rejects(run.store, e, run.tables.rejects)) for e in entities)
-    write_quarantine(path, ((e, f) for e, f in frames if not f.empty))
+    write_quarantine(path, run.store, entities, run.tables.rejects)
 
 
 def _drop_scratch(run: _Run, entities: tuple[str, ...]) -> None:
@@ -582,6 +588,6 @@ class ImportResult:
 def import_values(project: Project, path: Path) -> ImportResult:
     """Merge a filled export workbook into the value maps (validated before anything is written)."""
     maps = load_value_maps(project.root)
-    additions = read_import(path, maps)
+    additions = read_import(path, maps, value_map_targets(project.root))
     added = {name: merge_entries(maps[name], entries, project.root) for name, entries in additions.items()}
     return ImportResult(path, {k: v for k, v in added.items() if v})

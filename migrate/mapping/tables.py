@@ -41,8 +41,24 @@ def mapped_schema(name: str, entity: str) -> Table:
 def rejects_schema(name: str) -> Table:
     cols = [Column("_row_id", Integer, primary_key=True), Column("entity", String(60), index=True)]
     cols += [Column(c, Integer if c == "_row" else Text) for c in LINEAGE]
-    cols += [Column(c, Text) for c in ("reason", "rule", "column", "value", "message")]
+    cols += [Column(c, Text) for c in ("reason", "rule", "column", "value", "message", *REJECT_EXTRAS)]
     return Table(name, MetaData(), *cols)
+
+
+REJECT_EXTRAS = ("key", "reasons")  # added later: a work store from before gets them on first use
+
+
+def create_rejects(engine: Engine, rejects: Table) -> None:
+    """Create the rejects table, or add the columns an older work store's table lacks."""
+    from sqlalchemy import inspect
+
+    rejects.create(engine, checkfirst=True)
+    have = {c["name"] for c in inspect(engine).get_columns(rejects.name)}
+    quote = engine.dialect.identifier_preparer.quote
+    with engine.begin() as conn:
+        for name in REJECT_EXTRAS:
+            if name not in have:
+                conn.exec_driver_sql(f"ALTER TABLE {quote(rejects.name)} ADD COLUMN {quote(name)} TEXT")
 
 
 def runs_schema(name: str) -> Table:

@@ -26,7 +26,6 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-import yaml
 from openpyxl import Workbook, load_workbook
 
 from migrate.errors import ConfigError
@@ -164,9 +163,33 @@ def write_export(path: Path, unmapped: list[UnmappedValue]) -> int:
     return len(unmapped)
 
 
-def read_import(path: Path, maps: dict[str, ValueMap]) -> dict[str, dict[str, str]]:
-    """Filled rows of an export workbook, validated: known value map, allowed unified code."""
+def read_import(
+    path: Path,
+    maps: dict[str, ValueMap],
+    targets: dict[str, list[tuple[str, str, tuple[str, ...]]]] | None = None,
+) -> dict[str, dict[str, str]]:
+    """Filled rows of an export workbook, validated: known value map, and a unified code the
+    value map (`allowed:`) and the model's enumeration of every column it fills accept."""
     shown = path.name
+    rows = _export_rows(path, shown)
+    additions: dict[str, dict[str, str]] = {}
+    for number, row in enumerate(rows[1:], start=2):
+        name, legacy, unified = (_text(v) for v in (tuple(row) + (None, None, None))[:3])
+        if not unified or not unified.strip():
+            continue
+        where = {"file": shown, "sheet": EXPORT_SHEET, "row": number}
+        if name not in maps:
+            raise ConfigError(
+                f"unknown value map {name!r}; known: {', '.join(sorted(maps))}.", column="value_map", **where
+            )
+        if legacy is None:
+            raise ConfigError("legacy_value is empty.", column="legacy_value", **where)
+        _check_allowed(maps[name], legacy, unified.strip(), (targets or {}).get(name, []), where)
+        additions.setdefault(name, {})[legacy] = unified.strip()
+    return additions
+
+
+def _export_rows(path: Path, shown: str) -> list[tuple]:
     try:
         book = load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a file that is not xlsx
@@ -185,31 +208,32 @@ def read_import(path: Path, maps: dict[str, ValueMap]) -> dict[str, dict[str, st
             sheet=EXPORT_SHEET,
             row=1,
         )
-    additions: dict[str, dict[str, str]] = {}
-    for number, row in enumerate(rows[1:], start=2):
-        name, legacy, unified = (_text(v) for v in (tuple(row) + (None, None, None))[:3])
-        if not unified or not unified.strip():
-            continue
-        where = {"file": shown, "sheet": EXPORT_SHEET, "row": number}
-        if name not in maps:
+    return rows
+
+
+def _check_allowed(value_map: ValueMap, legacy: str, unified: str, targets: list, where: dict) -> None:
+    """Refuse a unified code the value map or a target column would not accept (load never
+    has to be the first to say a value is forbidden)."""
+    checks = [(f"value map {value_map.name}", value_map.spec.allowed)]
+    checks += [(f"{entity}.{column}", allowed) for entity, column, allowed in targets]
+    for what, allowed in checks:
+        if allowed is not None and unified not in allowed:
             raise ConfigError(
-                f"unknown value map {name!r}; known: {', '.join(sorted(maps))}.", column="value_map", **where
-            )
-        if legacy is None:
-            raise ConfigError("legacy_value is empty.", column="legacy_value", **where)
-        allowed = maps[name].spec.allowed
-        if allowed is not None and unified.strip() not in allowed:
-            raise ConfigError(
-                f"{unified!r} is not a unified code of {name}; allowed: {', '.join(allowed)}.",
+                f"value map {value_map.name}: code {excerpt(legacy)} -> {excerpt(unified)} is not allowed "
+                f"for {what}; allowed: {', '.join(allowed)}.",
                 column="unified_value",
                 **where,
             )
-        additions.setdefault(name, {})[legacy] = unified.strip()
-    return additions
+
+
+def excerpt(value: str, limit: int = 60) -> str:
+    shown = repr(value)
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
 
 
 def merge_entries(value_map: ValueMap, entries: dict[str, str], root: Path) -> int:
-    """Write new entries into the value map's own file (YAML rewritten; xlsx rows appended)."""
+    """Write new entries into the value map's own file: xlsx rows appended; YAML edited in a
+    round trip that keeps the file's comments, key order and layout."""
     changed = {k: v for k, v in entries.items() if value_map.spec.entries.get(k) != v}
     if not changed:
         return 0
@@ -219,8 +243,42 @@ def merge_entries(value_map: ValueMap, entries: dict[str, str], root: Path) -> i
         for legacy, unified in changed.items():
             safe_row(sheet, sheet.max_row + 1, (legacy, unified))
         book.save(value_map.path)
-    else:
-        data = read_yaml(value_map.path, root) or {}
-        data["entries"] = {**(data.get("entries") or {}), **changed}
-        value_map.path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+        return len(changed)
+    yaml_rt, data = read_round_trip(value_map.path, root)
+    if data.get("entries") is None:
+        data["entries"] = {}
+    for legacy, unified in changed.items():
+        data["entries"][legacy] = unified  # an existing key keeps its place and its comment
+    with value_map.path.open("w", encoding="utf-8") as handle:
+        yaml_rt.dump(data, handle)
     return len(changed)
+
+
+MAX_ROUND_TRIP_BYTES = 5 * 1024 * 1024  # a value map is a table of codes; past this, not ours
+
+
+def read_round_trip(path: Path, root: Path):
+    """The one place a project YAML file is read for rewriting (ruamel.yaml, round-trip mode).
+
+    Guarded like every project file: a size limit before parsing; ruamel's round-trip loader
+    keeps aliases as references to one node (never expanded into copies), so an alias bomb
+    costs no memory here. The file was already validated by the safe loader (read_value_map)."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+    from ruamel.yaml.util import load_yaml_guess_indent
+
+    shown = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+    if path.stat().st_size > MAX_ROUND_TRIP_BYTES:
+        raise ConfigError(f"the file is larger than {MAX_ROUND_TRIP_BYTES:,} bytes.", file=shown)
+    try:
+        data, indent, sequence_offset = load_yaml_guess_indent(path.read_text(encoding="utf-8"))
+    except YAMLError as exc:
+        raise ConfigError(f"not valid YAML: {type(exc).__name__}.", file=shown) from None
+    yaml_rt = YAML(typ="rt")
+    yaml_rt.preserve_quotes = True
+    yaml_rt.width = 4096  # never re-wrap a long line the consultant wrote
+    # ruamel guesses the sequences' indent; mappings keep the 2 spaces every project file uses
+    yaml_rt.indent(mapping=2, sequence=indent or 2, offset=sequence_offset or 0)
+    if not isinstance(data, dict):
+        raise ConfigError("expected keys (strict, default, entries...).", file=shown)
+    return yaml_rt, data

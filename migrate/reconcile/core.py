@@ -214,10 +214,14 @@ def reconcile(
     chunk_size: int = DEFAULT_CHUNK,
     method: str = "auto",
     progress: Progress = NO_PROGRESS,
+    max_details: int | None = None,
 ) -> ReconcileReport:
-    """Reconcile the chosen entities (default: all) of a project after a load."""
+    """Reconcile the chosen entities (default: all) of a project after a load. `max_details`
+    overrides the rule files' cap on listed differences (a workbook lists them all)."""
     chosen = project.entities(tuple(entities), phase)
     specs = [load_spec(project, e) for e in chosen]  # every rule file validated before any work
+    if max_details is not None:
+        specs = [s.model_copy(update={"max_details": max_details}) for s in specs]
     store, target = WorkStore(project.staging_url), make_engine(project.target_url)
     try:
         return reconcile_with(store, target, specs, chunk_size=chunk_size, method=method, progress=progress)
@@ -236,7 +240,7 @@ def reconcile_with(
     progress: Progress = NO_PROGRESS,
 ) -> ReconcileReport:
     """The same, given an open work store and target (tests, benchmarks, `phase run`)."""
-    task = progress.task("reconcile", total=len(specs))
+    task = progress.task("reconcile", total=len(specs), unit="entities")
     reports = []
     for spec in specs:
         task.update(description=f"reconcile {spec.entity}")

@@ -6,17 +6,14 @@ Formula-safe (docs/guarantees.md#safe-reports): every text cell is written as a 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Font
 
 from migrate.reconcile.core import EntityReport, ReconcileReport
-
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_BOLD = Font(bold=True)
+from migrate.worksheets import EXCEL_MAX_ROWS, write_table
 
 SUMMARY_HEADER = (
     "entity",
@@ -34,19 +31,41 @@ SUMMARY_HEADER = (
     "filtered",
     "accounting adds up",
     "control totals past tolerance",
+    "differences listed",
 )
 
 
-def write_xlsx(report: ReconcileReport, path: Path) -> Path:
+@dataclass(frozen=True)
+class RunFacts:
+    """Who ran the reconcile, where and on what: the first lines of the summary sheet."""
+
+    operator: str
+    project_fingerprint: str
+    generated_at: str  # in the project's time zone, with its offset
+
+
+def write_xlsx(
+    report: ReconcileReport, path: Path, facts: RunFacts | None = None, *, row_limit: int = EXCEL_MAX_ROWS
+) -> Path:
+    """The whole report: a summary sheet (run facts, verdict, one row per entity), control
+    totals, traceability, then every listed difference of each entity, on as many sheets as
+    Excel's row limit needs (`row_limit`, smaller in tests)."""
     wb = Workbook(write_only=True)
-    _sheet(wb, "Summary", SUMMARY_HEADER, [_summary_row(e) for e in report.entities])
-    _sheet(
+    write_table(
+        wb,
+        "Summary",
+        SUMMARY_HEADER,
+        [_summary_row(e) for e in report.entities],
+        before=_facts(report, facts),
+    )
+    write_table(
         wb,
         "Control totals",
         ("entity", "total", "group", "source", "target", "difference", "status"),
-        [row for e in report.entities for row in _total_rows(e)],
+        (row for e in report.entities for row in _total_rows(e)),
+        row_limit=row_limit,
     )
-    _sheet(
+    write_table(
         wb,
         "Traceability",
         (
@@ -57,33 +76,32 @@ def write_xlsx(report: ReconcileReport, path: Path) -> Path:
             "breaks in target",
             "new break in target (key)",
         ),
-        [row for t in report.traceability for row in _trace_rows(t.to_dict())],
+        (row for t in report.traceability for row in _trace_rows(t.to_dict())),
+        row_limit=row_limit,
     )
     for e in report.entities:
         key = list(e.rows.key)
         header = ("difference", *key, "column", "expected", "actual", "delta")
-        _sheet(wb, e.entity[:31], header, [_difference_row(d.to_dict(), key) for d in e.rows.details])
+        rows = (_difference_row(d.to_dict(), key) for d in e.rows.details)
+        write_table(wb, e.entity, header, rows, row_limit=row_limit)
     path.parent.mkdir(parents=True, exist_ok=True)
     wb.save(path)
     return path
 
 
-def _sheet(wb: Workbook, title: str, header, rows) -> None:
-    ws = wb.create_sheet(title)
-    ws.append([_cell(ws, h, bold=True) for h in header])
-    for row in rows:
-        ws.append([_cell(ws, v) for v in row])
-
-
-def _cell(ws, value: Any, bold: bool = False) -> WriteOnlyCell:
-    if isinstance(value, dict | list):
-        value = str(value)
-    cell = WriteOnlyCell(ws, value=value)
-    if isinstance(value, str):
-        cell.data_type = "s"  # never a formula, whatever the text starts with
-    if bold:
-        cell.font = _BOLD
-    return cell
+def _facts(report: ReconcileReport, facts: RunFacts | None) -> list[tuple[str, Any]]:
+    verdict = "OK: no differences past tolerance" if report.ok else "DIFFERENCES past tolerance"
+    lines = [("reconcile report", ""), ("verdict", verdict), ("target", report.target)]
+    if facts is not None:
+        lines += [
+            ("time", facts.generated_at),
+            ("operator", facts.operator),
+            ("project fingerprint", facts.project_fingerprint),
+        ]
+    else:
+        lines.append(("time", report.generated_at.isoformat()))
+    lines += [("note", note) for note in report.notes]
+    return [*lines, ("", "")]
 
 
 def _summary_row(e: EntityReport) -> list[Any]:
@@ -104,7 +122,16 @@ def _summary_row(e: EntityReport) -> list[Any]:
         a.filtered,
         "yes" if a.adds_up else "NO",
         sum(len(t.past_tolerance()) for t in e.totals),
+        _listed(e),
     ]
+
+
+def _listed(e: EntityReport) -> str:
+    """How many differences the entity's sheet lists; never a silent cut."""
+    listed = len(e.rows.details)
+    if listed >= e.rows.max_details and e.rows.differences:
+        return f"{listed:,} (listing stopped at max_details {e.rows.max_details:,}; all are counted)"
+    return f"{listed:,}"
 
 
 def _total_rows(e: EntityReport):

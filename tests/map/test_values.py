@@ -168,7 +168,18 @@ def test_quarantine_workbook_is_formula_safe(tmp_path):
     book = load_workbook(out)
     assert book.sheetnames == ["material", "material_lot"]
     rows = list(book["material"].iter_rows(values_only=True))
-    assert rows[0][:5] == ("_source", "_file", "_sheet", "_row", "reason")
+    assert rows[0][:10] == (
+        "material_code",
+        "reason",
+        "message",
+        "all reasons",
+        "column",
+        "value",
+        "source",
+        "file",
+        "sheet",
+        "row",
+    )
     assert len(rows) - 1 == 7
     cells = [c for row in book["material"].iter_rows() for c in row if c.value == "=SUM(A1)"]
     assert cells and all(c.data_type == "s" for c in cells)

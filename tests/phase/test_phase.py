@@ -69,7 +69,7 @@ def test_run_status_approve_then_roll_back_to_the_phase_point(reference):
     assert run(root, "phase", "approve", "open-inventory").exit_code == 0
     status = json.loads(run(root, "--json", "phase", "status").stdout)["phases"]
     assert [s["approved"] for s in status] == [True, True, False, False]
-    back = run(root, "--json", "rollback", "run", "--to", "master-data")
+    back = run(root, "--json", "rollback", "run", "--to", "master-data", "--yes")
     assert back.exit_code == 0 and json.loads(back.stdout)["exact"], back.output
     assert hashes(str(Project(root).target_url)) == at_master
     status = json.loads(run(root, "--json", "phase", "status").stdout)["phases"]

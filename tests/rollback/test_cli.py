@@ -50,7 +50,7 @@ def test_points_mark_plan_rehearse_readiness_run(loaded):
     assert rehearsal.exit_code == 0 and "the target is unchanged" in rehearsal.stdout
     ready = run(root, url, "rollback", "readiness", "--to", "start")
     assert ready.exit_code == 0 and "ready:" in ready.stdout
-    done = run(root, url, "--json", "rollback", "run", "--to", "start")
+    done = run(root, url, "--json", "rollback", "run", "--to", "start", "--yes")
     assert done.exit_code == 0, done.output
     assert json.loads(done.stdout)["exact"] is True and hashes(url) == empty
     log = json.loads(run(root, url, "--json", "audit", "log").stdout)["entries"]
@@ -73,7 +73,7 @@ def test_not_exact_and_not_ready_exit_1_naming_the_table(loaded):
     )
     rehearsal = run(root, url, "rollback", "rehearse", "--to", "start")
     assert rehearsal.exit_code == 1 and "customer" in rehearsal.output
-    done = run(root, url, "rollback", "run", "--to", "start")
+    done = run(root, url, "rollback", "run", "--to", "start", "--yes")
     assert done.exit_code == 1 and "these tables differ from start: customer" in done.output
     assert run(root, url, "--json", "rollback", "points").exit_code == 0
     from tests.load.conftest import scalar
@@ -83,7 +83,7 @@ def test_not_exact_and_not_ready_exit_1_naming_the_table(loaded):
 
 def test_bad_usage_exits_2(loaded):
     root, url, _ = loaded
-    unknown = run(root, url, "rollback", "run", "--to", "nowhere")
+    unknown = run(root, url, "rollback", "run", "--to", "nowhere", "--yes")
     assert unknown.exit_code == 2 and "no cutover point 'nowhere'" in unknown.output
     (root / "rollback" / "start.yaml").write_text("steps:\n  - step: x\n    owner: y\n    minutes: -1\n")
     bad = run(root, url, "rollback", "plan", "--to", "start")

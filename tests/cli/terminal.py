@@ -1,0 +1,60 @@
+"""Run the real `migrate` on a pseudo-terminal of a given size, as a person at a terminal would."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pty
+import re
+import select
+import struct
+import subprocess
+import sys
+import termios
+import time
+from pathlib import Path
+
+ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[()][A-Za-z0-9]|\x1b[=>]")
+
+
+def run_in_terminal(
+    args: list[str],
+    *,
+    cwd: Path,
+    columns: int = 80,
+    lines: int = 40,
+    answer: str | None = None,
+    timeout: float = 300,
+) -> tuple[int, str]:
+    """(exit code, everything the terminal received). `answer` is typed at the first `[y/N]`."""
+    main, child = pty.openpty()
+    fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", lines, columns, 0, 0))
+    env = {**os.environ, "COLUMNS": str(columns), "LINES": str(lines), "TERM": "xterm-256color"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "migrate", *args], stdin=child, stdout=child, stderr=child, cwd=cwd, env=env
+    )
+    os.close(child)
+    received, answered, deadline = b"", answer is None, time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([main], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(main, 65536)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            received += chunk
+        if not answered and b"[y/N]" in received:
+            os.write(main, answer.encode() + b"\n")
+            answered = True
+        if proc.poll() is not None and not ready:
+            break
+    os.close(main)
+    return proc.wait(timeout=30), received.decode("utf-8", "replace")
+
+
+def screen_lines(received: str) -> list[str]:
+    """The lines as they stay on screen: escape codes gone, each line's last carriage-return part."""
+    text = ESCAPES.sub("", received)
+    return [line.rstrip("\r").split("\r")[-1] for line in text.split("\n")]
