@@ -43,8 +43,18 @@ class ValueParsing(Spec):
     scale: Decimal = Decimal(1)  # multiply after parsing (e.g. 1000 for t -> kg)
 
 
+class TotalPart(Spec):
+    """Another source counted into the same control total (an entity fed by several sources:
+    the total of the whole). Its column and grouping default to the total's own."""
+
+    source: str = Field(pattern=NAME)
+    source_column: str | None = None
+    group_by_source: str | None = None
+
+
 class ControlTotal(Spec):
-    """A sum or count over the raw staged source, against the same aggregate on the target."""
+    """A sum or count over the raw staged source (and the `also` sources: the whole of an
+    entity fed by several), against the same aggregate on the target."""
 
     name: str
     source: str = Field(pattern=NAME)  # a declared source: the staged table stg_<source>
@@ -55,6 +65,7 @@ class ControlTotal(Spec):
     group_by_source: str | None = None  # source header whose text (trimmed) names the group
     group_by_target: str | None = None  # mapped column of the entity, e.g. material_code
     exclude_rejected: bool = True  # leave out staged rows that map rejected (by lineage)
+    also: tuple[TotalPart, ...] = ()  # further sources of the same entity, summed in
     tolerance: Tolerance = Tolerance()
 
     @model_validator(mode="after")

@@ -69,13 +69,13 @@ class TotalResult:
 
 
 def control_total(store: WorkStore, target: Engine, entity: str, total: ControlTotal) -> TotalResult:
-    source, unparsed, examples, excluded = _source_side(store, entity, total)
+    source, unparsed, examples, excluded = _whole_source_side(store, entity, total)
     target_side = _target_side(target, entity, total)
     groups = {g: (source.get(g, Decimal(0)), target_side.get(g, Decimal(0))) for g in {*source, *target_side}}
     return TotalResult(
         total.name,
         total.aggregate,
-        total.source,
+        " + ".join([total.source, *(p.source for p in total.also)]),
         groups,
         total.tolerance.abs,
         total.tolerance.rel,
@@ -106,6 +106,25 @@ def _staged_columns(store: WorkStore, entity: str, total: ControlTotal) -> dict[
                 key="control_totals",
             )
     return wanted
+
+
+def _whole_source_side(store: WorkStore, entity: str, total: ControlTotal):
+    """The source side over the total's source and its `also` sources, added group by group."""
+    sums, unparsed, examples, excluded = _source_side(store, entity, total)
+    for part in total.also:
+        one = total.model_copy(
+            update={
+                "source": part.source,
+                "source_column": part.source_column or total.source_column,
+                "group_by_source": part.group_by_source or total.group_by_source,
+            }
+        )
+        more, bad, shown, dropped = _source_side(store, entity, one)
+        for group, value in more.items():
+            sums[group] = sums.get(group, Decimal(0)) + value
+        unparsed, excluded = unparsed + bad, excluded + dropped
+        examples += shown[: max(5 - len(examples), 0)]
+    return sums, unparsed, examples, excluded
 
 
 def _source_side(store: WorkStore, entity: str, total: ControlTotal):

@@ -81,6 +81,10 @@ def test_foreign_erp_end_to_end(tmp_path, form, target_url):
         assert every[entity]["ok"] and every[entity]["accounting"]["adds_up"], entity
         assert every[entity]["accounting"]["loaded"] == mapped[entity]["mapped"], entity
     assert start != hashes(str(Project(root).target_url))
+    totals = {t["name"]: t for t in every["material_lot"]["control_totals"]}  # the whole of two sources
+    assert totals["quantity received and produced"]["source"] == "po_line + work_order"
+    assert all(t["ok"] for e in every.values() for t in e["control_totals"])
+    assert sum(len(e["control_totals"]) for e in every.values()) == 4
     back, data = cli(root, "rollback", "run", "--to", "start")
     assert back.exit_code == 0 and data["exact"], back.output
     assert hashes(str(Project(root).target_url)) == start
