@@ -14,6 +14,7 @@ from migrate.cli import map as map_cli
 from migrate.cli import phase as phase_cli
 from migrate.cli import reconcile as reconcile_cli
 from migrate.cli import rollback as rollback_cli
+from migrate.cli import sign as sign_cli
 from migrate.cli import sources as sources_cli
 from migrate.cli import values as values_cli
 from migrate.cli.context import AppContext, default_operator
@@ -76,6 +77,8 @@ app.add_typer(phase_cli.app, name="phase")
 app.add_typer(rollback_cli.app, name="rollback")
 app.command("trace")(trace.trace)
 app.add_typer(audit.app, name="audit")
+app.command("sign")(sign_cli.sign)
+app.add_typer(sign_cli.people_app, name="people")
 
 
 def _hoist_global_flags(argv: list[str]) -> list[str]:

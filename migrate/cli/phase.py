@@ -61,6 +61,38 @@ def status(ctx: typer.Context) -> None:
         table.add_row(s.name, entities, "; ".join(s.gates), point)
     if not app_ctx.quiet:
         app_ctx.console.print(table)
+        for s in result:
+            render_live(app_ctx, s)
+
+
+def render_live(app_ctx: AppContext, s: phases.PhaseStatus) -> None:
+    """One phase's gates as measured now, and its signatures present and missing."""
+    if not s.live:
+        return
+    table = Table("gate", "measured", "threshold", "met", "detail", title=f"phase {s.name}: gates now")
+    for g in s.live:
+        met = "not checked" if g.met is None else ("yes" if g.met else "NO")
+        table.add_row(g.gate, _shown(g.measured), _shown(g.threshold), met, g.detail)
+    app_ctx.console.print(table)
+    if s.signoff and (s.signoff.required or s.signoff.present):
+        for state in s.signoff.present:
+            sig = state.signature
+            verdict = "valid" if state.problem is None else f"not valid: {state.problem}"
+            app_ctx.console.print(
+                f"  signature {sig.id}: {sig.printed_name} ({sig.signer}), {sig.role} {sig.meaning}, "
+                f"{sig.signed_at:%Y-%m-%d %H:%M} UTC: {verdict}",
+                markup=False,
+            )
+        missing = ", ".join(s.signoff.missing) or "none"
+        app_ctx.console.print(f"  signatures missing: {missing}", markup=False)
+
+
+def _shown(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        return ", ".join(map(str, value)) or "none"
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 @app.command("run")
