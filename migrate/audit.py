@@ -44,8 +44,39 @@ class AuditEntry:
             "operator": self.operator,
             "command": self.command,
             "details": self.details,
+            "what": describe(self.command, self.details),
             "hash": self.hash,
         }
+
+
+def describe(command: str, details: dict) -> str:
+    """What an entry did, in one line: phase, point, run, entities and their counts."""
+    parts = [
+        f"{k} {details[k]}" for k in ("phase", "point", "run_id", "status") if details.get(k) is not None
+    ]
+    if command == "sign":
+        parts.append(f"{details.get('signer')} signed as {details.get('role')}: {details.get('meaning')}")
+    for key in ("changed", "entities"):
+        value = details.get(key)
+        if isinstance(value, dict) and value:
+            parts.append(f"{key}: " + ", ".join(f"{e} {_counts(c)}" for e, c in value.items()))
+    for key in ("rows", "undone", "ok", "exact", "sources", "from", "to", "evidence"):
+        if details.get(key) not in (None, "", [], {}):
+            parts.append(f"{key} {_counts(details[key])}")
+    text = "; ".join(parts)
+    return text if len(text) <= 240 else text[:239] + "…"
+
+
+def _counts(value) -> str:
+    if isinstance(value, list):
+        return (
+            "+{} ~{} -{}".format(*value)
+            if len(value) == 3 and all(isinstance(v, int) for v in value)
+            else (", ".join(map(str, value)))
+        )
+    if isinstance(value, dict):
+        return " ".join(f"{k}={v}" for k, v in value.items())
+    return str(value)
 
 
 @dataclass(frozen=True)

@@ -27,9 +27,12 @@ def log(ctx: typer.Context, last: int = typer.Option(50, "--last", help="How man
     if app_ctx.json:
         emit_json(app_ctx, {"ok": True, "entries": [e.to_dict() for e in entries]})
         return
-    table = Table("seq", "at (UTC)", "operator", "command", "hash")
+    table = Table("seq", "at (UTC)", "operator", "command", "what", "hash")
     for e in entries:
-        table.add_row(str(e.seq), e.at.strftime("%Y-%m-%d %H:%M:%S"), e.operator, e.command, e.hash[:12])
+        what = audit.describe(e.command, e.details)
+        table.add_row(
+            str(e.seq), e.at.strftime("%Y-%m-%d %H:%M:%S"), e.operator, e.command, what, e.hash[:12]
+        )
     if not app_ctx.quiet:
         app_ctx.console.print(table)
 

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from migrate import reconcile as engine
-from migrate.cli.context import AppContext, app_context, emit_json, progress_for, reported_errors
+from migrate.cli.context import AppContext, app_context, audited, emit_json, progress_for, reported_errors
 from migrate.errors import EXIT_FAILED, ConfigError
 from migrate.reconcile.report import write_xlsx
 
@@ -61,6 +61,7 @@ def reconcile(
                 method=method.value,
                 progress=progress,
             )
+        audited(app, "reconcile", _audit_details(report, phase))
         if format_ is Format.xlsx:
             write_xlsx(report, out)
         elif format_ is Format.json and out is not None:
@@ -77,6 +78,14 @@ def reconcile(
             app.say(f"report written to {out}")
     if not report.ok:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _audit_details(report: engine.ReconcileReport, phase: str | None) -> dict:
+    """QA's reconcile runs are recorded too: what was compared and what it found."""
+    summary = report.to_dict()["summary"]
+    entities = {e.entity: {"ok": e.ok, "differences": e.rows.differences} for e in report.entities}
+    failing = summary["entities_failing"] + summary["traceability_failing"]
+    return {"phase": phase, "ok": report.ok, "entities": entities, "failing": failing}
 
 
 def render(report: engine.ReconcileReport, app: AppContext) -> None:

@@ -63,6 +63,19 @@ def test_four_eyes_and_signature_gates(target_url, tmp_path):
     assert "signatures missing: none" in human.output and "gates now" in human.output
     assert run("audit", "verify").exit_code == 0
 
+    assert run("reconcile", "--phase", "master-data").exit_code == 0  # QA's runs are recorded too
+    log = json.loads(run("--json", "audit", "log").stdout)["entries"]
+    what = {e["command"]: e["what"] for e in log}  # the last entry of each command
+    assert (
+        what["reconcile"].startswith("phase master-data")
+        and "supplier differences=0 ok=True" in what["reconcile"]
+    )
+    assert (
+        "point open-inventory" in what["phase approve"] and "lead2 signed as lead: approved" in what["sign"]
+    )
+    assert "changed: inventory_movement +" in what["load"]
+    assert "changed: inventory_movement +" in run("audit", "log").output
+
 
 def test_a_valid_rejection_blocks_approval(tmp_path):
     root = reference_project(tmp_path / "project")
