@@ -9,6 +9,7 @@ import typer
 
 from migrate import __version__
 from migrate.cli import audit, db, demo, init, load, trace
+from migrate.cli import evidence as evidence_cli
 from migrate.cli import extract as extract_cli
 from migrate.cli import map as map_cli
 from migrate.cli import phase as phase_cli
@@ -79,6 +80,7 @@ app.command("trace")(trace.trace)
 app.add_typer(audit.app, name="audit")
 app.command("sign")(sign_cli.sign)
 app.add_typer(sign_cli.people_app, name="people")
+app.command("evidence")(evidence_cli.evidence)
 
 
 def _hoist_global_flags(argv: list[str]) -> list[str]:

@@ -59,6 +59,11 @@ def test_four_eyes_and_signature_gates(target_url, tmp_path):
     sign("open-inventory", "lead2", "lead", "approved")
     assert run("phase", "approve", "open-inventory").exit_code == 0
 
+    pack = tmp_path / "open-inventory.zip"  # the pack reads the target (this backend) once
+    assert run("evidence", "open-inventory", "--out", str(pack)).exit_code == 0
+    verified = run("--json", "evidence", "verify", str(pack))
+    assert verified.exit_code == 0 and json.loads(verified.stdout)["signatures"] == 2, verified.output
+
     human = run("phase", "status")
     assert "signatures missing: none" in human.output and "gates now" in human.output
     assert run("audit", "verify").exit_code == 0
