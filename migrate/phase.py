@@ -286,10 +286,15 @@ def _signature_check(project: Project, name: str) -> GateResult:
 
 
 def check_gates(
-    project: Project, name: str, *, progress: Progress = NO_PROGRESS, every: bool = False
+    project: Project,
+    name: str,
+    *,
+    progress: Progress = NO_PROGRESS,
+    every: bool = False,
+    reconciled: Any = None,
 ) -> tuple[tuple[GateResult, ...], dict | None]:
     """Each gate of the phase, in order; later gates are not checked once one fails (`every`:
-    all are, as `phase status` shows them)."""
+    all are, as `phase status` shows them; `reconciled`: a ReconcileReport of the phase already made)."""
     from migrate.reconcile import reconcile
 
     index, phase = next(
@@ -328,14 +333,14 @@ def check_gates(
     ]
     report: dict = {}
 
-    def reconciled() -> GateResult:
-        result = reconcile(project, phase=name, progress=progress)
+    def reconcile_gate() -> GateResult:
+        result = reconciled or reconcile(project, phase=name, progress=progress)
         report.update(result.to_dict())
         failing = result.to_dict()["summary"]
         bad = failing["entities_failing"] + failing["traceability_failing"]
         return GateResult("reconcile", result.ok, "failing: " + ", ".join(bad) if bad else "", len(bad), 0)
 
-    checks.append(("reconcile", reconciled))
+    checks.append(("reconcile", reconcile_gate))
     rejects = _rejects(project, phase.entities) if declared else {}
     for gate, limit in declared:
         checks.append((gate, lambda g=gate, v=limit: _declared_check(g, v, rejects)))

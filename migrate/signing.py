@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -30,7 +31,7 @@ from migrate.db import make_engine
 from migrate.errors import CheckFailed, ConfigError
 from migrate.evidence.record import canonical, phase_evidence
 from migrate.model import audit_head, signature
-from migrate.people import NAMESPACE, People, fingerprint, load_people
+from migrate.people import NAMESPACE, PERSON, ROLE, People, fingerprint, load_people
 from migrate.project import Project
 
 MEANINGS = ("reviewed", "approved", "rejected")
@@ -113,29 +114,43 @@ def public_key_line(key: Path) -> str:
 
 @dataclass(frozen=True)
 class Statement:
-    """What a signature says, as signed."""
+    """What a signature says, as signed: the exact bytes and their fields."""
 
     data: bytes
     fields: dict
 
     @classmethod
     def parse(cls, data: bytes, where: str) -> Statement:
+        """A statement from outside (a file, a pack), its fields checked before any is shown."""
         try:
             fields = json.loads(data.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
             raise CheckFailed(f"{where} is not a migrate signature statement (not JSON).") from None
-        needed = ("phase", "evidence_sha256", "signer", "role", "meaning", "signed_at")
         if not isinstance(fields, dict) or fields.get("format") != STATEMENT_FORMAT:
             raise CheckFailed(f"{where} is not a migrate signature statement ({STATEMENT_FORMAT}).")
-        if any(not isinstance(fields.get(k), str) for k in needed):
-            raise CheckFailed(f"{where} lacks one of {', '.join(needed)}.")
+        for name, pattern in _FIELDS.items():
+            value = fields.get(name)
+            if not isinstance(value, str) or not re.fullmatch(pattern, value):
+                raise CheckFailed(f"{where}: its field {name} is missing or not valid.")
         return cls(data, fields)
 
-    def __getattr__(self, name: str):
-        try:
-            return self.__dict__["fields"][name]
-        except KeyError:
-            raise AttributeError(name) from None
+    phase = property(lambda self: self.fields["phase"])
+    evidence_sha256 = property(lambda self: self.fields["evidence_sha256"])
+    signer = property(lambda self: self.fields["signer"])
+    role = property(lambda self: self.fields["role"])
+    meaning = property(lambda self: self.fields["meaning"])
+    signed_at = property(lambda self: self.fields["signed_at"])
+    key = property(lambda self: self.fields.get("key", ""))
+
+
+_FIELDS = {  # what a statement from outside must hold, and in what shape
+    "phase": r"[a-z0-9][a-z0-9_\-]{0,62}",
+    "evidence_sha256": r"[0-9a-f]{64}",
+    "signer": PERSON,
+    "role": ROLE,
+    "meaning": "|".join(MEANINGS),
+    "signed_at": r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00",
+}
 
 
 def statement(

@@ -20,7 +20,7 @@ from types import SimpleNamespace
 from migrate import audit
 from migrate.errors import ConfigError, MigrateError
 from migrate.evidence.pack import MANIFEST, seal
-from migrate.evidence.record import sha256
+from migrate.evidence.record import file_sha256, sha256
 
 MAX_UNZIPPED = 2 << 30  # an evidence pack is reports and logs: refuse a zip inflating past 2 GiB
 
@@ -67,7 +67,7 @@ def _files(folder: Path, listed: dict) -> list[str]:
         path = folder / name
         if not path.is_file():
             problems.append(f"{name} is missing")
-        elif sha256(path.read_bytes()) != digest:
+        elif file_sha256(path) != digest:
             problems.append(f"{name} differs (its SHA-256 is not the manifest's)")
     present = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
     problems += [f"{name} is not in the manifest" for name in sorted(present - set(listed) - {MANIFEST})]

@@ -32,7 +32,7 @@ from sqlalchemy import Engine, func, select
 from migrate import __version__, anchors, audit
 from migrate.db import make_engine
 from migrate.errors import ConfigError
-from migrate.evidence.record import canonical, phase_evidence, sha256
+from migrate.evidence.record import canonical, file_sha256, phase_evidence, sha256
 from migrate.model import audit_anchor, audit_log
 from migrate.project import Project
 from migrate.rollback.points import CutoverPoint, list_points
@@ -170,7 +170,7 @@ def _write_reports(project: Project, out: Path, phase: str) -> dict:
     _write(out / "reconcile" / "reconcile.json", _json(report.to_dict()))
     _write(out / "reconcile" / "traceability.json", _json(report.to_dict()["traceability"]))
     write_xlsx(report, out / "reconcile" / "reconcile.xlsx")
-    gates, _ = phases.check_gates(project, phase, every=True)
+    gates, _ = phases.check_gates(project, phase, every=True, reconciled=report)
     signed = signoff.evaluate(project, phase)
     result = {"gates": [g.to_dict() for g in gates], "signatures": signed.to_dict()}
     _write(out / "gates.json", _json(result))
@@ -224,7 +224,7 @@ def build(project: Project, what: str, out: Path, *, operator: str = "unknown") 
             folder = Path(tmp) / "pack"
             manifest = _fill(project, engine, folder, what)
             files = sorted(p for p in folder.rglob("*") if p.is_file())
-            manifest["files"] = {p.relative_to(folder).as_posix(): sha256(p.read_bytes()) for p in files}
+            manifest["files"] = {p.relative_to(folder).as_posix(): file_sha256(p) for p in files}
             sealed = seal(manifest)
             _write(folder / MANIFEST, sealed)
             _place(folder, out, zipped)

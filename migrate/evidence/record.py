@@ -33,6 +33,12 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def file_sha256(path: Path) -> str:
+    """A file's SHA-256, read in blocks (a rejects workbook may be large)."""
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
 @dataclass(frozen=True)
 class Evidence:
     record: dict
@@ -57,9 +63,7 @@ def used_files(project: Project, phase: PhaseSpec) -> list[Path]:
 
 
 def file_hashes(project: Project, phase: PhaseSpec) -> dict[str, str]:
-    return {
-        f.relative_to(project.root).as_posix(): sha256(f.read_bytes()) for f in used_files(project, phase)
-    }
+    return {f.relative_to(project.root).as_posix(): file_sha256(f) for f in used_files(project, phase)}
 
 
 def source_fingerprints(project: Project, phase: PhaseSpec, store: WorkStore) -> dict[str, dict | None]:
