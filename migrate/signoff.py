@@ -49,7 +49,7 @@ class Signoff:
     """Where a phase's signatures stand, against its current evidence."""
 
     phase: str
-    evidence_sha256: str
+    evidence_sha256: str | None  # None: nothing to check, not computed
     required: tuple[SignatureRequirement, ...]
     present: tuple[SignatureState, ...]
     matched: tuple[tuple[str, str], ...]  # (requirement label, signer) when met
@@ -144,26 +144,25 @@ def _assignment(
 def evaluate(project: Project, name: str) -> Signoff:
     """The phase's signatures checked against its current evidence, with four-eyes."""
     phase = project.plan.phase(name)
-    evidence = phase_evidence(project, name)
     engine = make_engine(project.target_url)
     try:
         sigs = signatures(engine, name)
         loaded_by = loaders(engine, phase.entities)
     finally:
         engine.dispose()
-    if not phase.signatures and not sigs:
-        return Signoff(name, evidence.sha256, (), (), (), loaded_by, None)
+    if not phase.signatures and not sigs:  # nothing to check: the evidence is not even hashed
+        return Signoff(name, None, (), (), (), loaded_by, None)
+    evidence = phase_evidence(project, name).sha256
     try:
         people = load_people(project)
     except ConfigError as exc:
-        if not phase.signatures:
-            raise
-        return Signoff(name, evidence.sha256, phase.signatures, (), (), loaded_by, exc.message)
-    states = _states(people, sigs, evidence.sha256)
+        problem = exc.message if phase.signatures else None
+        return Signoff(name, evidence, phase.signatures, (), (), loaded_by, problem)
+    states = _states(people, sigs, evidence)
     valid = [s.signature for s in states if s.problem is None]
     rejected = [s for s in valid if s.meaning == "rejected"]
     if rejected:
         who = ", ".join(f"{s.signer} ({s.role})" for s in rejected)
-        return Signoff(name, evidence.sha256, phase.signatures, states, (), loaded_by, f"rejected by {who}")
+        return Signoff(name, evidence, phase.signatures, states, (), loaded_by, f"rejected by {who}")
     matched, problem = _assignment(phase.signatures, valid, loaded_by)
-    return Signoff(name, evidence.sha256, phase.signatures, states, matched, loaded_by, problem)
+    return Signoff(name, evidence, phase.signatures, states, matched, loaded_by, problem)

@@ -10,18 +10,10 @@ from rich.table import Table
 from migrate import people as people_mod
 from migrate import signing
 from migrate.cli.context import app_context, emit_json, reported_errors
-from migrate.db import make_engine, require_schema
+from migrate.cli.phase import _schema
 
 people_app = typer.Typer(help="People who sign, their roles and SSH keys (people.yaml).")
 DEFAULT_KEY = Path("~/.ssh/id_ed25519")
-
-
-def _schema(project) -> None:
-    engine = make_engine(project.target_url)
-    try:
-        require_schema(engine)
-    finally:
-        engine.dispose()
 
 
 def sign(
@@ -50,7 +42,7 @@ def sign(
     app = app_context(ctx)
     key = key.expanduser()
     with reported_errors(ctx):
-        _schema(app.project)
+        _schema(app)
         if statement is not None:
             result = signing.attach(
                 app.project, statement, signature or Path(f"{statement}.sig"), app.operator
