@@ -36,6 +36,7 @@ from migrate.project import Project
 
 MEANINGS = ("reviewed", "approved", "rejected")
 STATEMENT_FORMAT = "migrate-signature/1"
+MAX_STATEMENT = 64 * 1024  # a statement and its armored signature are a few hundred bytes
 
 
 def ssh_keygen() -> str:
@@ -327,6 +328,11 @@ def prepare(
 def attach(project: Project, statement_file: Path, signature_file: Path, operator: str) -> SignResult:
     """Accept a statement signed by `ssh-keygen -Y sign` outside migrate."""
     try:
+        for path in (statement_file, signature_file):
+            if path.stat().st_size > MAX_STATEMENT:
+                raise ConfigError(
+                    f"{path} is larger than a signature statement can be ({MAX_STATEMENT} bytes)."
+                )
         data, armored = statement_file.read_bytes(), signature_file.read_text()
     except OSError as exc:
         raise ConfigError(f"cannot read {exc.filename}: {exc.strerror}.") from None
