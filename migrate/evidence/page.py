@@ -3,7 +3,6 @@ network), every value escaped, for a person reading the pack without tools."""
 
 from __future__ import annotations
 
-import json
 from html import escape
 from pathlib import Path
 
@@ -25,8 +24,10 @@ def _cell(value) -> str:
         return '<span class="yes">yes</span>'
     if value is False:
         return '<span class="no">NO</span>'
-    if isinstance(value, list | dict):
-        value = json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list):
+        value = ", ".join(map(str, value))
+    elif isinstance(value, dict):
+        value = ", ".join(f"{k}: {v}" for k, v in value.items())
     return escape("" if value is None else str(value))
 
 
