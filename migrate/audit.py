@@ -44,8 +44,39 @@ class AuditEntry:
             "operator": self.operator,
             "command": self.command,
             "details": self.details,
+            "what": describe(self.command, self.details),
             "hash": self.hash,
         }
+
+
+def describe(command: str, details: dict) -> str:
+    """What an entry did, in one line: phase, point, run, entities and their counts."""
+    parts = [
+        f"{k} {details[k]}" for k in ("phase", "point", "run_id", "status") if details.get(k) is not None
+    ]
+    if command == "sign":
+        parts.append(f"{details.get('signer')} signed as {details.get('role')}: {details.get('meaning')}")
+    for key in ("changed", "entities"):
+        value = details.get(key)
+        if isinstance(value, dict) and value:
+            parts.append(f"{key}: " + ", ".join(f"{e} {_counts(c)}" for e, c in value.items()))
+    for key in ("rows", "undone", "ok", "exact", "sources", "from", "to", "evidence"):
+        if details.get(key) not in (None, "", [], {}):
+            parts.append(f"{key} {_counts(details[key])}")
+    text = "; ".join(parts)
+    return text if len(text) <= 240 else text[:239] + "…"
+
+
+def _counts(value) -> str:
+    if isinstance(value, list):
+        return (
+            "+{} ~{} -{}".format(*value)
+            if len(value) == 3 and all(isinstance(v, int) for v in value)
+            else (", ".join(map(str, value)))
+        )
+    if isinstance(value, dict):
+        return " ".join(f"{k}={v}" for k, v in value.items())
+    return str(value)
 
 
 @dataclass(frozen=True)
@@ -137,11 +168,40 @@ def entries(engine: Engine, *, last: int | None = None) -> list[AuditEntry]:
 
 
 def verify(engine: Engine, *, expect_head: str | None = None) -> VerifyResult:
-    """Walk the chain; the first entry that does not hold names where the log was tampered with."""
-    expected_prev, count = GENESIS, 0
+    """Walk the chain; the first entry that does not hold names where the log was tampered with.
+    Then the anchors and the toolkit's own records (migrate.anchors): a chain emptied, or cut
+    with its head rewritten, still links up but is shorter than what was recorded elsewhere."""
+    from migrate import anchors
+
+    present = set(inspect(engine).get_table_names())
+    missing = [t.name for t in anchors.AUDIT_TABLES if t.name not in present]
+    if missing:
+        return VerifyResult(
+            False,
+            0,
+            GENESIS,
+            None,
+            f"the audit tables are missing ({', '.join(missing)}): the log was dropped",
+        )
     with engine.connect() as c:
         head = c.execute(select(audit_head.c.seq, audit_head.c.hash)).first()
         rows = c.execute(select(audit_log).order_by(audit_log.c.seq)).all()
+        result = verify_rows(rows, (head.seq, head.hash) if head else None, expect_head=expect_head)
+        if not result.ok:
+            return result
+        problem = anchors.anchor_problem(c, {r.seq: r.hash for r in rows}) or anchors.unlogged_problem(
+            c, [(r.command, r.details) for r in rows]
+        )
+    if problem:
+        return VerifyResult(False, result.entries, result.head_hash, None, problem)
+    return result
+
+
+def verify_rows(rows, head: tuple[int, str] | None, *, expect_head: str | None = None) -> VerifyResult:
+    """Check a chain of entries (objects with the audit_log columns, `details` as stored text)
+    against its head (seq, hash); also used on the copy of the log inside an evidence pack."""
+    expected_prev, count = GENESIS, 0
+    head_seq, head_hash = head if head else (0, GENESIS)
     for position, row in enumerate(rows, start=1):
         problem = None
         if row.seq != position:
@@ -151,9 +211,8 @@ def verify(engine: Engine, *, expect_head: str | None = None) -> VerifyResult:
         elif row.hash != entry_hash(row.seq, row.at, row.operator, row.command, row.details, row.prev_hash):
             problem = "its content does not match its hash (the entry was edited)"
         if problem:
-            return VerifyResult(False, len(rows), head.hash if head else GENESIS, position, problem)
+            return VerifyResult(False, len(rows), head_hash, position, problem)
         expected_prev, count = row.hash, position
-    head_seq, head_hash = (head.seq, head.hash) if head else (0, GENESIS)
     if (head_seq, head_hash) != (count, expected_prev):
         return VerifyResult(
             False,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import migrate
 from migrate import db, factory
@@ -87,10 +88,11 @@ class DemoResult:
     runs: tuple[PhaseRunResult, ...]  # one extract + map + load per phase, in plan order
     approvals: tuple[ApproveResult, ...]  # each phase's gates and cutover point
     reconciled: ReconcileReport
+    evidence: Any = None  # migrate.demo_signing.DemoEvidence: the signed last phase's pack, verified
 
     @property
     def ok(self) -> bool:
-        return self.reconciled.ok
+        return self.reconciled.ok and (self.evidence is None or self.evidence.check.ok)
 
     @property
     def extracted(self) -> ExtractResult:
@@ -121,6 +123,7 @@ class DemoResult:
                 for run, approval in zip(self.runs, self.approvals, strict=True)
             ],
             "reconcile": self.reconciled.to_dict(),
+            "evidence": self.evidence.to_dict() if self.evidence else None,
         }
 
 
@@ -135,7 +138,10 @@ def run_demo(
     """The reference project on SQLite in `directory`, phase by phase as a cutover runs: each
     phase extracted, mapped, loaded and approved (its gates checked, its cutover point recorded),
     then the whole target reconciled."""
+    from migrate import demo_signing
+
     manifest = prepare(directory, rows=rows, seed=seed)
+    signed_phase = demo_signing.set_up(Path(directory).resolve())
     project = Project(directory)
     engine = make_engine(project.target_url)
     try:
@@ -146,6 +152,9 @@ def run_demo(
     for phase in project.plan.phases:
         steps = {"operator": operator, "command": "migrate demo", "progress": progress}
         runs.append(phases.run(project, phase.name, **steps))
+        if phase.name == signed_phase:
+            demo_signing.sign_phase(project, phase.name)
         approvals.append(phases.approve(project, phase.name, **steps))
     reconciled = reconcile(project, progress=progress)
-    return DemoResult(project.root, manifest, tuple(runs), tuple(approvals), reconciled)
+    evidence = demo_signing.evidence(project, signed_phase, operator)
+    return DemoResult(project.root, manifest, tuple(runs), tuple(approvals), reconciled, evidence)

@@ -766,3 +766,37 @@ rollback_undone = Table(
     Column("id_hi", Integer, nullable=False),
     Column("before", String),
 )
+
+
+# --- signatures and audit anchors (migrate.signing, migrate.anchors) ----------------------
+
+#: One SSHSIG signature over a phase's evidence: the exact statement signed (canonical JSON
+#: naming the evidence hash, signer, role, meaning, time) and OpenSSH's armored signature.
+signature = Table(
+    "migrate_signature",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("phase", String(63), nullable=False, index=True),
+    Column("signer", String(63), nullable=False),
+    Column("printed_name", String(200), nullable=False),
+    Column("role", String(63), nullable=False),
+    Column("meaning", String(20), nullable=False),
+    Column("signed_at", UtcDateTime, nullable=False),
+    Column("evidence_sha256", String(64), nullable=False),
+    Column("key_fingerprint", String(100), nullable=False),
+    Column("statement", String, nullable=False),
+    Column("signature", String, nullable=False),
+)
+
+#: Where the audit chain stood when something that must outlive it was recorded (a cutover
+#: point, a signature, an evidence pack): a chain shorter than an anchor was cut.
+audit_anchor = Table(
+    "migrate_audit_anchor",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(20), nullable=False),
+    Column("ref", String(200), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("hash", String(64), nullable=False),
+)

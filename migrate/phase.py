@@ -46,6 +46,8 @@ class GateResult:
     gate: str
     met: bool | None  # None: not checked (an earlier gate failed)
     detail: str = ""
+    measured: Any = None  # what the gate measured (a count, a rate, signatures present)
+    threshold: Any = None  # what it must be to be met
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -58,6 +60,8 @@ class PhaseStatus:
     entities: tuple[EntityState, ...]
     gates: tuple[str, ...]
     point: CutoverPoint | None
+    live: tuple[GateResult, ...] = ()  # every gate evaluated now (phases with entities loaded)
+    signoff: Any = None  # migrate.signoff.Signoff: signatures present and missing
 
     @property
     def loaded(self) -> bool:
@@ -72,6 +76,8 @@ class PhaseStatus:
             "entities": [e.to_dict() for e in self.entities],
             "gates": list(self.gates),
             "point": self.point.to_dict() if self.point else None,
+            "gate_results": [g.to_dict() for g in self.live],
+            "signatures": self.signoff.to_dict() if self.signoff else None,
         }
 
 
@@ -97,7 +103,8 @@ def declared_gates(phase: PhaseSpec, index: int) -> list[tuple[str, float]]:
 
 def _gate_names(phase: PhaseSpec, index: int) -> tuple[str, ...]:
     declared = [f"{name} {value:g}" for name, value in declared_gates(phase, index)]
-    return ("earlier phases approved", "entities loaded", "reconcile", *declared)
+    signed = ("signatures",) if phase.signatures else ()
+    return ("earlier phases approved", "entities loaded", "reconcile", *declared, *signed)
 
 
 def _live_points(engine: Engine) -> dict[str, CutoverPoint]:
@@ -133,21 +140,26 @@ def entity_states(engine: Engine, entities: tuple[str, ...]) -> tuple[EntityStat
     return tuple(out)
 
 
-def status(project: Project) -> tuple[PhaseStatus, ...]:
-    """Every phase: its entities' load state, its gates, its cutover point (approved) if any."""
+def status(project: Project, *, live: bool = True) -> tuple[PhaseStatus, ...]:
+    """Every phase: its entities' load state, its gates, its cutover point (approved) if any;
+    `live`: every gate of each loaded phase evaluated now, and its signatures checked."""
+    from migrate import signoff
+
     engine = make_engine(project.target_url)
     try:
         points = _live_points(engine)
-        return tuple(
-            PhaseStatus(
-                p.name,
-                p.description,
-                entity_states(engine, p.entities),
-                _gate_names(p, i),
-                points.get(p.name),
+        out = []
+        for i, p in enumerate(project.plan.phases):
+            entities = entity_states(engine, p.entities)
+            loaded = all(e.state == "loaded" for e in entities)
+            gates = check_gates(project, p.name, every=True)[0] if live and loaded else ()
+            signed = signoff.evaluate(project, p.name) if live and loaded else None
+            out.append(
+                PhaseStatus(
+                    p.name, p.description, entities, _gate_names(p, i), points.get(p.name), gates, signed
+                )
             )
-            for i, p in enumerate(project.plan.phases)
-        )
+        return tuple(out)
     finally:
         engine.dispose()
 
@@ -249,19 +261,40 @@ def _rejects(project: Project, entities: tuple[str, ...]) -> dict[str, tuple[int
 
 
 def _declared_check(name: str, limit: float, rejects: dict[str, tuple[int, int]]) -> GateResult:
-    over = []
+    over, worst = [], 0.0
     for entity, (rejected, source) in rejects.items():
         value = rejected if name == "max_rejected" else (rejected / source if source else 0.0)
+        worst = max(worst, value)
         if value > limit:
             over.append(f"{entity} {value:g}")
     label = f"{name} {limit:g}"
-    return GateResult(label, not over, "over the limit: " + ", ".join(over) if over else "")
+    return GateResult(label, not over, "over the limit: " + ", ".join(over) if over else "", worst, limit)
+
+
+def _signature_check(project: Project, name: str) -> GateResult:
+    from migrate import signoff
+
+    result = signoff.evaluate(project, name)
+    present = [f"{m[0]} by {m[1]}" for m in result.matched]
+    return GateResult(
+        "signatures",
+        result.met,
+        result.problem or "; ".join(present),
+        present,
+        list(signoff.label(r) for r in result.required),
+    )
 
 
 def check_gates(
-    project: Project, name: str, *, progress: Progress = NO_PROGRESS
+    project: Project,
+    name: str,
+    *,
+    progress: Progress = NO_PROGRESS,
+    every: bool = False,
+    reconciled: Any = None,
 ) -> tuple[tuple[GateResult, ...], dict | None]:
-    """Each gate of the phase, in order; later gates are not checked once one fails."""
+    """Each gate of the phase, in order; later gates are not checked once one fails (`every`:
+    all are, as `phase status` shows them; `reconciled`: a ReconcileReport of the phase already made)."""
     from migrate.reconcile import reconcile
 
     index, phase = next(
@@ -279,27 +312,44 @@ def check_gates(
     checks: list[tuple[str, Callable[[], GateResult]]] = [
         (
             "earlier phases approved",
-            lambda: GateResult("earlier phases approved", not missing, _unapproved(missing)),
+            lambda: GateResult(
+                "earlier phases approved",
+                not missing,
+                _unapproved(missing),
+                len(phase.depends_on) - len(missing),
+                len(phase.depends_on),
+            ),
         ),
-        ("entities loaded", lambda: GateResult("entities loaded", not not_loaded, ", ".join(not_loaded))),
+        (
+            "entities loaded",
+            lambda: GateResult(
+                "entities loaded",
+                not not_loaded,
+                ", ".join(not_loaded),
+                len(states) - len(not_loaded),
+                len(states),
+            ),
+        ),
     ]
     report: dict = {}
 
-    def reconciled() -> GateResult:
-        result = reconcile(project, phase=name, progress=progress)
+    def reconcile_gate() -> GateResult:
+        result = reconciled or reconcile(project, phase=name, progress=progress)
         report.update(result.to_dict())
         failing = result.to_dict()["summary"]
         bad = failing["entities_failing"] + failing["traceability_failing"]
-        return GateResult("reconcile", result.ok, "failing: " + ", ".join(bad) if bad else "")
+        return GateResult("reconcile", result.ok, "failing: " + ", ".join(bad) if bad else "", len(bad), 0)
 
-    checks.append(("reconcile", reconciled))
+    checks.append(("reconcile", reconcile_gate))
     rejects = _rejects(project, phase.entities) if declared else {}
     for gate, limit in declared:
         checks.append((gate, lambda g=gate, v=limit: _declared_check(g, v, rejects)))
+    if phase.signatures:
+        checks.append(("signatures", lambda: _signature_check(project, name)))
     results, failed = [], False
     for label, check in checks:
         result = GateResult(label, None, "not checked: an earlier gate is not met") if failed else check()
-        failed = failed or result.met is False
+        failed = (failed or result.met is False) and not every
         results.append(result)
     return tuple(results), report or None
 

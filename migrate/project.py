@@ -106,6 +106,13 @@ class ProjectSpec(Spec):
     transforms: tuple[str, ...] = ()  # import paths of modules registering project transforms
 
 
+class SignatureRequirement(Spec):
+    """A signature a phase needs before approval: a role and what the signature means."""
+
+    role: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_\-]{0,62}$")]
+    meaning: Literal["reviewed", "approved"]
+
+
 class PhaseSpec(Spec):
     name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_\-]{0,62}$")]
     description: str = ""
@@ -113,6 +120,7 @@ class PhaseSpec(Spec):
     depends_on: tuple[str, ...] = ()
     gates: tuple[dict[str, Any], ...] = ()
     runbook: tuple[str, ...] = ()
+    signatures: tuple[SignatureRequirement, ...] = ()  # migrate.signoff: each by a different person
 
     @field_validator("entities")
     @classmethod

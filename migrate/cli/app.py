@@ -59,6 +59,15 @@ COMMANDS = {
         "Trace a lot through the genealogy in the target, back to suppliers or forward to customers.",
     ),
     "audit": lazy("migrate.cli.audit:app", "The tamper-evident log of every state-changing command."),
+    "people": lazy("migrate.cli.sign:people_app", "People who sign, their roles and SSH keys (people.yaml)."),
+    "sign": lazy(
+        "migrate.cli.sign:sign",
+        "Sign the current evidence of a phase with your SSH key (SSHSIG), in a role, with a meaning.",
+    ),
+    "evidence": lazy(
+        "migrate.cli.evidence:evidence",
+        "Write the evidence pack of a phase or cutover point, or verify one offline without the target.",
+    ),
 }
 
 

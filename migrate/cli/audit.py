@@ -27,9 +27,10 @@ def log(ctx: typer.Context, last: int = typer.Option(50, "--last", help="How man
     if app_ctx.json:
         emit_json(app_ctx, {"ok": True, "entries": [e.to_dict() for e in entries]})
         return
-    grid = table("seq", "at", "operator", "command", "hash", numeric=("seq",))
+    grid = table("seq", "at", "operator", "command", "what", "hash", numeric=("seq",))
     for e in entries:
-        grid.add_row(number(e.seq), app_ctx.when(e.at), e.operator, e.command, e.hash[:12])
+        what = audit.describe(e.command, e.details)
+        grid.add_row(number(e.seq), app_ctx.when(e.at), e.operator, e.command, what, e.hash[:12])
     app_ctx.show(grid)
 
 

@@ -65,6 +65,13 @@ def demo(
             f"  migrate --project {directory} audit log\n"
             f"Every phase up to {last} is approved and has a cutover point to roll back to."
         )
+        if result.evidence:
+            e = result.evidence
+            app.say(
+                f"Phase {e.phase} was signed by {' and '.join(e.signers)} (keys in {directory}/keys) before "
+                f"its approval; its evidence pack, {e.pack}, verifies offline: "
+                f"{'intact' if e.check.ok else 'NOT intact'} (migrate evidence verify {e.pack})."
+            )
     if not result.ok:
         raise typer.Exit(EXIT_FAILED)
 

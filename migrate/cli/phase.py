@@ -59,6 +59,37 @@ def status(ctx: typer.Context) -> None:
         point = f"{s.point.name} ({app_ctx.when(s.point.created_at)})" if s.point else "not approved"
         grid.add_row(s.name, entities, "; ".join(s.gates), point)
     app_ctx.show(grid)
+    for s in result:
+        render_live(app_ctx, s)
+
+
+def render_live(app_ctx: AppContext, s: phases.PhaseStatus) -> None:
+    """One phase's gates as measured now, and its signatures present and missing."""
+    if not s.live:
+        return
+    grid = table("gate", "measured", "threshold", "met", "detail", title=f"phase {s.name}: gates now")
+    for g in s.live:
+        met = "not checked" if g.met is None else ("yes" if g.met else "NO")
+        grid.add_row(g.gate, _shown(g.measured), _shown(g.threshold), met, g.detail)
+    app_ctx.show(grid)
+    if s.signoff and (s.signoff.required or s.signoff.present):
+        for state in s.signoff.present:
+            sig = state.signature
+            verdict = "valid" if state.problem is None else f"not valid: {state.problem}"
+            app_ctx.result(
+                f"  signature {sig.id}: {sig.printed_name} ({sig.signer}), {sig.role} {sig.meaning}, "
+                f"{app_ctx.when(sig.signed_at)}: {verdict}"
+            )
+        missing = ", ".join(s.signoff.missing) or "none"
+        app_ctx.result(f"  signatures missing: {missing}")
+
+
+def _shown(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        return ", ".join(map(str, value)) or "none"
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 @app.command("run")

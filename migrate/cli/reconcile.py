@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from migrate import reconcile as engine
-from migrate.cli.context import AppContext, app_context, emit_json, progress_for, reported_errors
+from migrate.cli.context import AppContext, app_context, audited, emit_json, progress_for, reported_errors
 from migrate.cli.output import more, number, table
 from migrate.errors import EXIT_FAILED, ConfigError
 from migrate.reconcile.report import RunFacts, write_xlsx
@@ -62,6 +62,7 @@ def reconcile(
                 progress=progress,
                 max_details=XLSX_MAX_DETAILS if format_ is Format.xlsx else None,
             )
+        audited(app, "reconcile", _audit_details(report, phase))
         if format_ is Format.xlsx:
             write_xlsx(report, out, _facts(app, report))
         elif format_ is Format.json and out is not None:
@@ -87,6 +88,14 @@ def _facts(app: AppContext, report: engine.ReconcileReport) -> RunFacts:
     from migrate.load import project_fingerprint
 
     return RunFacts(app.operator, project_fingerprint(app.project.root), app.when(report.generated_at))
+
+
+def _audit_details(report: engine.ReconcileReport, phase: str | None) -> dict:
+    """QA's reconcile runs are recorded too: what was compared and what it found."""
+    summary = report.to_dict()["summary"]
+    entities = {e.entity: {"ok": e.ok, "differences": e.rows.differences} for e in report.entities}
+    failing = summary["entities_failing"] + summary["traceability_failing"]
+    return {"phase": phase, "ok": report.ok, "entities": entities, "failing": failing}
 
 
 def render(report: engine.ReconcileReport, app: AppContext) -> None:

@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy import Connection, Engine, inspect, select
 from sqlalchemy.engine import URL
 
-from migrate import audit
+from migrate import anchors, audit
 from migrate.db import make_engine
 from migrate.errors import ConfigError
 from migrate.load.hashing import connection_hash
@@ -140,6 +140,7 @@ def record_point(
                 point = _insert(conn, name, phase, operator)
                 details = {"point": name, "phase": phase, "ledger_seq": point.ledger_seq}
                 audit.append(conn, operator, audit_command, details)
+                anchors.anchor(conn, "point", name)  # the chain may never again be shorter than this
         finally:
             lease.release()
         return point
