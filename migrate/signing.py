@@ -1,4 +1,4 @@
-"""Signatures with meaning over a phase's evidence (DESIGN §6.10; Part 11 §11.50, §11.70).
+"""Signatures with meaning over a phase's evidence (docs/guarantees.md#signed-decisions; Part 11 §11.50, §11.70).
 
 A signature is OpenSSH's SSHSIG over a *statement*: canonical JSON naming the phase, the
 SHA-256 of its evidence record, the signer, their printed name, role and meaning, the UTC

@@ -1,5 +1,5 @@
 """The signature gate of a phase: required signatures, each valid over the current evidence,
-given by different people, not only by whoever loaded the phase (four-eyes, DESIGN §6.10).
+given by different people, not only by whoever loaded the phase (four-eyes, docs/guarantees.md#signed-decisions).
 
 `phases/plan.yaml` declares per phase what is needed:
 

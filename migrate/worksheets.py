@@ -1,7 +1,7 @@
 """Worksheets people work from: formula-safe cells, a bold frozen header, an autofilter,
 column widths fitted to the content, and tables split across sheets past Excel's row limit.
 
-Formula-safe (DESIGN §6.9): openpyxl writes a string starting with `=` as a live formula; every
+Formula-safe (docs/guarantees.md#safe-reports): openpyxl writes a string starting with `=` as a live formula; every
 text cell here is typed as a string, so `=HYPERLINK(...)`, `+1`, `-5 kg` or `@SUM(...)` from
 legacy data reaches the reader as the text it was. Sheets are written in openpyxl's write-only
 mode: memory stays flat however many rows a worklist has.

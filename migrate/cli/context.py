@@ -152,7 +152,7 @@ def _jsonable(value: Any) -> Any:
 
 
 def confirmed(app: AppContext, yes: bool, what: Any, question: str) -> None:
-    """Nothing destroyed by surprise (DESIGN §6.12): show what will happen and ask on a
+    """Nothing destroyed by surprise (docs/guarantees.md#nothing-destroyed-by-surprise): show what will happen and ask on a
     terminal; scripts and --json must say --yes. Declined: exit 1, nothing done."""
     if yes:
         return
