@@ -62,7 +62,7 @@ COMMANDS = {
     "people": lazy("migrate.cli.sign:people_app", "People who sign, their roles and SSH keys (people.yaml)."),
     "sign": lazy(
         "migrate.cli.sign:sign",
-        "Sign the current evidence of a phase with your SSH key (SSHSIG), in a role, with a meaning.",
+        "Sign the current evidence of a phase with your SSH key, in a role, with a meaning.",
     ),
     "evidence": lazy(
         "migrate.cli.evidence:evidence",

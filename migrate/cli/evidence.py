@@ -16,9 +16,11 @@ def evidence(
     pack: Path = typer.Argument(None, help="With `verify`: the pack folder or .zip to check."),
     out: Path = typer.Option(None, "--out", help="Write the pack to this new folder, or to FILE.zip."),
 ) -> None:
-    """Write the evidence pack of a phase or cutover point (manifest, evidence record, gates,
-    rejects, reconcile, signatures, audit log, index.html), or verify one offline without the
-    target: every file hash, every signature, the audit chain (exit 1 naming what differs)."""
+    """Write the evidence pack of a phase or cutover point, or verify one offline without the target.
+
+    The pack holds a sealed manifest, the evidence record, gates, rejects, reconcile, signatures,
+    the audit log and index.html. `verify` checks every file hash, every signature and the audit
+    chain (exit 1 naming what differs)."""
     app = app_context(ctx)
     if out is None and what == "verify":
         _verify(ctx, pack)

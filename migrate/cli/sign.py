@@ -37,8 +37,11 @@ def sign(
         None, "--signature", help="The signature of --statement (default FILE.sig)."
     ),
 ) -> None:
-    """Sign a canonical record of the phase's evidence with your SSH key (OpenSSH SSHSIG, namespace
-    migrate-evidence): exit 1 if the key is not declared, you lack the role, or the evidence changed."""
+    """Sign the current evidence of a phase with your SSH key, in a role, with a meaning.
+
+    The signature is OpenSSH SSHSIG (namespace migrate-evidence) over a canonical record of the
+    phase's evidence: exit 1 if the key is not declared, you lack the role, or the evidence
+    changed."""
     app = app_context(ctx)
     key = key.expanduser()
     with reported_errors(ctx):

@@ -151,8 +151,7 @@ def _write_reports(project: Project, out: Path, phase: str) -> dict:
     """Rejects, reconcile and traceability of the phase; returns the gates and signatures."""
     from migrate import phase as phases
     from migrate import signoff
-    from migrate.mapping.engine import read_rejects
-    from migrate.mapping.report import write_quarantine
+    from migrate.mapping.report import read_rejects, write_quarantine
     from migrate.reconcile import reconcile
     from migrate.reconcile.report import write_xlsx
     from migrate.store import WorkStore
@@ -161,11 +160,12 @@ def _write_reports(project: Project, out: Path, phase: str) -> dict:
     store = WorkStore(project.staging_url)
     try:
         frames = [(e, read_rejects(store, e)) for e in entities]
+        (out / "rejects").mkdir(parents=True, exist_ok=True)
+        write_quarantine(out / "rejects" / "rejects.xlsx", store, entities)
     finally:
         store.dispose()
     summary = {e: f.groupby("reason").size().to_dict() if not f.empty else {} for e, f in frames}
     _write(out / "rejects" / "summary.json", _json(summary))
-    write_quarantine(out / "rejects" / "rejects.xlsx", ((e, f) for e, f in frames if not f.empty))
     report = reconcile(project, phase=phase)
     _write(out / "reconcile" / "reconcile.json", _json(report.to_dict()))
     _write(out / "reconcile" / "traceability.json", _json(report.to_dict()["traceability"]))

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0004"  # 0005 (reliability) is reserved; the merge puts it in between
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
