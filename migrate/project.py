@@ -48,6 +48,17 @@ class SourceSpec(Spec):
     include_hidden: bool = False
     header_row: int | None = None  # 1-based; None: detected
     header_rows: int = 1  # rows a (merged) header spans, flattened to one name per column
+    header: Literal["auto", "none"] = Field(
+        default="auto",
+        description="`none`: the sheet has no header row; every row is data and columns are named "
+        "by letter (A, B, C...). `auto`: the header is `header_row`, or found under title rows.",
+    )
+    fill_merged: bool = Field(
+        default=False,
+        description="Repeat a merged range's value (held by its top-left cell) over every cell of the "
+        "range in data rows. Off by default: a value merged over three rows staged three times would "
+        "be counted three times. Merged ranges over data rows are named in the warnings either way.",
+    )
     stop_at: str | None = None  # regex: a row whose first non-empty cell matches ends the sheet (合计, Total)
     skip_empty_rows: bool = True
     # text files

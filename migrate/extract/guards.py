@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import re
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from migrate.errors import ConfigError, SourceError
+from migrate.extract.readers.ooxml import date_styles
 
 MAX_ENTRIES = 10_000
 MAX_RATIO = 100  # uncompressed : compressed, per entry (Apache POI's default)
@@ -28,18 +30,56 @@ OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 ZIP_MAGIC = b"PK\x03\x04"
 _ENCRYPTED_OLE = "EncryptionInfo".encode("utf-16-le")
 _DTD = re.compile(rb"<!(DOCTYPE|ENTITY)", re.IGNORECASE)
+# Tags may carry a namespace prefix (`<x:row>`, written by .NET's Open XML SDK), and attributes
+# come in any order (LibreOffice writes `hidden` before `r`)
+_P = rb"(?:[A-Za-z_][\w.-]*:)?"
 _HIDDEN_ROW = re.compile(
-    rb'<row\b[^>]*?\br="(\d+)"[^>]*?\bhidden="(?:1|true)"|<row\b[^>]*?\bhidden="(?:1|true)"[^>]*?\br="(\d+)"'
+    rb"<"
+    + _P
+    + rb'row\b[^>]*?\br="(\d+)"[^>]*?\bhidden="(?:1|true)"|<'
+    + _P
+    + rb'row\b[^>]*?\bhidden="(?:1|true)"[^>]*?\br="(\d+)"'
 )
 # a cell with a formula and no <v> (cached value): <c r="B3"><f>A1+1</f></c> or <f .../>
+_F = rb"(?:<" + _P + rb"f\b[^>]*/>|<" + _P + rb"f\b[^>]*>[^<]*</" + _P + rb"f>)"
 _FORMULA_NO_VALUE = re.compile(
-    rb'<c\b[^>]*?\br="([A-Z]+)(\d+)"[^>]*>\s*(?:<f\b[^>]*/>|<f\b[^>]*>[^<]*</f>)\s*(?:<v\s*/>|<v>\s*</v>)?\s*</c>'
+    rb"<"
+    + _P
+    + rb'c\b[^>]*?\br="([A-Z]+)(\d+)"[^>]*>\s*'
+    + _F
+    + rb"\s*(?:<"
+    + _P
+    + rb"v\s*/>|<"
+    + _P
+    + rb"v>\s*</"
+    + _P
+    + rb"v>)?\s*</"
+    + _P
+    + rb"c>"
 )
 
 _ERROR_CELL = re.compile(
-    rb'<c\b[^>]*?\br="([A-Z]+)(\d+)"[^>]*?\bt="e"[^>]*>\s*(?:<f\b[^>]*/>|<f\b[^>]*>[^<]*</f>)?\s*<v>([^<]*)</v>'
+    rb"<"
+    + _P
+    + rb'c\b[^>]*?\br="([A-Z]+)(\d+)"[^>]*?\bt="e"[^>]*>\s*'
+    + _F
+    + rb"?\s*<"
+    + _P
+    + rb"v>([^<]*)</"
+    + _P
+    + rb"v>"
 )
-MERGE_RANGE = re.compile(rb'<mergeCell\b[^>]*?\bref="([A-Z]+)(\d+):([A-Z]+)(\d+)"')
+# a number cell that may not be a date although its style shows one: negative, or past
+# 9999-12-31 (serial 2,958,465); its style is checked against the workbook's date styles
+_ODD_DATE = re.compile(rb"<" + _P + rb"v>(?:-|\d{7})")
+_NUMBER_CELL = re.compile(
+    rb"<" + _P + rb"c\b([^>]*?)(?<!/)>\s*(?:" + _F + rb"\s*)?<" + _P + rb"v>([-+]?[\d.]+(?:[Ee][-+]?\d+)?)</"
+)
+_ATTR_R = re.compile(rb'\br="([A-Z]+)(\d+)"')
+_ATTR_S = re.compile(rb'\bs="(\d+)"')
+_ATTR_T = re.compile(rb'\bt="([a-zA-Z]+)"')
+LAST_SERIAL = 2958465  # 9999-12-31 in the 1900 system
+MERGE_RANGE = re.compile(rb"<" + _P + rb'mergeCell\b[^>]*?\bref="([A-Z]+)(\d+):([A-Z]+)(\d+)"')
 # A cell calamine counts as filled: a non-empty <v> (numbers, shared strings, errors, cached
 # formula results) or an inline string, even an empty one. Used to place fastexcel's columns.
 _VALUE = rb'"[^>]*?(?<!/)>\s*(?:<f\b[^>]*?(?:/>|>[^<]*</f>)\s*)?(?:<v>[^<]|<is\b)'
@@ -143,6 +183,9 @@ class SheetScan:
     # its number cells, whose text fastexcel shortens ("0.3" for 0.30000000000000004)
     first_row_filled: frozenset[int] = frozenset()
     first_row_numbers: tuple[tuple[int, str], ...] = ()
+    # numbers in date-formatted cells that are no date (negative, past 9999): calamine would give
+    # a time of day for -1; the number is staged instead, with a warning
+    odd_dates: tuple[tuple[int, int, str], ...] = ()  # (row, column 1-based, raw number)
 
 
 @dataclass
@@ -170,7 +213,7 @@ class _FastFacts:
         if not self.column_a and VALUE_CELL_IN_A.search(data):
             self.column_a = True
 
-    def scan(self, hidden=(), formulas=(), merged=(), errors=()) -> SheetScan:
+    def scan(self, hidden=(), formulas=(), merged=(), errors=(), odd_dates=()) -> SheetScan:
         """These facts with what the rows' scan found."""
         return SheetScan(
             frozenset(hidden),
@@ -182,6 +225,7 @@ class _FastFacts:
             plain_cells=self.plain_cells,
             first_row_filled=self.first_row_filled,
             first_row_numbers=self.first_row_numbers,
+            odd_dates=tuple(odd_dates),
         )
 
     def _first_row_cells(self, data: bytes, at: int) -> None:
@@ -207,6 +251,7 @@ class ZipScan:
     sizes: dict[str, int] = field(default_factory=dict)  # part name -> inflated bytes
     total_bytes: int = 0
     deferred: frozenset[str] = frozenset()  # sheet parts left for `SheetInflate` (declared sizes checked)
+    date_styles: frozenset[int] = frozenset()  # cell styles showing dates (readers/ooxml.py)
 
 
 def check_zip(
@@ -224,7 +269,7 @@ def check_zip(
     with zf:
         infos = zf.infolist()
         _check_declared(infos, shown)
-        scan = ZipScan()
+        scan = ZipScan(date_styles=date_styles(zf))
         later: frozenset[str] = frozenset()
         infos.sort(key=lambda info: info.filename.startswith("xl/worksheets/"))  # stable
         for info in infos:
@@ -240,6 +285,7 @@ def check_zip(
             inflate = SheetInflate(
                 zf, info, shown, scan_sheet=is_sheet and info.filename.startswith("xl/worksheets/")
             )
+            inflate.date_styles = scan.date_styles
             for _ in inflate:
                 pass
             if inflate.scan is not None:
@@ -302,6 +348,8 @@ class SheetInflate:
         self.formulas: list[tuple[int, str]] = []
         self.merged: list[tuple[int, int, int, int]] = []
         self.errors: list[tuple[int, int, str]] = []
+        self.date_styles: frozenset[int] = frozenset()  # set by the caller to find odd dates
+        self.odd_dates: list[tuple[int, int, str]] = []
         self.scan: SheetScan | None = None
 
     def __iter__(self) -> Iterator[bytes]:
@@ -330,7 +378,7 @@ class SheetInflate:
                         block, tail = self._whole_rows(data)
                         if block:
                             yield block
-        except (zipfile.BadZipFile, EOFError, OSError) as exc:
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
             raise SourceError(
                 f"{shown} is damaged: zip entry {info.filename} cannot be read ({exc})."
             ) from None
@@ -345,6 +393,8 @@ class SheetInflate:
     def _whole_rows(self, data: bytes) -> tuple[bytes, bytes]:
         """(the block up to the last `<row` start, so no row is split across reads; the rest)."""
         cut = data.rfind(b"<row")
+        if cut <= 0 and (m := _LAST_PREFIXED_ROW.search(data)):
+            cut = m.start(1)
         if cut <= 0:
             if len(data) < 64 << 20:
                 return b"", data
@@ -356,17 +406,20 @@ class SheetInflate:
     def _feed(self, block: bytes) -> None:
         if self.scan_rows:
             scan_block(block, self.hidden, self.formulas, self.merged, self.errors)
+            if self.date_styles:
+                scan_odd_dates(block, self.date_styles, self.odd_dates)
         self.facts.feed(block)
 
     def _result(self) -> SheetScan:
-        return self.facts.scan(self.hidden, self.formulas, self.merged, self.errors)
+        return self.facts.scan(self.hidden, self.formulas, self.merged, self.errors, self.odd_dates)
 
 
 # literal searches by `re` are faster than `in` on long blocks (bench: 0.3 s vs 0.45 s per 200 MB)
 _HAS_HIDDEN = re.compile(rb"hidden=")
-_HAS_FORMULA = re.compile(rb"<f[\s>/]")
+_HAS_FORMULA = re.compile(rb"[<:]f[\s>/]")  # `<f` or a prefixed `<x:f`
 _HAS_ERROR = re.compile(rb't="e"')
-_HAS_MERGE = re.compile(rb"<mergeCell ")
+_LAST_PREFIXED_ROW = re.compile(rb"(?s:.*)(<[A-Za-z_][\w.-]*:row\b)")
+_HAS_MERGE = re.compile(rb"mergeCell ")
 
 
 def scan_block(data: bytes, hidden: set[int], formulas: list, merged: list | None, errors: list) -> None:
@@ -374,7 +427,7 @@ def scan_block(data: bytes, hidden: set[int], formulas: list, merged: list | Non
     rows alone cannot hold them) merged ranges in a block of whole rows."""
     if _HAS_HIDDEN.search(data):
         for m in _HIDDEN_ROW.finditer(data):
-            hidden.add(int(m.group(1) or m.group(3)))
+            hidden.add(int(m.group(1) or m.group(2)))
     if _HAS_FORMULA.search(data):
         for m in _FORMULA_NO_VALUE.finditer(data):
             formulas.append((int(m.group(2)), m.group(1).decode()))
@@ -385,6 +438,26 @@ def scan_block(data: bytes, hidden: set[int], formulas: list, merged: list | Non
         for m in MERGE_RANGE.finditer(data):
             c0, r0, c1, r1 = m.groups()
             merged.append((int(r0), _col_index(c0), int(r1), _col_index(c1)))
+
+
+def scan_odd_dates(data: bytes, date_styles: frozenset[int], out: list) -> None:
+    """Number cells with a date style whose value is no date Excel shows: negative, or past
+    9999-12-31. Only blocks holding such a `<v>` are scanned cell by cell."""
+    if not _ODD_DATE.search(data):
+        return
+    for m in _NUMBER_CELL.finditer(data):
+        attrs, raw = m.group(1), m.group(2)
+        style, kind, at = _ATTR_S.search(attrs), _ATTR_T.search(attrs), _ATTR_R.search(attrs)
+        if style is None or at is None or (kind is not None and kind.group(1) != b"n"):
+            continue
+        if int(style.group(1)) not in date_styles:
+            continue
+        try:
+            value = float(raw)
+        except ValueError:
+            continue
+        if value < 0 or value >= LAST_SERIAL + 1:
+            out.append((int(at.group(2)), _col_index(at.group(1)), raw.decode("ascii")))
 
 
 def _col_index(letters: bytes) -> int:

@@ -601,10 +601,20 @@ def workbook_cases(d: Path) -> list[Case]:
     )
     cases.append(
         Case(
-            "xlsx_merged_data_cells_filled",
+            "xlsx_merged_data_value_in_top_left_cell",
             {"kind": "xlsx", "path": "mergeddata.xlsx"},
             rows=3,
+            checks=[_values("日期", ["2024-03-01", None, None])],
+            warnings=r"sheet S: merged cells A2:A4: the value is staged in the top-left cell only",
+        )
+    )
+    cases.append(
+        Case(
+            "xlsx_merged_data_cells_filled",
+            {"kind": "xlsx", "path": "mergeddata.xlsx", "fill_merged": True},
+            rows=3,
             checks=[_values("日期", ["2024-03-01"] * 3)],
+            warnings=r"sheet S: merged cells A2:A4 filled from their top-left cell",
         )
     )
 

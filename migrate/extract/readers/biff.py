@@ -1,31 +1,54 @@
-"""Legacy .xls (BIFF) row formatting that calamine does not report: which rows are hidden."""
+"""Legacy .xls (BIFF) facts that calamine does not report: which rows are hidden, and which
+cells hold an error (#N/A, #DIV/0!: calamine gives them as empty; we stage the text Excel shows,
+as for .xlsx)."""
 
 from __future__ import annotations
 
+import io
 import struct
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 
-def xls_hidden_rows(path: Path, sheet: str) -> frozenset[int]:
-    """1-based rows hidden in an .xls sheet. calamine does not report row formatting: the ROW
-    records of a BIFF8 sheet are scanned directly (0.2 s for a full 65,536 x 8 sheet, where
-    xlrd's formatting pass takes 2.1 s); older BIFF versions go through xlrd."""
+@dataclass(frozen=True)
+class XlsFacts:
+    hidden_rows: frozenset[int] = frozenset()  # 1-based
+    errors: tuple[tuple[int, int, str], ...] = ()  # (row, column, both 1-based; text shown)
+
+
+def xls_facts(path: Path, sheet: str) -> XlsFacts:
+    """Hidden rows and error cells of an .xls sheet. The records of a BIFF8 sheet are scanned
+    directly (0.2 s for a full 65,536 x 8 sheet, where xlrd's formatting pass takes 2.1 s);
+    older BIFF versions go through xlrd (hidden rows only)."""
     try:
-        hidden = _biff8_hidden_rows(path.read_bytes(), sheet)
-    except (ValueError, IndexError, struct.error):
-        hidden = None
-    return hidden if hidden is not None else _xlrd_hidden_rows(path, sheet)
+        facts = _biff8_facts(path.read_bytes(), sheet)
+    except Exception:  # noqa: BLE001 - a side probe: a damaged stream leaves it to xlrd, then to none
+        facts = None
+    return facts if facts is not None else XlsFacts(_xlrd_hidden_rows(path, sheet))
+
+
+def xls_hidden_rows(path: Path, sheet: str) -> frozenset[int]:
+    """1-based rows hidden in an .xls sheet (calamine does not report row formatting)."""
+    return xls_facts(path, sheet).hidden_rows
 
 
 _BIFF_BOF, _BIFF_EOF, _BIFF_BOUNDSHEET, _BIFF_ROW = 0x0809, 0x000A, 0x0085, 0x0208
+_BIFF_BOOLERR, _BIFF_FORMULA = 0x0205, 0x0006
 _ROW_HIDDEN = 0x20  # ROW record, 32-bit flags at offset 12: bit 5 is "height zero" (hidden)
+ERROR_TEXTS = {
+    0x00: "#NULL!",
+    0x07: "#DIV/0!",
+    0x0F: "#VALUE!",
+    0x17: "#REF!",
+    0x1D: "#NAME?",
+    0x24: "#NUM!",
+    0x2A: "#N/A",
+}
 
 
-def _biff8_hidden_rows(data: bytes, sheet: str) -> frozenset[int] | None:
+def _biff8_facts(data: bytes, sheet: str) -> XlsFacts | None:
     """None when the stream is not BIFF8 or the sheet is not found (the caller asks xlrd)."""
-    import io
-
     from xlrd.compdoc import CompDoc, CompDocError
 
     try:
@@ -38,22 +61,40 @@ def _biff8_hidden_rows(data: bytes, sheet: str) -> frozenset[int] | None:
     start = _biff8_sheet_offsets(stream).get(sheet)
     if start is None:
         return None
-    hidden = set()
+    hidden, errors = set(), []
     # Excel's INDEX -> DBCELL chain could skip the cell records, but xlwt and LibreOffice write
     # no INDEX; the plain walk is the one path every writer's file takes
-    for pos in _rows_by_walk(stream, start):
-        row, flags = struct.unpack_from("<H10xI", stream, pos + 4)
-        if flags & _ROW_HIDDEN:
-            hidden.add(row + 1)
-    return frozenset(hidden)
+    for kind, pos in _records_by_walk(stream, start):
+        if kind == _BIFF_ROW:
+            row, flags = struct.unpack_from("<H10xI", stream, pos + 4)
+            if flags & _ROW_HIDDEN:
+                hidden.add(row + 1)
+        elif (code := _error_code(stream, kind, pos)) is not None:
+            row, col = struct.unpack_from("<HH", stream, pos + 4)
+            errors.append((row + 1, col + 1, ERROR_TEXTS.get(code, "#N/A")))
+    return XlsFacts(frozenset(hidden), tuple(errors))
 
 
-def _rows_by_walk(stream: bytes, start: int) -> Iterator[int]:
+def _error_code(stream: bytes, kind: int, pos: int) -> int | None:
+    """The error code of a BOOLERR record holding an error, or of a FORMULA whose cached result
+    is one (result bytes: 0x02, _, code, _, _, _, 0xFF, 0xFF)."""
+    if kind == _BIFF_BOOLERR:
+        value, is_error = struct.unpack_from("<BB", stream, pos + 10)
+        return value if is_error else None
+    if kind == _BIFF_FORMULA:
+        result = stream[pos + 10 : pos + 18]
+        if len(result) == 8 and result[0] == 2 and result[6:8] == b"\xff\xff":
+            return result[2]
+    return None
+
+
+def _records_by_walk(stream: bytes, start: int) -> Iterator[tuple[int, int]]:
+    """(record type, offset) of a sheet's ROW, BOOLERR and FORMULA records, up to its EOF."""
     pos = start
     while pos + 4 <= len(stream):
         kind, size = struct.unpack_from("<HH", stream, pos)
-        if kind == _BIFF_ROW and size >= 16:
-            yield pos
+        if (kind == _BIFF_ROW and size >= 16) or (kind in (_BIFF_BOOLERR, _BIFF_FORMULA) and size >= 8):
+            yield kind, pos
         elif kind == _BIFF_EOF:
             return
         pos += 4 + size
@@ -75,16 +116,18 @@ def _biff8_sheet_offsets(stream: bytes) -> dict[str, int]:
 
 
 def _xlrd_hidden_rows(path: Path, sheet: str) -> frozenset[int]:
+    """A side probe: whatever xlrd raises on a file calamine reads, calamine's values still stand
+    (hidden rows unknown), and what xlrd prints goes to a buffer, never to stdout (--json)."""
     import xlrd
 
     try:
-        book = xlrd.open_workbook(str(path), formatting_info=True, on_demand=True)
-    except (xlrd.XLRDError, NotImplementedError, ValueError, OSError):
-        return frozenset()  # a BIFF version xlrd cannot format-read: calamine's values still stand
+        book = xlrd.open_workbook(str(path), formatting_info=True, on_demand=True, logfile=io.StringIO())
+    except Exception:  # noqa: BLE001 - a damaged directory, a BIFF version xlrd cannot format-read
+        return frozenset()
     try:
         info = book.sheet_by_name(sheet).rowinfo_map
         return frozenset(r + 1 for r, row in info.items() if row.hidden)
-    except xlrd.XLRDError:
+    except Exception:  # noqa: BLE001 - see above
         return frozenset()
     finally:
         book.release_resources()

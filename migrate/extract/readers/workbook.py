@@ -8,20 +8,23 @@ from __future__ import annotations
 
 import os
 import posixpath
+import sys
 import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager, redirect_stdout
 from datetime import datetime
 from pathlib import Path
 
 import python_calamine as calamine
 from defusedxml import ElementTree
 
-from migrate.errors import SourceError
+from migrate.errors import MigrateError, SourceError
 from migrate.extract.guards import SheetInflate, SheetScan, check_zip, open_zip, sniff, verify_defusedxml
 from migrate.extract.readers import RawSheet, fast, segments
-from migrate.extract.readers.biff import xls_hidden_rows
+from migrate.extract.readers.biff import XlsFacts, xls_facts
 from migrate.extract.readers.fast import ArrowRows
+from migrate.extract.readers.ooxml import is_1904
 from migrate.project import SourceSpec
 
 # A sheet whose XML inflates past this is streamed by openpyxl (constant memory) rather than
@@ -48,11 +51,15 @@ class Workbook:
         self.part_sizes: dict[str, int] = {}
         self.deferred: dict[str, str] = {}  # sheet name -> part, its guard pass not run yet
         self.shared_strings = 0  # inflated bytes of the shared-strings part
+        self.date_styles: frozenset[int] = frozenset()
+        self.date1904 = False
         self._workers: segments.Workers | None = None
         if kind == "xlsx":
             verify_defusedxml()
             defer = (lambda sizes: self._big_chosen(sizes, choose)) if choose else None
             zip_scan = check_zip(path, shown, defer=defer)
+            self.date_styles = zip_scan.date_styles
+            self.date1904 = _is_1904(path, shown)
             for name, part, _ in _sheet_entries(path, shown):
                 if part in zip_scan.deferred:
                     self.deferred[name] = part
@@ -77,8 +84,8 @@ class Workbook:
         """The segmented read of a sheet left out of the guard pass, or None. Once it has run
         (to its end, or to Unsegmentable), the sheet's scan is known and `read` may read it whole."""
         part = self.deferred.get(name)
-        if part is None:
-            return None
+        if part is None or spec.header == "none":
+            return None  # a sheet without a header is laid out row by row (SheetLayout)
         if self._workers is not None and self._workers.broken:
             self._workers.close()
             self._workers = None
@@ -99,6 +106,7 @@ class Workbook:
         if part is not None:
             with open_zip(self.path, self.shown) as zf:
                 inflate = SheetInflate(zf, zf.getinfo(part), self.shown, scan_sheet=True)
+                inflate.date_styles = self.date_styles
                 for _ in inflate:
                     pass
             self.scans[name] = inflate.scan or SheetScan()
@@ -117,26 +125,27 @@ class Workbook:
         scan = self.scan_of(name)
         if self.part_sizes.get(name, 0) > STREAM_BYTES:
             return self._stream(name, scan)
-        try:
+        with reader_boundary(self.shown, f"sheet {name}"):
             sheet = self.book.get_sheet_by_name(name)
-        except calamine.CalamineError as exc:
-            raise SourceError(f"{self.shown}, sheet {name}: cannot be read ({exc}).") from None
+            start = sheet.start
         merged = scan.merged if self.kind == "xlsx" else _calamine_merged(sheet)
+        facts = xls_facts(self.path, name) if self.kind == "xls" else XlsFacts(scan.hidden_rows, scan.errors)
         return RawSheet(
             name=name,
-            rows=enumerate(sheet.iter_rows(), start=1),
-            col_offset=sheet.start[1] if sheet.start else 0,
-            hidden_rows=scan.hidden_rows if self.kind == "xlsx" else xls_hidden_rows(self.path, name),
+            rows=_guarded_rows(sheet, self.shown, name),
+            col_offset=start[1] if start else 0,
+            hidden_rows=facts.hidden_rows,
             merged=merged,
             formulas_without_value=scan.formulas_without_value,
-            errors=scan.errors,
+            errors=facts.errors,
+            odd_dates=scan.odd_dates,
             reader="calamine",
         )
 
     def read_fast(self, name: str, spec: SourceSpec, skipped: Counter) -> ArrowRows | None:
         """The sheet's staged rows by the fast path (readers/fast.py), or None when it must be
         read cell by cell with `read`. Only xlsx sheets small enough to hold in memory qualify."""
-        if self.kind != "xlsx":
+        if self.kind != "xlsx" or spec.header == "none":
             return None
         scan = self.scan_of(name)
         if not fast.fast_ok(scan):
@@ -191,16 +200,48 @@ def _as_calamine(value):
 
 def _open_calamine(path: Path, shown: str) -> calamine.CalamineWorkbook:
     try:
-        return calamine.CalamineWorkbook.from_path(str(path))
+        with reader_boundary(shown, ""):
+            return calamine.CalamineWorkbook.from_path(str(path))
     except calamine.PasswordError:
         raise SourceError(
             f"{shown} is password-protected.", hint="Remove the password in Excel and export again."
         ) from None
-    except (calamine.CalamineError, ValueError, OSError) as exc:
+
+
+@contextmanager
+def reader_boundary(shown: str, what: str) -> Iterator[None]:
+    """Around every call into a reader library: whatever it raises, a Rust panic included
+    (pyo3's PanicException is a BaseException), becomes a SourceError naming the file; only an
+    interrupt, an exit or our own errors pass through (`what`: the sheet; empty: opening). What the library prints goes to stderr,
+    never to stdout (where --json writes)."""
+    try:
+        with redirect_stdout(sys.stderr):
+            yield
+    except (KeyboardInterrupt, SystemExit, GeneratorExit, MigrateError, calamine.PasswordError):
+        raise
+    except MemoryError:
         raise SourceError(
-            f"{shown} cannot be read as a workbook ({str(exc).strip()[:200]}).",
+            f"{shown}{', ' + what if what else ''}: too large to read in the memory available.",
+            hint="Split the workbook, or save it as .xlsx (read in bounded memory).",
+        ) from None
+    except BaseException as exc:  # noqa: BLE001 - see the docstring
+        detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise SourceError(
+            f"{shown}, {what}: cannot be read ({detail})."
+            if what
+            else f"{shown} cannot be read as a workbook ({detail}).",
             hint="Open it in Excel or LibreOffice and save it again.",
         ) from None
+
+
+def _guarded_rows(sheet, shown: str, name: str) -> Iterator[tuple[int, list]]:
+    rows = enumerate(sheet.iter_rows(), start=1)
+    while True:
+        with reader_boundary(shown, f"sheet {name}"):
+            item = next(rows, None)
+        if item is None:
+            return
+        yield item
 
 
 def _calamine_merged(sheet) -> tuple[tuple[int, int, int, int], ...]:
@@ -209,6 +250,14 @@ def _calamine_merged(sheet) -> tuple[tuple[int, int, int, int], ...]:
     except Exception:  # noqa: BLE001 - formats without merge records
         return ()
     return tuple((r0 + 1, c0 + 1, r1 + 1, c1 + 1) for (r0, c0), (r1, c1) in ranges)
+
+
+def _is_1904(path: Path, shown: str) -> bool:
+    with zipfile.ZipFile(path) as zf:
+        try:
+            return is_1904(ElementTree.fromstring(zf.read("xl/workbook.xml")))
+        except Exception:  # noqa: BLE001 - the guard and _sheet_entries say what is wrong with the part
+            return False
 
 
 def _sheet_entries(path: Path, shown: str) -> list[tuple[str, str, bool]]:

@@ -1,0 +1,311 @@
+"""Issue 17: spreadsheets as factories keep them. One small workbook per class of harm, written
+by real libraries (openpyxl, xlwt) or, for XML other writers produce (namespace prefixes,
+LibreOffice's attribute order, untrimmed text), part by part with zipfile; each staged as its
+reference reader (calamine, xlrd) sees it, with merged and hidden cells reported."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import openpyxl
+import python_calamine as calamine
+
+from migrate.extract import extract
+from tests.extract import segment_books as sb
+from tests.extract.helpers import make_project, staged
+
+
+def _run(tmp_path: Path, spec: dict):
+    project = make_project(tmp_path, {"s": spec})
+    result = extract(project, force=True).sources[0]
+    rows = [
+        {k: v for k, v in r.items() if k not in ("_source", "_file", "_run", "_row_id")}
+        for r in staged(project, "s")
+    ]
+    return result, rows
+
+
+def _banner_book(path: Path) -> None:
+    """A one-cell title banner merged over the table, then a value merged over three data rows."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "S"
+    ws.append(["2024年 销售报表"])
+    ws.merge_cells("A1:D1")
+    ws.append(["月份", "金额", "批次", "备注"])
+    ws.append(["一月", "R$ 12,6 M", "L1", None])
+    ws.append([None, None, "L2", None])
+    ws.append([None, None, "L3", "x"])
+    ws.merge_cells("A3:A5")
+    ws.merge_cells("B3:B5")
+    wb.save(path)
+
+
+# ---------------------------------------------------------------- 1-3: merges and headers
+
+
+def test_merged_value_stays_in_its_top_left_cell_and_is_reported(tmp_path):
+    _banner_book(tmp_path / "m.xlsx")
+    result, rows = _run(tmp_path, {"kind": "xlsx", "path": "m.xlsx"})
+    assert [(r["_row"], r["金额"], r["批次"]) for r in rows] == [
+        (3, "R$ 12,6 M", "L1"),
+        (4, None, "L2"),
+        (5, None, "L3"),
+    ]
+    assert result.skipped == {"above_header": 1}
+    assert any(
+        "merged cells B3:B5, A3:A5: the value is staged in the top-left cell only" in w
+        for w in result.warnings
+    )
+
+
+def test_fill_merged_is_declared_and_the_filled_ranges_named(tmp_path):
+    _banner_book(tmp_path / "m.xlsx")
+    result, rows = _run(tmp_path, {"kind": "xlsx", "path": "m.xlsx", "fill_merged": True})
+    assert [r["金额"] for r in rows] == ["R$ 12,6 M"] * 3
+    assert any("B3:B5, A3:A5 filled from their top-left cell" in w for w in result.warnings)
+
+
+def test_header_is_chosen_on_real_cells_not_a_merged_banner(tmp_path):
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "S"
+    ws.append(["华东区 库存报表"])
+    ws.merge_cells("A1:E1")
+    ws.append(["物料", "批次", "数量", "单位", "仓库"])
+    ws.append(["M1", "L1", 5, "kg", "W1"])
+    wb.save(tmp_path / "b.xlsx")
+    result, rows = _run(tmp_path, {"kind": "xlsx", "path": "b.xlsx"})
+    assert [(r["_row"], r["物料"], r["数量"]) for r in rows] == [(3, "M1", "5")]
+    assert result.skipped == {"above_header": 1}
+
+
+def test_a_header_repeating_one_text_is_warned_about(tmp_path):
+    wb = openpyxl.Workbook()
+    wb.active.append(["报表", "报表", "报表", "x"])
+    wb.active.append(["1", "2", "3", "4"])
+    wb.save(tmp_path / "r.xlsx")
+    result, _ = _run(tmp_path, {"kind": "xlsx", "path": "r.xlsx"})
+    assert any("the header repeats '报表' in 3 columns" in w for w in result.warnings), result.warnings
+
+
+def test_header_none_stages_every_row_with_letter_columns(tmp_path):
+    wb = openpyxl.Workbook()
+    for row in ([45292, 15, "a"], [45293, 16, "b"]):
+        wb.active.append(row)
+    wb.save(tmp_path / "n.xlsx")
+    result, rows = _run(tmp_path, {"kind": "xlsx", "path": "n.xlsx", "header": "none"})
+    assert [(r["_row"], r["a"], r["b"], r["c"]) for r in rows] == [
+        (1, "45292", "15", "a"),
+        (2, "45293", "16", "b"),
+    ]
+    assert result.rows == 2 and result.skipped == {}
+    _, detected = _run(tmp_path, {"kind": "xlsx", "path": "n.xlsx"})
+    assert len(detected) == 1
+
+
+def test_a_header_that_looks_like_data_is_warned_about(tmp_path):
+    wb = openpyxl.Workbook()
+    for row in (["2021-01-01", 15, 7.5], ["2021-01-02", 16, 8]):
+        wb.active.append(row)
+    wb.save(tmp_path / "d.xlsx")
+    result, _ = _run(tmp_path, {"kind": "xlsx", "path": "d.xlsx"})
+    assert any("look like data" in w and "header: none" in w for w in result.warnings), result.warnings
+
+
+# ---------------------------------------------------------------- 4, 8: numbers in date cells, 1904
+
+
+def test_negative_and_out_of_range_numbers_in_date_cells_staged_as_numbers(tmp_path):
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "S"
+    ws.append(["差额", "日期"])
+    ws.append([-1, 45356])
+    ws.append([-12345.678, 3000000])
+    for ref in ("A2", "A3", "B2", "B3"):
+        ws[ref].number_format = "yyyy-mm-dd"
+    wb.save(tmp_path / "neg.xlsx")
+    result, rows = _run(tmp_path, {"kind": "xlsx", "path": "neg.xlsx"})
+    assert [(r["差额"], r["日期"]) for r in rows] == [("-1", "2024-03-05"), ("-12345.678", "3000000")]
+    assert any(
+        "row 3, column A: -12345.678 in a date-formatted cell is no date" in w for w in result.warnings
+    )
+
+
+def test_out_of_range_serial_alone_is_a_number_on_the_fast_path_too(tmp_path):
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["日期"])
+    ws.append([3000000])
+    ws.append([45356])
+    ws["A2"].number_format = ws["A3"].number_format = "yyyy-mm-dd"
+    wb.save(tmp_path / "far.xlsx")
+    _, rows = _run(tmp_path, {"kind": "xlsx", "path": "far.xlsx"})
+    assert [r["日期"] for r in rows] == ["3000000", "2024-03-05"]
+
+
+def test_1904_workbook_says_its_date_system(tmp_path):
+    sheet = sb.Sheet(
+        "S",
+        [
+            sb.row(1, [sb.inline("A1", "日期"), sb.inline("B1", "序号")]),
+            sb.row(2, [sb.num("A2", 1, sb.DATE), sb.num("B2", 1)]),
+        ],
+    )
+    sb.write_book(tmp_path / "mac.xlsx", [sheet], date1904=True)
+    result, rows = _run(tmp_path, {"kind": "xlsx", "path": "mac.xlsx"})
+    assert [(r["日期"], r["序号"]) for r in rows] == [("1904-01-02", "1")]
+    assert any("counts dates from 1904" in w for w in result.warnings)
+
+
+def test_xhhhh_escapes_decoded_as_calamine_does(tmp_path):
+    """Already right on main with calamine >= 0.2 and fastexcel 0.19 (kept as a guard)."""
+    sheet = sb.Sheet(
+        "S",
+        [
+            sb.row(1, [sb.inline("A1", "备注")]),
+            sb.row(2, [sb.shared("A2", 0)]),
+            sb.row(3, [sb.inline("A3", "b_x0041__x005F_x000D_")]),
+        ],
+    )
+    sb.write_book(tmp_path / "esc.xlsx", [sheet], strings=["行一_x000D__x000A_行二"])
+    _, rows = _run(tmp_path, {"kind": "xlsx", "path": "esc.xlsx"})
+    assert [r["备注"] for r in rows] == ["行一\r\n行二", "bA_x000D_"]
+
+
+# ---------------------------------------------------------------- 9, 12: hidden rows in other writers' XML
+
+
+def _prefixed(path: Path) -> None:
+    """An xlsx as .NET's Open XML SDK writes it: every tag of the sheet with an `x:` prefix."""
+    rows = [
+        sb.header_row(1, ["编码", "数量"]),
+        sb.row(2, [sb.inline("A2", "a"), sb.num("B2", 1)]),
+        sb.row(3, [sb.inline("A3", "b"), sb.num("B3", 2)], hidden=True),
+        sb.row(4, [sb.error("A4", "#N/A"), sb.num("B4", 3)]),
+    ]
+    sb.write_book(path, [sb.Sheet("S", rows, merges=("B5:B6",))])
+    with zipfile.ZipFile(path) as zf:
+        parts = {i.filename: zf.read(i) for i in zf.infolist()}
+    xml = parts["xl/worksheets/sheet1.xml"].decode()
+    for tag in ("worksheet", "sheetData", "row", "c", "v", "is", "t", "mergeCells", "mergeCell"):
+        xml = (
+            xml.replace(f"<{tag} ", f"<x:{tag} ")
+            .replace(f"<{tag}>", f"<x:{tag}>")
+            .replace(f"</{tag}>", f"</x:{tag}>")
+        )
+    xml = xml.replace('<x:worksheet xmlns="', '<x:worksheet xmlns:x="')
+    parts["xl/worksheets/sheet1.xml"] = xml.encode()
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in parts.items():
+            zf.writestr(name, data)
+
+
+def test_hidden_rows_errors_and_merges_found_under_a_namespace_prefix(tmp_path):
+    _prefixed(tmp_path / "x.xlsx")
+    assert calamine.CalamineWorkbook.from_path(str(tmp_path / "x.xlsx")).get_sheet_by_name("S").to_python()[
+        2
+    ] == ["b", 2.0]
+    result, rows = _run(tmp_path, {"kind": "xlsx", "path": "x.xlsx"})
+    assert [(r["_row"], r["编码"], r["数量"]) for r in rows] == [(2, "a", "1"), (4, "#N/A", "3")]
+    assert result.skipped == {"hidden_row": 1}
+
+
+def test_libreoffice_attribute_order_hidden_before_r(tmp_path):
+    rows = [
+        sb.header_row(1, ["编码"]),
+        sb.row(2, [sb.inline("A2", "a")]),
+        '<row hidden="true" r="3" ht="0"><c r="A3" t="inlineStr"><is><t>b</t></is></c></row>',
+        sb.row(4, [sb.inline("A4", "c")]),
+    ]
+    sb.write_book(tmp_path / "lo.xlsx", [sb.Sheet("S", rows, merges=("B9:B10",))])
+    result, staged_rows = _run(tmp_path, {"kind": "xlsx", "path": "lo.xlsx"})
+    assert [r["编码"] for r in staged_rows] == ["a", "c"]
+    assert result.skipped == {"hidden_row": 1}
+
+
+# ---------------------------------------------------------------- 7: error cells in .xls
+
+
+def test_xls_error_cells_staged_as_their_text_and_error_rows_kept(tmp_path):
+    import xlwt
+
+    book = xlwt.Workbook(encoding="utf-8")
+    ws = book.add_sheet("S")
+    ws.write(0, 0, "物料")
+    ws.write(0, 1, "单价")
+    ws.write(1, 0, "M1")
+    ws.row(1).set_cell_error(1, 0x07)  # codes, not names: xlwt maps "#VALUE!" to #NUM!'s code
+    ws.row(2).set_cell_error(0, 0x2A)
+    ws.row(2).set_cell_error(1, 0x0F)
+    ws.write(3, 0, "M3")
+    ws.write(3, 1, 5)
+    book.save(str(tmp_path / "e.xls"))
+    result, rows = _run(tmp_path, {"kind": "xls", "path": "e.xls"})
+    assert [(r["_row"], r["物料"], r["单价"]) for r in rows] == [
+        (2, "M1", "#DIV/0!"),
+        (3, "#N/A", "#VALUE!"),
+        (4, "M3", "5"),
+    ]
+    assert result.skipped == {}
+
+
+# ---------------------------------------------------------------- 13: every reader call a boundary
+
+
+def test_library_panic_becomes_a_located_refusal(tmp_path, monkeypatch):
+    """A Rust panic inside the reader (pyo3's PanicException is a BaseException) is exit 2 naming
+    the file, not a raw traceback. The panic is pyo3's own, raised from Rust by a real call."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from migrate.cli.app import app
+
+    panic = _pyo3_panic()
+    wb = openpyxl.Workbook()
+    wb.active.append(["a"])
+    wb.active.append(["1"])
+    wb.active.merge_cells("A3:A4")  # the cell-typed path, through python-calamine
+    wb.save(tmp_path / "p.xlsx")
+    make_project(tmp_path, {"s": {"kind": "xlsx", "path": "p.xlsx"}})
+
+    def panics(self, name):
+        raise panic
+
+    monkeypatch.setattr(calamine.CalamineWorkbook, "get_sheet_by_name", panics)
+    out = CliRunner().invoke(app, ["--project", str(tmp_path), "--json", "extract"])
+    assert out.exit_code == 2, out.output
+    assert "p.xlsx, sheet Sheet: cannot be read" in json.loads(out.stdout)["message"]
+
+
+def _pyo3_panic() -> BaseException:
+    """pyo3's PanicException when the runtime module exists (pyo3 creates it at the first panic),
+    else a class of the same name and base: what matters is that it is no Exception."""
+    import sys
+
+    runtime = sys.modules.get("pyo3_runtime")
+    kind = getattr(runtime, "PanicException", None) or type("PanicException", (BaseException,), {})
+    exc = kind("index out of bounds: the len is 3 but the index is 7")
+    assert not isinstance(exc, Exception)
+    return exc
+
+
+def test_xlrd_probe_prints_stay_off_stdout_and_its_failures_are_contained(tmp_path, capfd):
+    """xlrd, the hidden-row probe for .xls the direct BIFF8 walk declines, prints warnings to
+    stdout by default (here: bytes after the last sector), which would break --json; and a file
+    it cannot open leaves calamine's values standing (no hidden rows known)."""
+    import xlwt
+
+    from migrate.extract.readers import biff
+
+    book = xlwt.Workbook()
+    book.add_sheet("S").write(0, 0, "a")
+    book.save(str(tmp_path / "o.xls"))
+    (tmp_path / "junk.xls").write_bytes((tmp_path / "o.xls").read_bytes() + b"junk")
+    assert biff._xlrd_hidden_rows(tmp_path / "junk.xls", "S") == frozenset()
+    (tmp_path / "bad.xls").write_bytes(biff.__name__.encode() * 100)
+    assert biff._xlrd_hidden_rows(tmp_path / "bad.xls", "S") == frozenset()
+    assert capfd.readouterr().out == ""
