@@ -393,8 +393,8 @@ class SheetInflate:
     def _whole_rows(self, data: bytes) -> tuple[bytes, bytes]:
         """(the block up to the last `<row` start, so no row is split across reads; the rest)."""
         cut = data.rfind(b"<row")
-        if cut <= 0 and (m := _LAST_PREFIXED_ROW.search(data)):
-            cut = m.start(1)
+        if cut <= 0:
+            cut = _last_prefixed_row(data)
         if cut <= 0:
             if len(data) < 64 << 20:
                 return b"", data
@@ -418,7 +418,21 @@ class SheetInflate:
 _HAS_HIDDEN = re.compile(rb"hidden=")
 _HAS_FORMULA = re.compile(rb"[<:]f[\s>/]")  # `<f` or a prefixed `<x:f`
 _HAS_ERROR = re.compile(rb't="e"')
-_LAST_PREFIXED_ROW = re.compile(rb"(?s:.*)(<[A-Za-z_][\w.-]*:row\b)")
+_PREFIX_TAG = re.compile(rb"<[A-Za-z_][\w.-]*")
+
+
+def _last_prefixed_row(data: bytes) -> int:
+    """Start of the last `<x:row` in a block (-1: none), found from the end: a regex search
+    would try every start position of a long block without rows."""
+    at = data.rfind(b":row")
+    while at > 0:
+        start = data.rfind(b"<", max(0, at - 64), at)
+        if start >= 0 and _PREFIX_TAG.fullmatch(data, start, at) and data[at + 4 : at + 5] in b" >/\t\r\n":
+            return start
+        at = data.rfind(b":row", 0, at)
+    return -1
+
+
 _HAS_MERGE = re.compile(rb"mergeCell ")
 
 

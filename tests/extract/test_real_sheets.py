@@ -309,3 +309,34 @@ def test_xlrd_probe_prints_stay_off_stdout_and_its_failures_are_contained(tmp_pa
     (tmp_path / "bad.xls").write_bytes(biff.__name__.encode() * 100)
     assert biff._xlrd_hidden_rows(tmp_path / "bad.xls", "S") == frozenset()
     assert capfd.readouterr().out == ""
+
+
+# ---------------------------------------------------------------- 10: bounded width and time
+
+
+def test_a_sheet_16384_columns_wide_is_refused_in_bounded_time(tmp_path):
+    """2 rows x 16,384 columns of one repeated header text: fastexcel's naming of repeated
+    headers ran for minutes; now the sheet goes to calamine and is refused as wider than a
+    staging table, in seconds, naming the file."""
+    import json
+    import subprocess
+    import sys
+    import time
+
+    wb = openpyxl.Workbook()
+    wb.active.append(["x"] * 16384)
+    wb.active.append([1] * 16384)
+    wb.save(tmp_path / "w.xlsx")
+    make_project(tmp_path, {"s": {"kind": "xlsx", "path": "w.xlsx"}})
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "migrate", "--project", str(tmp_path), "--json", "extract"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert time.perf_counter() - started < 60
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    message = json.loads(proc.stdout)["message"]
+    assert "w.xlsx: 16,384 columns, more than a staging table holds" in message
+    assert "Traceback" not in proc.stderr

@@ -43,6 +43,9 @@ from migrate.extract.readers import RawSheet, cell_text, column_letter
 if TYPE_CHECKING:  # the project model (pydantic, SQLAlchemy) stays out of segment workers
     from migrate.project import SourceSpec
 
+# fastexcel names a header's repeated texts in time that grows faster than the width: a 2-row
+# sheet of 16,384 "x" ran for minutes. Wider sheets are read by calamine, cell by cell.
+FAST_MAX_COLUMNS = 1024
 HEAD_ROWS = 200  # rows handed to SheetLayout to find the header (it looks at 30 filled rows)
 _MS_PER_DAY = 86_400_000
 _FIRST_DATE_MS = -2_051_222_400_000  # 1905-01-01: earlier "dates" are times of day or durations
@@ -81,6 +84,7 @@ def fast_ok(scan: SheetScan) -> bool:
         and not scan.merged
         and not scan.errors
         and not scan.odd_dates
+        and max(scan.first_row_filled, default=0) < FAST_MAX_COLUMNS
     )
 
 
