@@ -37,7 +37,12 @@ class Spec(BaseModel):
 class SourceSpec(Spec):
     """One legacy source: a workbook, a text file, or a table/query in a database."""
 
-    kind: Literal["xlsx", "xls", "csv", "sql"]
+    kind: Literal["xlsx", "xls", "xlsb", "ods", "csv", "sql"] = Field(
+        description='`xlsx` (also .xlsm), `xls` (Excel 97-2003; an "xls" that is really Excel 2003 XML or '
+        "an HTML table is recognised by its content and read as such), `xlsb` (Excel binary), `ods` "
+        "(OpenDocument), `csv` (any delimited text), `sql` (a table or query in a database). A file "
+        "that is something else is refused, naming what it is and how to convert it."
+    )
     description: str = ""
     # files
     path: str | None = None

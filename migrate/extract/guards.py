@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from migrate.errors import ConfigError, SourceError
+from migrate.extract.formats import sniff  # noqa: F401 - refusals by content live in formats.py
 from migrate.extract.readers.ooxml import date_styles
 
 MAX_ENTRIES = 10_000
@@ -26,9 +27,6 @@ MAX_ENTRY_BYTES = 4 << 30
 MAX_TOTAL_BYTES = 8 << 30
 _READ = 1 << 20
 
-OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-ZIP_MAGIC = b"PK\x03\x04"
-_ENCRYPTED_OLE = "EncryptionInfo".encode("utf-16-le")
 _DTD = re.compile(rb"<!(DOCTYPE|ENTITY)", re.IGNORECASE)
 # Tags may carry a namespace prefix (`<x:row>`, written by .NET's Open XML SDK), and attributes
 # come in any order (LibreOffice writes `hidden` before `r`)
@@ -100,70 +98,6 @@ def verify_defusedxml() -> None:
             "defusedxml is not active for openpyxl, so XML entity expansion would be allowed.",
             hint="Install defusedxml and unset OPENPYXL_DEFUSEDXML before extracting workbooks.",
         )
-
-
-def sniff(path: Path, shown: str, kind: str) -> None:
-    """Refuse a file that is not what its declared kind says, naming what it is."""
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(1 << 16)
-    except FileNotFoundError:
-        raise SourceError(f"{shown} does not exist.", hint="Check `path` in project.yaml.") from None
-    except OSError as exc:
-        raise SourceError(f"{shown} cannot be read: {exc.strerror}.") from None
-    if not head:
-        raise SourceError(f"{shown} is empty (0 bytes).", hint="Export the data again.")
-    what = _what_is(head)
-    if kind == "xlsx" and what != "zip":
-        raise SourceError(f"{shown} is declared as xlsx but is {_describe(what)}.", hint=_advice(what, kind))
-    if kind == "xls" and what not in ("ole2",):
-        raise SourceError(f"{shown} is declared as xls but is {_describe(what)}.", hint=_advice(what, kind))
-
-
-def _what_is(head: bytes) -> str:
-    if head.startswith(ZIP_MAGIC):
-        return "zip"
-    if head.startswith(OLE2_MAGIC):
-        return "encrypted" if _ENCRYPTED_OLE in head else "ole2"
-    if head.startswith(b"PK"):
-        return "damaged zip"
-    text = head[:2048].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
-    if text.startswith((b"<html", b"<!doctype html", b"<table")):
-        return "html"
-    if text.startswith(b"<?xml"):
-        return "xml"
-    if b"\x00" in head[:4096] and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return "binary"
-    return "text"
-
-
-def _describe(what: str) -> str:
-    return {
-        "zip": "a zip container (an xlsx workbook)",
-        "ole2": "a legacy Excel 97-2003 (.xls) workbook",
-        "encrypted": "a password-protected (encrypted) workbook",
-        "damaged zip": "a damaged zip container",
-        "html": "an HTML page saved with a spreadsheet name",
-        "xml": "an XML file (perhaps an Excel 2003 XML spreadsheet)",
-        "binary": "an unrecognised binary file",
-        "text": "a text file (CSV or similar)",
-    }[what]
-
-
-def _advice(what: str, kind: str) -> str:
-    if what == "encrypted":
-        return "Remove the password in Excel (File > Info > Protect Workbook) and export again."
-    if what == "ole2":
-        return "Declare it with `kind: xls`, or save it as .xlsx."
-    if what == "zip":
-        return "Declare it with `kind: xlsx`."
-    if what == "text":
-        return "Declare it with `kind: csv`."
-    return (
-        f"Open it in Excel and save it as .{kind}x"
-        if kind == "xls"
-        else "Open it in Excel and save it as .xlsx."
-    )
 
 
 @dataclass(frozen=True)

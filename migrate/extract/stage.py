@@ -380,6 +380,8 @@ def _stage_fast(book, sheet_name, shown, spec, chunk, writer, state, progress, n
 def _sheets(book: Workbook, spec: SourceSpec, shown: str, state: _RunState) -> list[str]:
     """The sheets a source declares, with a warning for each hidden one that matches."""
     chosen, state.hidden_sheets = _choose_sheets(book.sheets(), spec, shown)
+    for other, what in book.other_sheets.items():
+        state.warn(f"{shown}, sheet {other}: {what}, no cells to stage; skipped.")
     for hidden in state.hidden_sheets:
         state.warn(
             f"{shown}, sheet {hidden}: hidden, {'included' if spec.include_hidden else 'left out (include_hidden: true to stage it)'}."

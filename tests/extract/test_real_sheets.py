@@ -5,12 +5,15 @@ reference reader (calamine, xlrd) sees it, with merged and hidden cells reported
 
 from __future__ import annotations
 
+import re
 import zipfile
 from pathlib import Path
 
 import openpyxl
+import pytest
 import python_calamine as calamine
 
+from migrate.errors import SourceError
 from migrate.extract import extract
 from tests.extract import segment_books as sb
 from tests.extract.helpers import make_project, staged
@@ -340,3 +343,160 @@ def test_a_sheet_16384_columns_wide_is_refused_in_bounded_time(tmp_path):
     message = json.loads(proc.stdout)["message"]
     assert "w.xlsx: 16,384 columns, more than a staging table holds" in message
     assert "Traceback" not in proc.stderr
+
+
+# ---------------------------------------------------------------- 15: the formats factories produce
+
+
+def _cells(rows: list[dict], *columns: str) -> list[tuple]:
+    return [tuple(r[c] for c in ("_row", *columns)) for r in rows]
+
+
+def test_xlsb_is_a_first_class_kind(tmp_path):
+    import datetime as dt
+
+    from pyxlsbwriter import XlsbWriter
+
+    with XlsbWriter(str(tmp_path / "a.xlsb")) as writer:
+        writer.add_sheet("批次")
+        writer.write_sheet(
+            [
+                ["报表", None, None],
+                ["编码", "数量", "日期"],
+                ["007", 1.5, dt.datetime(2024, 3, 5)],
+                ["x ", -2, None],
+            ]
+        )
+    result, rows = _run(tmp_path, {"kind": "xlsb", "path": "a.xlsb"})
+    assert _cells(rows, "编码", "数量", "日期") == [(3, "007", "1.5", "2024-03-05"), (4, "x ", "-2", None)]
+    assert result.skipped == {"above_header": 1} and result.reader == "calamine"
+
+
+def test_ods_is_a_first_class_kind(tmp_path):
+    import pandas as pd
+
+    frame = pd.DataFrame({"编码": ["007", "A1"], "数量": [1.5, -2.0], "备注": ["尾随空格  ", None]})
+    frame.to_excel(tmp_path / "a.ods", engine="odf", index=False, sheet_name="库存")
+    result, rows = _run(tmp_path, {"kind": "ods", "path": "a.ods", "stop_at": "^A1$"})
+    assert _cells(rows, "编码", "数量", "备注") == [(2, "007", "1.5", "尾随空格  ")]
+    assert result.skipped == {"stop_row": 1}
+
+
+def test_an_xlsx_that_is_really_ods_names_the_kind_to_declare(tmp_path):
+    import pandas as pd
+
+    pd.DataFrame({"a": [1]}).to_excel(tmp_path / "a.xlsx", engine="odf", index=False)
+    with pytest.raises(
+        SourceError, match=r"a\.xlsx is declared as xlsx but is an OpenDocument spreadsheet.*kind: ods"
+    ):
+        _run(tmp_path, {"kind": "xlsx", "path": "a.xlsx"})
+
+
+SPREADSHEETML = """<?xml version="1.0" encoding="UTF-8"?>
+<?mso-application progid="Excel.Sheet"?>
+<Workbook xmlns="urn:schemas-microsoft-com:office:spreadsheet" xmlns:ss="urn:schemas-microsoft-com:office:spreadsheet"
+ xmlns:x="urn:schemas-microsoft-com:office:excel">
+ <Worksheet ss:Name="物料">
+  <Table>
+   <Row><Cell ss:MergeAcross="2"><Data ss:Type="String">ERP 导出</Data></Cell></Row>
+   <Row><Cell><Data ss:Type="String">编码</Data></Cell><Cell><Data ss:Type="String">数量</Data></Cell>
+        <Cell><Data ss:Type="String">日期</Data></Cell></Row>
+   <Row><Cell><Data ss:Type="String">007 </Data></Cell><Cell><Data ss:Type="Number">2.5</Data></Cell>
+        <Cell><Data ss:Type="DateTime">2024-03-05T00:00:00.000</Data></Cell></Row>
+   <Row ss:Hidden="1"><Cell><Data ss:Type="String">hidden</Data></Cell></Row>
+   <Row><Cell><Data ss:Type="String">A2</Data></Cell><Cell><Data ss:Type="Error">#N/A</Data></Cell>
+        <Cell ss:Index="3"><Data ss:Type="DateTime">2024-03-05T08:30:00.000</Data></Cell></Row>
+  </Table>
+ </Worksheet>
+</Workbook>
+"""
+
+
+def test_spreadsheetml_2003_named_xls_is_read_with_a_defused_parser(tmp_path):
+    (tmp_path / "erp.xls").write_text(SPREADSHEETML, encoding="utf-8")
+    result, rows = _run(tmp_path, {"kind": "xls", "path": "erp.xls"})
+    assert _cells(rows, "编码", "数量", "日期") == [
+        (3, "007 ", "2.5", "2024-03-05"),
+        (5, "A2", "#N/A", "2024-03-05 08:30:00"),
+    ]
+    assert result.skipped == {"above_header": 1, "hidden_row": 1} and result.reader == "spreadsheetml"
+    bomb = SPREADSHEETML.replace("<?mso", '<!DOCTYPE x [<!ENTITY a "aaaa">]><?mso')
+    (tmp_path / "erp.xls").write_text(bomb, encoding="utf-8")
+    with pytest.raises(SourceError, match=r"erp\.xls is refused: its XML declares a DTD or entities"):
+        _run(tmp_path, {"kind": "xls", "path": "erp.xls"})
+
+
+def test_html_table_named_xls_is_read_with_spans_as_merges(tmp_path):
+    page = (
+        "<html><head><meta charset='utf-8'></head><body><table>\n"
+        "<tr><th>编码</th><th>名称</th><th>数量</th></tr>\n"
+        "<tr><td rowspan='2'>M1</td><td>螺丝&amp;螺母</td><td>5</td></tr>\n"
+        "<tr><td>垫圈</td><td>\n  007\n</td></tr>\n"
+        "</table></body></html>"
+    )
+    (tmp_path / "page.xls").write_text(page, encoding="utf-8")
+    result, rows = _run(tmp_path, {"kind": "xls", "path": "page.xls"})
+    assert _cells(rows, "编码", "名称", "数量") == [(2, "M1", "螺丝&螺母", "5"), (3, None, "垫圈", "007")]
+    assert any("merged cells A2:A3" in w for w in result.warnings) and result.reader == "html"
+
+
+def _dbase(path: Path) -> None:
+    """A one-field dBase III table, laid out byte by byte as its format says."""
+    import struct
+
+    field_ = b"CODE".ljust(11, b"\0") + b"C" + b"\0" * 4 + bytes([8, 0]) + b"\0" * 14
+    header = struct.pack("<BBBBIHH20x", 0x03, 124, 3, 5, 1, 65, 9) + field_ + b"\r"
+    path.write_bytes(header + b" M0000001" + b"\x1a")
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "words"),
+    [
+        (
+            "lotus.xls",
+            b"\x00\x00\x02\x00\x06\x04\x06\x00" + b"\x00" * 64,
+            "a Lotus 1-2-3 worksheet.*LibreOffice Calc",
+        ),
+        ("quattro.xlsx", b"\x00\x00\x02\x00\x20\x51" + b"\x00" * 64, "a Quattro Pro spreadsheet"),
+        ("sylk.xls", b'ID;PWXL;N;E\r\nC;Y1;X1;K"a"\r\nE\r\n', "a SYLK file.*save it as \\.xlsx"),
+        ("dif.xls", b'TABLE\r\n0,1\r\n"EXCEL"\r\nVECTORS\r\n0,1\r\n""\r\n', "a DIF file"),
+        ("table.xls", None, "a dBase table.*LibreOffice Calc"),
+        ("numbers.xlsx", "numbers", "an Apple Numbers document.*Export To"),
+    ],
+)
+def test_other_formats_refused_naming_the_real_format(tmp_path, name, content, words):
+    if content is None:
+        _dbase(tmp_path / name)
+    elif content == "numbers":
+        with zipfile.ZipFile(tmp_path / name, "w") as zf:
+            zf.writestr("Index/Document.iwa", b"\x00" * 32)
+            zf.writestr("Metadata/Properties.plist", b"<plist/>")
+    else:
+        (tmp_path / name).write_bytes(content)
+    kind = name.rsplit(".", 1)[1]
+    with pytest.raises(
+        SourceError, match=rf"{re.escape(name)} is declared as {kind} but is {words}"
+    ) as caught:
+        _run(tmp_path, {"kind": kind, "path": name})
+    assert "kind: csv" not in str(caught.value) + (caught.value.hint or "")
+
+
+# ---------------------------------------------------------------- 14: sheets that hold no cells
+
+
+def test_a_chart_sheet_is_skipped_with_a_warning(tmp_path):
+    from openpyxl.chart import BarChart, Reference
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "数据"
+    for row in (["月", "量"], ["1", 3], ["2", 4]):
+        ws.append(row)
+    chart = BarChart()
+    chart.add_data(Reference(ws, min_col=2, min_row=1, max_row=3), titles_from_data=True)
+    wb.create_chartsheet("图表").add_chart(chart)
+    wb.save(tmp_path / "c.xlsx")
+    result, rows = _run(tmp_path, {"kind": "xlsx", "path": "c.xlsx"})
+    assert len(rows) == 2 and any(
+        "sheet 图表: a chart sheet, no cells to stage; skipped" in w for w in result.warnings
+    )

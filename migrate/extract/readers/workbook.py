@@ -20,10 +20,12 @@ import python_calamine as calamine
 from defusedxml import ElementTree
 
 from migrate.errors import MigrateError, SourceError
-from migrate.extract.guards import SheetInflate, SheetScan, check_zip, open_zip, sniff, verify_defusedxml
+from migrate.extract.formats import sniff
+from migrate.extract.guards import SheetInflate, SheetScan, check_zip, open_zip, verify_defusedxml
 from migrate.extract.readers import RawSheet, fast, segments
 from migrate.extract.readers.biff import XlsFacts, xls_facts
 from migrate.extract.readers.fast import ArrowRows
+from migrate.extract.readers.markup import MarkupBook
 from migrate.extract.readers.ooxml import is_1904
 from migrate.project import SourceSpec
 
@@ -36,6 +38,12 @@ _NS_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}
 _NS_PKG_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}"
 
 
+_SHEET_KINDS = {  # by name: calamine's enum members are not hashable
+    "ChartSheet": "a chart sheet",
+    "DialogSheet": "a dialog sheet",
+    "MacroSheet": "an Excel 4 macro sheet",
+    "Vba": "a VBA module",
+}
 Chooser = Callable[[list[tuple[str, bool]]], list[str]]  # (name, visible) of every sheet -> read ones
 
 
@@ -46,13 +54,14 @@ class Workbook:
 
     def __init__(self, path: Path, shown: str, kind: str, choose: Chooser | None = None) -> None:
         self.path, self.shown, self.kind = path, shown, kind
-        sniff(path, shown, kind)
+        self.what = sniff(path, shown, kind)
         self.scans: dict[str, SheetScan] = {}
         self.part_sizes: dict[str, int] = {}
         self.deferred: dict[str, str] = {}  # sheet name -> part, its guard pass not run yet
         self.shared_strings = 0  # inflated bytes of the shared-strings part
         self.date_styles: frozenset[int] = frozenset()
         self.date1904 = False
+        self.other_sheets: dict[str, str] = {}  # chart, dialog, macro sheets: no cells to stage
         self._workers: segments.Workers | None = None
         if kind == "xlsx":
             verify_defusedxml()
@@ -67,7 +76,10 @@ class Workbook:
                     self.scans[name] = zip_scan.parts.get(part, SheetScan())
                 self.part_sizes[name] = zip_scan.sizes.get(part, 0)
             self.shared_strings = sum(n for p, n in zip_scan.sizes.items() if p.endswith("sharedStrings.xml"))
-        self.book = _open_calamine(path, shown)
+        elif kind in ("xlsb", "ods"):
+            check_zip(path, shown, sheet_parts=frozenset())  # sizes, ratio, DTDs; no XML rows to scan
+        self.markup = MarkupBook(path, shown, self.what) if self.what in ("spreadsheetml", "html") else None
+        self.book = _open_calamine(path, shown) if self.markup is None else None
 
     def _big_chosen(self, sizes: dict[str, int], choose: Chooser) -> frozenset[str]:
         """Parts of the sheets the source reads that are big enough to read in segments."""
@@ -114,14 +126,21 @@ class Workbook:
 
     def sheets(self) -> list[tuple[str, bool]]:
         """(name, visible) for every worksheet, in workbook order; chart sheets left out."""
+        if self.markup is not None:
+            return self.markup.sheets()
         out = []
         for meta in self.book.sheets_metadata:
             if meta.typ != calamine.SheetTypeEnum.WorkSheet:
+                self.other_sheets[meta.name] = _SHEET_KINDS.get(
+                    str(meta.typ).rsplit(".", 1)[-1], "not a worksheet"
+                )
                 continue
             out.append((meta.name, meta.visible == calamine.SheetVisibleEnum.Visible))
         return out
 
     def read(self, name: str) -> RawSheet:
+        if self.markup is not None:
+            return self.markup.read(name)
         scan = self.scan_of(name)
         if self.part_sizes.get(name, 0) > STREAM_BYTES:
             return self._stream(name, scan)
@@ -185,7 +204,7 @@ class Workbook:
         )
 
     def close(self) -> None:
-        self.book.close()
+        (self.markup or self.book).close()
         if self._workers is not None:
             self._workers.close()
 
