@@ -18,7 +18,7 @@ from pathlib import Path
 
 from migrate.errors import ConfigError, SourceError
 from migrate.extract.formats import sniff  # noqa: F401 - refusals by content live in formats.py
-from migrate.extract.readers.ooxml import date_styles
+from migrate.extract.readers.ooxml import date_styles, scan_untrimmed, untrimmed_shared_strings
 
 MAX_ENTRIES = 10_000
 MAX_RATIO = 100  # uncompressed : compressed, per entry (Apache POI's default)
@@ -120,6 +120,8 @@ class SheetScan:
     # numbers in date-formatted cells that are no date (negative, past 9999): calamine would give
     # a time of day for -1; the number is staged instead, with a warning
     odd_dates: tuple[tuple[int, int, str], ...] = ()  # (row, column 1-based, raw number)
+    # texts with white space at an edge and no xml:space="preserve", which calamine would trim
+    texts: tuple[tuple[int, int, str], ...] = ()  # (row, column 1-based, text as stored)
 
 
 @dataclass
@@ -147,7 +149,7 @@ class _FastFacts:
         if not self.column_a and VALUE_CELL_IN_A.search(data):
             self.column_a = True
 
-    def scan(self, hidden=(), formulas=(), merged=(), errors=(), odd_dates=()) -> SheetScan:
+    def scan(self, hidden=(), formulas=(), merged=(), errors=(), odd_dates=(), texts=()) -> SheetScan:
         """These facts with what the rows' scan found."""
         return SheetScan(
             frozenset(hidden),
@@ -160,6 +162,7 @@ class _FastFacts:
             first_row_filled=self.first_row_filled,
             first_row_numbers=self.first_row_numbers,
             odd_dates=tuple(odd_dates),
+            texts=tuple(texts),
         )
 
     def _first_row_cells(self, data: bytes, at: int) -> None:
@@ -186,6 +189,7 @@ class ZipScan:
     total_bytes: int = 0
     deferred: frozenset[str] = frozenset()  # sheet parts left for `SheetInflate` (declared sizes checked)
     date_styles: frozenset[int] = frozenset()  # cell styles showing dates (readers/ooxml.py)
+    untrimmed: dict[int, str] = field(default_factory=dict)  # shared strings calamine would trim
 
 
 def check_zip(
@@ -203,7 +207,7 @@ def check_zip(
     with zf:
         infos = zf.infolist()
         _check_declared(infos, shown)
-        scan = ZipScan(date_styles=date_styles(zf))
+        scan = ZipScan(date_styles=date_styles(zf), untrimmed=untrimmed_shared_strings(zf))
         later: frozenset[str] = frozenset()
         infos.sort(key=lambda info: info.filename.startswith("xl/worksheets/"))  # stable
         for info in infos:
@@ -219,7 +223,7 @@ def check_zip(
             inflate = SheetInflate(
                 zf, info, shown, scan_sheet=is_sheet and info.filename.startswith("xl/worksheets/")
             )
-            inflate.date_styles = scan.date_styles
+            inflate.date_styles, inflate.untrimmed = scan.date_styles, scan.untrimmed
             for _ in inflate:
                 pass
             if inflate.scan is not None:
@@ -284,6 +288,8 @@ class SheetInflate:
         self.errors: list[tuple[int, int, str]] = []
         self.date_styles: frozenset[int] = frozenset()  # set by the caller to find odd dates
         self.odd_dates: list[tuple[int, int, str]] = []
+        self.untrimmed: dict[int, str] = {}  # set by the caller: shared strings calamine would trim
+        self.texts: list[tuple[int, int, str]] = []
         self.scan: SheetScan | None = None
 
     def __iter__(self) -> Iterator[bytes]:
@@ -342,10 +348,13 @@ class SheetInflate:
             scan_block(block, self.hidden, self.formulas, self.merged, self.errors)
             if self.date_styles:
                 scan_odd_dates(block, self.date_styles, self.odd_dates)
+            scan_untrimmed(block, self.untrimmed, self.texts)
         self.facts.feed(block)
 
     def _result(self) -> SheetScan:
-        return self.facts.scan(self.hidden, self.formulas, self.merged, self.errors, self.odd_dates)
+        return self.facts.scan(
+            self.hidden, self.formulas, self.merged, self.errors, self.odd_dates, self.texts
+        )
 
 
 # literal searches by `re` are faster than `in` on long blocks (bench: 0.3 s vs 0.45 s per 200 MB)

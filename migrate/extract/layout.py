@@ -222,6 +222,8 @@ def _texts(sheet: RawSheet, filled: dict[int, list[tuple[int, str | None]]]) -> 
         errors.setdefault(row, []).append((col, shown))
     for row, col, raw in sheet.odd_dates:  # the number, not the time of day calamine makes of it
         errors.setdefault(row, []).append((col, cell_text(float(raw))))
+    for row, col, stored in sheet.texts:  # the text as stored, not as calamine trimmed it
+        errors.setdefault(row, []).append((col, stored if stored != "" else None))
     for number, raw in sheet.rows:
         values = pad + list(map(cell_text, raw)) if pad else list(map(cell_text, raw))
         if errors and number in errors:

@@ -15,6 +15,7 @@ import python_calamine as calamine
 
 from migrate.errors import SourceError
 from migrate.extract import extract
+from migrate.project import Project
 from tests.extract import segment_books as sb
 from tests.extract.helpers import make_project, staged
 
@@ -500,3 +501,78 @@ def test_a_chart_sheet_is_skipped_with_a_warning(tmp_path):
     assert len(rows) == 2 and any(
         "sheet 图表: a chart sheet, no cells to stage; skipped" in w for w in result.warnings
     )
+
+
+# ---------------------------------------------------------------- 5: text exactly as stored
+
+
+def test_edge_spaces_without_xml_space_preserve_are_staged_as_stored(tmp_path):
+    """Writers other than Excel leave out xml:space="preserve"; calamine then trims the text
+    (shared, rich-text runs and inline strings alike). The stored text is staged."""
+    rows = [
+        sb.row(1, [sb.inline("A1", "编码"), sb.inline("B1", "名称")]),
+        sb.row(2, [sb.shared("A2", 0), sb.inline("B2", "  前后空格 ")]),
+        sb.row(3, [sb.shared("A3", 1), sb.shared("B3", 2)]),
+    ]
+    sb.write_book(tmp_path / "t.xlsx", [sb.Sheet("S", rows)], strings=["001  ", "RICH", "a&amp;b "])
+    with zipfile.ZipFile(tmp_path / "t.xlsx") as zf:
+        parts = {i.filename: zf.read(i) for i in zf.infolist()}
+    for name in ("xl/sharedStrings.xml", "xl/worksheets/sheet1.xml"):
+        parts[name] = parts[name].replace(b' xml:space="preserve"', b"")
+    parts["xl/sharedStrings.xml"] = parts["xl/sharedStrings.xml"].replace(
+        b"<si><t>RICH</t></si>", b"<si><r><t>x </t></r><r><rPr><b/></rPr><t>y</t></r></si>"
+    )
+    with zipfile.ZipFile(tmp_path / "t.xlsx", "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in parts.items():
+            zf.writestr(name, data)
+    trimmed = calamine.CalamineWorkbook.from_path(str(tmp_path / "t.xlsx")).get_sheet_by_name("S").to_python()
+    assert trimmed[1] == ["001", "前后空格"]  # what calamine gives
+    _, staged_rows = _run(tmp_path, {"kind": "xlsx", "path": "t.xlsx"})
+    assert _cells(staged_rows, "编码", "名称") == [(2, "001  ", "  前后空格 "), (3, "x y", "a&amp;b ")]
+
+
+# ---------------------------------------------------------------- 11: memory by the real used range
+
+
+def test_a_nearly_empty_65536_x_256_xls_is_read_in_bounded_memory(tmp_path):
+    """Two rows of data and one value in the last cell: calamine holds the whole rectangle
+    (about 1 GB); the sheet is read row by row by xlrd instead, with the same texts."""
+    import datetime as dt
+    import json
+    import subprocess
+    import sys
+
+    import xlwt
+
+    book = xlwt.Workbook(encoding="utf-8")
+    ws = book.add_sheet("S")
+    for c, name in enumerate(["编码", "日期", "值"]):
+        ws.write(0, c, name)
+    ws.write(1, 0, "007")
+    ws.write(1, 1, dt.date(2024, 3, 5), xlwt.easyxf(num_format_str="YYYY-MM-DD"))
+    ws.write(1, 2, 2.5)
+    ws.write(2, 0, True)
+    ws.row(2).set_cell_error(2, 0x2A)
+    ws.write(65535, 255, 7)
+    book.save(str(tmp_path / "tall.xls"))
+    make_project(tmp_path, {"s": {"kind": "xls", "path": "tall.xls"}})
+    script = (
+        "import resource, sys\nfrom migrate.cli.app import main\n"
+        "sys.argv = ['migrate', '--project', sys.argv[1], '--json', 'extract']\n"
+        "try:\n    main()\nexcept SystemExit as exc:\n    code = exc.code\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\nraise SystemExit(code)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    peak_kib = int(proc.stderr.strip().splitlines()[-1])
+    assert peak_kib < 400 * 1024, f"peak RSS {peak_kib} KiB"
+    assert json.loads(proc.stdout)["sources"][0]["rows"] == 3
+    rows = staged(Project(tmp_path), "s")
+    assert [(r["_row"], r["编码"], r["日期"], r["值"]) for r in rows] == [
+        (2, "007", "2024-03-05", "2.5"),
+        (3, "TRUE", None, "#N/A"),
+        (65536, None, None, None),
+    ]
+    assert rows[2]["column_iv"] == "7"

@@ -15,6 +15,19 @@ from pathlib import Path
 class XlsFacts:
     hidden_rows: frozenset[int] = frozenset()  # 1-based
     errors: tuple[tuple[int, int, str], ...] = ()  # (row, column, both 1-based; text shown)
+    cells: int = 0  # cells holding a value
+    extent: tuple[int, int] = (0, 0)  # (last row, last column) holding one, 1-based
+
+    @property
+    def sparse(self) -> bool:
+        """calamine would hold the whole rectangle up to the last cell in memory (32 bytes a
+        cell: a 65,536 x 256 sheet with two values took 1 GB); when that rectangle is large and
+        nearly empty, the sheet is read row by row by xlrd instead (read_sparse)."""
+        area = self.extent[0] * self.extent[1]
+        return area > DENSE_CELLS and self.cells * 64 < area
+
+
+DENSE_CELLS = 4_000_000
 
 
 def xls_facts(path: Path, sheet: str) -> XlsFacts:
@@ -28,6 +41,20 @@ def xls_facts(path: Path, sheet: str) -> XlsFacts:
     return facts if facts is not None else XlsFacts(_xlrd_hidden_rows(path, sheet))
 
 
+def sparse_sheets(path: Path) -> list[tuple[str, bool]] | None:
+    """(name, visible) of the worksheets of an .xls of which one is large and nearly empty
+    (XlsFacts.sparse), else None. calamine parses every sheet of an .xls when it opens it, so
+    such a workbook is read by xlrd alone (read_sparse)."""
+    try:
+        data = path.read_bytes()
+        sheets = _biff8_sheets(data)
+        if any(_biff8_facts(data, name).sparse for name, _, _ in sheets):
+            return [(name, visible) for name, visible, worksheet in sheets if worksheet]
+    except Exception:  # noqa: BLE001 - a side probe: calamine reads (or refuses) the file as usual
+        return None
+    return None
+
+
 def xls_hidden_rows(path: Path, sheet: str) -> frozenset[int]:
     """1-based rows hidden in an .xls sheet (calamine does not report row formatting)."""
     return xls_facts(path, sheet).hidden_rows
@@ -35,6 +62,9 @@ def xls_hidden_rows(path: Path, sheet: str) -> frozenset[int]:
 
 _BIFF_BOF, _BIFF_EOF, _BIFF_BOUNDSHEET, _BIFF_ROW = 0x0809, 0x000A, 0x0085, 0x0208
 _BIFF_BOOLERR, _BIFF_FORMULA = 0x0205, 0x0006
+_BIFF_MULRK = 0x00BD
+# records holding one cell's value: NUMBER, RK, LABELSST, LABEL, RSTRING, BOOLERR, FORMULA
+_BIFF_CELLS = frozenset((0x0203, 0x027E, 0x00FD, 0x0204, 0x00D6, _BIFF_BOOLERR, _BIFF_FORMULA))
 _ROW_HIDDEN = 0x20  # ROW record, 32-bit flags at offset 12: bit 5 is "height zero" (hidden)
 ERROR_TEXTS = {
     0x00: "#NULL!",
@@ -62,17 +92,22 @@ def _biff8_facts(data: bytes, sheet: str) -> XlsFacts | None:
     if start is None:
         return None
     hidden, errors = set(), []
+    cells = last_row = last_col = 0
     # Excel's INDEX -> DBCELL chain could skip the cell records, but xlwt and LibreOffice write
     # no INDEX; the plain walk is the one path every writer's file takes
-    for kind, pos in _records_by_walk(stream, start):
+    for kind, pos, size in _records_by_walk(stream, start):
         if kind == _BIFF_ROW:
             row, flags = struct.unpack_from("<H10xI", stream, pos + 4)
             if flags & _ROW_HIDDEN:
                 hidden.add(row + 1)
-        elif (code := _error_code(stream, kind, pos)) is not None:
-            row, col = struct.unpack_from("<HH", stream, pos + 4)
+            continue
+        row, col = struct.unpack_from("<HH", stream, pos + 4)
+        last = struct.unpack_from("<H", stream, pos + 2 + size)[0] if kind == _BIFF_MULRK else col
+        cells += last - col + 1
+        last_row, last_col = max(last_row, row + 1), max(last_col, last + 1)
+        if (code := _error_code(stream, kind, pos)) is not None:
             errors.append((row + 1, col + 1, ERROR_TEXTS.get(code, "#N/A")))
-    return XlsFacts(frozenset(hidden), tuple(errors))
+    return XlsFacts(frozenset(hidden), tuple(errors), cells, (last_row, last_col))
 
 
 def _error_code(stream: bytes, kind: int, pos: int) -> int | None:
@@ -88,16 +123,34 @@ def _error_code(stream: bytes, kind: int, pos: int) -> int | None:
     return None
 
 
-def _records_by_walk(stream: bytes, start: int) -> Iterator[tuple[int, int]]:
-    """(record type, offset) of a sheet's ROW, BOOLERR and FORMULA records, up to its EOF."""
+def _records_by_walk(stream: bytes, start: int) -> Iterator[tuple[int, int, int]]:
+    """(record type, offset, size) of a sheet's ROW and value records, up to its EOF."""
     pos = start
     while pos + 4 <= len(stream):
         kind, size = struct.unpack_from("<HH", stream, pos)
-        if (kind == _BIFF_ROW and size >= 16) or (kind in (_BIFF_BOOLERR, _BIFF_FORMULA) and size >= 8):
-            yield kind, pos
+        if (kind == _BIFF_ROW and size >= 16) or ((kind in _BIFF_CELLS or kind == _BIFF_MULRK) and size >= 8):
+            yield kind, pos, size
         elif kind == _BIFF_EOF:
             return
         pos += 4 + size
+
+
+def _biff8_sheets(data: bytes) -> list[tuple[str, bool, bool]]:
+    """(name, visible, a worksheet) of every sheet, from the BOUNDSHEET records."""
+    from xlrd.compdoc import CompDoc
+
+    stream = CompDoc(data, logfile=io.StringIO()).get_named_stream("Workbook")
+    out, pos = [], 0
+    while stream and pos + 4 <= len(stream):
+        kind, size = struct.unpack_from("<HH", stream, pos)
+        if kind == _BIFF_BOUNDSHEET:
+            state, sheet_type, count, wide = struct.unpack_from("<4xBBBB", stream, pos + 4)
+            raw = stream[pos + 12 : pos + 12 + count * (2 if wide & 1 else 1)]
+            out.append((raw.decode("utf-16-le" if wide & 1 else "latin-1"), state & 3 == 0, sheet_type == 0))
+        elif kind == _BIFF_EOF:
+            break
+        pos += 4 + size
+    return out
 
 
 def _biff8_sheet_offsets(stream: bytes) -> dict[str, int]:
@@ -131,3 +184,40 @@ def _xlrd_hidden_rows(path: Path, sheet: str) -> frozenset[int]:
         return frozenset()
     finally:
         book.release_resources()
+
+
+def read_sparse(path: Path, sheet: str) -> Iterator[tuple[int, list]]:
+    """(1-based row, values) of an .xls sheet by xlrd with ragged rows (each row only as long as
+    its last cell), values as calamine gives them: text, float, bool, date/datetime/time, an
+    error's text; empty as None. Memory follows the cells, not the rectangle they span."""
+    import xlrd
+    from xlrd.xldate import XLDateError, xldate_as_datetime
+
+    book = xlrd.open_workbook(str(path), on_demand=True, ragged_rows=True, logfile=io.StringIO())
+    try:
+        ws = book.sheet_by_name(sheet)
+        for r in range(ws.nrows):
+            values = []
+            for cell in ws.row(r):
+                kind, value = cell.ctype, cell.value
+                if kind == xlrd.XL_CELL_DATE:
+                    try:
+                        value = _as_date(xldate_as_datetime(value, book.datemode), value)
+                    except (XLDateError, ValueError, OverflowError):
+                        pass  # not a date Excel shows: the number
+                elif kind == xlrd.XL_CELL_BOOLEAN:
+                    value = bool(value)
+                elif kind == xlrd.XL_CELL_ERROR:
+                    value = xlrd.error_text_from_code.get(value, "#N/A")
+                elif kind in (xlrd.XL_CELL_EMPTY, xlrd.XL_CELL_BLANK):
+                    value = None
+                values.append(value)
+            yield r + 1, values
+    finally:
+        book.release_resources()
+
+
+def _as_date(stamp, serial: float):
+    if 0 <= serial < 1:
+        return stamp.time()
+    return stamp.date() if serial == int(serial) else stamp

@@ -84,6 +84,7 @@ def fast_ok(scan: SheetScan) -> bool:
         and not scan.merged
         and not scan.errors
         and not scan.odd_dates
+        and not scan.texts
         and max(scan.first_row_filled, default=0) < FAST_MAX_COLUMNS
     )
 

@@ -23,7 +23,7 @@ from migrate.errors import MigrateError, SourceError
 from migrate.extract.formats import sniff
 from migrate.extract.guards import SheetInflate, SheetScan, check_zip, open_zip, verify_defusedxml
 from migrate.extract.readers import RawSheet, fast, segments
-from migrate.extract.readers.biff import XlsFacts, xls_facts
+from migrate.extract.readers.biff import XlsFacts, read_sparse, sparse_sheets, xls_facts
 from migrate.extract.readers.fast import ArrowRows
 from migrate.extract.readers.markup import MarkupBook
 from migrate.extract.readers.ooxml import is_1904
@@ -60,6 +60,7 @@ class Workbook:
         self.deferred: dict[str, str] = {}  # sheet name -> part, its guard pass not run yet
         self.shared_strings = 0  # inflated bytes of the shared-strings part
         self.date_styles: frozenset[int] = frozenset()
+        self.untrimmed: dict[int, str] = {}
         self.date1904 = False
         self.other_sheets: dict[str, str] = {}  # chart, dialog, macro sheets: no cells to stage
         self._workers: segments.Workers | None = None
@@ -67,7 +68,7 @@ class Workbook:
             verify_defusedxml()
             defer = (lambda sizes: self._big_chosen(sizes, choose)) if choose else None
             zip_scan = check_zip(path, shown, defer=defer)
-            self.date_styles = zip_scan.date_styles
+            self.date_styles, self.untrimmed = zip_scan.date_styles, zip_scan.untrimmed
             self.date1904 = _is_1904(path, shown)
             for name, part, _ in _sheet_entries(path, shown):
                 if part in zip_scan.deferred:
@@ -79,7 +80,8 @@ class Workbook:
         elif kind in ("xlsb", "ods"):
             check_zip(path, shown, sheet_parts=frozenset())  # sizes, ratio, DTDs; no XML rows to scan
         self.markup = MarkupBook(path, shown, self.what) if self.what in ("spreadsheetml", "html") else None
-        self.book = _open_calamine(path, shown) if self.markup is None else None
+        self.sparse = sparse_sheets(path) if kind == "xls" else None  # read by xlrd, not calamine
+        self.book = _open_calamine(path, shown) if self.markup is None and self.sparse is None else None
 
     def _big_chosen(self, sizes: dict[str, int], choose: Chooser) -> frozenset[str]:
         """Parts of the sheets the source reads that are big enough to read in segments."""
@@ -118,7 +120,7 @@ class Workbook:
         if part is not None:
             with open_zip(self.path, self.shown) as zf:
                 inflate = SheetInflate(zf, zf.getinfo(part), self.shown, scan_sheet=True)
-                inflate.date_styles = self.date_styles
+                inflate.date_styles, inflate.untrimmed = self.date_styles, self.untrimmed
                 for _ in inflate:
                     pass
             self.scans[name] = inflate.scan or SheetScan()
@@ -128,6 +130,8 @@ class Workbook:
         """(name, visible) for every worksheet, in workbook order; chart sheets left out."""
         if self.markup is not None:
             return self.markup.sheets()
+        if self.sparse is not None:
+            return list(self.sparse)
         out = []
         for meta in self.book.sheets_metadata:
             if meta.typ != calamine.SheetTypeEnum.WorkSheet:
@@ -144,11 +148,13 @@ class Workbook:
         scan = self.scan_of(name)
         if self.part_sizes.get(name, 0) > STREAM_BYTES:
             return self._stream(name, scan)
+        facts = xls_facts(self.path, name) if self.kind == "xls" else XlsFacts(scan.hidden_rows, scan.errors)
+        if self.sparse is not None:
+            return self._read_sparse(name, facts)
         with reader_boundary(self.shown, f"sheet {name}"):
             sheet = self.book.get_sheet_by_name(name)
             start = sheet.start
         merged = scan.merged if self.kind == "xlsx" else _calamine_merged(sheet)
-        facts = xls_facts(self.path, name) if self.kind == "xls" else XlsFacts(scan.hidden_rows, scan.errors)
         return RawSheet(
             name=name,
             rows=_guarded_rows(sheet, self.shown, name),
@@ -158,7 +164,27 @@ class Workbook:
             formulas_without_value=scan.formulas_without_value,
             errors=facts.errors,
             odd_dates=scan.odd_dates,
+            texts=scan.texts,
             reader="calamine",
+        )
+
+    def _read_sparse(self, name: str, facts: XlsFacts) -> RawSheet:
+        """A large, nearly empty .xls sheet, row by row (biff.read_sparse); its errors are in
+        the values already."""
+        rows = read_sparse(self.path, name)
+
+        def guarded() -> Iterator[tuple[int, list]]:
+            while True:
+                try:
+                    item = next(rows, None)
+                except BaseException as exc:  # noqa: BLE001 - see reader_boundary
+                    raise _located(exc, self.shown, f"sheet {name}") from None
+                if item is None:
+                    return
+                yield item
+
+        return RawSheet(
+            name=name, rows=guarded(), hidden_rows=facts.hidden_rows, reader="xlrd (sparse sheet)"
         )
 
     def read_fast(self, name: str, spec: SourceSpec, skipped: Counter) -> ArrowRows | None:
@@ -204,7 +230,8 @@ class Workbook:
         )
 
     def close(self) -> None:
-        (self.markup or self.book).close()
+        if (book := self.markup or self.book) is not None:
+            book.close()
         if self._workers is not None:
             self._workers.close()
 
@@ -231,33 +258,42 @@ def _open_calamine(path: Path, shown: str) -> calamine.CalamineWorkbook:
 def reader_boundary(shown: str, what: str) -> Iterator[None]:
     """Around every call into a reader library: whatever it raises, a Rust panic included
     (pyo3's PanicException is a BaseException), becomes a SourceError naming the file; only an
-    interrupt, an exit or our own errors pass through (`what`: the sheet; empty: opening). What the library prints goes to stderr,
-    never to stdout (where --json writes)."""
+    interrupt, an exit or our own errors pass through (`what`: the sheet; empty: opening). What
+    the library prints goes to stderr, never to stdout (where --json writes)."""
     try:
         with redirect_stdout(sys.stderr):
             yield
-    except (KeyboardInterrupt, SystemExit, GeneratorExit, MigrateError, calamine.PasswordError):
-        raise
-    except MemoryError:
-        raise SourceError(
-            f"{shown}{', ' + what if what else ''}: too large to read in the memory available.",
-            hint="Split the workbook, or save it as .xlsx (read in bounded memory).",
-        ) from None
     except BaseException as exc:  # noqa: BLE001 - see the docstring
-        detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-        raise SourceError(
-            f"{shown}, {what}: cannot be read ({detail})."
-            if what
-            else f"{shown} cannot be read as a workbook ({detail}).",
-            hint="Open it in Excel or LibreOffice and save it again.",
-        ) from None
+        raise _located(exc, shown, what) from None
+
+
+def _located(exc: BaseException, shown: str, what: str) -> BaseException:
+    """The error to raise for what a reader raised: itself when it must pass through."""
+    if isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit, MigrateError, calamine.PasswordError)):
+        return exc
+    where = f"{shown}, {what}" if what else shown
+    if isinstance(exc, MemoryError):
+        return SourceError(
+            f"{where}: too large to read in the memory available.",
+            hint="Split the workbook, or save it as .xlsx (read in bounded memory).",
+        )
+    detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+    return SourceError(
+        f"{where}: cannot be read ({detail})."
+        if what
+        else f"{shown} cannot be read as a workbook ({detail}).",
+        hint="Open it in Excel or LibreOffice and save it again.",
+    )
 
 
 def _guarded_rows(sheet, shown: str, name: str) -> Iterator[tuple[int, list]]:
+    """The sheet's rows, each fetched inside the boundary (a plain try: once per row, cheap)."""
     rows = enumerate(sheet.iter_rows(), start=1)
     while True:
-        with reader_boundary(shown, f"sheet {name}"):
+        try:
             item = next(rows, None)
+        except BaseException as exc:  # noqa: BLE001 - see reader_boundary
+            raise _located(exc, shown, f"sheet {name}") from None
         if item is None:
             return
         yield item
