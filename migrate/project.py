@@ -64,6 +64,13 @@ class SourceSpec(Spec):
         "range in data rows. Off by default: a value merged over three rows staged three times would "
         "be counted three times. Merged ranges over data rows are named in the warnings either way.",
     )
+    password: str | None = Field(
+        default=None,
+        repr=False,
+        description="The password of an encrypted (password-protected) .xlsx, given from an environment "
+        "variable, never written in the file: `password: ${SUPPLIERS_XLSX_PASSWORD}`. The workbook is "
+        "decrypted (msoffcrypto-tool) into a temporary file that is removed after the extract.",
+    )
     stop_at: str | None = None  # regex: a row whose first non-empty cell matches ends the sheet (合计, Total)
     skip_empty_rows: bool = True
     # text files

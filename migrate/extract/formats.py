@@ -28,7 +28,7 @@ FORMATS: dict[str, tuple[str, tuple[str, ...]]] = {
     "ole2": ("a legacy Excel 97-2003 (.xls) workbook", ("xls",)),
     "spreadsheetml": ("an Excel 2003 XML spreadsheet (SpreadsheetML)", ("xls",)),
     "html": ("an HTML page saved with a spreadsheet name", ("xls",)),
-    "encrypted": ("a password-protected (encrypted) workbook", ()),
+    "encrypted": ("a password-protected (encrypted) workbook", ()),  # xlsx with `password:`
     "numbers": ("an Apple Numbers document", ()),
     "lotus": ("a Lotus 1-2-3 worksheet (.wk1/.wk3/.wk4)", ()),
     "quattro": ("a Quattro Pro spreadsheet", ()),
@@ -42,8 +42,9 @@ FORMATS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 
-def sniff(path: Path, shown: str, kind: str) -> str:
-    """What the file is (a FORMATS key); refused when the declared kind cannot read it."""
+def sniff(path: Path, shown: str, kind: str, password: bool = False) -> str:
+    """What the file is (a FORMATS key); refused when the declared kind cannot read it (an
+    encrypted xlsx is read when the source gives its password)."""
     try:
         with path.open("rb") as fh:
             head = fh.read(1 << 16)
@@ -55,6 +56,8 @@ def sniff(path: Path, shown: str, kind: str) -> str:
         raise SourceError(f"{shown} is empty (0 bytes).", hint="Export the data again.")
     what = what_is(head, path)
     description, kinds = FORMATS[what]
+    if what == "encrypted" and kind == "xlsx" and password:
+        return what
     if kind not in kinds:
         raise SourceError(f"{shown} is declared as {kind} but is {description}.", hint=advice(what, kind))
     return what
@@ -116,7 +119,10 @@ def _is_dbase(head: bytes) -> bool:
 def advice(what: str, kind: str) -> str:
     """How to read the file: the kind to declare, or how to convert it."""
     if what == "encrypted":
-        return "Remove the password in Excel (File > Info > Protect Workbook) and export again."
+        return (
+            "Give the source `password: ${ENV_VAR}` (an .xlsx), or remove the password in Excel "
+            "(File > Info > Protect Workbook) and export again."
+        )
     kinds = FORMATS[what][1]
     if kinds:
         return f"Declare it with `kind: {kinds[0]}`."

@@ -22,7 +22,10 @@ from migrate.extract.readers.ooxml import date_styles, scan_untrimmed, untrimmed
 
 MAX_ENTRIES = 10_000
 MAX_RATIO = 100  # uncompressed : compressed, per entry (Apache POI's default)
-RATIO_GRACE = 1 << 20  # entries smaller than this may compress better (empty styles, tiny sheets)
+# The ratio alone refuses genuine files (a sheet of repeated rows compresses 121:1 and more):
+# an entry may inflate this far at any ratio; past it, the ratio limit applies. 16 MB of sheet
+# XML is about 160 MB for calamine to hold, well inside the 512 MB bound.
+RATIO_GRACE = 16 << 20
 MAX_ENTRY_BYTES = 4 << 30
 MAX_TOTAL_BYTES = 8 << 30
 _READ = 1 << 20

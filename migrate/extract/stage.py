@@ -273,7 +273,13 @@ def _stage_text(path, shown, spec, chunk, writer, state, progress, name) -> None
 
 
 def _stage_workbook(path, shown, spec, chunk, writer, state, progress, name) -> None:
-    book = Workbook(path, shown, spec.kind, choose=lambda sheets: _choose_sheets(sheets, spec, shown)[0])
+    book = Workbook(
+        path,
+        shown,
+        spec.kind,
+        choose=lambda sheets: _choose_sheets(sheets, spec, shown)[0],
+        password=spec.password,
+    )
     if book.date1904:
         state.warn(
             f"{shown}: the workbook counts dates from 1904 (Mac Excel's date system): date cells are "
@@ -287,6 +293,11 @@ def _stage_workbook(path, shown, spec, chunk, writer, state, progress, name) -> 
                 continue
             sheet = book.read(sheet_name)
             state.reader = sheet.reader
+            if sheet.extras.get("hidden_rows_unknown"):
+                state.warn(
+                    f"{shown}, sheet {sheet_name}: its row formatting cannot be read, so hidden rows "
+                    "are not known; every row is staged."
+                )
             _warn_formulas(sheet, shown, sheet_name, state)
             layout = SheetLayout(sheet, spec, state.skipped)
             if not layout.header and not layout.headerless:

@@ -576,3 +576,44 @@ def test_a_nearly_empty_65536_x_256_xls_is_read_in_bounded_memory(tmp_path):
         (65536, None, None, None),
     ]
     assert rows[2]["column_iv"] == "7"
+
+
+# ---------------------------------------------------------------- 14: a genuine file that compresses well
+
+
+def test_a_small_sheet_compressing_past_100_to_1_is_read_not_refused_as_a_bomb(tmp_path):
+    """Rows without `r` attributes (as some ERPs write them), all alike: 4 MB of XML deflates to
+    a few KB. Bombs are still refused past RATIO_GRACE (the corpus' 200 MB bomb)."""
+    rows = [sb.header_row(1, ["状态", "数量"])]
+    rows += ['<row><c t="s"><v>3</v></c><c><v>1</v></c></row>'] * 60_000
+    sb.write_book(tmp_path / "r.xlsx", [sb.Sheet("S", rows)])
+    with zipfile.ZipFile(tmp_path / "r.xlsx") as zf:
+        info = zf.getinfo("xl/worksheets/sheet1.xml")
+    assert info.file_size > 100 * info.compress_size and info.file_size > (1 << 20)
+    result, staged_rows = _run(tmp_path, {"kind": "xlsx", "path": "r.xlsx"})
+    assert result.rows == 60_000 and staged_rows[-1]["状态"] == sb.NOTES[3]
+
+
+def test_password_protected_xlsx_read_with_the_password_from_the_environment(tmp_path, monkeypatch):
+    from msoffcrypto.format.ooxml import OOXMLFile
+
+    wb = openpyxl.Workbook()
+    wb.active.append(["编码"])
+    wb.active.append(["007"])
+    wb.save(tmp_path / "plain.xlsx")
+    with (tmp_path / "plain.xlsx").open("rb") as plain, (tmp_path / "locked.xlsx").open("wb") as locked:
+        OOXMLFile(plain).encrypt("s3cret-ÄÖ", locked)
+    monkeypatch.setenv("LOCKED_PW", "s3cret-ÄÖ")
+    _, rows = _run(tmp_path, {"kind": "xlsx", "path": "locked.xlsx", "password": "${LOCKED_PW}"})
+    assert [r["编码"] for r in rows] == ["007"]
+    monkeypatch.setenv("LOCKED_PW", "wrong")
+    with pytest.raises(
+        SourceError, match=r"locked\.xlsx is password-protected and the password given does not open it"
+    ) as caught:
+        _run(tmp_path, {"kind": "xlsx", "path": "locked.xlsx", "password": "${LOCKED_PW}"})
+    assert "wrong" not in str(caught.value)
+    with pytest.raises(
+        SourceError,
+        match=r"locked\.xlsx is declared as xlsx but is a password-protected .*password: \$\{ENV_VAR\}",
+    ):
+        _run(tmp_path, {"kind": "xlsx", "path": "locked.xlsx"})

@@ -17,6 +17,7 @@ class XlsFacts:
     errors: tuple[tuple[int, int, str], ...] = ()  # (row, column, both 1-based; text shown)
     cells: int = 0  # cells holding a value
     extent: tuple[int, int] = (0, 0)  # (last row, last column) holding one, 1-based
+    probe_failed: bool = False  # neither the BIFF8 walk nor xlrd could read the row formatting
 
     @property
     def sparse(self) -> bool:
@@ -38,7 +39,10 @@ def xls_facts(path: Path, sheet: str) -> XlsFacts:
         facts = _biff8_facts(path.read_bytes(), sheet)
     except Exception:  # noqa: BLE001 - a side probe: a damaged stream leaves it to xlrd, then to none
         facts = None
-    return facts if facts is not None else XlsFacts(_xlrd_hidden_rows(path, sheet))
+    if facts is not None:
+        return facts
+    hidden = _xlrd_probe(path, sheet)
+    return XlsFacts(hidden or frozenset(), probe_failed=hidden is None)
 
 
 def sparse_sheets(path: Path) -> list[tuple[str, bool]] | None:
@@ -169,19 +173,24 @@ def _biff8_sheet_offsets(stream: bytes) -> dict[str, int]:
 
 
 def _xlrd_hidden_rows(path: Path, sheet: str) -> frozenset[int]:
+    return _xlrd_probe(path, sheet) or frozenset()
+
+
+def _xlrd_probe(path: Path, sheet: str) -> frozenset[int] | None:
     """A side probe: whatever xlrd raises on a file calamine reads, calamine's values still stand
-    (hidden rows unknown), and what xlrd prints goes to a buffer, never to stdout (--json)."""
+    (None: hidden rows unknown, said in a warning), and what xlrd prints goes to a buffer, never
+    to stdout (--json)."""
     import xlrd
 
     try:
         book = xlrd.open_workbook(str(path), formatting_info=True, on_demand=True, logfile=io.StringIO())
     except Exception:  # noqa: BLE001 - a damaged directory, a BIFF version xlrd cannot format-read
-        return frozenset()
+        return None
     try:
         info = book.sheet_by_name(sheet).rowinfo_map
         return frozenset(r + 1 for r, row in info.items() if row.hidden)
     except Exception:  # noqa: BLE001 - see above
-        return frozenset()
+        return None
     finally:
         book.release_resources()
 

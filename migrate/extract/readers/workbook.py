@@ -52,9 +52,15 @@ class Workbook:
     sheets the source reads), the big ones among them are left out of the up-front guard pass:
     the segmented read (readers/segments.py) runs their guard pass while it parses them."""
 
-    def __init__(self, path: Path, shown: str, kind: str, choose: Chooser | None = None) -> None:
+    def __init__(
+        self, path: Path, shown: str, kind: str, choose: Chooser | None = None, password: str | None = None
+    ) -> None:
         self.path, self.shown, self.kind = path, shown, kind
-        self.what = sniff(path, shown, kind)
+        self.what = sniff(path, shown, kind, password=bool(password))
+        self._decrypted: Path | None = None
+        if self.what == "encrypted":
+            self._decrypted = self.path = decrypt(path, shown, password or "")
+            path = self.path
         self.scans: dict[str, SheetScan] = {}
         self.part_sizes: dict[str, int] = {}
         self.deferred: dict[str, str] = {}  # sheet name -> part, its guard pass not run yet
@@ -163,6 +169,7 @@ class Workbook:
             merged=merged,
             formulas_without_value=scan.formulas_without_value,
             errors=facts.errors,
+            extras={"hidden_rows_unknown": True} if facts.probe_failed else {},
             odd_dates=scan.odd_dates,
             texts=scan.texts,
             reader="calamine",
@@ -232,6 +239,8 @@ class Workbook:
     def close(self) -> None:
         if (book := self.markup or self.book) is not None:
             book.close()
+        if self._decrypted is not None:
+            self._decrypted.unlink(missing_ok=True)
         if self._workers is not None:
             self._workers.close()
 
@@ -305,6 +314,36 @@ def _calamine_merged(sheet) -> tuple[tuple[int, int, int, int], ...]:
     except Exception:  # noqa: BLE001 - formats without merge records
         return ()
     return tuple((r0 + 1, c0 + 1, r1 + 1, c1 + 1) for (r0, c0), (r1, c1) in ranges)
+
+
+def decrypt(path: Path, shown: str, password: str) -> Path:
+    """An encrypted xlsx decrypted into a private temporary file (mode 0600), which the caller
+    removes; a wrong password or a damaged file is a SourceError naming the file, never the
+    password."""
+    import tempfile
+
+    import msoffcrypto
+
+    handle, name = tempfile.mkstemp(prefix="migrate-decrypted-", suffix=".xlsx")
+    out = Path(name)
+    try:
+        with path.open("rb") as fh, os.fdopen(handle, "wb") as sink:
+            office = msoffcrypto.OfficeFile(fh)
+            office.load_key(password=password)
+            office.decrypt(sink)
+    except Exception as exc:  # noqa: BLE001 - msoffcrypto's own errors: wrong password, unsupported
+        out.unlink(missing_ok=True)
+        wrong = "password" in str(exc).lower() or "key" in type(exc).__name__.lower()
+        raise SourceError(
+            f"{shown} is password-protected and "
+            + (
+                "the password given does not open it."
+                if wrong
+                else f"cannot be decrypted ({type(exc).__name__})."
+            ),
+            hint="Check the environment variable its `password:` names.",
+        ) from None
+    return out
 
 
 def _is_1904(path: Path, shown: str) -> bool:
