@@ -209,7 +209,7 @@ def check_zip(
     zf = open_zip(path, shown)
     with zf:
         infos = zf.infolist()
-        _check_declared(infos, shown)
+        check_declared(infos, shown)
         scan = ZipScan(date_styles=date_styles(zf), untrimmed=untrimmed_shared_strings(zf))
         later: frozenset[str] = frozenset()
         infos.sort(key=lambda info: info.filename.startswith("xl/worksheets/"))  # stable
@@ -245,7 +245,7 @@ def open_zip(path: Path, shown: str) -> zipfile.ZipFile:
         ) from None
 
 
-def _check_declared(infos: list[zipfile.ZipInfo], shown: str) -> None:
+def check_declared(infos: list[zipfile.ZipInfo], shown: str) -> None:
     if len(infos) > MAX_ENTRIES:
         raise SourceError(
             f"{shown} is refused: its zip holds {len(infos):,} entries (limit {MAX_ENTRIES:,})."

@@ -617,3 +617,23 @@ def test_password_protected_xlsx_read_with_the_password_from_the_environment(tmp
         match=r"locked\.xlsx is declared as xlsx but is a password-protected .*password: \$\{ENV_VAR\}",
     ):
         _run(tmp_path, {"kind": "xlsx", "path": "locked.xlsx"})
+
+
+def test_zip_entries_named_with_backslashes_are_read(tmp_path):
+    """Some Windows writers name entries `xl\\worksheets\\sheet1.xml`; calamine reads them, and
+    so must the guard (hidden rows, merges) and the workbook part lookup."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "S"
+    for row in (["编码"], ["a"], ["b"], ["c"]):
+        ws.append(row)
+    ws.row_dimensions[3].hidden = True
+    wb.save(tmp_path / "plain.xlsx")
+    with (
+        zipfile.ZipFile(tmp_path / "plain.xlsx") as src,
+        zipfile.ZipFile(tmp_path / "bs.xlsx", "w", zipfile.ZIP_DEFLATED) as out,
+    ):
+        for info in src.infolist():
+            out.writestr(info.filename.replace("/", "\\"), src.read(info))
+    result, rows = _run(tmp_path, {"kind": "xlsx", "path": "bs.xlsx"})
+    assert [r["编码"] for r in rows] == ["a", "c"] and result.skipped == {"hidden_row": 1}

@@ -10,6 +10,7 @@ import os
 import posixpath
 import sys
 import zipfile
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, redirect_stdout
@@ -21,7 +22,14 @@ from defusedxml import ElementTree
 
 from migrate.errors import MigrateError, SourceError
 from migrate.extract.formats import sniff
-from migrate.extract.guards import SheetInflate, SheetScan, check_zip, open_zip, verify_defusedxml
+from migrate.extract.guards import (
+    SheetInflate,
+    SheetScan,
+    check_declared,
+    check_zip,
+    open_zip,
+    verify_defusedxml,
+)
 from migrate.extract.readers import RawSheet, fast, segments
 from migrate.extract.readers.biff import XlsFacts, read_sparse, sparse_sheets, xls_facts
 from migrate.extract.readers.fast import ArrowRows
@@ -57,10 +65,15 @@ class Workbook:
     ) -> None:
         self.path, self.shown, self.kind = path, shown, kind
         self.what = sniff(path, shown, kind, password=bool(password))
-        self._decrypted: Path | None = None
+        self._decrypted: Path | None = None  # a temporary copy we read instead, removed on close
         if self.what == "encrypted":
             self._decrypted = self.path = decrypt(path, shown, password or "")
             path = self.path
+        if kind == "xlsx" and _backslash_names(path):
+            copy = normalised_copy(path, shown)
+            if self._decrypted is not None:
+                self._decrypted.unlink(missing_ok=True)
+            self._decrypted = self.path = path = copy
         self.scans: dict[str, SheetScan] = {}
         self.part_sizes: dict[str, int] = {}
         self.deferred: dict[str, str] = {}  # sheet name -> part, its guard pass not run yet
@@ -314,6 +327,39 @@ def _calamine_merged(sheet) -> tuple[tuple[int, int, int, int], ...]:
     except Exception:  # noqa: BLE001 - formats without merge records
         return ()
     return tuple((r0 + 1, c0 + 1, r1 + 1, c1 + 1) for (r0, c0), (r1, c1) in ranges)
+
+
+def _backslash_names(path: Path) -> bool:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return any("\\" in name for name in zf.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False  # the guard says what is wrong
+
+
+def normalised_copy(path: Path, shown: str) -> Path:
+    """A copy of a zip whose entry names use backslashes (some Windows writers), with forward
+    slashes, so the guard and the workbook part are found where OOXML says. The declared sizes
+    are checked first, and no entry is copied past its declared size (zipfile stops there)."""
+    import tempfile
+
+    with open_zip(path, shown) as zf:
+        check_declared(zf.infolist(), shown)
+        handle, name = tempfile.mkstemp(prefix="migrate-normalised-", suffix=".xlsx")
+        os.close(handle)
+        try:
+            with zipfile.ZipFile(name, "w", zipfile.ZIP_DEFLATED) as out:
+                for info in zf.infolist():
+                    with (
+                        zf.open(info) as src,
+                        out.open(info.filename.replace("\\", "/"), "w", force_zip64=True) as dst,
+                    ):
+                        while block := src.read(1 << 20):
+                            dst.write(block)
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+            Path(name).unlink(missing_ok=True)
+            raise SourceError(f"{shown} is damaged: its zip cannot be read ({exc}).") from None
+    return Path(name)
 
 
 def decrypt(path: Path, shown: str, password: str) -> Path:
