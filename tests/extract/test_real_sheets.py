@@ -637,3 +637,23 @@ def test_zip_entries_named_with_backslashes_are_read(tmp_path):
             out.writestr(info.filename.replace("/", "\\"), src.read(info))
     result, rows = _run(tmp_path, {"kind": "xlsx", "path": "bs.xlsx"})
     assert [r["编码"] for r in rows] == ["a", "c"] and result.skipped == {"hidden_row": 1}
+
+
+def test_an_encrypted_xls_is_refused_as_password_protected(tmp_path):
+    """A FILEPASS record after the globals' BOF (XOR obfuscation), written into xlwt's own
+    stream: calamine reads such files as garbage or fails on code pages; xlrd says encrypted."""
+    import struct
+
+    import xlwt
+
+    book = xlwt.Workbook()
+    sheet = book.add_sheet("S")
+    sheet.write(0, 0, "a")
+    sheet.write(1, 0, "v")
+    interface_header = book._Workbook__intf_hdr_rec
+    book._Workbook__intf_hdr_rec = lambda: (
+        struct.pack("<HHHHH", 0x002F, 6, 0, 0x1234, 0x5678) + interface_header()
+    )
+    book.save(str(tmp_path / "xor.xls"))
+    with pytest.raises(SourceError, match=r"^xor\.xls is password-protected \(an encrypted \.xls\)"):
+        _run(tmp_path, {"kind": "xls", "path": "xor.xls"})

@@ -59,6 +59,26 @@ def sparse_sheets(path: Path) -> list[tuple[str, bool]] | None:
     return None
 
 
+def xls_encrypted(path: Path) -> bool:
+    """The workbook globals hold a FILEPASS record: the .xls is password-protected (XOR or RC4
+    obfuscation), and what calamine reads from it is garbage or an error about code pages."""
+    try:
+        from xlrd.compdoc import CompDoc
+
+        stream = CompDoc(path.read_bytes(), logfile=io.StringIO()).get_named_stream("Workbook")
+        pos = 0
+        while stream and pos + 4 <= len(stream):
+            kind, size = struct.unpack_from("<HH", stream, pos)
+            if kind == _BIFF_FILEPASS:
+                return True
+            if kind in (_BIFF_EOF, _BIFF_BOUNDSHEET):
+                return False  # FILEPASS comes right after the globals' BOF
+            pos += 4 + size
+    except Exception:  # noqa: BLE001 - a side probe: calamine reads (or refuses) the file as usual
+        return False
+    return False
+
+
 def xls_hidden_rows(path: Path, sheet: str) -> frozenset[int]:
     """1-based rows hidden in an .xls sheet (calamine does not report row formatting)."""
     return xls_facts(path, sheet).hidden_rows
@@ -66,7 +86,7 @@ def xls_hidden_rows(path: Path, sheet: str) -> frozenset[int]:
 
 _BIFF_BOF, _BIFF_EOF, _BIFF_BOUNDSHEET, _BIFF_ROW = 0x0809, 0x000A, 0x0085, 0x0208
 _BIFF_BOOLERR, _BIFF_FORMULA = 0x0205, 0x0006
-_BIFF_MULRK = 0x00BD
+_BIFF_MULRK, _BIFF_FILEPASS = 0x00BD, 0x002F
 # records holding one cell's value: NUMBER, RK, LABELSST, LABEL, RSTRING, BOOLERR, FORMULA
 _BIFF_CELLS = frozenset((0x0203, 0x027E, 0x00FD, 0x0204, 0x00D6, _BIFF_BOOLERR, _BIFF_FORMULA))
 _ROW_HIDDEN = 0x20  # ROW record, 32-bit flags at offset 12: bit 5 is "height zero" (hidden)

@@ -31,7 +31,7 @@ from migrate.extract.guards import (
     verify_defusedxml,
 )
 from migrate.extract.readers import RawSheet, fast, segments
-from migrate.extract.readers.biff import XlsFacts, read_sparse, sparse_sheets, xls_facts
+from migrate.extract.readers.biff import XlsFacts, read_sparse, sparse_sheets, xls_encrypted, xls_facts
 from migrate.extract.readers.fast import ArrowRows
 from migrate.extract.readers.markup import MarkupBook
 from migrate.extract.readers.ooxml import is_1904
@@ -69,6 +69,12 @@ class Workbook:
         if self.what == "encrypted":
             self._decrypted = self.path = decrypt(path, shown, password or "")
             path = self.path
+        if self.what == "ole2" and xls_encrypted(path):
+            raise SourceError(
+                f"{shown} is password-protected (an encrypted .xls).",
+                hint="Open it in Excel with its password, remove the password (File > Info > Protect "
+                "Workbook) and save it again, or save it as .xlsx and give the source `password:`.",
+            )
         if kind == "xlsx" and _backslash_names(path):
             copy = normalised_copy(path, shown)
             if self._decrypted is not None:
