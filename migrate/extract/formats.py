@@ -18,6 +18,7 @@ _ENCRYPTED_OLE = "EncryptionInfo".encode("utf-16-le")
 _SPREADSHEETML = b"urn:schemas-microsoft-com:office:spreadsheet"
 _LOTUS = (b"\x00\x00\x02\x00\x04\x04", b"\x00\x00\x02\x00\x06\x04", b"\x00\x00\x1a\x00")
 _QUATTRO = (b"\x00\x00\x02\x00\x20\x51", b"\x00\x00\x02\x00\x21\x51")
+_OLD_BIFF_BOF = (b"\x09\x00", b"\x09\x02", b"\x09\x04")  # BOF records of BIFF2, 3, 4 (no OLE2 container)
 _DBASE_VERSIONS = frozenset(b"\x02\x03\x30\x31\x43\x63\x83\x8b\xcb\xf5\xfb")
 
 # what -> (description, the kinds that read it)
@@ -26,6 +27,7 @@ FORMATS: dict[str, tuple[str, tuple[str, ...]]] = {
     "xlsb": ("an Excel binary workbook (.xlsb)", ("xlsb",)),
     "ods": ("an OpenDocument spreadsheet (.ods)", ("ods",)),
     "ole2": ("a legacy Excel 97-2003 (.xls) workbook", ("xls",)),
+    "biff": ("an Excel 2.x-4.0 worksheet (BIFF2-4)", ("xls",)),
     "spreadsheetml": ("an Excel 2003 XML spreadsheet (SpreadsheetML)", ("xls",)),
     "html": ("an HTML page saved with a spreadsheet name", ("xls",)),
     "encrypted": ("a password-protected (encrypted) workbook", ()),  # xlsx with `password:`
@@ -70,6 +72,8 @@ def what_is(head: bytes, path: Path | None = None) -> str:
         return "encrypted" if _ENCRYPTED_OLE in head else "ole2"
     if head.startswith(b"PK"):
         return "damaged zip"
+    if head[:2] in _OLD_BIFF_BOF and head[2:4] in (b"\x04\x00", b"\x06\x00"):
+        return "biff"
     if head.startswith(_LOTUS):
         return "lotus"
     if head.startswith(_QUATTRO):

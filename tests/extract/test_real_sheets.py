@@ -657,3 +657,26 @@ def test_an_encrypted_xls_is_refused_as_password_protected(tmp_path):
     book.save(str(tmp_path / "xor.xls"))
     with pytest.raises(SourceError, match=r"^xor\.xls is password-protected \(an encrypted \.xls\)"):
         _run(tmp_path, {"kind": "xls", "path": "xor.xls"})
+
+
+def test_a_biff2_worksheet_is_read_by_xlrd(tmp_path):
+    """Excel 2.x wrote a bare BIFF2 stream (no OLE2 container), which calamine cannot open: the
+    records are laid out byte by byte as the format says (BOF, LABEL, NUMBER, EOF)."""
+    import struct
+
+    def record(kind: int, data: bytes) -> bytes:
+        return struct.pack("<HH", kind, len(data)) + data
+
+    def label(r: int, c: int, text: str) -> bytes:
+        raw = text.encode("latin-1")
+        return record(0x0004, struct.pack("<HH3sB", r, c, b"\0\0\0", len(raw)) + raw)
+
+    def number(r: int, c: int, value: float) -> bytes:
+        return record(0x0003, struct.pack("<HH3sd", r, c, b"\0\0\0", value))
+
+    body = label(0, 0, "code") + label(0, 1, "qty") + label(1, 0, "007") + number(1, 1, 2.5)
+    (tmp_path / "old.xls").write_bytes(
+        record(0x0009, struct.pack("<HH", 2, 0x0010)) + body + record(0x000A, b"")
+    )
+    result, rows = _run(tmp_path, {"kind": "xls", "path": "old.xls"})
+    assert _cells(rows, "code", "qty") == [(2, "007", "2.5")] and result.reader == "xlrd"

@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from migrate.errors import SourceError
+
 
 @dataclass(frozen=True)
 class XlsFacts:
@@ -57,6 +59,22 @@ def sparse_sheets(path: Path) -> list[tuple[str, bool]] | None:
     except Exception:  # noqa: BLE001 - a side probe: calamine reads (or refuses) the file as usual
         return None
     return None
+
+
+def old_biff_sheets(path: Path, shown: str) -> list[tuple[str, bool]]:
+    """(name, visible) of a BIFF2-4 file's sheets (calamine reads BIFF8 only; xlrd reads these)."""
+    import xlrd
+
+    try:
+        book = xlrd.open_workbook(str(path), on_demand=True, logfile=io.StringIO())
+    except Exception as exc:  # noqa: BLE001 - xlrd's errors on a damaged stream
+        raise SourceError(
+            f"{shown} cannot be read as an Excel 2.x-4.0 worksheet ({str(exc)[:200]})."
+        ) from None
+    try:
+        return [(name, True) for name in book.sheet_names()]
+    finally:
+        book.release_resources()
 
 
 def xls_encrypted(path: Path) -> bool:

@@ -31,7 +31,14 @@ from migrate.extract.guards import (
     verify_defusedxml,
 )
 from migrate.extract.readers import RawSheet, fast, segments
-from migrate.extract.readers.biff import XlsFacts, read_sparse, sparse_sheets, xls_encrypted, xls_facts
+from migrate.extract.readers.biff import (
+    XlsFacts,
+    old_biff_sheets,
+    read_sparse,
+    sparse_sheets,
+    xls_encrypted,
+    xls_facts,
+)
 from migrate.extract.readers.fast import ArrowRows
 from migrate.extract.readers.markup import MarkupBook
 from migrate.extract.readers.ooxml import is_1904
@@ -105,7 +112,10 @@ class Workbook:
         elif kind in ("xlsb", "ods"):
             check_zip(path, shown, sheet_parts=frozenset())  # sizes, ratio, DTDs; no XML rows to scan
         self.markup = MarkupBook(path, shown, self.what) if self.what in ("spreadsheetml", "html") else None
-        self.sparse = sparse_sheets(path) if kind == "xls" else None  # read by xlrd, not calamine
+        # read by xlrd, not calamine: an .xls with a large, nearly empty sheet, or BIFF2-4
+        self.sparse = old_biff_sheets(path, shown) if self.what == "biff" else None
+        if kind == "xls" and self.what == "ole2":
+            self.sparse = sparse_sheets(path)
         self.book = _open_calamine(path, shown) if self.markup is None and self.sparse is None else None
 
     def _big_chosen(self, sizes: dict[str, int], choose: Chooser) -> frozenset[str]:
@@ -210,7 +220,7 @@ class Workbook:
                 yield item
 
         return RawSheet(
-            name=name, rows=guarded(), hidden_rows=facts.hidden_rows, reader="xlrd (sparse sheet)"
+            name=name, rows=guarded(), hidden_rows=facts.hidden_rows, reader="xlrd"
         )
 
     def read_fast(self, name: str, spec: SourceSpec, skipped: Counter) -> ArrowRows | None:
