@@ -680,3 +680,27 @@ def test_a_biff2_worksheet_is_read_by_xlrd(tmp_path):
     )
     result, rows = _run(tmp_path, {"kind": "xls", "path": "old.xls"})
     assert _cells(rows, "code", "qty") == [(2, "007", "2.5")] and result.reader == "xlrd"
+
+
+def test_a_workbook_part_found_through_rels_under_another_name_is_read(tmp_path):
+    """`_rels/.rels` names xl/book.xml as the workbook (a valid OOXML package); calamine only
+    looks at xl/workbook.xml."""
+    wb = openpyxl.Workbook()
+    wb.active.append(["编码"])
+    wb.active.append(["a"])
+    wb.save(tmp_path / "plain.xlsx")
+    with (
+        zipfile.ZipFile(tmp_path / "plain.xlsx") as src,
+        zipfile.ZipFile(tmp_path / "moved.xlsx", "w", zipfile.ZIP_DEFLATED) as out,
+    ):
+        for info in src.infolist():
+            data, name = src.read(info), info.filename
+            name = {
+                "xl/workbook.xml": "xl/book.xml",
+                "xl/_rels/workbook.xml.rels": "xl/_rels/book.xml.rels",
+            }.get(name, name)
+            if name in ("_rels/.rels", "[Content_Types].xml"):
+                data = data.replace(b"xl/workbook.xml", b"xl/book.xml")
+            out.writestr(name, data)
+    _, rows = _run(tmp_path, {"kind": "xlsx", "path": "moved.xlsx"})
+    assert [r["编码"] for r in rows] == ["a"]

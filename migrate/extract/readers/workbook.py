@@ -82,8 +82,8 @@ class Workbook:
                 hint="Open it in Excel with its password, remove the password (File > Info > Protect "
                 "Workbook) and save it again, or save it as .xlsx and give the source `password:`.",
             )
-        if kind == "xlsx" and _backslash_names(path):
-            copy = normalised_copy(path, shown)
+        if kind == "xlsx" and (renames := _renames(path, shown)):
+            copy = normalised_copy(path, shown, renames)
             if self._decrypted is not None:
                 self._decrypted.unlink(missing_ok=True)
             self._decrypted = self.path = path = copy
@@ -219,9 +219,7 @@ class Workbook:
                     return
                 yield item
 
-        return RawSheet(
-            name=name, rows=guarded(), hidden_rows=facts.hidden_rows, reader="xlrd"
-        )
+        return RawSheet(name=name, rows=guarded(), hidden_rows=facts.hidden_rows, reader="xlrd")
 
     def read_fast(self, name: str, spec: SourceSpec, skipped: Counter) -> ArrowRows | None:
         """The sheet's staged rows by the fast path (readers/fast.py), or None when it must be
@@ -345,18 +343,41 @@ def _calamine_merged(sheet) -> tuple[tuple[int, int, int, int], ...]:
     return tuple((r0 + 1, c0 + 1, r1 + 1, c1 + 1) for (r0, c0), (r1, c1) in ranges)
 
 
-def _backslash_names(path: Path) -> bool:
+def _renames(path: Path, shown: str) -> dict[str, str] | None:
+    """Entry renames that put a workbook where calamine and the guard look, or None when it is
+    there already: backslashes to slashes (some Windows writers), and a workbook part that
+    `_rels/.rels` names in xl/ under another name (xl/book.xml) to xl/workbook.xml."""
     try:
         with zipfile.ZipFile(path) as zf:
-            return any("\\" in name for name in zf.namelist())
-    except (zipfile.BadZipFile, OSError):
-        return False  # the guard says what is wrong
+            check_declared(zf.infolist(), shown)
+            names = [n.replace("\\", "/") for n in zf.namelist()]
+            renames = {n: n.replace("\\", "/") for n in zf.namelist() if "\\" in n}
+            part = _office_document(zf) if "xl/workbook.xml" not in names else None
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ElementTree.ParseError):
+        return None  # the guard says what is wrong
+    if part and part in names and posixpath.dirname(part) == "xl":
+        base = posixpath.basename(part)
+        renames[part] = "xl/workbook.xml"
+        renames[f"xl/_rels/{base}.rels"] = "xl/_rels/workbook.xml.rels"
+    return renames or None
 
 
-def normalised_copy(path: Path, shown: str) -> Path:
-    """A copy of a zip whose entry names use backslashes (some Windows writers), with forward
-    slashes, so the guard and the workbook part are found where OOXML says. The declared sizes
-    are checked first, and no entry is copied past its declared size (zipfile stops there)."""
+def _office_document(zf: zipfile.ZipFile) -> str | None:
+    """The workbook part `_rels/.rels` names (its officeDocument relationship)."""
+    rels_name = next((n for n in zf.namelist() if n.replace("\\", "/") == "_rels/.rels"), None)
+    if rels_name is None:
+        return None
+    rels = ElementTree.fromstring(zf.read(rels_name))
+    for rel in rels.iter(f"{_NS_PKG_REL}Relationship"):
+        if rel.get("Type", "").endswith("/officeDocument"):
+            return rel.get("Target", "").lstrip("/")
+    return None
+
+
+def normalised_copy(path: Path, shown: str, renames: dict[str, str]) -> Path:
+    """A copy of the zip with entries renamed (`_renames`), so the guard and the parsers find
+    the parts where they look. The declared sizes are checked first, and no entry is copied
+    past its declared size (zipfile stops there)."""
     import tempfile
 
     with open_zip(path, shown) as zf:
@@ -368,7 +389,7 @@ def normalised_copy(path: Path, shown: str) -> Path:
                 for info in zf.infolist():
                     with (
                         zf.open(info) as src,
-                        out.open(info.filename.replace("\\", "/"), "w", force_zip64=True) as dst,
+                        out.open(_renamed(info.filename, renames), "w", force_zip64=True) as dst,
                     ):
                         while block := src.read(1 << 20):
                             dst.write(block)
@@ -376,6 +397,11 @@ def normalised_copy(path: Path, shown: str) -> Path:
             Path(name).unlink(missing_ok=True)
             raise SourceError(f"{shown} is damaged: its zip cannot be read ({exc}).") from None
     return Path(name)
+
+
+def _renamed(name: str, renames: dict[str, str]) -> str:
+    slashed = renames.get(name, name.replace("\\", "/"))
+    return renames.get(slashed, slashed)
 
 
 def decrypt(path: Path, shown: str, password: str) -> Path:
