@@ -238,7 +238,7 @@ def check_zip(
 def open_zip(path: Path, shown: str) -> zipfile.ZipFile:
     try:
         return zipfile.ZipFile(path)
-    except zipfile.BadZipFile:
+    except (zipfile.BadZipFile, NotImplementedError, ValueError, EOFError):  # e.g. "zip file version 17.2"
         raise SourceError(
             f"{shown} is damaged or truncated: it is not a complete zip container.",
             hint="Copy or export the workbook again.",
@@ -321,7 +321,7 @@ class SheetInflate:
                         block, tail = self._whole_rows(data)
                         if block:
                             yield block
-        except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError) as exc:
             raise SourceError(
                 f"{shown} is damaged: zip entry {info.filename} cannot be read ({exc})."
             ) from None

@@ -1,4 +1,6 @@
-"""Fuzz (issue 17): random byte flips and truncations of small workbooks of each kind, each
+"""Fuzz (issue 17): random byte flips and truncations of small workbooks of each kind (xlsx by
+openpyxl and by our zip writer, xls by xlwt, xlsb by pyxlsbwriter, ods by pandas' odf engine, an
+Excel 2003 XML "xls"), each
 extracted through the CLI with --json. Every case must end in exit 0 or 2 with no traceback,
 within 30 s, and the run's peak memory stay under 512 MB; stdout must hold only JSON. The cases
 run in one subprocess (tests/extract/fuzz_worker.py), so a hang or a blow-up ends only it.
@@ -59,7 +61,31 @@ def _seeds(d: Path) -> dict[str, tuple[str, bytes]]:
     sheet.row(3).set_cell_error(1, 0x2A)
     sheet.row(4).hidden = True
     book.save(str(d / "c.xls"))
-    kinds = {"a.xlsx": "xlsx", "b.xlsx": "xlsx", "c.xls": "xls"}
+    from pyxlsbwriter import XlsbWriter
+
+    with XlsbWriter(str(d / "d.xlsb")) as writer:
+        writer.add_sheet("S")
+        writer.write_sheet(
+            [
+                ["编码", "数量", "日期"],
+                *[[f"{i:04d}", i * 0.5, dt.datetime(2024, 1, 1 + i % 28)] for i in range(30)],
+            ]
+        )
+    import pandas as pd
+
+    frame = pd.DataFrame({"编码": [f"{i:04d}" for i in range(30)], "数量": [i / 4 for i in range(30)]})
+    frame.to_excel(d / "e.ods", engine="odf", index=False, sheet_name="库存")
+    from tests.extract.test_real_sheets import SPREADSHEETML
+
+    (d / "f.xls").write_text(SPREADSHEETML, encoding="utf-8")
+    kinds = {
+        "a.xlsx": "xlsx",
+        "b.xlsx": "xlsx",
+        "c.xls": "xls",
+        "d.xlsb": "xlsb",
+        "e.ods": "ods",
+        "f.xls": "xls",
+    }
     return {name: (kind, (d / name).read_bytes()) for name, kind in kinds.items()}
 
 
@@ -109,7 +135,7 @@ def _fuzz(tmp_path: Path, count: int, seed: int) -> None:
 
 
 def test_fuzzed_workbooks_end_in_exit_0_or_2(tmp_path):
-    _fuzz(tmp_path, 100, seed=17)
+    _fuzz(tmp_path, 120, seed=17)
 
 
 @pytest.mark.slow

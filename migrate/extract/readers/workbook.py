@@ -353,8 +353,10 @@ def _renames(path: Path, shown: str) -> dict[str, str] | None:
             names = [n.replace("\\", "/") for n in zf.namelist()]
             renames = {n: n.replace("\\", "/") for n in zf.namelist() if "\\" in n}
             part = _office_document(zf) if "xl/workbook.xml" not in names else None
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ElementTree.ParseError):
-        return None  # the guard says what is wrong
+    except SourceError:
+        raise
+    except Exception:  # noqa: BLE001 - a side probe: the guard says what is wrong with the zip
+        return None
     if part and part in names and posixpath.dirname(part) == "xl":
         base = posixpath.basename(part)
         renames[part] = "xl/workbook.xml"
@@ -393,7 +395,7 @@ def normalised_copy(path: Path, shown: str, renames: dict[str, str]) -> Path:
                     ):
                         while block := src.read(1 << 20):
                             dst.write(block)
-        except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError) as exc:
             Path(name).unlink(missing_ok=True)
             raise SourceError(f"{shown} is damaged: its zip cannot be read ({exc}).") from None
     return Path(name)
