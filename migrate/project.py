@@ -35,7 +35,15 @@ class Spec(BaseModel):
 
 
 class SourceSpec(Spec):
-    """One legacy source: a workbook, a text file, or a table/query in a database."""
+    """One legacy source: a workbook, a text file, or a table/query in a database.
+
+    A workbook's cells are staged as text, each as python-calamine reads it, except where that
+    would lose what is stored: an error cell stages the text Excel shows (#N/A), a number in a
+    date-formatted cell that is no date (negative, past 9999) stages the number, text with
+    spaces at its ends stages them even without xml:space="preserve", and a merged range's
+    value stays in its top-left cell unless `fill_merged` is declared. Hidden rows are left
+    out and counted (`include_hidden` stages them); merged ranges over data rows are named in
+    the warnings."""
 
     kind: Literal["xlsx", "xls", "xlsb", "ods", "csv", "sql"] = Field(
         description='`xlsx` (also .xlsm), `xls` (Excel 97-2003; an "xls" that is really Excel 2003 XML or '
@@ -91,6 +99,10 @@ class SourceSpec(Spec):
                 raise ValueError("a sql source needs exactly one of `table` or `query`")
         elif not self.path:
             raise ValueError(f"a {self.kind} source needs `path`")
+        if self.header == "none" and self.kind in ("csv", "sql"):
+            raise ValueError("`header: none` is for workbooks (xlsx, xls, xlsb, ods)")
+        if self.password is not None and self.kind != "xlsx":
+            raise ValueError("`password` opens an encrypted xlsx only")
         if sum(x is not None for x in (self.sheet, self.sheets, self.sheet_pattern)) > 1:
             raise ValueError("give at most one of `sheet`, `sheets`, `sheet_pattern`")
         if self.sheet_pattern is not None:
