@@ -4,6 +4,7 @@
     python bench/extract.py --only xlsx --rows 100000   # one xlsx size (and a tenth of it)
     python bench/extract.py --only xlsx --stream        # also openpyxl read-only, our streaming path (minutes)
     python bench/extract.py --quick    # 100k xlsx; 50k and 500k CSV/DB (a smoke run)
+    python bench/extract.py --only xlsb   # 100k-row .xlsb (also --only ods), beside python-calamine
 
 Every measurement runs in its own process so its peak memory is its own: the larger of the
 process's exact peak RSS and the sampled peak PSS of its process tree (our segmented xlsx read
@@ -269,7 +270,7 @@ def run(kind: str, path: Path, extra: str = "") -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--only", choices=["xlsx", "csv", "db"])
+    parser.add_argument("--only", choices=["xlsx", "csv", "db", "xlsb", "ods"])
     parser.add_argument("--rows", type=int, help="xlsx rows (default 1,000,000; 100,000 with --quick)")
     parser.add_argument(
         "--stream", action="store_true", help="also openpyxl read-only and our streaming path (minutes)"
@@ -285,6 +286,9 @@ def main() -> None:
         results["csv"] = bench_scaling("csv", small, big)
     if args.only in (None, "db"):
         results["db"] = bench_scaling("sql", small, big)
+    for kind in ("xlsb", "ods"):
+        if args.only in (None, kind):
+            results[kind] = bench_calamine_kind(kind, args.rows or (20_000 if args.quick else 100_000))
     (OUT / "results.json").write_text(json.dumps(results, indent=2))
 
 
@@ -312,6 +316,37 @@ def bench_xlsx(rows: int, stream: bool) -> dict:
         out["openpyxl read-only"] = run("openpyxl read-only", path)
         out["ours (openpyxl streaming path)"] = run("ours", path, "xlsx:0")
     return out
+
+
+def bench_calamine_kind(kind: str, rows: int) -> dict:
+    """.xlsb / .ods: both read cell by cell through python-calamine, so that is the baseline."""
+    path = OUT / f"lots-{rows}.{kind}"
+    if not path.exists():
+        write_other(path, kind, rows)
+    print(
+        f"load average {os.getloadavg()[0]:.1f}; {kind}: {rows:,} rows x 12 columns, {path.stat().st_size / 1e6:.1f} MB file"
+    )
+    out = {"python-calamine": run("python-calamine", path), "ours": run("ours", path, kind)}
+    ratio = out["ours"]["rows_per_s"] / out["python-calamine"]["rows_per_s"]
+    print(f"  ours / python-calamine = {ratio:.2f}x", flush=True)
+    out["ratio"] = round(ratio, 2)
+    return out
+
+
+def write_other(path: Path, kind: str, rows: int) -> None:
+    """The xlsx bench's rows as .xlsb (pyxlsbwriter) or .ods (pandas' odf engine; slow to write)."""
+    rng = random.Random(7)
+    data = [_row(i, rng) for i in range(rows)]
+    if kind == "xlsb":
+        from pyxlsbwriter import XlsbWriter
+
+        with XlsbWriter(str(path)) as writer:
+            writer.add_sheet("lots")
+            writer.write_sheet([COLUMNS, *data])
+    else:
+        import pandas as pd
+
+        pd.DataFrame(data, columns=COLUMNS).to_excel(path, engine="odf", index=False, sheet_name="lots")
 
 
 def _xlsx(rows: int) -> Path:

@@ -37,9 +37,22 @@ class Spec(BaseModel):
 
 
 class SourceSpec(Spec):
-    """One legacy source: a workbook, a text file, or a table/query in a database."""
+    """One legacy source: a workbook, a text file, or a table/query in a database.
 
-    kind: Literal["xlsx", "xls", "csv", "sql"]
+    A workbook's cells are staged as text, each as python-calamine reads it, except where that
+    would lose what is stored: an error cell stages the text Excel shows (#N/A), a number in a
+    date-formatted cell that is no date (negative, past 9999) stages the number, text with
+    spaces at its ends stages them even without xml:space="preserve", and a merged range's
+    value stays in its top-left cell unless `fill_merged` is declared. Hidden rows are left
+    out and counted (`include_hidden` stages them); merged ranges over data rows are named in
+    the warnings."""
+
+    kind: Literal["xlsx", "xls", "xlsb", "ods", "csv", "sql"] = Field(
+        description='`xlsx` (also .xlsm), `xls` (Excel 97-2003; an "xls" that is really Excel 2003 XML or '
+        "an HTML table is recognised by its content and read as such), `xlsb` (Excel binary), `ods` "
+        "(OpenDocument), `csv` (any delimited text), `sql` (a table or query in a database). A file "
+        "that is something else is refused, naming what it is and how to convert it."
+    )
     description: str = ""
     # files
     path: str | None = None
@@ -50,6 +63,24 @@ class SourceSpec(Spec):
     include_hidden: bool = False
     header_row: int | None = None  # 1-based; None: detected
     header_rows: int = 1  # rows a (merged) header spans, flattened to one name per column
+    header: Literal["auto", "none"] = Field(
+        default="auto",
+        description="`none`: the sheet has no header row; every row is data and columns are named "
+        "by letter (A, B, C...). `auto`: the header is `header_row`, or found under title rows.",
+    )
+    fill_merged: bool = Field(
+        default=False,
+        description="Repeat a merged range's value (held by its top-left cell) over every cell of the "
+        "range in data rows. Off by default: a value merged over three rows staged three times would "
+        "be counted three times. Merged ranges over data rows are named in the warnings either way.",
+    )
+    password: str | None = Field(
+        default=None,
+        repr=False,
+        description="The password of an encrypted (password-protected) .xlsx, given from an environment "
+        "variable, never written in the file: `password: ${SUPPLIERS_XLSX_PASSWORD}`. The workbook is "
+        "decrypted (msoffcrypto-tool) into a temporary file that is removed after the extract.",
+    )
     stop_at: str | None = None  # regex: a row whose first non-empty cell matches ends the sheet (合计, Total)
     skip_empty_rows: bool = True
     # text files
@@ -70,6 +101,10 @@ class SourceSpec(Spec):
                 raise ValueError("a sql source needs exactly one of `table` or `query`")
         elif not self.path:
             raise ValueError(f"a {self.kind} source needs `path`")
+        if self.header == "none" and self.kind in ("csv", "sql"):
+            raise ValueError("`header: none` is for workbooks (xlsx, xls, xlsb, ods)")
+        if self.password is not None and self.kind != "xlsx":
+            raise ValueError("`password` opens an encrypted xlsx only")
         if sum(x is not None for x in (self.sheet, self.sheets, self.sheet_pattern)) > 1:
             raise ValueError("give at most one of `sheet`, `sheets`, `sheet_pattern`")
         if self.sheet_pattern is not None:

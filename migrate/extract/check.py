@@ -143,7 +143,7 @@ def _probe(project: Project, name: str, spec: SourceSpec) -> tuple[str, list[str
     if spec.kind == "csv":
         header, _chunks, _, _ = text.read_text(path, shown, spec, 1000, Counter())
         return fingerprint, header
-    book = Workbook(path, shown, spec.kind)
+    book = Workbook(path, shown, spec.kind, password=spec.password)
     try:
         columns: list[str] = []
         for sheet_name in _sheets(book, spec, shown, _RunState()):

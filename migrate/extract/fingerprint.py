@@ -20,5 +20,6 @@ def file_fingerprint(path: Path) -> str:
 
 def spec_hash(spec: SourceSpec) -> str:
     """The declaration's own hash: a changed layout option re-extracts an unchanged file."""
-    data = json.dumps(spec.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+    # the password is left out: an unsalted hash of it would sit in the catalogue
+    data = json.dumps(spec.model_dump(mode="json", exclude={"password"}), sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(data.encode()).hexdigest()[:16]

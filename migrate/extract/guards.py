@@ -11,35 +11,76 @@ from __future__ import annotations
 
 import re
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from migrate.errors import ConfigError, SourceError
+from migrate.extract.formats import sniff  # noqa: F401 - refusals by content live in formats.py
+from migrate.extract.readers.ooxml import date_styles, scan_untrimmed, untrimmed_shared_strings
 
 MAX_ENTRIES = 10_000
 MAX_RATIO = 100  # uncompressed : compressed, per entry (Apache POI's default)
-RATIO_GRACE = 1 << 20  # entries smaller than this may compress better (empty styles, tiny sheets)
+# The ratio alone refuses genuine files (a sheet of repeated rows compresses 121:1 and more):
+# an entry may inflate this far at any ratio; past it, the ratio limit applies. 16 MB of sheet
+# XML is about 160 MB for calamine to hold, well inside the 512 MB bound.
+RATIO_GRACE = 16 << 20
 MAX_ENTRY_BYTES = 4 << 30
 MAX_TOTAL_BYTES = 8 << 30
 _READ = 1 << 20
 
-OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-ZIP_MAGIC = b"PK\x03\x04"
-_ENCRYPTED_OLE = "EncryptionInfo".encode("utf-16-le")
 _DTD = re.compile(rb"<!(DOCTYPE|ENTITY)", re.IGNORECASE)
+# Tags may carry a namespace prefix (`<x:row>`, written by .NET's Open XML SDK), and attributes
+# come in any order (LibreOffice writes `hidden` before `r`)
+_P = rb"(?:[A-Za-z_][\w.-]*:)?"
 _HIDDEN_ROW = re.compile(
-    rb'<row\b[^>]*?\br="(\d+)"[^>]*?\bhidden="(?:1|true)"|<row\b[^>]*?\bhidden="(?:1|true)"[^>]*?\br="(\d+)"'
+    rb"<"
+    + _P
+    + rb'row\b[^>]*?\br="(\d+)"[^>]*?\bhidden="(?:1|true)"|<'
+    + _P
+    + rb'row\b[^>]*?\bhidden="(?:1|true)"[^>]*?\br="(\d+)"'
 )
 # a cell with a formula and no <v> (cached value): <c r="B3"><f>A1+1</f></c> or <f .../>
+_F = rb"(?:<" + _P + rb"f\b[^>]*/>|<" + _P + rb"f\b[^>]*>[^<]*</" + _P + rb"f>)"
 _FORMULA_NO_VALUE = re.compile(
-    rb'<c\b[^>]*?\br="([A-Z]+)(\d+)"[^>]*>\s*(?:<f\b[^>]*/>|<f\b[^>]*>[^<]*</f>)\s*(?:<v\s*/>|<v>\s*</v>)?\s*</c>'
+    rb"<"
+    + _P
+    + rb'c\b[^>]*?\br="([A-Z]+)(\d+)"[^>]*>\s*'
+    + _F
+    + rb"\s*(?:<"
+    + _P
+    + rb"v\s*/>|<"
+    + _P
+    + rb"v>\s*</"
+    + _P
+    + rb"v>)?\s*</"
+    + _P
+    + rb"c>"
 )
 
 _ERROR_CELL = re.compile(
-    rb'<c\b[^>]*?\br="([A-Z]+)(\d+)"[^>]*?\bt="e"[^>]*>\s*(?:<f\b[^>]*/>|<f\b[^>]*>[^<]*</f>)?\s*<v>([^<]*)</v>'
+    rb"<"
+    + _P
+    + rb'c\b[^>]*?\br="([A-Z]+)(\d+)"[^>]*?\bt="e"[^>]*>\s*'
+    + _F
+    + rb"?\s*<"
+    + _P
+    + rb"v>([^<]*)</"
+    + _P
+    + rb"v>"
 )
-MERGE_RANGE = re.compile(rb'<mergeCell\b[^>]*?\bref="([A-Z]+)(\d+):([A-Z]+)(\d+)"')
+# a number cell that may not be a date although its style shows one: negative, or past
+# 9999-12-31 (serial 2,958,465); its style is checked against the workbook's date styles
+_ODD_DATE = re.compile(rb"<" + _P + rb"v>(?:-|\d{7})")
+_NUMBER_CELL = re.compile(
+    rb"<" + _P + rb"c\b([^>]*?)(?<!/)>\s*(?:" + _F + rb"\s*)?<" + _P + rb"v>([-+]?[\d.]+(?:[Ee][-+]?\d+)?)</"
+)
+_ATTR_R = re.compile(rb'\br="([A-Z]+)(\d+)"')
+_ATTR_S = re.compile(rb'\bs="(\d+)"')
+_ATTR_T = re.compile(rb'\bt="([a-zA-Z]+)"')
+LAST_SERIAL = 2958465  # 9999-12-31 in the 1900 system
+MERGE_RANGE = re.compile(rb"<" + _P + rb'mergeCell\b[^>]*?\bref="([A-Z]+)(\d+):([A-Z]+)(\d+)"')
 # A cell calamine counts as filled: a non-empty <v> (numbers, shared strings, errors, cached
 # formula results) or an inline string, even an empty one. Used to place fastexcel's columns.
 _VALUE = rb'"[^>]*?(?<!/)>\s*(?:<f\b[^>]*?(?:/>|>[^<]*</f>)\s*)?(?:<v>[^<]|<is\b)'
@@ -62,70 +103,6 @@ def verify_defusedxml() -> None:
         )
 
 
-def sniff(path: Path, shown: str, kind: str) -> None:
-    """Refuse a file that is not what its declared kind says, naming what it is."""
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(1 << 16)
-    except FileNotFoundError:
-        raise SourceError(f"{shown} does not exist.", hint="Check `path` in project.yaml.") from None
-    except OSError as exc:
-        raise SourceError(f"{shown} cannot be read: {exc.strerror}.") from None
-    if not head:
-        raise SourceError(f"{shown} is empty (0 bytes).", hint="Export the data again.")
-    what = _what_is(head)
-    if kind == "xlsx" and what != "zip":
-        raise SourceError(f"{shown} is declared as xlsx but is {_describe(what)}.", hint=_advice(what, kind))
-    if kind == "xls" and what not in ("ole2",):
-        raise SourceError(f"{shown} is declared as xls but is {_describe(what)}.", hint=_advice(what, kind))
-
-
-def _what_is(head: bytes) -> str:
-    if head.startswith(ZIP_MAGIC):
-        return "zip"
-    if head.startswith(OLE2_MAGIC):
-        return "encrypted" if _ENCRYPTED_OLE in head else "ole2"
-    if head.startswith(b"PK"):
-        return "damaged zip"
-    text = head[:2048].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
-    if text.startswith((b"<html", b"<!doctype html", b"<table")):
-        return "html"
-    if text.startswith(b"<?xml"):
-        return "xml"
-    if b"\x00" in head[:4096] and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return "binary"
-    return "text"
-
-
-def _describe(what: str) -> str:
-    return {
-        "zip": "a zip container (an xlsx workbook)",
-        "ole2": "a legacy Excel 97-2003 (.xls) workbook",
-        "encrypted": "a password-protected (encrypted) workbook",
-        "damaged zip": "a damaged zip container",
-        "html": "an HTML page saved with a spreadsheet name",
-        "xml": "an XML file (perhaps an Excel 2003 XML spreadsheet)",
-        "binary": "an unrecognised binary file",
-        "text": "a text file (CSV or similar)",
-    }[what]
-
-
-def _advice(what: str, kind: str) -> str:
-    if what == "encrypted":
-        return "Remove the password in Excel (File > Info > Protect Workbook) and export again."
-    if what == "ole2":
-        return "Declare it with `kind: xls`, or save it as .xlsx."
-    if what == "zip":
-        return "Declare it with `kind: xlsx`."
-    if what == "text":
-        return "Declare it with `kind: csv`."
-    return (
-        f"Open it in Excel and save it as .{kind}x"
-        if kind == "xls"
-        else "Open it in Excel and save it as .xlsx."
-    )
-
-
 @dataclass(frozen=True)
 class SheetScan:
     """What the parsers do not report, found while inflating a sheet part."""
@@ -143,6 +120,11 @@ class SheetScan:
     # its number cells, whose text fastexcel shortens ("0.3" for 0.30000000000000004)
     first_row_filled: frozenset[int] = frozenset()
     first_row_numbers: tuple[tuple[int, str], ...] = ()
+    # numbers in date-formatted cells that are no date (negative, past 9999): calamine would give
+    # a time of day for -1; the number is staged instead, with a warning
+    odd_dates: tuple[tuple[int, int, str], ...] = ()  # (row, column 1-based, raw number)
+    # texts with white space at an edge and no xml:space="preserve", which calamine would trim
+    texts: tuple[tuple[int, int, str], ...] = ()  # (row, column 1-based, text as stored)
 
 
 @dataclass
@@ -170,7 +152,7 @@ class _FastFacts:
         if not self.column_a and VALUE_CELL_IN_A.search(data):
             self.column_a = True
 
-    def scan(self, hidden=(), formulas=(), merged=(), errors=()) -> SheetScan:
+    def scan(self, hidden=(), formulas=(), merged=(), errors=(), odd_dates=(), texts=()) -> SheetScan:
         """These facts with what the rows' scan found."""
         return SheetScan(
             frozenset(hidden),
@@ -182,6 +164,8 @@ class _FastFacts:
             plain_cells=self.plain_cells,
             first_row_filled=self.first_row_filled,
             first_row_numbers=self.first_row_numbers,
+            odd_dates=tuple(odd_dates),
+            texts=tuple(texts),
         )
 
     def _first_row_cells(self, data: bytes, at: int) -> None:
@@ -207,6 +191,8 @@ class ZipScan:
     sizes: dict[str, int] = field(default_factory=dict)  # part name -> inflated bytes
     total_bytes: int = 0
     deferred: frozenset[str] = frozenset()  # sheet parts left for `SheetInflate` (declared sizes checked)
+    date_styles: frozenset[int] = frozenset()  # cell styles showing dates (readers/ooxml.py)
+    untrimmed: dict[int, str] = field(default_factory=dict)  # shared strings calamine would trim
 
 
 def check_zip(
@@ -223,8 +209,8 @@ def check_zip(
     zf = open_zip(path, shown)
     with zf:
         infos = zf.infolist()
-        _check_declared(infos, shown)
-        scan = ZipScan()
+        check_declared(infos, shown)
+        scan = ZipScan(date_styles=date_styles(zf), untrimmed=untrimmed_shared_strings(zf))
         later: frozenset[str] = frozenset()
         infos.sort(key=lambda info: info.filename.startswith("xl/worksheets/"))  # stable
         for info in infos:
@@ -240,6 +226,7 @@ def check_zip(
             inflate = SheetInflate(
                 zf, info, shown, scan_sheet=is_sheet and info.filename.startswith("xl/worksheets/")
             )
+            inflate.date_styles, inflate.untrimmed = scan.date_styles, scan.untrimmed
             for _ in inflate:
                 pass
             if inflate.scan is not None:
@@ -251,14 +238,14 @@ def check_zip(
 def open_zip(path: Path, shown: str) -> zipfile.ZipFile:
     try:
         return zipfile.ZipFile(path)
-    except zipfile.BadZipFile:
+    except (zipfile.BadZipFile, NotImplementedError, ValueError, EOFError):  # e.g. "zip file version 17.2"
         raise SourceError(
             f"{shown} is damaged or truncated: it is not a complete zip container.",
             hint="Copy or export the workbook again.",
         ) from None
 
 
-def _check_declared(infos: list[zipfile.ZipInfo], shown: str) -> None:
+def check_declared(infos: list[zipfile.ZipInfo], shown: str) -> None:
     if len(infos) > MAX_ENTRIES:
         raise SourceError(
             f"{shown} is refused: its zip holds {len(infos):,} entries (limit {MAX_ENTRIES:,})."
@@ -302,6 +289,10 @@ class SheetInflate:
         self.formulas: list[tuple[int, str]] = []
         self.merged: list[tuple[int, int, int, int]] = []
         self.errors: list[tuple[int, int, str]] = []
+        self.date_styles: frozenset[int] = frozenset()  # set by the caller to find odd dates
+        self.odd_dates: list[tuple[int, int, str]] = []
+        self.untrimmed: dict[int, str] = {}  # set by the caller: shared strings calamine would trim
+        self.texts: list[tuple[int, int, str]] = []
         self.scan: SheetScan | None = None
 
     def __iter__(self) -> Iterator[bytes]:
@@ -330,7 +321,7 @@ class SheetInflate:
                         block, tail = self._whole_rows(data)
                         if block:
                             yield block
-        except (zipfile.BadZipFile, EOFError, OSError) as exc:
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError) as exc:
             raise SourceError(
                 f"{shown} is damaged: zip entry {info.filename} cannot be read ({exc})."
             ) from None
@@ -346,6 +337,8 @@ class SheetInflate:
         """(the block up to the last `<row` start, so no row is split across reads; the rest)."""
         cut = data.rfind(b"<row")
         if cut <= 0:
+            cut = _last_prefixed_row(data)
+        if cut <= 0:
             if len(data) < 64 << 20:
                 return b"", data
             cut = len(data)  # one row longer than 64 MB: scan it as it is
@@ -356,17 +349,37 @@ class SheetInflate:
     def _feed(self, block: bytes) -> None:
         if self.scan_rows:
             scan_block(block, self.hidden, self.formulas, self.merged, self.errors)
+            if self.date_styles:
+                scan_odd_dates(block, self.date_styles, self.odd_dates)
+            scan_untrimmed(block, self.untrimmed, self.texts)
         self.facts.feed(block)
 
     def _result(self) -> SheetScan:
-        return self.facts.scan(self.hidden, self.formulas, self.merged, self.errors)
+        return self.facts.scan(
+            self.hidden, self.formulas, self.merged, self.errors, self.odd_dates, self.texts
+        )
 
 
 # literal searches by `re` are faster than `in` on long blocks (bench: 0.3 s vs 0.45 s per 200 MB)
 _HAS_HIDDEN = re.compile(rb"hidden=")
-_HAS_FORMULA = re.compile(rb"<f[\s>/]")
+_HAS_FORMULA = re.compile(rb"[<:]f[\s>/]")  # `<f` or a prefixed `<x:f`
 _HAS_ERROR = re.compile(rb't="e"')
-_HAS_MERGE = re.compile(rb"<mergeCell ")
+_PREFIX_TAG = re.compile(rb"<[A-Za-z_][\w.-]*")
+
+
+def _last_prefixed_row(data: bytes) -> int:
+    """Start of the last `<x:row` in a block (-1: none), found from the end: a regex search
+    would try every start position of a long block without rows."""
+    at = data.rfind(b":row")
+    while at > 0:
+        start = data.rfind(b"<", max(0, at - 64), at)
+        if start >= 0 and _PREFIX_TAG.fullmatch(data, start, at) and data[at + 4 : at + 5] in b" >/\t\r\n":
+            return start
+        at = data.rfind(b":row", 0, at)
+    return -1
+
+
+_HAS_MERGE = re.compile(rb"mergeCell ")
 
 
 def scan_block(data: bytes, hidden: set[int], formulas: list, merged: list | None, errors: list) -> None:
@@ -374,7 +387,7 @@ def scan_block(data: bytes, hidden: set[int], formulas: list, merged: list | Non
     rows alone cannot hold them) merged ranges in a block of whole rows."""
     if _HAS_HIDDEN.search(data):
         for m in _HIDDEN_ROW.finditer(data):
-            hidden.add(int(m.group(1) or m.group(3)))
+            hidden.add(int(m.group(1) or m.group(2)))
     if _HAS_FORMULA.search(data):
         for m in _FORMULA_NO_VALUE.finditer(data):
             formulas.append((int(m.group(2)), m.group(1).decode()))
@@ -385,6 +398,26 @@ def scan_block(data: bytes, hidden: set[int], formulas: list, merged: list | Non
         for m in MERGE_RANGE.finditer(data):
             c0, r0, c1, r1 = m.groups()
             merged.append((int(r0), _col_index(c0), int(r1), _col_index(c1)))
+
+
+def scan_odd_dates(data: bytes, date_styles: frozenset[int], out: list) -> None:
+    """Number cells with a date style whose value is no date Excel shows: negative, or past
+    9999-12-31. Only blocks holding such a `<v>` are scanned cell by cell."""
+    if not _ODD_DATE.search(data):
+        return
+    for m in _NUMBER_CELL.finditer(data):
+        attrs, raw = m.group(1), m.group(2)
+        style, kind, at = _ATTR_S.search(attrs), _ATTR_T.search(attrs), _ATTR_R.search(attrs)
+        if style is None or at is None or (kind is not None and kind.group(1) != b"n"):
+            continue
+        if int(style.group(1)) not in date_styles:
+            continue
+        try:
+            value = float(raw)
+        except ValueError:
+            continue
+        if value < 0 or value >= LAST_SERIAL + 1:
+            out.append((int(at.group(2)), _col_index(at.group(1)), raw.decode("ascii")))
 
 
 def _col_index(letters: bytes) -> int:

@@ -14,8 +14,8 @@ from migrate.db import make_engine
 from migrate.errors import ConfigError, SourceError
 from migrate.extract.claim import SourceClaim
 from migrate.extract.fingerprint import file_fingerprint, spec_hash
-from migrate.extract.layout import SheetLayout
-from migrate.extract.readers import database, text
+from migrate.extract.layout import SheetLayout, header_notes
+from migrate.extract.readers import column_letter, database, text
 from migrate.extract.readers.segments import Unsegmentable
 from migrate.extract.readers.workbook import Workbook
 from migrate.extract.staging import (
@@ -273,7 +273,18 @@ def _stage_text(path, shown, spec, chunk, writer, state, progress, name) -> None
 
 
 def _stage_workbook(path, shown, spec, chunk, writer, state, progress, name) -> None:
-    book = Workbook(path, shown, spec.kind, choose=lambda sheets: _choose_sheets(sheets, spec, shown)[0])
+    book = Workbook(
+        path,
+        shown,
+        spec.kind,
+        choose=lambda sheets: _choose_sheets(sheets, spec, shown)[0],
+        password=spec.password,
+    )
+    if book.date1904:
+        state.warn(
+            f"{shown}: the workbook counts dates from 1904 (Mac Excel's date system): date cells are "
+            "staged as dates, but a bare serial number in it counts days from 1904-01-01, not 1900."
+        )
     try:
         for sheet_name in _sheets(book, spec, shown, state):
             if _stage_segments(book, sheet_name, shown, spec, writer, state, progress, name):
@@ -282,18 +293,26 @@ def _stage_workbook(path, shown, spec, chunk, writer, state, progress, name) -> 
                 continue
             sheet = book.read(sheet_name)
             state.reader = sheet.reader
+            if sheet.extras.get("hidden_rows_unknown"):
+                state.warn(
+                    f"{shown}, sheet {sheet_name}: its row formatting cannot be read, so hidden rows "
+                    "are not known; every row is staged."
+                )
             _warn_formulas(sheet, shown, sheet_name, state)
             layout = SheetLayout(sheet, spec, state.skipped)
-            if not layout.header:
+            if not layout.header and not layout.headerless:
                 state.warn(f"{shown}, sheet {sheet_name}: empty sheet, nothing staged.")
                 state.sheets[sheet_name] = 0
                 continue
+            _warn_header(layout.header, shown, sheet_name, state)
             task = progress.task(f"{name} [{sheet_name}]", total=None)
             before = state.rows
             for header, rows in layout.chunks(chunk):
                 writer.write(sheet_name, writer.staged_names(header), rows)
                 state.staged(len(rows))
                 task.advance(len(rows))
+            for note in layout.notes:
+                state.warn(f"{shown}, sheet {sheet_name}: {note}")
             state.sheets[sheet_name] = state.rows - before
     finally:
         book.close()
@@ -312,6 +331,8 @@ def _stage_segments(book, sheet_name, shown, spec, writer, state, progress, name
     staged = 0
     try:
         for rows in read:
+            if not staged:
+                _warn_header(rows.header, shown, sheet_name, state)
             names = writer.staged_names(rows.header)
             writer.write_bulk(sheet_name, names, rows.numbers, rows.columns)
             staged += len(rows)
@@ -328,10 +349,20 @@ def _stage_segments(book, sheet_name, shown, spec, writer, state, progress, name
     return True
 
 
+def _warn_header(header: list[str], shown: str, sheet_name: str, state: _RunState) -> None:
+    for note in header_notes(header):
+        state.warn(f"{shown}, sheet {sheet_name}: {note}")
+
+
 def _warn_formulas(scan, shown: str, sheet_name: str, state: _RunState) -> None:
     for row, column in scan.formulas_without_value:
         state.warn(
             f"{shown}, sheet {sheet_name}, row {row}, column {column}: formula without a cached value, staged as empty."
+        )
+    for row, column, raw in getattr(scan, "odd_dates", ()):
+        state.warn(
+            f"{shown}, sheet {sheet_name}, row {row}, column {column_letter(column - 1)}: {raw[:24]} in a "
+            "date-formatted cell is no date (negative, or past 9999-12-31); staged as the number."
         )
 
 
@@ -346,6 +377,7 @@ def _stage_fast(book, sheet_name, shown, spec, chunk, writer, state, progress, n
     if not rows.header:
         state.warn(f"{shown}, sheet {sheet_name}: empty sheet, nothing staged.")
     else:
+        _warn_header(rows.header, shown, sheet_name, state)
         names = writer.staged_names(rows.header)
         task = progress.task(f"{name} [{sheet_name}]", total=None)
         for numbers, columns in rows.chunks(chunk):
@@ -359,6 +391,8 @@ def _stage_fast(book, sheet_name, shown, spec, chunk, writer, state, progress, n
 def _sheets(book: Workbook, spec: SourceSpec, shown: str, state: _RunState) -> list[str]:
     """The sheets a source declares, with a warning for each hidden one that matches."""
     chosen, state.hidden_sheets = _choose_sheets(book.sheets(), spec, shown)
+    for other, what in book.other_sheets.items():
+        state.warn(f"{shown}, sheet {other}: {what}, no cells to stage; skipped.")
     for hidden in state.hidden_sheets:
         state.warn(
             f"{shown}, sheet {hidden}: hidden, {'included' if spec.include_hidden else 'left out (include_hidden: true to stage it)'}."

@@ -34,7 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.schema import CreateTable
 
-from migrate.errors import MigrateError
+from migrate.errors import MigrateError, SourceError
 from migrate.extract.readers.segments import (
     frozen_heap,
     scratch_dir,
@@ -46,6 +46,9 @@ from migrate.store import WorkStore, normalize_header, staged_table
 from migrate.urls import mask_url, redact
 
 LINEAGE = ("_source", "_file", "_sheet", "_row", "_run")
+# PostgreSQL holds 1,600 columns a table, SQLite 2,000 (by default); with the lineage columns
+# a source's staged columns stay under both, and a wider sheet is refused before any write
+MAX_STAGED_COLUMNS = 1500
 MAX_NAME_BYTES = 60  # PostgreSQL cuts identifiers at 63 bytes; leave room for a suffix
 SIDE_PREFIX = "stg__new_"
 
@@ -208,6 +211,12 @@ class StagingWriter:
 
     def staged_names(self, header: list[str]) -> list[str]:
         """Staged column names for one sheet's header, adding columns the table lacks."""
+        if len(header) > MAX_STAGED_COLUMNS or len(self.names) > MAX_STAGED_COLUMNS:
+            raise SourceError(
+                f"{self.file or self.source}: {max(len(header), len(self.names)):,} columns, more than a "
+                f"staging table holds ({MAX_STAGED_COLUMNS:,}).",
+                hint="Delete the empty or unused columns (or stage the sheet in parts), then extract again.",
+            )
         seen: dict[str, int] = {}
         out, added = [], []
         for original in header:

@@ -153,7 +153,7 @@ def container_cases(d: Path) -> list[Case]:
         Case(
             "xlsx_named_xls",
             {"kind": "xls", "path": "real_xlsx.xls"},
-            error=r"^real_xlsx\.xls .*zip container",
+            error=r"^real_xlsx\.xls .*an Excel workbook \(\.xlsx\)\. Declare it with `kind: xlsx`",
         )
     )
     _text(d / "text.xlsx", "编码,名称\n001,螺丝\n", "utf-8")
@@ -164,8 +164,26 @@ def container_cases(d: Path) -> list[Case]:
             error=r"^text\.xlsx .*text file .*kind: csv",
         )
     )
-    _text(d / "page.xls", "<html><body><table><tr><td>1</td></tr></table></body></html>", "utf-8")
-    cases.append(Case("html_named_xls", {"kind": "xls", "path": "page.xls"}, error=r"^page\.xls .*HTML page"))
+    _text(
+        d / "page.xls",
+        "<html><body><table><tr><td>编码</td></tr><tr><td>1</td></tr></table></body></html>",
+        "utf-8",
+    )
+    cases.append(
+        Case(
+            "html_named_xls_read",
+            {"kind": "xls", "path": "page.xls"},
+            rows=1,
+            checks=[_values("编码", ["1"])],
+        )
+    )
+    cases.append(
+        Case(
+            "html_named_xlsx",
+            {"kind": "xlsx", "path": "page.xls"},
+            error=r"^page\.xls .*HTML page.*kind: xls",
+        )
+    )
     (d / "noise.xlsx").write_bytes(bytes(range(256)) * 8)
     cases.append(
         Case(
@@ -601,10 +619,20 @@ def workbook_cases(d: Path) -> list[Case]:
     )
     cases.append(
         Case(
-            "xlsx_merged_data_cells_filled",
+            "xlsx_merged_data_value_in_top_left_cell",
             {"kind": "xlsx", "path": "mergeddata.xlsx"},
             rows=3,
+            checks=[_values("日期", ["2024-03-01", None, None])],
+            warnings=r"sheet S: merged cells A2:A4: the value is staged in the top-left cell only",
+        )
+    )
+    cases.append(
+        Case(
+            "xlsx_merged_data_cells_filled",
+            {"kind": "xlsx", "path": "mergeddata.xlsx", "fill_merged": True},
+            rows=3,
             checks=[_values("日期", ["2024-03-01"] * 3)],
+            warnings=r"sheet S: merged cells A2:A4 filled from their top-left cell",
         )
     )
 

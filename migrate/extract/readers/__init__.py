@@ -20,6 +20,8 @@ class RawSheet:
     merged: tuple[tuple[int, int, int, int], ...] = ()  # (row0, col0, row1, col1), 1-based, inclusive
     formulas_without_value: tuple[tuple[int, str], ...] = ()  # (row, column letter)
     errors: tuple[tuple[int, int, str], ...] = ()  # error cells: (row, column 1-based, text shown)
+    odd_dates: tuple[tuple[int, int, str], ...] = ()  # date-styled numbers that are no date: (row, col, raw)
+    texts: tuple[tuple[int, int, str], ...] = ()  # texts as stored where the parser trimmed them
     reader: str = ""
     extras: dict = field(default_factory=dict)
 

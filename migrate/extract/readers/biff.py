@@ -1,31 +1,126 @@
-"""Legacy .xls (BIFF) row formatting that calamine does not report: which rows are hidden."""
+"""Legacy .xls (BIFF) facts that calamine does not report: which rows are hidden, and which
+cells hold an error (#N/A, #DIV/0!: calamine gives them as empty; we stage the text Excel shows,
+as for .xlsx)."""
 
 from __future__ import annotations
 
+import io
 import struct
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+
+from migrate.errors import SourceError
+
+
+@dataclass(frozen=True)
+class XlsFacts:
+    hidden_rows: frozenset[int] = frozenset()  # 1-based
+    errors: tuple[tuple[int, int, str], ...] = ()  # (row, column, both 1-based; text shown)
+    cells: int = 0  # cells holding a value
+    extent: tuple[int, int] = (0, 0)  # (last row, last column) holding one, 1-based
+    probe_failed: bool = False  # neither the BIFF8 walk nor xlrd could read the row formatting
+
+    @property
+    def sparse(self) -> bool:
+        """calamine would hold the whole rectangle up to the last cell in memory (32 bytes a
+        cell: a 65,536 x 256 sheet with two values took 1 GB); when that rectangle is large and
+        nearly empty, the sheet is read row by row by xlrd instead (read_sparse)."""
+        area = self.extent[0] * self.extent[1]
+        return area > DENSE_CELLS and self.cells * 64 < area
+
+
+DENSE_CELLS = 4_000_000
+
+
+def xls_facts(path: Path, sheet: str) -> XlsFacts:
+    """Hidden rows and error cells of an .xls sheet. The records of a BIFF8 sheet are scanned
+    directly (0.2 s for a full 65,536 x 8 sheet, where xlrd's formatting pass takes 2.1 s);
+    older BIFF versions go through xlrd (hidden rows only)."""
+    try:
+        facts = _biff8_facts(path.read_bytes(), sheet)
+    except Exception:  # noqa: BLE001 - a side probe: a damaged stream leaves it to xlrd, then to none
+        facts = None
+    if facts is not None:
+        return facts
+    hidden = _xlrd_probe(path, sheet)
+    return XlsFacts(hidden or frozenset(), probe_failed=hidden is None)
+
+
+def sparse_sheets(path: Path) -> list[tuple[str, bool]] | None:
+    """(name, visible) of the worksheets of an .xls of which one is large and nearly empty
+    (XlsFacts.sparse), else None. calamine parses every sheet of an .xls when it opens it, so
+    such a workbook is read by xlrd alone (read_sparse)."""
+    try:
+        data = path.read_bytes()
+        sheets = _biff8_sheets(data)
+        if any(_biff8_facts(data, name).sparse for name, _, _ in sheets):
+            return [(name, visible) for name, visible, worksheet in sheets if worksheet]
+    except Exception:  # noqa: BLE001 - a side probe: calamine reads (or refuses) the file as usual
+        return None
+    return None
+
+
+def old_biff_sheets(path: Path, shown: str) -> list[tuple[str, bool]]:
+    """(name, visible) of a BIFF2-4 file's sheets (calamine reads BIFF8 only; xlrd reads these)."""
+    import xlrd
+
+    try:
+        book = xlrd.open_workbook(str(path), on_demand=True, logfile=io.StringIO())
+    except Exception as exc:  # noqa: BLE001 - xlrd's errors on a damaged stream
+        raise SourceError(
+            f"{shown} cannot be read as an Excel 2.x-4.0 worksheet ({str(exc)[:200]})."
+        ) from None
+    try:
+        return [(name, True) for name in book.sheet_names()]
+    finally:
+        book.release_resources()
+
+
+def xls_encrypted(path: Path) -> bool:
+    """The workbook globals hold a FILEPASS record: the .xls is password-protected (XOR or RC4
+    obfuscation), and what calamine reads from it is garbage or an error about code pages."""
+    try:
+        from xlrd.compdoc import CompDoc
+
+        stream = CompDoc(path.read_bytes(), logfile=io.StringIO()).get_named_stream("Workbook")
+        pos = 0
+        while stream and pos + 4 <= len(stream):
+            kind, size = struct.unpack_from("<HH", stream, pos)
+            if kind == _BIFF_FILEPASS:
+                return True
+            if kind in (_BIFF_EOF, _BIFF_BOUNDSHEET):
+                return False  # FILEPASS comes right after the globals' BOF
+            pos += 4 + size
+    except Exception:  # noqa: BLE001 - a side probe: calamine reads (or refuses) the file as usual
+        return False
+    return False
 
 
 def xls_hidden_rows(path: Path, sheet: str) -> frozenset[int]:
-    """1-based rows hidden in an .xls sheet. calamine does not report row formatting: the ROW
-    records of a BIFF8 sheet are scanned directly (0.2 s for a full 65,536 x 8 sheet, where
-    xlrd's formatting pass takes 2.1 s); older BIFF versions go through xlrd."""
-    try:
-        hidden = _biff8_hidden_rows(path.read_bytes(), sheet)
-    except (ValueError, IndexError, struct.error):
-        hidden = None
-    return hidden if hidden is not None else _xlrd_hidden_rows(path, sheet)
+    """1-based rows hidden in an .xls sheet (calamine does not report row formatting)."""
+    return xls_facts(path, sheet).hidden_rows
 
 
 _BIFF_BOF, _BIFF_EOF, _BIFF_BOUNDSHEET, _BIFF_ROW = 0x0809, 0x000A, 0x0085, 0x0208
+_BIFF_BOOLERR, _BIFF_FORMULA = 0x0205, 0x0006
+_BIFF_MULRK, _BIFF_FILEPASS = 0x00BD, 0x002F
+# records holding one cell's value: NUMBER, RK, LABELSST, LABEL, RSTRING, BOOLERR, FORMULA
+_BIFF_CELLS = frozenset((0x0203, 0x027E, 0x00FD, 0x0204, 0x00D6, _BIFF_BOOLERR, _BIFF_FORMULA))
 _ROW_HIDDEN = 0x20  # ROW record, 32-bit flags at offset 12: bit 5 is "height zero" (hidden)
+ERROR_TEXTS = {
+    0x00: "#NULL!",
+    0x07: "#DIV/0!",
+    0x0F: "#VALUE!",
+    0x17: "#REF!",
+    0x1D: "#NAME?",
+    0x24: "#NUM!",
+    0x2A: "#N/A",
+}
 
 
-def _biff8_hidden_rows(data: bytes, sheet: str) -> frozenset[int] | None:
+def _biff8_facts(data: bytes, sheet: str) -> XlsFacts | None:
     """None when the stream is not BIFF8 or the sheet is not found (the caller asks xlrd)."""
-    import io
-
     from xlrd.compdoc import CompDoc, CompDocError
 
     try:
@@ -38,25 +133,66 @@ def _biff8_hidden_rows(data: bytes, sheet: str) -> frozenset[int] | None:
     start = _biff8_sheet_offsets(stream).get(sheet)
     if start is None:
         return None
-    hidden = set()
+    hidden, errors = set(), []
+    cells = last_row = last_col = 0
     # Excel's INDEX -> DBCELL chain could skip the cell records, but xlwt and LibreOffice write
     # no INDEX; the plain walk is the one path every writer's file takes
-    for pos in _rows_by_walk(stream, start):
-        row, flags = struct.unpack_from("<H10xI", stream, pos + 4)
-        if flags & _ROW_HIDDEN:
-            hidden.add(row + 1)
-    return frozenset(hidden)
+    for kind, pos, size in _records_by_walk(stream, start):
+        if kind == _BIFF_ROW:
+            row, flags = struct.unpack_from("<H10xI", stream, pos + 4)
+            if flags & _ROW_HIDDEN:
+                hidden.add(row + 1)
+            continue
+        row, col = struct.unpack_from("<HH", stream, pos + 4)
+        last = struct.unpack_from("<H", stream, pos + 2 + size)[0] if kind == _BIFF_MULRK else col
+        cells += last - col + 1
+        last_row, last_col = max(last_row, row + 1), max(last_col, last + 1)
+        if (code := _error_code(stream, kind, pos)) is not None:
+            errors.append((row + 1, col + 1, ERROR_TEXTS.get(code, "#N/A")))
+    return XlsFacts(frozenset(hidden), tuple(errors), cells, (last_row, last_col))
 
 
-def _rows_by_walk(stream: bytes, start: int) -> Iterator[int]:
+def _error_code(stream: bytes, kind: int, pos: int) -> int | None:
+    """The error code of a BOOLERR record holding an error, or of a FORMULA whose cached result
+    is one (result bytes: 0x02, _, code, _, _, _, 0xFF, 0xFF)."""
+    if kind == _BIFF_BOOLERR:
+        value, is_error = struct.unpack_from("<BB", stream, pos + 10)
+        return value if is_error else None
+    if kind == _BIFF_FORMULA:
+        result = stream[pos + 10 : pos + 18]
+        if len(result) == 8 and result[0] == 2 and result[6:8] == b"\xff\xff":
+            return result[2]
+    return None
+
+
+def _records_by_walk(stream: bytes, start: int) -> Iterator[tuple[int, int, int]]:
+    """(record type, offset, size) of a sheet's ROW and value records, up to its EOF."""
     pos = start
     while pos + 4 <= len(stream):
         kind, size = struct.unpack_from("<HH", stream, pos)
-        if kind == _BIFF_ROW and size >= 16:
-            yield pos
+        if (kind == _BIFF_ROW and size >= 16) or ((kind in _BIFF_CELLS or kind == _BIFF_MULRK) and size >= 8):
+            yield kind, pos, size
         elif kind == _BIFF_EOF:
             return
         pos += 4 + size
+
+
+def _biff8_sheets(data: bytes) -> list[tuple[str, bool, bool]]:
+    """(name, visible, a worksheet) of every sheet, from the BOUNDSHEET records."""
+    from xlrd.compdoc import CompDoc
+
+    stream = CompDoc(data, logfile=io.StringIO()).get_named_stream("Workbook")
+    out, pos = [], 0
+    while stream and pos + 4 <= len(stream):
+        kind, size = struct.unpack_from("<HH", stream, pos)
+        if kind == _BIFF_BOUNDSHEET:
+            state, sheet_type, count, wide = struct.unpack_from("<4xBBBB", stream, pos + 4)
+            raw = stream[pos + 12 : pos + 12 + count * (2 if wide & 1 else 1)]
+            out.append((raw.decode("utf-16-le" if wide & 1 else "latin-1"), state & 3 == 0, sheet_type == 0))
+        elif kind == _BIFF_EOF:
+            break
+        pos += 4 + size
+    return out
 
 
 def _biff8_sheet_offsets(stream: bytes) -> dict[str, int]:
@@ -75,16 +211,60 @@ def _biff8_sheet_offsets(stream: bytes) -> dict[str, int]:
 
 
 def _xlrd_hidden_rows(path: Path, sheet: str) -> frozenset[int]:
+    return _xlrd_probe(path, sheet) or frozenset()
+
+
+def _xlrd_probe(path: Path, sheet: str) -> frozenset[int] | None:
+    """A side probe: whatever xlrd raises on a file calamine reads, calamine's values still stand
+    (None: hidden rows unknown, said in a warning), and what xlrd prints goes to a buffer, never
+    to stdout (--json)."""
     import xlrd
 
     try:
-        book = xlrd.open_workbook(str(path), formatting_info=True, on_demand=True)
-    except (xlrd.XLRDError, NotImplementedError, ValueError, OSError):
-        return frozenset()  # a BIFF version xlrd cannot format-read: calamine's values still stand
+        book = xlrd.open_workbook(str(path), formatting_info=True, on_demand=True, logfile=io.StringIO())
+    except Exception:  # noqa: BLE001 - a damaged directory, a BIFF version xlrd cannot format-read
+        return None
     try:
         info = book.sheet_by_name(sheet).rowinfo_map
         return frozenset(r + 1 for r, row in info.items() if row.hidden)
-    except xlrd.XLRDError:
-        return frozenset()
+    except Exception:  # noqa: BLE001 - see above
+        return None
     finally:
         book.release_resources()
+
+
+def read_sparse(path: Path, sheet: str) -> Iterator[tuple[int, list]]:
+    """(1-based row, values) of an .xls sheet by xlrd with ragged rows (each row only as long as
+    its last cell), values as calamine gives them: text, float, bool, date/datetime/time, an
+    error's text; empty as None. Memory follows the cells, not the rectangle they span."""
+    import xlrd
+    from xlrd.xldate import XLDateError, xldate_as_datetime
+
+    book = xlrd.open_workbook(str(path), on_demand=True, ragged_rows=True, logfile=io.StringIO())
+    try:
+        ws = book.sheet_by_name(sheet)
+        for r in range(ws.nrows):
+            values = []
+            for cell in ws.row(r):
+                kind, value = cell.ctype, cell.value
+                if kind == xlrd.XL_CELL_DATE:
+                    try:
+                        value = _as_date(xldate_as_datetime(value, book.datemode), value)
+                    except (XLDateError, ValueError, OverflowError):
+                        pass  # not a date Excel shows: the number
+                elif kind == xlrd.XL_CELL_BOOLEAN:
+                    value = bool(value)
+                elif kind == xlrd.XL_CELL_ERROR:
+                    value = xlrd.error_text_from_code.get(value, "#N/A")
+                elif kind in (xlrd.XL_CELL_EMPTY, xlrd.XL_CELL_BLANK):
+                    value = None
+                values.append(value)
+            yield r + 1, values
+    finally:
+        book.release_resources()
+
+
+def _as_date(stamp, serial: float):
+    if 0 <= serial < 1:
+        return stamp.time()
+    return stamp.date() if serial == int(serial) else stamp

@@ -43,9 +43,13 @@ from migrate.extract.readers import RawSheet, cell_text, column_letter
 if TYPE_CHECKING:  # the project model (pydantic, SQLAlchemy) stays out of segment workers
     from migrate.project import SourceSpec
 
+# fastexcel names a header's repeated texts in time that grows faster than the width: a 2-row
+# sheet of 16,384 "x" ran for minutes. Wider sheets are read by calamine, cell by cell.
+FAST_MAX_COLUMNS = 1024
 HEAD_ROWS = 200  # rows handed to SheetLayout to find the header (it looks at 30 filled rows)
 _MS_PER_DAY = 86_400_000
 _FIRST_DATE_MS = -2_051_222_400_000  # 1905-01-01: earlier "dates" are times of day or durations
+_LAST_DATE_MS = 253_402_300_799_000  # 9999-12-31 23:59:59: later serials are numbers, not dates
 _DEDUPED = re.compile(r"_\d+$")  # fastexcel renames a repeated header `a` to `a_1`
 
 
@@ -73,7 +77,16 @@ class ArrowRows:
 
 def fast_ok(scan: SheetScan) -> bool:
     """The guard saw everything the fast path needs to place the sheet's cells."""
-    return scan.first_row > 0 and scan.column_a and scan.plain_cells and not scan.merged and not scan.errors
+    return (
+        scan.first_row > 0
+        and scan.column_a
+        and scan.plain_cells
+        and not scan.merged
+        and not scan.errors
+        and not scan.odd_dates
+        and not scan.texts
+        and max(scan.first_row_filled, default=0) < FAST_MAX_COLUMNS
+    )
 
 
 def read_fast(path: Path, name: str, scan: SheetScan) -> tuple[list, list] | None:
@@ -198,8 +211,8 @@ def _datetime_text(column: pa.Array) -> pa.Array:
     values = ms.to_numpy(zero_copy_only=False)
     present = ~np.isnan(values) if values.dtype.kind == "f" else np.ones(len(values), dtype=bool)
     whole = np.where(present, values, 0)
-    if np.any(present & ((whole < _FIRST_DATE_MS) | (whole % 1000 != 0))):
-        raise NeedsCells("time of day, duration or milliseconds")
+    if np.any(present & ((whole < _FIRST_DATE_MS) | (whole > _LAST_DATE_MS) | (whole % 1000 != 0))):
+        raise NeedsCells("time of day, duration, milliseconds or past 9999")
     seconds = column.cast(pa.timestamp("ms")).cast(pa.timestamp("s"))
     midnight = present & (whole % _MS_PER_DAY == 0)
     if not midnight.any():
