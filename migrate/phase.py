@@ -259,9 +259,10 @@ def _declared_check(name: str, limit: float, rejects: dict[str, tuple[int, int]]
 
 
 def check_gates(
-    project: Project, name: str, *, progress: Progress = NO_PROGRESS
+    project: Project, name: str, *, reconciled: Any = None, progress: Progress = NO_PROGRESS
 ) -> tuple[tuple[GateResult, ...], dict | None]:
-    """Each gate of the phase, in order; later gates are not checked once one fails."""
+    """Each gate of the phase, in order; later gates are not checked once one fails.
+    `reconciled`: the phase's ReconcileReport when the caller has just made it (a rehearsal)."""
     from migrate.reconcile import reconcile
 
     index, phase = next(
@@ -285,14 +286,14 @@ def check_gates(
     ]
     report: dict = {}
 
-    def reconciled() -> GateResult:
-        result = reconcile(project, phase=name, progress=progress)
+    def reconciled_gate() -> GateResult:
+        result = reconciled or reconcile(project, phase=name, progress=progress)
         report.update(result.to_dict())
         failing = result.to_dict()["summary"]
         bad = failing["entities_failing"] + failing["traceability_failing"]
         return GateResult("reconcile", result.ok, "failing: " + ", ".join(bad) if bad else "")
 
-    checks.append(("reconcile", reconciled))
+    checks.append(("reconcile", reconciled_gate))
     rejects = _rejects(project, phase.entities) if declared else {}
     for gate, limit in declared:
         checks.append((gate, lambda g=gate, v=limit: _declared_check(g, v, rejects)))
