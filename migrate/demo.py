@@ -65,6 +65,7 @@ class DemoResult:
     runs: tuple[PhaseRunResult, ...]  # one extract + map + load per phase, in plan order
     approvals: tuple[ApproveResult, ...]  # each phase's gates and cutover point
     reconciled: ReconcileReport
+    board: Path | None = None  # the HTML status page (`migrate report`)
 
     @property
     def ok(self) -> bool:
@@ -99,6 +100,7 @@ class DemoResult:
                 for run, approval in zip(self.runs, self.approvals, strict=True)
             ],
             "reconcile": self.reconciled.to_dict(),
+            "board": str(self.board) if self.board else None,
         }
 
 
@@ -126,4 +128,13 @@ def run_demo(
         runs.append(phases.run(project, phase.name, **steps))
         approvals.append(phases.approve(project, phase.name, **steps))
     reconciled = reconcile(project, progress=progress)
-    return DemoResult(project.root, manifest, tuple(runs), tuple(approvals), reconciled)
+    return DemoResult(
+        project.root, manifest, tuple(runs), tuple(approvals), reconciled, write_board(project, reconciled)
+    )
+
+
+def write_board(project: Project, reconciled: ReconcileReport) -> Path:
+    """The lead's board of the finished demo, `status.html` in the demo folder."""
+    from migrate.report import write_report
+
+    return write_report(project, project.root / "status.html", reconciled=reconciled).path

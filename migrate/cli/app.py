@@ -14,6 +14,7 @@ from migrate.cli import map as map_cli
 from migrate.cli import phase as phase_cli
 from migrate.cli import reconcile as reconcile_cli
 from migrate.cli import rehearsal as rehearsal_cli
+from migrate.cli import report as report_cli
 from migrate.cli import rollback as rollback_cli
 from migrate.cli import sources as sources_cli
 from migrate.cli import values as values_cli
@@ -78,6 +79,7 @@ app.add_typer(rollback_cli.app, name="rollback")
 app.command("trace")(trace.trace)
 app.add_typer(audit.app, name="audit")
 app.add_typer(rehearsal_cli.app, name="rehearsal")
+app.command("report")(report_cli.report)
 
 
 def _hoist_global_flags(argv: list[str]) -> list[str]:

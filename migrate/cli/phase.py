@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 
 import typer
 from rich.table import Table
@@ -45,20 +46,31 @@ def list_command(ctx: typer.Context) -> None:
 
 
 @app.command("status")
-def status(ctx: typer.Context) -> None:
-    """Per phase: entities loaded (per the load checkpoints), gates, cutover point recorded."""
+def status(
+    ctx: typer.Context,
+    no_reconcile: bool = typer.Option(
+        False, "--no-reconcile", help="Skip reconciling (faster; the reconcile gate shows as not measured)."
+    ),
+) -> None:
+    """Per phase: state, entities loaded (per the load checkpoints), gates with their measured
+    values, cutover point; with --json also rejects, reconcile, rollback readiness, the ETA and
+    the audit head: the facts `migrate report` draws."""
+    from migrate.status import collect
+
     app_ctx = app_context(ctx)
     with reported_errors(ctx):
         _schema(app_ctx)
-        result = phases.status(app_ctx.project)
+        board = collect(app_ctx.project, reconcile=not no_reconcile)
     if app_ctx.json:
-        emit_json(app_ctx, {"ok": True, "phases": [s.to_dict() for s in result]})
+        emit_json(app_ctx, board.to_dict())
         return
-    table = Table("phase", "entities", "gates", "cutover point")
-    for s in result:
+    table = Table("phase", "state", "entities", "gates", "cutover point")
+    for b in board.phases:
+        s = b.status
         entities = ", ".join(f"{e.entity} {'✓' if e.state == 'loaded' else e.state}" for e in s.entities)
         point = f"{s.point.name} ({s.point.created_at:%Y-%m-%d %H:%M} UTC)" if s.point else "not approved"
-        table.add_row(s.name, entities, "; ".join(s.gates), point)
+        gates = "; ".join(f"{g.gate}: {g.measured}" for g in b.gate_values)
+        table.add_row(s.name, b.state, entities, gates, point)
     if not app_ctx.quiet:
         app_ctx.console.print(table)
 
@@ -66,18 +78,28 @@ def status(ctx: typer.Context) -> None:
 @app.command("run")
 def run(ctx: typer.Context, phase: str = typer.Argument(..., help="The phase to run.")) -> None:
     """Extract, map and load the phase's entities (then `migrate phase approve PHASE`)."""
+    from migrate.rehearsal.eta import paced
+
     app_ctx = app_context(ctx)
     with reported_errors(ctx):
         _schema(app_ctx)
         with progress_for(ctx) as progress:
+            progress, expected = paced(progress, app_ctx.project, phase)
+            started = time.perf_counter()
             result = phases.run(
                 app_ctx.project, phase, operator=app_ctx.operator, command=_command(), progress=progress
             )
+            seconds = time.perf_counter() - started
+    pace = {"seconds": round(seconds, 2), "expected": expected.to_dict() if expected else None}
     if app_ctx.json:
-        emit_json(app_ctx, result.to_dict())
+        emit_json(app_ctx, result.to_dict() | {"pace": pace})
         return
     if not app_ctx.quiet:
         app_ctx.console.print(render_load(result.loaded))
+    if expected and expected.automatic_seconds:
+        # approve adds the gates' share; run covers extract, map and load
+        share = sum(v for k, v in expected.steps.items() if k in ("extract", "map", "load"))
+        app_ctx.say(f"took {seconds:,.1f} s; the last rehearsal, scaled, expected ~{share:,.1f} s.")
     app_ctx.say(f"phase {phase} loaded; check it with `migrate phase approve {phase}`.")
 
 
