@@ -114,8 +114,15 @@ def collect(project: Project, *, reconcile: bool = True, reconciled: Any = None)
     rehearsals = _guarded(lambda: list_rehearsals(project), (), notes, "rehearsal records")
     statuses = phases.status(project)
     rejects = _rejects(project, rehearsals)
+    # only what has been mapped or loaded: a later phase's sources may not be extracted yet
+    started = [
+        e.entity
+        for st in statuses
+        for e in st.entities
+        if e.state != "not loaded" or rejects[e.entity].rejected is not None
+    ]
     recon = (
-        _reconcile(project, notes)
+        _reconcile(project, notes, started, reconciled)
         if reconcile
         else {"measured": False, "note": "not measured (--no-reconcile)"}
     )
@@ -219,12 +226,14 @@ def _trend_point(rehearsal, entity: str) -> dict:
     return {"rehearsal": rehearsal.name, "rejected": e.rejected, "by_reason": e.rejected_by_reason}
 
 
-def _reconcile(project: Project, notes: list[str], report=None) -> dict:
+def _reconcile(project: Project, notes: list[str], entities: list[str], report=None) -> dict:
     from migrate.reconcile import reconcile
     from migrate.rehearsal.run import variance
 
+    if not entities:
+        return {"measured": True, "ok": True, "entities": [], "traceability": []}
     try:
-        report = report or reconcile(project)
+        report = report or reconcile(project, entities)
     except MigrateError as exc:
         notes.append(f"reconcile not measured: {redact(exc.problem)[:200]}")
         return {"measured": False, "note": redact(exc.problem)[:200]}
@@ -276,17 +285,16 @@ def _gate_values(
 
 
 def _reconcile_gate(entities: tuple[str, ...], recon: dict) -> GateValue:
-    if not recon.get("measured"):
-        return GateValue(
-            "reconcile", "not measured", "0 differences past tolerance", None, recon.get("note", "")
-        )
-    mine = [e for e in recon["entities"] if e["entity"] in entities]
+    mine = [e for e in recon.get("entities", []) if e["entity"] in entities]
+    if not recon.get("measured") or not mine:
+        note = recon.get("note", "") if not recon.get("measured") else "nothing mapped or loaded yet"
+        return GateValue("reconcile", "not measured", "0 past tolerance", None, note)
     failing = [e["entity"] for e in mine if not e["ok"]]
     differences = sum(e["differences"] for e in mine)
     return GateValue(
         "reconcile",
         f"{differences} differences",
-        "0 differences past tolerance",
+        "0 past tolerance",
         not failing,
         ", ".join(failing),
     )
@@ -351,7 +359,7 @@ def _readiness(project: Project) -> dict:
         "point": point.name,
         "ready": not blockers,
         "blockers": [b.to_dict() | {"describe": b.describe()} for b in blockers],
-        "note": "foreign rows scanned; `migrate rollback readiness` also rehearses the replay",
+        "note": "foreign rows scanned; migrate rollback readiness also rehearses the replay",
     }
 
 

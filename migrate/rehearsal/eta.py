@@ -3,7 +3,8 @@ now, plus the manual steps' minutes (the runbook in phases/plan.yaml, rollback/*
 
 Scaling: each source's extract time by the source's own growth (bytes of a file, rows of a
 database table, now against the rehearsal's); a phase's other steps (map, load, reconcile,
-gates) by its sources' growth weighted by the rows each had in the rehearsal. A rollback from
+gates) by its sources' growth weighted by the rows each had in the rehearsal. Only the part of
+a time above the step's fixed cost grows (`_fixed_costs`). A rollback from
 a phase's point to the point before it: the rows that phase loaded (scaled) at the
 `rows_per_second` of `rollback/<point>.yaml`, plus that plan's manual steps.
 """
@@ -113,15 +114,33 @@ def _phase_estimate(phase: PhaseSpec, rehearsal: Rehearsal | None, scale: dict[s
     weight = sum(rows[n] for n in used)
     factor = sum(rows[n] * scale.get(n, 1.0) for n in used) / weight if weight else 1.0
     expected = {}
+    fixed = _fixed_costs(rehearsal)
     for name, step in steps.items():
-        if name == "extract":  # each source by its own growth, the rest of the step as it was
-            per_source = sum(step.items.values())
-            scaled = sum(t * scale.get(n, 1.0) for n, t in step.items.items())
-            expected[name] = max(step.seconds - per_source, 0.0) + scaled
-        else:
-            expected[name] = step.seconds * factor
+        if not step.items:  # reconcile, gates: the whole step by the phase's growth
+            expected[name] = _affine(step.seconds, fixed.get(name, 0.0), factor)
+            continue
+        # each source (extract) or entity by its growth; the step's time outside them as it was
+        growth = {n: scale.get(n, 1.0) if name == "extract" else factor for n in step.items}
+        scaled = sum(_affine(t, fixed.get(name, 0.0), growth[n]) for n, t in step.items.items())
+        expected[name] = max(step.seconds - sum(step.items.values()), 0.0) + scaled
     expected = {k: round(v, 3) for k, v in expected.items()}
     return PhaseEstimate(phase.name, round(sum(expected.values()), 3), expected, round(factor, 4), *manual)
+
+
+def _fixed_costs(rehearsal: Rehearsal) -> dict[str, float]:
+    """Per step, the part of its time that does not grow with the data: the fastest source's or
+    entity's time (a 20-row table's map is start-up cost), or the fastest phase's for steps timed
+    whole. Scaling only the rest keeps a 10x bigger estate from a 10x estimate of fixed costs."""
+    fixed: dict[str, float] = {}
+    for step in rehearsal.steps:
+        times = list(step.items.values()) or [step.seconds]
+        fixed[step.step] = min([fixed.get(step.step, float("inf")), *times])
+    return fixed
+
+
+def _affine(seconds: float, fixed: float, growth: float) -> float:
+    fixed = min(fixed, seconds)
+    return fixed + (seconds - fixed) * growth
 
 
 def _rollbacks(project: Project, rehearsal: Rehearsal | None, phases: tuple[PhaseEstimate, ...]):

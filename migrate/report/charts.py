@@ -41,6 +41,7 @@ COMMON: dict[str, Any] = {
     "truncate_label": 30,
     "print_values": False,
     "margin": 8,
+    "margin_bottom": 28,  # pygal's legend rows at the bottom otherwise lose their last line
 }
 
 

@@ -5,6 +5,7 @@ gone, with nothing else changed."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import openpyxl
 import pytest
@@ -75,19 +76,20 @@ def test_list_and_refusals(rehearsed):
 
 
 @pytest.mark.postgres
-def test_a_postgresql_scratch_target(rehearsed, pg_url):
-    first = cli(rehearsed.root, "rehearsal", "run", "pg", "--phase", "master-data", "--target", pg_url)
+def test_a_postgresql_scratch_target(rehearsed, pg_url, tmp_path):
+    root = tmp_path / "project"  # a copy: the other tests read the two rehearsals' records
+    shutil.copytree(rehearsed.root, root)
+    before = target_state(root)
+    first = cli(root, "rehearsal", "run", "pg", "--phase", "master-data", "--target", pg_url)
     assert first.exit_code == 0, first.output
-    record = cli_json(rehearsed.root, "rehearsal", "list")["rehearsals"][-1]
+    record = cli_json(root, "rehearsal", "list")["rehearsals"][-1]
     assert (
         record["name"] == "pg"
         and record["phases"] == ["master-data"]
         and record["approved"] == ["master-data"]
     )
-    again = cli(rehearsed.root, "rehearsal", "run", "pg2", "--phase", "master-data", "--target", pg_url)
+    again = cli(root, "rehearsal", "run", "pg2", "--phase", "master-data", "--target", pg_url)
     assert again.exit_code == 2 and "already holds tables" in again.output
-    reset = cli(
-        rehearsed.root, "rehearsal", "run", "pg2", "--phase", "master-data", "--target", pg_url, "--reset"
-    )
+    reset = cli(root, "rehearsal", "run", "pg2", "--phase", "master-data", "--target", pg_url, "--reset")
     assert reset.exit_code == 0, reset.output
-    assert target_state(rehearsed.root) == rehearsed.before
+    assert target_state(root) == before
