@@ -28,6 +28,7 @@ from migrate.urls import mask_url, redact
 
 STATES = ("not started", "running", "loaded", "gates met", "approved")
 SIGNATURE_TABLE_PREFIX = "migrate_signature"  # issue 13's table, where it has landed
+UNSHOWN_SIGNATURE_COLUMNS = ("statement", "signature")  # the signed text and the armored signature
 
 
 @dataclass(frozen=True)
@@ -332,7 +333,10 @@ def _signatures(project: Project) -> dict[str, list[dict]]:
     out: dict[str, list[dict]] = {}
     for row in rows:
         shown = {
-            k: _short(v) for k, v in row.items() if isinstance(v, str | int | float | datetime) or v is None
+            k: _short(v)
+            for k, v in row.items()
+            if k not in UNSHOWN_SIGNATURE_COLUMNS
+            and (isinstance(v, str | int | float | datetime) or v is None)
         }
         out.setdefault(str(row.get("phase", "")), []).append(shown)
     return out

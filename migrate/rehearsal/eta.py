@@ -104,20 +104,30 @@ def source_scale(project: Project, rehearsal: Rehearsal) -> tuple[dict[str, floa
     return scale, notes
 
 
-def _phase_estimate(phase: PhaseSpec, rehearsal: Rehearsal | None, scale: dict[str, float]) -> PhaseEstimate:
+def _growth(rehearsal: Rehearsal, scale: dict[str, float], sources: list[str]) -> float:
+    """The sources' growth, weighted by the rows each had in the rehearsal."""
+    rows = {s.source: s.rows for s in rehearsal.sources}
+    used = list(dict.fromkeys(n for n in sources if n in rows))
+    weight = sum(rows[n] for n in used)
+    return sum(rows[n] * scale.get(n, 1.0) for n in used) / weight if weight else 1.0
+
+
+def _phase_estimate(
+    phase: PhaseSpec, rehearsal: Rehearsal | None, scale: dict[str, float], so_far: list[str]
+) -> PhaseEstimate:
+    """`so_far`: the sources of this and the earlier phases (the gates hash the whole target,
+    so their time grows with everything loaded until then)."""
     manual = runbook_minutes(phase), sum(isinstance(s, RunbookStep) for s in phase.runbook)
     steps = {s.step: s for s in rehearsal.steps if s.phase == phase.name} if rehearsal else {}
     if not steps:
         return PhaseEstimate(phase.name, None, {}, 1.0, *manual)
-    rows = {s.source: s.rows for s in rehearsal.sources}
-    used = [name for name in steps["extract"].items if name in rows] if "extract" in steps else []
-    weight = sum(rows[n] for n in used)
-    factor = sum(rows[n] * scale.get(n, 1.0) for n in used) / weight if weight else 1.0
+    factor = _growth(rehearsal, scale, list(steps["extract"].items) if "extract" in steps else [])
+    whole = _growth(rehearsal, scale, so_far)
     expected = {}
     fixed = _fixed_costs(rehearsal)
     for name, step in steps.items():
-        if not step.items:  # reconcile, gates: the whole step by the phase's growth
-            expected[name] = _affine(step.seconds, fixed.get(name, 0.0), factor)
+        if not step.items:  # reconcile by the phase's growth; gates (whole-target hashes) by all so far
+            expected[name] = _affine(step.seconds, fixed.get(name, 0.0), whole if name == "gates" else factor)
             continue
         # each source (extract) or entity by its growth; the step's time outside them as it was
         growth = {n: scale.get(n, 1.0) if name == "extract" else factor for n in step.items}
@@ -169,11 +179,17 @@ def estimate(project: Project, rehearsal: Rehearsal | None = None) -> Eta:
         recorded = list_rehearsals(project)
         rehearsal = recorded[-1] if recorded else None
     scale, notes = source_scale(project, rehearsal) if rehearsal else ({}, ["no rehearsal recorded yet"])
-    phases = tuple(_phase_estimate(p, rehearsal, scale) for p in project.plan.phases)
+    phases, so_far = [], []
+    for p in project.plan.phases:
+        if rehearsal:
+            so_far += [
+                n for s in rehearsal.steps if s.phase == p.name and s.step == "extract" for n in s.items
+            ]
+        phases.append(_phase_estimate(p, rehearsal, scale, so_far))
     return Eta(
         rehearsal.name if rehearsal else None,
-        phases,
-        _rollbacks(project, rehearsal, phases),
+        tuple(phases),
+        _rollbacks(project, rehearsal, tuple(phases)),
         scale,
         tuple(notes),
     )
