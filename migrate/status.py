@@ -142,7 +142,7 @@ def collect(project: Project, *, reconcile: bool = True, reconciled: Any = None)
         readiness=_guarded(lambda: _readiness(project), {"ready": None}, notes, "rollback readiness"),
         eta=_guarded(lambda: _eta(project), {}, notes, "the ETA"),
         audit=_guarded(lambda: _audit(project), {}, notes, "the audit log"),
-        rehearsals=tuple(_rehearsal_summary(r) for r in rehearsals),
+        rehearsals=tuple(r.summary() for r in rehearsals),
         notes=tuple(notes),
     )
 
@@ -382,16 +382,3 @@ def _audit(project: Project) -> dict:
     finally:
         engine.dispose()
     return result.to_dict()
-
-
-def _rehearsal_summary(r) -> dict:
-    return {
-        "name": r.name,
-        "started_at": r.started_at,
-        "seconds": r.seconds,
-        "phases": list(r.phases),
-        "rejected": sum(e.rejected for e in r.entities),
-        "variances": sum(not v.ok for v in r.variances),
-        "approved": list(r.approved),
-        "steps": [{"phase": s.phase, "step": s.step, "seconds": s.seconds} for s in r.steps],
-    }

@@ -79,29 +79,17 @@ def list_command(ctx: typer.Context) -> None:
     with reported_errors(ctx):
         found = list_rehearsals(app_ctx.project)
     if app_ctx.json:
-        emit_json(app_ctx, {"ok": True, "rehearsals": [_summary(r) for r in found]})
+        emit_json(app_ctx, {"ok": True, "rehearsals": [r.summary() for r in found]})
         return
     table = Table("rehearsal", "started (UTC)", "seconds", "phases", "rejected", "variances", "gates met")
     for r in found:
-        s = _summary(r)
+        s = r.summary()
         table.add_row(
             r.name, r.started_at[:16].replace("T", " "), f"{r.seconds:,.1f}", str(len(r.phases)),
             f"{s['rejected']:,}", str(s["variances"]), f"{len(r.approved)}/{len(r.phases)}",
         )  # fmt: skip
     if not app_ctx.quiet:
         app_ctx.console.print(table if found else "No rehearsal recorded yet: `migrate rehearsal run NAME`.")
-
-
-def _summary(r) -> dict:
-    return {
-        "name": r.name,
-        "started_at": r.started_at,
-        "seconds": r.seconds,
-        "phases": list(r.phases),
-        "rejected": sum(e.rejected for e in r.entities),
-        "variances": sum(not v.ok for v in r.variances),
-        "approved": list(r.approved),
-    }
 
 
 @app.command("compare")

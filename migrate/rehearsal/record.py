@@ -90,6 +90,19 @@ class Rehearsal:
     def to_dict(self) -> dict[str, Any]:
         return {"format": FORMAT, **asdict(self)}
 
+    def summary(self) -> dict[str, Any]:
+        """One line of a list of rehearsals: when, how long, rejects, variances, gates met."""
+        return {
+            "name": self.name,
+            "started_at": self.started_at,
+            "seconds": self.seconds,
+            "phases": list(self.phases),
+            "rejected": sum(e.rejected for e in self.entities),
+            "variances": sum(not v.ok for v in self.variances),
+            "approved": list(self.approved),
+            "steps": [{"phase": s.phase, "step": s.step, "seconds": s.seconds} for s in self.steps],
+        }
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Rehearsal:
         data = {k: v for k, v in data.items() if k != "format"}
