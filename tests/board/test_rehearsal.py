@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import openpyxl
 import pytest
@@ -93,3 +94,12 @@ def test_a_postgresql_scratch_target(rehearsed, pg_url, tmp_path):
     reset = cli(root, "rehearsal", "run", "pg2", "--phase", "master-data", "--target", pg_url, "--reset")
     assert reset.exit_code == 0, reset.output
     assert target_state(root) == before
+
+
+def test_a_named_phase_brings_the_phases_it_depends_on():
+    from migrate.project import Project
+    from migrate.rehearsal.run import with_dependencies
+
+    plan = Project(Path(__file__).resolve().parents[2]).plan  # the reference project
+    assert [p.name for p in with_dependencies(plan, ["open-inventory"])] == ["master-data", "open-inventory"]
+    assert [p.name for p in with_dependencies(plan, [])] == [p.name for p in plan.phases]
