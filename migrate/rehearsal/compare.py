@@ -176,9 +176,11 @@ def _inputs(a: Rehearsal, b: Rehearsal) -> tuple[InputChange, ...]:
     out = []
     src_a = {s.source: s.fingerprint for s in a.sources}
     src_b = {s.source: s.fingerprint for s in b.sources}
+    where = {s.source: s.where for s in (*a.sources, *b.sources)}
     for name in sorted(src_a.keys() | src_b.keys()):
         if src_a.get(name) != src_b.get(name):
-            out.append(InputChange("source", name, src_a.get(name), src_b.get(name)))
+            shown = f"{name} ({where[name]})" if where.get(name) else name
+            out.append(InputChange("source", shown, src_a.get(name), src_b.get(name)))
     for path in sorted(a.files.keys() | b.files.keys()):
         if a.files.get(path) != b.files.get(path):
             out.append(InputChange(input_kind(path), path, a.files.get(path), b.files.get(path)))

@@ -57,6 +57,7 @@ class SourceFacts:
     rows: int
     size: int  # bytes of a file source, rows of a database source (what the ETA scales by)
     unit: str  # "bytes" or "rows"
+    where: str = ""  # the file, or the database table or "query", for the reader of a comparison
 
 
 @dataclass(frozen=True)

@@ -204,7 +204,10 @@ def _run_phase(
     for s in extracted.sources:
         if s.status == "extracted":
             size, unit = source_size(scratch, s.source, rows=s.rows)
-            tally.sources.setdefault(s.source, SourceFacts(s.source, s.fingerprint, s.rows, size, unit))
+            where = _where(scratch.source(s.source))
+            tally.sources.setdefault(
+                s.source, SourceFacts(s.source, s.fingerprint, s.rows, size, unit, where)
+            )
     mapped, times = {}, {}
     for entity in phase.entities:
         result, times[entity] = _timed(lambda e=entity: map_entities(scratch, (e,), progress=progress))
@@ -220,6 +223,10 @@ def _run_phase(
             )
         )  # fmt: skip
     _reconcile_and_gates(scratch, phase, tally, operator, command, progress)
+
+
+def _where(spec) -> str:
+    return spec.path or (f"table {spec.table}" if spec.table else "query")
 
 
 def _load(scratch, phase, tally: _Tally, operator: str, command: str, progress: Progress) -> dict[str, int]:

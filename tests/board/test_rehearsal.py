@@ -103,3 +103,38 @@ def test_a_named_phase_brings_the_phases_it_depends_on():
     plan = Project(Path(__file__).resolve().parents[2]).plan  # the reference project
     assert [p.name for p in with_dependencies(plan, ["open-inventory"])] == ["master-data", "open-inventory"]
     assert [p.name for p in with_dependencies(plan, [])] == [p.name for p in plan.phases]
+
+
+def _record(name: str, fingerprint: str, rejects: dict, differences: int, seconds: float):
+    from migrate.rehearsal.record import Rehearsal
+
+    return Rehearsal.from_dict({
+        "format": 1, "name": name, "started_at": name, "seconds": seconds, "target": "sqlite://",
+        "operator": "qa", "phases": ["p"], "project_fingerprint": "x", "files": {"mappings/values/unit.yaml": name},
+        "sources": [{"source": "lots", "fingerprint": fingerprint, "rows": 10, "size": 100, "unit": "bytes",
+                     "where": "fixtures/legacy/批次台账.xlsx"}],
+        "steps": [{"phase": "p", "step": "map", "seconds": seconds, "items": {}}],
+        "entities": [{"entity": "material_lot", "phase": "p", "source_rows": 10, "mapped": 5, "rejected": 5,
+                      "filtered": 0, "rejected_by_reason": rejects, "loaded": 5}],
+        "variances": [{"entity": "material_lot", "ok": not differences, "differences": differences, "by_kind": {}}],
+        "traceability": {}, "gates": {}, "approved": [],
+    })  # fmt: skip
+
+
+def test_compare_names_every_kind_of_change():
+    from migrate.rehearsal.compare import compare
+
+    a = _record("a", "f1", {"invalid_date": 3, "unknown_value": 2}, 0, 2.0)
+    b = _record("b", "f2", {"invalid_date": 4, "duplicate_key": 1}, 2, 3.0)
+    result = compare(a, b)
+    assert {(r.reason, r.change) for r in result.rejects} == {
+        ("invalid_date", "up"), ("unknown_value", "gone"), ("duplicate_key", "new")
+    }  # fmt: skip
+    assert [(v.entity, v.change) for v in result.variances] == [("material_lot", "opened")]
+    back = compare(b, a)
+    assert back.variances[0].change == "closed"
+    assert {r.reason: r.change for r in back.rejects}["invalid_date"] == "down"
+    assert [(d.step, d.delta) for d in result.durations] == [("map", 1.0)]
+    assert [(i.kind, i.name) for i in result.inputs] == [
+        ("source", "lots (fixtures/legacy/批次台账.xlsx)"), ("value map", "mappings/values/unit.yaml")
+    ]  # fmt: skip
