@@ -89,6 +89,7 @@ class DemoResult:
     approvals: tuple[ApproveResult, ...]  # each phase's gates and cutover point
     reconciled: ReconcileReport
     evidence: Any = None  # migrate.demo_signing.DemoEvidence: the signed last phase's pack, verified
+    board: Path | None = None  # the HTML status page (`migrate report`)
 
     @property
     def ok(self) -> bool:
@@ -124,6 +125,7 @@ class DemoResult:
             ],
             "reconcile": self.reconciled.to_dict(),
             "evidence": self.evidence.to_dict() if self.evidence else None,
+            "board": str(self.board) if self.board else None,
         }
 
 
@@ -157,4 +159,12 @@ def run_demo(
         approvals.append(phases.approve(project, phase.name, **steps))
     reconciled = reconcile(project, progress=progress)
     evidence = demo_signing.evidence(project, signed_phase, operator)
-    return DemoResult(project.root, manifest, tuple(runs), tuple(approvals), reconciled, evidence)
+    board = write_board(project, reconciled)
+    return DemoResult(project.root, manifest, tuple(runs), tuple(approvals), reconciled, evidence, board)
+
+
+def write_board(project: Project, reconciled: ReconcileReport) -> Path:
+    """The lead's board of the finished demo, `status.html` in the demo folder."""
+    from migrate.report import write_report
+
+    return write_report(project, project.root / "status.html", reconciled=reconciled).path

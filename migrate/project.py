@@ -148,13 +148,21 @@ class SignatureRequirement(Spec):
     meaning: Literal["reviewed", "approved"]
 
 
+class RunbookStep(Spec):
+    """A manual step of a phase's runbook; `minutes` is what the ETA counts for it."""
+
+    step: str = Field(min_length=1)
+    owner: str = ""
+    minutes: float = Field(default=0, ge=0)
+
+
 class PhaseSpec(Spec):
     name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_\-]{0,62}$")]
     description: str = ""
     entities: tuple[str, ...]
     depends_on: tuple[str, ...] = ()
     gates: tuple[dict[str, Any], ...] = ()
-    runbook: tuple[str, ...] = ()
+    runbook: tuple[RunbookStep | str, ...] = ()  # a plain string: a step without a time estimate
     signatures: tuple[SignatureRequirement, ...] = ()  # migrate.signoff: each by a different person
 
     @field_validator("entities")

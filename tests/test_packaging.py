@@ -32,3 +32,4 @@ def test_wheel_ships_migrations_and_templates(tmp_path):
     assert "migrate/migrations/versions/0001_unified_model.py" in names
     assert "migrate/templates/project/project.yaml" in names
     assert "migrate/templates/project/phases/plan.yaml" in names
+    assert "migrate/report/templates/board.html.j2" in names  # the board (migrate report)

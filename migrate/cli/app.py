@@ -68,6 +68,14 @@ COMMANDS = {
         "migrate.cli.evidence:evidence",
         "Write the evidence pack of a phase or cutover point, or verify one offline without the target.",
     ),
+    "rehearsal": lazy(
+        "migrate.cli.rehearsal:app",
+        "Rehearsals of the cutover on a scratch target: run NAME, list, compare [A B].",
+    ),
+    "report": lazy(
+        "migrate.cli.report:report",
+        "Write the lead's board: one self-contained HTML page of the cutover's state.",
+    ),
 }
 
 

@@ -63,7 +63,8 @@ def demo(
             f"  migrate --project {directory} rollback plan --to {result.approvals[0].phase}\n"
             f"  migrate --project {directory} rollback rehearse --to start\n"
             f"  migrate --project {directory} audit log\n"
-            f"Every phase up to {last} is approved and has a cutover point to roll back to."
+            f"Every phase up to {last} is approved and has a cutover point to roll back to.\n"
+            f"The lead's board: {result.board}"
         )
         if result.evidence:
             e = result.evidence

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 
 import typer
 
@@ -44,23 +45,33 @@ def list_command(ctx: typer.Context) -> None:
 
 
 @app.command("status")
-def status(ctx: typer.Context) -> None:
-    """Per phase: entities loaded (per the load checkpoints), gates, cutover point recorded."""
+def status(
+    ctx: typer.Context,
+    no_reconcile: bool = typer.Option(
+        False, "--no-reconcile", help="Skip reconciling (faster; the reconcile gate shows as not measured)."
+    ),
+) -> None:
+    """Per phase: state, entities loaded (per the load checkpoints), gates with their measured
+    values, cutover point; with --json also rejects, reconcile, rollback readiness, the ETA and
+    the audit head: the facts `migrate report` draws."""
+    from migrate.status import collect
+
     app_ctx = app_context(ctx)
     with reported_errors(ctx):
         _schema(app_ctx)
-        result = phases.status(app_ctx.project)
+        board = collect(app_ctx.project, reconcile=not no_reconcile)
     if app_ctx.json:
-        emit_json(app_ctx, {"ok": True, "phases": [s.to_dict() for s in result]})
+        emit_json(app_ctx, board.to_dict())
         return
-    grid = table("phase", "entities", "gates", "cutover point")
-    for s in result:
+    grid = table("phase", "state", "entities", "gates", "cutover point")
+    for b in board.phases:
+        s = b.status
         entities = ", ".join(f"{e.entity} {'✓' if e.state == 'loaded' else e.state}" for e in s.entities)
         point = f"{s.point.name} ({app_ctx.when(s.point.created_at)})" if s.point else "not approved"
-        grid.add_row(s.name, entities, "; ".join(s.gates), point)
+        grid.add_row(s.name, b.state, entities, "; ".join(s.gates), point)
     app_ctx.show(grid)
-    for s in result:
-        render_live(app_ctx, s)
+    for b in board.phases:
+        render_live(app_ctx, b.status)
 
 
 def render_live(app_ctx: AppContext, s: phases.PhaseStatus) -> None:
@@ -95,17 +106,27 @@ def _shown(value) -> str:
 @app.command("run")
 def run(ctx: typer.Context, phase: str = typer.Argument(..., help="The phase to run.")) -> None:
     """Extract, map and load the phase's entities (then `migrate phase approve PHASE`)."""
+    from migrate.rehearsal.eta import paced
+
     app_ctx = app_context(ctx)
     with reported_errors(ctx):
         _schema(app_ctx)
         with progress_for(ctx) as progress:
+            progress, expected = paced(progress, app_ctx.project, phase)
+            started = time.perf_counter()
             result = phases.run(
                 app_ctx.project, phase, operator=app_ctx.operator, command=_command(), progress=progress
             )
+            seconds = time.perf_counter() - started
+    pace = {"seconds": round(seconds, 2), "expected": expected.to_dict() if expected else None}
     if app_ctx.json:
-        emit_json(app_ctx, result.to_dict())
+        emit_json(app_ctx, result.to_dict() | {"pace": pace})
         return
     app_ctx.show(render_load(result.loaded))
+    if expected and expected.automatic_seconds:
+        # approve adds the gates' share; run covers extract, map and load
+        share = sum(v for k, v in expected.steps.items() if k in ("extract", "map", "load"))
+        app_ctx.say(f"took {seconds:,.1f} s; the last rehearsal, scaled, expected ~{share:,.1f} s.")
     app_ctx.result(f"phase {phase} loaded; check it with `migrate phase approve {phase}`.")
 
 

@@ -106,3 +106,13 @@ def hash_chunk(hasher, chunk: list[tuple]) -> None:
             "\x1f".join("\x00" if v is None else v for v in row[1:]).encode("utf-8", "surrogatepass")
         )
         hasher.update(b"\x1e")
+
+
+def count_rows(spec: SourceSpec, name: str, root: Path) -> int:
+    """How many rows the source's table or query has now (read-only; the rehearsal ETA scales by it)."""
+    from sqlalchemy import func
+
+    url = source_url(spec, name, root)
+    with _connected(url, name) as conn:
+        statement = _statement(conn, spec, name, url)
+        return int(conn.execute(select(func.count()).select_from(statement.subquery())).scalar_one())
