@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import MetaData, Table, inspect, select, text
+from sqlalchemy import text
 
 from migrate import phase as phases
 from migrate.db import make_engine
@@ -27,8 +27,6 @@ from migrate.project import Project
 from migrate.urls import mask_url, redact
 
 STATES = ("not started", "running", "loaded", "gates met", "approved")
-SIGNATURE_TABLE_PREFIX = "migrate_signature"  # issue 13's table, where it has landed
-UNSHOWN_SIGNATURE_COLUMNS = ("statement", "signature")  # the signed text and the armored signature
 
 
 @dataclass(frozen=True)
@@ -50,13 +48,12 @@ class PhaseBoard:
     status: phases.PhaseStatus
     state: str  # one of STATES
     gate_values: tuple[GateValue, ...]
-    signatures: tuple[dict, ...]
 
     def to_dict(self) -> dict:
+        # "signatures" is the phase status's own (migrate.signoff): present, missing, valid
         return self.status.to_dict() | {
             "state": self.state,
             "gate_values": [g.to_dict() for g in self.gate_values],
-            "signatures": list(self.signatures),
         }
 
 
@@ -127,11 +124,8 @@ def collect(project: Project, *, reconcile: bool = True, reconciled: Any = None)
         if reconcile
         else {"measured": False, "note": "not measured (--no-reconcile)"}
     )
-    signatures = _guarded(lambda: _signatures(project), {}, notes, "signatures")
     approved = {s.name for s in statuses if s.point is not None}
-    boards = tuple(
-        _board(project, i, s, rejects, recon, signatures, approved) for i, s in enumerate(statuses)
-    )
+    boards = tuple(_board(project, i, s, rejects, recon, approved) for i, s in enumerate(statuses))
     return BoardStatus(
         project=project.spec.name,
         target=mask_url(project.target_url),
@@ -251,8 +245,7 @@ def _reconcile(project: Project, notes: list[str], entities: list[str], report=N
     return {"measured": True, "ok": report.ok, "entities": entities, "traceability": traces}
 
 
-def _board(project, index: int, status, rejects, recon: dict, signatures: dict, approved: set) -> PhaseBoard:
-    spec = project.plan.phases[index]
+def _board(project, index: int, status, rejects, recon: dict, approved: set) -> PhaseBoard:
     values = _gate_values(project, index, status, rejects, recon, approved)
     loaded = [e.state == "loaded" for e in status.entities]
     if status.point is not None:
@@ -265,7 +258,7 @@ def _board(project, index: int, status, rejects, recon: dict, signatures: dict, 
         state = "running"
     else:
         state = "not started"
-    return PhaseBoard(status, state, values, tuple(signatures.get(spec.name, ())))
+    return PhaseBoard(status, state, values)
 
 
 def _gate_values(
@@ -315,37 +308,6 @@ def _declared_value(name: str, limit: float, rejects: list[EntityRejects]) -> Ga
         value = (worst.rejected or 0) / worst.source_rows if worst.source_rows else 0.0
         shown = f"{value:.4f} ({worst.entity})"
     return GateValue(label, shown, f"{limit:g}", value <= limit)
-
-
-def _signatures(project: Project) -> dict[str, list[dict]]:
-    """Signatures per phase from issue 13's table when the target has it; read defensively
-    (any columns), long values cut: the board shows who signed, as what, when."""
-    engine = make_engine(project.target_url)
-    try:
-        names = [t for t in inspect(engine).get_table_names() if t.startswith(SIGNATURE_TABLE_PREFIX)]
-        if not names:
-            return {}
-        table = Table(sorted(names)[0], MetaData(), autoload_with=engine)
-        with engine.connect() as c:
-            rows = c.execute(select(table).limit(500)).mappings().all()
-    finally:
-        engine.dispose()
-    out: dict[str, list[dict]] = {}
-    for row in rows:
-        shown = {
-            k: _short(v)
-            for k, v in row.items()
-            if k not in UNSHOWN_SIGNATURE_COLUMNS
-            and (isinstance(v, str | int | float | datetime) or v is None)
-        }
-        out.setdefault(str(row.get("phase", "")), []).append(shown)
-    return out
-
-
-def _short(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value[:120] if isinstance(value, str) else value
 
 
 def _readiness(project: Project) -> dict:

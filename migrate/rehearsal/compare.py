@@ -3,7 +3,7 @@
 Per entity and reason, rejects up / down / new / gone; per entity, reconcile variances
 opened / closed; per phase and step, the duration and its change; and the inputs that
 differ by fingerprint: sources, mapping files, value maps and other project files. The
-xlsx form is for the project lead's spreadsheet (formula-safe cells, DESIGN §6.9).
+xlsx form is for the project lead's spreadsheet (formula-safe cells, docs/guarantees.md#safe-reports).
 """
 
 from __future__ import annotations

@@ -27,7 +27,11 @@ def test_every_step_and_entity_is_timed(rehearsed):
         assert entity["source_rows"] == entity["mapped"] + entity["rejected"] + entity["filtered"]
         assert entity["loaded"] == entity["mapped"]
     assert {("extract", s["source"]) for s in record["sources"]} <= timed
-    assert record["approved"] == plan and all(g["met"] for gates in record["gates"].values() for g in gates)
+    # the demo's last phase needs signatures (migrate.demo_signing): nobody signs a rehearsal,
+    # so that gate alone stays unmet and the phase unapproved; every other gate holds
+    assert record["approved"] == plan[:-1]
+    unmet = [(p, g["gate"]) for p, gates in record["gates"].items() for g in gates if not g["met"]]
+    assert unmet == [("go-live-delta", "signatures")]
     assert record["project_fingerprint"] and VALUE_MAP in record["files"]
     # the scratch target and work store are gone, the record stays
     assert not (rehearsed.root / ".migrate/rehearsals/mock-1").exists()

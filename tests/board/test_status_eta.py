@@ -86,32 +86,22 @@ def test_eta_adds_manual_steps_and_scales_by_source_size(halfway):
     assert cli(root, "report", "--out", str(root / "status.html"), "--no-reconcile").exit_code == 0
 
 
-def test_signatures_are_read_when_their_table_exists(halfway):
-    """Issue 13's `migrate_signature` table, made here as that branch declares it: the board
-    shows who signed which phase, as what, and leaves the signed text out."""
-    from sqlalchemy import text
+def test_the_demos_signatures_are_on_the_board(rehearsed, tmp_path):
+    """The demo signs its last phase (migrate.demo_signing): `phase status` shows who signed and
+    as what, without the signed text, and the page names them. The fixture fixed a value map
+    after the demo, so the evidence they signed is no longer the phase's: not valid, and said so."""
+    from migrate.demo_signing import SIGNERS
 
-    root, _ = halfway
-    assert all(p["signatures"] == [] for p in cli_json(root, "phase", "status", "--no-reconcile")["phases"])
-    engine = make_engine(Project(root).target_url)
-    with engine.begin() as c:
-        c.execute(
-            text(
-                "CREATE TABLE migrate_signature (id INTEGER PRIMARY KEY, phase VARCHAR(63), signer VARCHAR(63), "
-                "printed_name VARCHAR(200), role VARCHAR(63), meaning VARCHAR(20), signed_at VARCHAR(40), "
-                "statement VARCHAR, signature VARCHAR)"
-            )
-        )
-        c.execute(text(
-            "INSERT INTO migrate_signature (phase, signer, printed_name, role, meaning, signed_at, statement, "
-            "signature) VALUES ('master-data', 'chen.jing', '陈静', 'qa', 'reviewed', '2026-12-06T10:00:00+00:00', "
-            "'{...}', '-----BEGIN SSH SIGNATURE-----')"
-        ))  # fmt: skip
-    engine.dispose()
-    phases = cli_json(root, "phase", "status", "--no-reconcile")["phases"]
-    signed = phases[0]["signatures"]
-    assert [(s["printed_name"], s["role"], s["meaning"]) for s in signed] == [("陈静", "qa", "reviewed")]
-    assert "signature" not in signed[0] and "statement" not in signed[0] and phases[1]["signatures"] == []
-    out = root / "signed.html"
-    assert cli(root, "report", "--out", str(out), "--no-reconcile").exit_code == 0
-    assert "陈静" in out.read_text(encoding="utf-8")
+    phases = cli_json(rehearsed.root, "phase", "status", "--no-reconcile")["phases"]
+    signed = phases[-1]["signatures"]["present"]
+    expected = {(printed, role, meaning) for _, printed, role, meaning in SIGNERS}
+    assert {(s["printed_name"], s["role"], s["meaning"]) for s in signed} == expected
+    assert [s["valid"] for s in signed] == [False, False]
+    assert all("evidence" in s["problem"] for s in signed)
+    assert all("signature" not in s and "statement" not in s for s in signed)
+    assert all(p["signatures"] is None or not p["signatures"]["present"] for p in phases[:-1])
+    out = tmp_path / "signed.html"
+    assert cli(rehearsed.root, "report", "--out", str(out), "--no-reconcile").exit_code == 0
+    page = out.read_text(encoding="utf-8")
+    assert all(printed.split(" (")[0] in page for _, printed, _, _ in SIGNERS)
+    assert page.count("not valid:") == 2
