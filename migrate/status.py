@@ -110,7 +110,7 @@ def collect(project: Project, *, reconcile: bool = True, reconciled: Any = None)
 
     notes: list[str] = []
     rehearsals = _guarded(lambda: list_rehearsals(project), (), notes, "rehearsal records")
-    statuses = phases.status(project)
+    statuses = phases.status(project, live=reconcile)  # live gates reconcile each loaded phase
     rejects = _rejects(project, rehearsals)
     # only what has been mapped or loaded: a later phase's sources may not be extracted yet
     started = [
@@ -246,7 +246,15 @@ def _reconcile(project: Project, notes: list[str], entities: list[str], report=N
 
 
 def _board(project, index: int, status, rejects, recon: dict, approved: set) -> PhaseBoard:
-    values = _gate_values(project, index, status, rejects, recon, approved)
+    # a loaded phase's gates as `phase approve` evaluates them (signatures included); the
+    # others as far as they can be measured before the phase is loaded
+    values = (
+        tuple(
+            GateValue(g.gate, _shown(g.measured), _shown(g.threshold), g.met, g.detail) for g in status.live
+        )
+        if status.live
+        else _gate_values(project, index, status, rejects, recon, approved)
+    )
     loaded = [e.state == "loaded" for e in status.entities]
     if status.point is not None:
         state = "approved"
@@ -259,6 +267,14 @@ def _board(project, index: int, status, rejects, recon: dict, approved: set) -> 
     else:
         state = "not started"
     return PhaseBoard(status, state, values)
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        return ", ".join(map(str, value)) or "none"
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _gate_values(

@@ -71,17 +71,18 @@ def status(
         grid.add_row(s.name, b.state, entities, "; ".join(s.gates), point)
     app_ctx.show(grid)
     for b in board.phases:
-        render_live(app_ctx, b.status)
+        render_live(app_ctx, b)
 
 
-def render_live(app_ctx: AppContext, s: phases.PhaseStatus) -> None:
-    """One phase's gates as measured now, and its signatures present and missing."""
+def render_live(app_ctx: AppContext, b) -> None:
+    """A loaded phase's gates as measured now (`migrate.status`), its signatures present and missing."""
+    s = b.status
     if not s.live:
         return
     grid = table("gate", "measured", "threshold", "met", "detail", title=f"phase {s.name}: gates now")
-    for g in s.live:
+    for g in b.gate_values:
         met = "not checked" if g.met is None else ("yes" if g.met else "NO")
-        grid.add_row(g.gate, _shown(g.measured), _shown(g.threshold), met, g.detail)
+        grid.add_row(g.gate, g.measured, g.threshold, met, g.detail)
     app_ctx.show(grid)
     if s.signoff and (s.signoff.required or s.signoff.present):
         for state in s.signoff.present:
@@ -93,14 +94,6 @@ def render_live(app_ctx: AppContext, s: phases.PhaseStatus) -> None:
             )
         missing = ", ".join(s.signoff.missing) or "none"
         app_ctx.result(f"  signatures missing: {missing}")
-
-
-def _shown(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, list | tuple):
-        return ", ".join(map(str, value)) or "none"
-    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 @app.command("run")
