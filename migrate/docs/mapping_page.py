@@ -86,6 +86,11 @@ class TransformDoc:
     reason: str | None
 
 
+def shipped_transforms() -> list[Transform]:
+    """The toolkit's own transforms, in registration order (a project's are its own business)."""
+    return [t for t in TRANSFORMS.values() if t.fn.__module__.startswith("migrate.")]
+
+
 def transform_doc(found: Transform) -> TransformDoc:
     """A transform's docstring split at its `Example:` line, and its arguments from its signature."""
     text = inspect.cleandoc(found.fn.__doc__ or "")
@@ -130,7 +135,7 @@ def markdown(paragraphs: list[str]) -> str:
 def render() -> str:
     sections = spec_sections(MappingSpec, skip=(StepSpec,), placeholders={"columns": "<column>"})
     rules = "\n".join(f"| `{k}` | `{DEFAULT_REASON[k]}` |" for k in RULE_KINDS)
-    transforms = "\n".join(_transform_section(transform_doc(t)) for t in TRANSFORMS.values())
+    transforms = "\n".join(_transform_section(transform_doc(t)) for t in shipped_transforms())
     return "\n".join(
         [
             "# Mapping files: `mappings/<entity>.yaml`\n",
