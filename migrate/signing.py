@@ -141,7 +141,7 @@ class Statement:
     role = property(lambda self: self.fields["role"])
     meaning = property(lambda self: self.fields["meaning"])
     signed_at = property(lambda self: self.fields["signed_at"])
-    key = property(lambda self: self.fields.get("key", ""))
+    key = property(lambda self: self.fields["key"])
 
 
 _FIELDS = {  # what a statement from outside must hold, and in what shape
@@ -151,6 +151,8 @@ _FIELDS = {  # what a statement from outside must hold, and in what shape
     "role": ROLE,
     "meaning": "|".join(MEANINGS),
     "signed_at": r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00",
+    "printed_name": r"[^\x00-\x1f]{1,200}",
+    "key": r"SHA256:[A-Za-z0-9+/]{43}",
 }
 
 
