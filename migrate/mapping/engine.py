@@ -242,8 +242,9 @@ def _map_entity(run: _Run, plan: EntityPlan, progress: Progress) -> EntityResult
     task = progress.task(
         f"map {entity}", total=sum(run.store.count(staged_table(s)) for s in plan.spec.source_names)
     )
-    for source_plan in plan.sources:
+    for source_plan in plan.sources:  # every block checked before any row is written
         _check_source(run, source_plan)
+    for source_plan in plan.sources:
         sides = load_sides(run.store, source_plan, run.mapped_name, run.project.spec.defaults.chunk_size)
         block = counts.start_block(source_plan.source)
         chunk_plan = mapping_plan(source_plan)

@@ -40,7 +40,7 @@ def cli(root: Path, *args: str):
 def project(tmp_path: Path, form: str, target: str) -> Path:
     root = tmp_path / "foreign-erp"
     shutil.copytree(EXAMPLE, root)
-    rows = generate_foreign(root / "data", orders=12)
+    rows = generate_foreign(root / "data", orders=6)
     spec = yaml.safe_load((root / "project.yaml").read_text("utf-8"))
     if form == "db":  # the same tables read from the ERP's database: the mappings do not change
         files = {Path(s["path"]).stem: name for name, s in spec["sources"].items()}
