@@ -35,6 +35,8 @@ def test_every_step_and_entity_is_timed(rehearsed):
     assert record["project_fingerprint"] and VALUE_MAP in record["files"]
     # the scratch target and work store are gone, the record stays
     assert not (rehearsed.root / ".migrate/rehearsals/mock-1").exists()
+    board = (rehearsed.root / "status.html").read_text(encoding="utf-8")  # the demo wrote its board
+    assert 'data-phase="go-live-delta" data-state="approved"' in board
 
 
 def test_the_projects_target_is_never_written(rehearsed):
