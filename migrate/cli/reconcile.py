@@ -117,7 +117,7 @@ def render(report: engine.ReconcileReport, app: AppContext) -> None:
         for d in e.rows.details[:10]:
             app.console.print(_difference_line(e.entity, d.to_dict()), markup=False, highlight=False)
     for t in report.traceability:
-        state = "n/a" if not t.applicable else ("ok" if t.ok else f"{len(t.new_in_target)} new breaks")
+        state = t.state
         app.console.print(
             f"traceability {t.name}: {state} (source {len(t.expected_breaks)}, "
             f"target {len(t.target_breaks)})",
