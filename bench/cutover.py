@@ -169,12 +169,13 @@ def _write(raw, dialect: str, table: str, names: str, columns: list[str], rows) 
         marks = ", ".join("?" for _ in columns)
         raw.cursor().executemany(f'INSERT INTO "{table}" ({names}) VALUES ({marks})', rows)
         return
-    with (
-        raw.driver_connection.cursor() as cur,
-        cur.copy(f'COPY "{table}" ({names}) FROM STDIN (FORMAT BINARY)') as cp,
-    ):
-        for row in rows:
-            cp.write_row(row)
+    with raw.driver_connection.cursor() as cur:
+        query = "SELECT format_type(atttypid, NULL) FROM pg_attribute WHERE attrelid = %s::regclass AND attname = %s"
+        types = [cur.execute(query, (table, column)).fetchone()[0] for column in columns]
+        with cur.copy(f'COPY "{table}" ({names}) FROM STDIN (FORMAT BINARY)') as cp:
+            cp.set_types(types)
+            for row in rows:
+                cp.write_row(row)
 
 
 def join_compare(directory: Path, target: str) -> None:
