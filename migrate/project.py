@@ -200,6 +200,10 @@ class PlanSpec(Spec):
                         )
                 carried[name] = phase.name
             seen_phases.add(phase.name)
+        from migrate.reconcile.trace import plan_problem  # the checks the phase gates run
+
+        if problem := plan_problem(self):
+            raise ValueError(problem)
         return self
 
     def phase(self, name: str) -> PhaseSpec:

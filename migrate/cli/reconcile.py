@@ -153,9 +153,7 @@ def _differences(app: AppContext, report: engine.ReconcileReport) -> None:
         if cut:
             app.console.print(f"  {cut} differences of {e.entity} (--format xlsx --out FILE lists them all)")
     for t in report.traceability:
-        state = (
-            "n/a" if not t.applicable else ("ok" if t.ok else f"{number(len(t.new_in_target))} new breaks")
-        )
+        state = t.state
         app.console.print(
             f"traceability {t.name}: {state} (source {number(len(t.expected_breaks))}, "
             f"target {number(len(t.target_breaks))})",

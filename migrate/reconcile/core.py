@@ -33,7 +33,7 @@ from migrate.reconcile.sides import (
 )
 from migrate.reconcile.spec import ReconcileSpec, load_spec
 from migrate.reconcile.totals import TotalResult, control_total
-from migrate.reconcile.trace import TraceResult, trace
+from migrate.reconcile.trace import TraceResult, trace, trace_scope
 from migrate.store import WorkStore, mapped_table
 from migrate.urls import mask_url
 
@@ -224,7 +224,10 @@ def reconcile(
         specs = [s.model_copy(update={"max_details": max_details}) for s in specs]
     store, target = WorkStore(project.staging_url), make_engine(project.target_url)
     try:
-        return reconcile_with(store, target, specs, chunk_size=chunk_size, method=method, progress=progress)
+        scope = trace_scope(project, phase, target)
+        return reconcile_with(
+            store, target, specs, chunk_size=chunk_size, method=method, progress=progress, scope=scope
+        )
     finally:
         store.dispose()
         target.dispose()
@@ -238,8 +241,10 @@ def reconcile_with(
     chunk_size: int = DEFAULT_CHUNK,
     method: str = "auto",
     progress: Progress = NO_PROGRESS,
+    scope: frozenset[str] | None = None,
 ) -> ReconcileReport:
-    """The same, given an open work store and target (tests, benchmarks, `phase run`)."""
+    """The same, given an open work store and target (tests, benchmarks, `phase run`); `scope`:
+    the entities traceability checks may compare (None: all)."""
     task = progress.task("reconcile", total=len(specs), unit="entities")
     reports = []
     for spec in specs:
@@ -255,5 +260,5 @@ def reconcile_with(
             )
         )
         task.advance()
-    checks = trace(store, target, tuple(s.entity for s in specs))
+    checks = trace(store, target, tuple(s.entity for s in specs), scope)
     return ReconcileReport(tuple(reports), tuple(checks), mask_url(target.url), utcnow())

@@ -150,7 +150,8 @@ def _total_rows(e: EntityReport):
 
 
 def _trace_rows(t: dict[str, Any]):
-    status = "not applicable" if not t["applicable"] else ("OK" if t["ok"] else "NEW BREAKS")
+    waiting = f"{t['status']}: {', '.join(t['waiting_for'])}"
+    status = waiting if not t["applicable"] else ("OK" if t["ok"] else "NEW BREAKS")
     base = [t["name"], t["description"], status, t["breaks_in_source"], t["breaks_in_target"]]
     if not t["new_in_target"]:
         yield [*base, ""]

@@ -4,14 +4,26 @@ Each check is run twice with SQL: on the mapped rows in the work store (what the
 says, natural keys) and on the target (ids joined). A break found in the target that the
 source did not have is a failure, named by its key; a break the source already had is
 reported (the legacy data was incomplete) but is not the migration's fault.
+
+A check runs only when every entity it reads is in scope (loaded, and carried by the phase
+being checked or one it depends on): comparing lots with movements a later phase will load
+would report every lot as a break. Otherwise it says "not yet loaded" and names them.
+
+Scale: the work store's natural-key and reference columns the checks look up are indexed
+before the checks run (`INDEXES`), so each NOT EXISTS is an index probe, not a scan; on
+the target they are foreign keys, indexed by the model. A long check stops at Ctrl-C.
 """
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 from migrate.store import WorkStore, mapped_table
 
@@ -77,6 +89,18 @@ CHECKS: tuple[TraceCheck, ...] = (
 )
 
 
+#: Work-store columns the checks look rows up by: (entity, columns) of each index.
+INDEXES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("material_lot", ("lot_no",)),
+    ("work_order", ("work_order_no",)),
+    ("inventory_movement", ("lot_no", "movement_type")),
+    ("lot_genealogy", ("child_lot_no",)),
+    ("quality_inspection", ("lot_no",)),
+)
+
+CHECKED, NOT_YET_LOADED, NOT_MAPPED = "checked", "not yet loaded", "not mapped"
+
+
 @dataclass(frozen=True)
 class TraceResult:
     name: str
@@ -86,6 +110,15 @@ class TraceResult:
     expected_breaks: frozenset[tuple[str, ...]] = frozenset()
     target_breaks: frozenset[tuple[str, ...]] = frozenset()
     max_listed: int = 100
+    status: str = CHECKED  # or NOT_YET_LOADED / NOT_MAPPED, with `waiting_for`
+    waiting_for: tuple[str, ...] = ()
+
+    @property
+    def state(self) -> str:
+        """One line for people: "ok", "3 new breaks", "not yet loaded: lot_genealogy"."""
+        if self.status != CHECKED:
+            return f"{self.status}: {', '.join(self.waiting_for)}"
+        return "ok" if self.ok else f"{len(self.new_in_target)} new breaks"
 
     @property
     def new_in_target(self) -> list[tuple[str, ...]]:
@@ -107,6 +140,8 @@ class TraceResult:
             "name": self.name,
             "description": self.description,
             "applicable": self.applicable,
+            "status": self.status,
+            "waiting_for": list(self.waiting_for),
             "ok": self.ok,
             "breaks_in_source": len(self.expected_breaks),
             "breaks_in_target": len(self.target_breaks),
@@ -115,15 +150,34 @@ class TraceResult:
         }
 
 
-def trace(store: WorkStore, target: Engine, entities: tuple[str, ...]) -> list[TraceResult]:
-    """The checks that concern the chosen entities and whose mapped inputs exist."""
-    out = []
+def trace(
+    store: WorkStore, target: Engine, entities: tuple[str, ...], scope: frozenset[str] | None = None
+) -> list[TraceResult]:
+    """The checks reading any of the chosen entities. `scope`: the entities that may be compared
+    (loaded, in this phase or one it depends on; None: all); a check reading others is not run
+    and says "not yet loaded"."""
+    out, indexed = [], False
     for check in CHECKS:
-        if check.needs[0] not in entities:
+        if not set(check.needs) & set(entities):
             continue
-        if not all(store.has_table(mapped_table(e)) for e in check.needs):
-            out.append(TraceResult(check.name, check.description, False, check.key))
+        later = tuple(e for e in check.needs if scope is not None and e not in scope)
+        unmapped = tuple(e for e in check.needs if not store.has_table(mapped_table(e)))
+        if later or unmapped:
+            status = NOT_YET_LOADED if later else NOT_MAPPED
+            out.append(
+                TraceResult(
+                    check.name,
+                    check.description,
+                    False,
+                    check.key,
+                    status=status,
+                    waiting_for=later or unmapped,
+                )
+            )
             continue
+        if not indexed:
+            index_store(store)
+            indexed = True
         out.append(
             TraceResult(
                 check.name,
@@ -137,6 +191,91 @@ def trace(store: WorkStore, target: Engine, entities: tuple[str, ...]) -> list[T
     return out
 
 
+def _ancestors(plan, name: str) -> set[str]:
+    """The phase and every phase it depends on, directly or not."""
+    by_name = {p.name: p for p in plan.phases}
+    seen, todo = set(), [name]
+    while todo:
+        phase = todo.pop()
+        if phase not in seen:
+            seen.add(phase)
+            todo.extend(by_name[phase].depends_on)
+    return seen
+
+
+def phase_entities(plan, phase: str) -> frozenset[str]:
+    """Entities carried by the phase and by the phases it depends on: what its gate may compare."""
+    ancestors = _ancestors(plan, phase)
+    return frozenset(e for p in plan.phases if p.name in ancestors for e in p.entities)
+
+
+def trace_scope(project, phase: str | None, target: Engine) -> frozenset[str]:
+    """Entities loaded in the target (and, for a phase, carried by it or a phase it depends on)."""
+    from migrate.model import LOAD_ORDER
+    from migrate.phase import entity_states  # the load states `phase status` shows
+
+    carried = phase_entities(project.plan, phase) if phase else frozenset(LOAD_ORDER)
+    states = entity_states(target, tuple(e for e in LOAD_ORDER if e in carried))
+    return frozenset(s.entity for s in states if s.state == "loaded")
+
+
+def plan_problem(plan) -> str | None:
+    """Each check runs at the gate of the last phase carrying an entity it reads; that phase must
+    depend on the phases carrying the others, or its gate could never compare them."""
+    carrier = {e: p.name for p in plan.phases for e in p.entities}
+    order = [p.name for p in plan.phases]
+    for check in CHECKS:
+        phases = {carrier[e] for e in check.needs if e in carrier}
+        if not phases:
+            continue
+        gate = max(phases, key=order.index)
+        scope = phase_entities(plan, gate)
+        outside = [e for e in check.needs if e in carrier and e not in scope]
+        if outside:
+            return (
+                f"the reconcile gate of phase {gate} runs the traceability check {check.name}, which reads "
+                f"{', '.join(outside)} from phase {carrier[outside[0]]}: add {carrier[outside[0]]} to the "
+                f"depends_on of {gate}"
+            )
+    return None
+
+
+def index_store(store: WorkStore) -> None:
+    """Index the mapped columns the checks look rows up by (kept until map rewrites the table).
+    A work store that cannot be written (read-only) is checked without them, slower."""
+    tables = [(mapped_table(e), cols) for e, cols in INDEXES if store.has_table(mapped_table(e))]
+    try:
+        with store.engine.begin() as c, _interruptible(c):
+            for table, columns in tables:
+                cols = ", ".join(f'"{col}"' for col in columns)
+                c.exec_driver_sql(
+                    f'CREATE INDEX IF NOT EXISTS "ix_{table}_{columns[0]}" ON "{table}" ({cols})'
+                )
+    except DBAPIError:
+        pass
+
+
 def _keys(engine: Engine, sql: str) -> frozenset[tuple[str, ...]]:
-    with engine.connect() as c:
+    with engine.connect() as c, _interruptible(c):
         return frozenset(tuple("" if v is None else str(v) for v in row) for row in c.exec_driver_sql(sql))
+
+
+@contextmanager
+def _interruptible(conn: Connection) -> Iterator[None]:
+    """Ctrl-C stops a long SQLite query promptly: Python runs its signal handlers only between
+    its own instructions, so SQLite calls back every 100,000 steps to let it; the query then
+    ends "interrupted", and the KeyboardInterrupt is raised again. (psycopg cancels a
+    PostgreSQL query on Ctrl-C itself.)"""
+    raw = conn.connection.driver_connection
+    if not isinstance(raw, sqlite3.Connection):
+        yield
+        return
+    raw.set_progress_handler(lambda: 0, 100_000)
+    try:
+        yield
+    except DBAPIError as error:
+        if isinstance(error.orig, sqlite3.OperationalError) and "interrupted" in str(error.orig):
+            raise KeyboardInterrupt from error
+        raise
+    finally:
+        raw.set_progress_handler(None, 0)

@@ -1,0 +1,167 @@
+"""Benchmark `content_hash` (cutover points, rollback, rehearsal) on the high-volume table.
+
+    python bench/hash.py                      # 1,000,000 process parameters, SQLite and PostgreSQL
+    python bench/hash.py --rows 100000
+    python bench/hash.py --target URL ...     # hash targets already loaded (no build)
+    python bench/hash.py --pg URL             # use this PostgreSQL server instead of a throwaway one
+
+Beside it, in the same run and on the same table: the raw read of the table's rows (sqlite3
+`fetchall` of every column; PostgreSQL `COPY table TO STDOUT`), the floor any hash that reads
+the rows must pay, and the previous implementation (every row through SQLAlchemy's types,
+`to_canonical`, JSON and SHA-256 in Python), measured on the first 100,000 rows and scaled.
+Wall and CPU seconds are printed: this process's (SQLite works in it) and, on PostgreSQL, the
+server backend's that computed the hash (read from /proc: the server must run on this machine).
+Under load, CPU seconds are what a quiet machine's wall time would be.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import select  # noqa: E402
+
+from bench.load import build_store, fresh_target  # noqa: E402
+from migrate.db import make_engine  # noqa: E402
+from migrate.load import load  # noqa: E402
+from migrate.load.hashing import connection_hash  # noqa: E402
+from migrate.model import process_parameter  # noqa: E402
+from migrate.store import to_canonical  # noqa: E402
+
+TABLE = "process_parameter"
+LEGACY_ROWS = 100_000
+
+
+def timed(fn, *args) -> tuple[float, float, object]:
+    wall, cpu = time.perf_counter(), time.process_time()
+    out = fn(*args)
+    return time.perf_counter() - wall, time.process_time() - cpu, out
+
+
+def raw_read(engine) -> int:
+    """Every stored column of every row, read by the driver with no conversion."""
+    raw = engine.raw_connection()
+    try:
+        if engine.dialect.name == "postgresql":
+            with raw.driver_connection.cursor() as cur, cur.copy(f"COPY {TABLE} TO STDOUT") as copy:
+                return sum(len(block) for block in copy)
+        cur = raw.cursor()
+        cur.execute(f"SELECT * FROM {TABLE}")
+        n = 0
+        while rows := cur.fetchmany(50_000):
+            n += len(rows)
+        return n
+    finally:
+        raw.close()
+
+
+def legacy_hash(engine, limit: int) -> str:
+    """The previous `content_hash`: a multiset of per-row SHA-256 over Python-canonical JSON."""
+    from migrate.model import ENTITIES, metadata
+
+    entity, table = ENTITIES[TABLE], process_parameter
+    by_fk = {r.fk_column: r for r in entity.references}
+    columns, source = [], table
+    for col in table.columns:
+        if col.name in ("id", "created_at", "updated_at"):
+            continue
+        ref = by_fk.get(col.name)
+        if ref is None:
+            columns.append(col)
+            continue
+        parent = metadata.tables[ref.entity].alias(f"ref_{col.name}")
+        source = source.outerjoin(parent, parent.c.id == col)
+        columns.append(parent.c[ENTITIES[ref.entity].key_column])
+    total = 0
+    with engine.connect() as conn:
+        result = conn.execute(select(*columns).select_from(source).limit(limit))
+        for row in result:
+            text = json.dumps([to_canonical(v) for v in row], ensure_ascii=False)
+            total += int.from_bytes(hashlib.sha256(text.encode()).digest(), "big")
+    return f"{total:x}"
+
+
+def _proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a process on this machine, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def hashed(engine) -> tuple[str, float]:
+    """The hash, and the CPU seconds of the PostgreSQL backend that computed it (0 on SQLite:
+    there the work is in this process and in its CPU time)."""
+    with engine.connect() as conn:
+        if engine.dialect.name != "postgresql":
+            return connection_hash(conn, TABLE), 0.0
+        pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+        before = _proc_cpu(pid)
+        digest = connection_hash(conn, TABLE)
+        return digest, _proc_cpu(pid) - before
+
+
+def measure(url: str, rows: int) -> None:
+    engine = make_engine(url)
+    kind = engine.dialect.name
+    t_raw, c_raw, _ = timed(raw_read, engine)
+    t_new, c_new, (digest, server) = timed(hashed, engine)
+    sample = min(rows, LEGACY_ROWS)
+    t_old, c_old, _ = timed(legacy_hash, engine, sample)
+    t_old, c_old = t_old * rows / sample, c_old * rows / sample
+    engine.dispose()
+    print(
+        f"{kind:10} {rows:>10,} rows | content_hash {t_new:6.2f} s wall, CPU {c_new:5.2f} s here"
+        f" + {server:5.2f} s server = {rows / t_new:>9,.0f} rows/s wall, {rows / (c_new + server):>9,.0f} rows/CPU-s | raw read {t_raw:6.2f} s ({t_new / t_raw:.2f}x)"
+        f" | previous {t_old:7.1f} s ({t_old / t_new:.1f}x slower) | {digest[:12]}"
+        f" | load average {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--target", action="append", help="hash this loaded target (repeatable)")
+    parser.add_argument("--pg", help="PostgreSQL server URL (default: a throwaway cluster)")
+    parser.add_argument("--only", choices=("sqlite", "postgresql"))
+    args = parser.parse_args()
+    if args.target:
+        for url in args.target:
+            engine = make_engine(url)
+            with engine.connect() as c:
+                rows = c.exec_driver_sql(f"SELECT COUNT(*) FROM {TABLE}").scalar_one()
+            engine.dispose()
+            measure(url, rows)
+        return 0
+    work = Path(tempfile.mkdtemp(prefix="bench-hash-"))
+    pg, cluster = args.pg, None
+    if pg is None and args.only != "sqlite":
+        from tests import pgserver
+
+        cluster = Path(tempfile.mkdtemp(prefix="bench-hash-pg-"))
+        pg = pgserver.start(cluster)
+        pgserver.wait_ready(pg)
+    try:
+        store = build_store(work / "store.db", args.rows)
+        for kind in [args.only] if args.only else ["sqlite", "postgresql"]:
+            url = fresh_target(kind, work, pg, f"hash_{kind[:2]}_{args.rows}")
+            load(url, store, chunk_size=50_000)
+            measure(url, args.rows)
+    finally:
+        if cluster is not None:
+            from tests import pgserver
+
+            pgserver.stop(cluster)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
