@@ -63,6 +63,12 @@ def more(shown: int, total: int) -> str:
     return f"… and {number(total - shown)} more" if total > shown else ""
 
 
+class ResultTable(Table):
+    """A rich table that knows which of its columns may be left out on a narrow terminal."""
+
+    secondary: tuple[str, ...] = ()
+
+
 def table(
     *headers: str, title: str | None = None, numeric: Sequence[str] = (), secondary: Sequence[str] = ()
 ) -> Table:
@@ -70,7 +76,7 @@ def table(
     `secondary` columns are left out, last first, where the table would not fit otherwise
     (a caption names them); only then does the table turn vertical."""
     # a rule under the header and two spaces between columns: the most table in 80 columns
-    grid = Table(
+    grid = ResultTable(
         title=title,
         title_justify="left",
         box=box.SIMPLE_HEAD,
@@ -86,7 +92,7 @@ def table(
             no_wrap=key,
             overflow="fold",  # only a word longer than its column (a URL) is folded, never cut
         )
-    grid._secondary = tuple(secondary)  # type: ignore[attr-defined]
+    grid.secondary = tuple(secondary)
     return grid
 
 
@@ -96,7 +102,7 @@ def print_table(console: Console, grid: Table) -> None:
         _print_plain(console, grid)
         return
     dropped, every = [], list(grid.columns)
-    for header in reversed(getattr(grid, "_secondary", ())):
+    for header in reversed(getattr(grid, "secondary", ())):
         if _fit(grid, console.width):
             break
         index = next(i for i, c in enumerate(grid.columns) if c.header == header)

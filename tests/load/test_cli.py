@@ -80,4 +80,4 @@ def test_persistent_failure_through_the_real_command(sqlite_url, tmp_path):
         timeout=120,
     )
     assert resumed.returncode == 0, resumed.stderr
-    assert "resumed at 1" in resumed.stdout
+    assert "resumed at chunk 1" in resumed.stdout
