@@ -108,8 +108,8 @@ def _too_large(shown: str, size: int) -> ConfigError:
     )
 
 
-def load_yaml(path: Path, shown: str) -> Any:
-    """Parse a YAML file as data (no tags, no objects), within the size and alias limits."""
+def _read_text(path: Path, shown: str) -> str:
+    """A project file's text, refused before reading when it is too large."""
     try:
         size = path.stat().st_size
     except FileNotFoundError:
@@ -119,9 +119,22 @@ def load_yaml(path: Path, shown: str) -> Any:
     if size > MAX_BYTES:
         raise _too_large(shown, size)
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{shown} is not UTF-8 text ({exc.reason}).") from None
+
+
+def read_guarded_text(path: Path, shown: str) -> str:
+    """A YAML file's text after the checks `load_yaml` makes (size, alias budget), for a
+    round-trip parser (ruamel.yaml) that edits it."""
+    text = _read_text(path, shown)
+    guard_yaml(text, shown)
+    return text
+
+
+def load_yaml(path: Path, shown: str) -> Any:
+    """Parse a YAML file as data (no tags, no objects), within the size and alias limits."""
+    text = _read_text(path, shown)
     loader, node = _compose(text, shown)
     try:
         _check_aliases(node, shown)

@@ -77,10 +77,15 @@ def value_map_targets(root: Path) -> dict[str, list[tuple[str, str, tuple[str, .
         if not path.is_file():
             continue
         enumerated = allowed_values(entity)
-        for name, column in read_mapping(path, root).columns.items():
+        spec = read_mapping(path, root)
+        # every source block sees its own columns over the top-level ones
+        seen = {(name, id(column)): column for i in range(len(spec.sources))
+                for name, column in spec.for_source(i).columns.items()}  # fmt: skip
+        for (name, _), column in seen.items():
             last = column.steps[-1] if column.steps else None
             if last is None or last.name != "value_map" or name not in enumerated:
                 continue
-            value_map = last.args.get("name") or last.args.get("value")
-            targets.setdefault(str(value_map), []).append((entity, name, enumerated[name]))
+            value_map = str(last.args.get("name") or last.args.get("value"))
+            if (entity, name, enumerated[name]) not in targets.get(value_map, []):
+                targets.setdefault(value_map, []).append((entity, name, enumerated[name]))
     return targets

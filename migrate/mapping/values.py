@@ -34,6 +34,7 @@ from migrate.mapping.spec import VALUES_DIR
 from migrate.mapping.transforms import StepResult, as_text, distinct
 from migrate.project import NAME, Spec, read_yaml, validated
 from migrate.store import normalize_header
+from migrate.yamlio import read_guarded_text
 
 EXPORT_SHEET = "unmapped"
 EXPORT_HEADER = ("value_map", "legacy_value", "unified_value", "count", "samples")
@@ -254,24 +255,19 @@ def merge_entries(value_map: ValueMap, entries: dict[str, str], root: Path) -> i
     return len(changed)
 
 
-MAX_ROUND_TRIP_BYTES = 5 * 1024 * 1024  # a value map is a table of codes; past this, not ours
-
-
 def read_round_trip(path: Path, root: Path):
     """The one place a project YAML file is read for rewriting (ruamel.yaml, round-trip mode).
 
-    Guarded like every project file: a size limit before parsing; ruamel's round-trip loader
-    keeps aliases as references to one node (never expanded into copies), so an alias bomb
-    costs no memory here. The file was already validated by the safe loader (read_value_map)."""
+    Guarded like every project file (migrate.yamlio: size limit, alias budget) before ruamel's
+    round-trip loader sees it."""
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
     from ruamel.yaml.util import load_yaml_guess_indent
 
     shown = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
-    if path.stat().st_size > MAX_ROUND_TRIP_BYTES:
-        raise ConfigError(f"the file is larger than {MAX_ROUND_TRIP_BYTES:,} bytes.", file=shown)
+    text = read_guarded_text(path, shown)
     try:
-        data, indent, sequence_offset = load_yaml_guess_indent(path.read_text(encoding="utf-8"))
+        data, indent, sequence_offset = load_yaml_guess_indent(text)
     except YAMLError as exc:
         raise ConfigError(f"not valid YAML: {type(exc).__name__}.", file=shown) from None
     yaml_rt = YAML(typ="rt")
