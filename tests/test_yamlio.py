@@ -46,7 +46,10 @@ KINDS = {
 RUNNER = r"""
 import json, resource, sys, time
 from pathlib import Path
-from migrate.cli.app import app
+from migrate.cli.app import COMMANDS, app
+for name in ("sources", "phase", "map", "reconcile", "rollback"):
+    COMMANDS[name].resolve()  # commands load lazily: their imports happen before the cap
+import migrate.mapping.engine, migrate.reconcile, migrate.rollback.plan  # noqa: E401,F401
 def vm():
     for line in open("/proc/self/status"):
         if line.startswith("VmSize:"):

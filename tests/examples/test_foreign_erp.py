@@ -85,6 +85,6 @@ def test_foreign_erp_end_to_end(tmp_path, form, target_url):
     assert totals["quantity received and produced"]["source"] == "po_line + work_order"
     assert all(t["ok"] for e in every.values() for t in e["control_totals"])
     assert sum(len(e["control_totals"]) for e in every.values()) == 4
-    back, data = cli(root, "rollback", "run", "--to", "start")
+    back, data = cli(root, "rollback", "run", "--to", "start", "--yes")
     assert back.exit_code == 0 and data["exact"], back.output
     assert hashes(str(Project(root).target_url)) == start
