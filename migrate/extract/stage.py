@@ -337,11 +337,13 @@ def _stage_segments(book, sheet_name, shown, spec, writer, state, progress, name
             writer.write_bulk(sheet_name, names, rows.numbers, rows.columns)
             staged += len(rows)
             state.staged(len(rows))
+            task.update(total=read.estimated_rows(staged))  # a big sheet: rows/s and an ETA
             task.advance(len(rows))
     except Unsegmentable:
         writer.undo(mark)
         state.rows -= staged
         return False
+    task.update(total=staged)
     state.reader = "fastexcel-segments"
     state.skipped.update(read.skipped)
     _warn_formulas(book.scans[sheet_name], shown, sheet_name, state)
@@ -379,7 +381,7 @@ def _stage_fast(book, sheet_name, shown, spec, chunk, writer, state, progress, n
     else:
         _warn_header(rows.header, shown, sheet_name, state)
         names = writer.staged_names(rows.header)
-        task = progress.task(f"{name} [{sheet_name}]", total=None)
+        task = progress.task(f"{name} [{sheet_name}]", total=len(rows))
         for numbers, columns in rows.chunks(chunk):
             writer.write_columns(sheet_name, names, numbers, columns)
             task.advance(len(numbers))
@@ -431,7 +433,9 @@ def _extract_sql(
     writer = StagingWriter(store, name, "sql", None, "", declared)
     state = _RunState(reader="sqlalchemy stream", claim=claim)
     hasher = hashlib.sha256()
-    task = progress.task(name, total=None)
+    # a table's rows are counted first (cheap), for the bar's total and ETA; a query's are not
+    # (counting would run it twice)
+    task = progress.task(name, total=database.count_rows(spec, name, project.root) if spec.table else None)
     try:
         names = None
         for header, rows in database.read_rows(spec, name, url, chunk):

@@ -238,6 +238,7 @@ class Segment:
     source: str  # the original workbook (its styles and shared strings)
     xml: str  # the scratch file holding the segment's sheet part (the worker removes it)
     first_row: int  # physical row of its first `<row>` (0 for the first segment: its header leads)
+    size: int = 0  # bytes of the sheet part's rows it holds (how far through the sheet it reaches)
 
 
 class Cutter:
@@ -328,7 +329,7 @@ class Cutter:
         self.written.append(path)
         with open(path, "wb") as fh:
             fh.writelines(self._pieces)
-        segment = Segment(self.index, self.source, path, self._first_row)
+        segment = Segment(self.index, self.source, path, self._first_row, self._size)
         self._pieces = []
         self.index += 1
         return segment
@@ -454,11 +455,24 @@ class SegmentedRead:
         self._first_row = 0  # the first filled row (the first segment's header)
         self._hidden: set[int] = set()
         self._formulas: list[tuple[int, str]] = []
+        self._part_size = 0  # the sheet part's inflated size
+        self._placed_bytes = 0  # of it, the bytes of the segments placed so far
+
+    def estimated_rows(self, staged: int) -> int | None:
+        """The rows the whole sheet will give, from the share of its bytes placed so far (for a
+        progress bar's total and ETA); None before the first segment. Always above `staged`
+        until the caller settles the total: the bar must not end early."""
+        if not self._placed_bytes or not self._part_size:
+            return None
+        share = min(1.0, self._placed_bytes / self._part_size)
+        return max(staged + 1, round(staged / share))
 
     def __iter__(self) -> Iterator[fast.ArrowRows]:
         scan = None
         with open_zip(self.path, self.shown) as zf:
-            inflate = SheetInflate(zf, zf.getinfo(self.part), self.shown, scan_sheet=True, scan_rows=False)
+            info = zf.getinfo(self.part)
+            self._part_size = info.file_size
+            inflate = SheetInflate(zf, info, self.shown, scan_sheet=True, scan_rows=False)
             pending: deque[tuple[Segment, Future]] = deque()
             cutter = Cutter(
                 str(self.path.resolve()), self._first_rows(), self.segment_bytes, self.workers.directory
@@ -538,4 +552,5 @@ class SegmentedRead:
                 read.text, segment.first_row, self._last, self._header, self.spec, hidden, self.skipped
             )
         self._header, self._last, self._stopped = rows.header, rows.last_row, rows.stopped
+        self._placed_bytes += segment.size
         yield rows
