@@ -34,6 +34,9 @@ class TotalResult:
     unparsed_rows: int = 0  # staged cells the rule's parsing could not read (listed, never skipped silently)
     unparsed_examples: list[dict[str, Any]] = field(default_factory=list)
     excluded_rejected: int = 0
+    # each source's (and column's) share of the source side, for an entity fed by several;
+    # the target cannot be split by source (it keeps no lineage), so these are not compared
+    by_source: dict[str, Decimal] = field(default_factory=dict)
 
     def past_tolerance(self) -> dict[str, tuple[Decimal, Decimal]]:
         return {
@@ -65,11 +68,12 @@ class TotalResult:
             "unparsed_rows": self.unparsed_rows,
             "unparsed_examples": self.unparsed_examples,
             "excluded_rejected_rows": self.excluded_rejected,
+            "by_source": {label: str(value) for label, value in self.by_source.items()},
         }
 
 
 def control_total(store: WorkStore, target: Engine, entity: str, total: ControlTotal) -> TotalResult:
-    source, unparsed, examples, excluded = _whole_source_side(store, entity, total)
+    source, unparsed, examples, excluded, shares = _whole_source_side(store, entity, total)
     target_side = _target_side(target, entity, total)
     groups = {g: (source.get(g, Decimal(0)), target_side.get(g, Decimal(0))) for g in {*source, *target_side}}
     return TotalResult(
@@ -82,7 +86,12 @@ def control_total(store: WorkStore, target: Engine, entity: str, total: ControlT
         unparsed,
         examples,
         excluded,
+        shares,
     )
+
+
+def _share_label(total: ControlTotal) -> str:
+    return f"{total.source}: {total.source_column}" if total.source_column else total.source
 
 
 def _staged_columns(store: WorkStore, entity: str, total: ControlTotal) -> dict[str, str]:
@@ -109,8 +118,10 @@ def _staged_columns(store: WorkStore, entity: str, total: ControlTotal) -> dict[
 
 
 def _whole_source_side(store: WorkStore, entity: str, total: ControlTotal):
-    """The source side over the total's source and its `also` sources, added group by group."""
+    """The source side over the total's source and its `also` sources, added group by group,
+    and each one's share of it."""
     sums, unparsed, examples, excluded = _source_side(store, entity, total)
+    shares = {_share_label(total): sum(sums.values(), Decimal(0))}
     for part in total.also:
         one = total.model_copy(
             update={
@@ -120,11 +131,13 @@ def _whole_source_side(store: WorkStore, entity: str, total: ControlTotal):
             }
         )
         more, bad, shown, dropped = _source_side(store, entity, one)
+        label = _share_label(one)
+        shares[label] = shares.get(label, Decimal(0)) + sum(more.values(), Decimal(0))
         for group, value in more.items():
             sums[group] = sums.get(group, Decimal(0)) + value
         unparsed, excluded = unparsed + bad, excluded + dropped
         examples += shown[: max(5 - len(examples), 0)]
-    return sums, unparsed, examples, excluded
+    return sums, unparsed, examples, excluded, shares
 
 
 def _source_side(store: WorkStore, entity: str, total: ControlTotal):

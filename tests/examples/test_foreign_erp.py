@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -83,6 +84,11 @@ def test_foreign_erp_end_to_end(tmp_path, form, target_url):
     assert start != hashes(str(Project(root).target_url))
     totals = {t["name"]: t for t in every["material_lot"]["control_totals"]}  # the whole of two sources
     assert totals["quantity received and produced"]["source"] == "po_line + work_order"
+    for total in (t for e in every.values() for t in e["control_totals"]):  # each source's share
+        shares = [Decimal(v) for v in total["by_source"].values()]
+        assert sum(shares) == Decimal(total["source_total"]) and all(v > 0 for v in shares)
+    shared = totals["quantity received and produced"]["by_source"]
+    assert [label.split(":")[0] for label in shared] == ["po_line", "work_order"]
     assert all(t["ok"] for e in every.values() for t in e["control_totals"])
     assert sum(len(e["control_totals"]) for e in every.values()) == 4
     back, data = cli(root, "rollback", "run", "--to", "start", "--yes")
