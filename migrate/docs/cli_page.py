@@ -6,20 +6,9 @@ WIDTH = 100  # help is wrapped at this width whatever the terminal: the page is 
 
 
 def render() -> str:
-    import typer
+    from migrate.cli.help import help_texts
 
-    from migrate.cli.app import app
-    from migrate.cli.lazy import all_commands
-
-    root = typer.main.get_command(app)
-    contexts = {
-        (): root.context_class(root, info_name="migrate", terminal_width=WIDTH, max_content_width=WIDTH)
-    }
-    sections = [_section("migrate", root.get_help(contexts[()]))]
-    for path, command in all_commands(root, contexts[()]):
-        ctx = command.context_class(command, info_name=path[-1], parent=contexts[path[:-1]])
-        contexts[path] = ctx
-        sections.append(_section("migrate " + " ".join(path), command.get_help(ctx)))
+    sections = [_section(title, text) for title, text in help_texts(WIDTH)]
     index = "\n".join(f"- [`{title}`](#{_anchor(title)})" for title, _ in sections[1:])
     return "\n".join(
         [
