@@ -138,6 +138,32 @@ def test_negative_and_out_of_range_numbers_in_date_cells_staged_as_numbers(tmp_p
     )
 
 
+def test_negative_numbers_in_date_cells_of_an_xls_staged_as_numbers(tmp_path):
+    """The same for .xls by xlwt (RK and NUMBER records): calamine gives -1 as the time
+    00:00:00; xlrd, the reference, calls it a date it cannot convert."""
+    import xlrd
+    import xlwt
+
+    book = xlwt.Workbook(encoding="utf-8")
+    ws = book.add_sheet("S")
+    dated = xlwt.easyxf(num_format_str="YYYY-MM-DD")
+    for r, row in enumerate([("差额", "日期"), (-1, 45356), (-12345.678, 3000000), (-0.5, 45357.5)]):
+        for c, value in enumerate(row):
+            ws.write(r, c, value, dated if r else xlwt.Style.default_style)
+    book.save(str(tmp_path / "neg.xls"))
+    sheet = xlrd.open_workbook(str(tmp_path / "neg.xls")).sheet_by_index(0)
+    assert [sheet.cell_value(r, 0) for r in (1, 2, 3)] == [-1, -12345.678, -0.5]
+    assert sheet.cell_type(1, 0) == xlrd.XL_CELL_DATE
+    result, rows = _run(tmp_path, {"kind": "xls", "path": "neg.xls"})
+    assert [(r["差额"], r["日期"]) for r in rows] == [
+        ("-1", "2024-03-05"),
+        ("-12345.678", "3000000"),
+        ("-0.5", "2024-03-06 12:00:00"),
+    ]
+    assert any("row 2, column A: -1 in a date-formatted cell is no date" in w for w in result.warnings)
+    assert any("row 3, column B: 3000000 in a date-formatted cell" in w for w in result.warnings)
+
+
 def test_out_of_range_serial_alone_is_a_number_on_the_fast_path_too(tmp_path):
     wb = openpyxl.Workbook()
     ws = wb.active

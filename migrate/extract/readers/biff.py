@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from migrate.errors import SourceError
+from migrate.extract.guards import LAST_SERIAL
+from migrate.extract.readers import cell_text
+from migrate.extract.readers.ooxml import BUILTIN_DATES, is_date_code
 
 
 @dataclass(frozen=True)
@@ -19,6 +22,9 @@ class XlsFacts:
     errors: tuple[tuple[int, int, str], ...] = ()  # (row, column, both 1-based; text shown)
     cells: int = 0  # cells holding a value
     extent: tuple[int, int] = (0, 0)  # (last row, last column) holding one, 1-based
+    # numbers in date-formatted cells that are no date (negative, past 9999-12-31): calamine
+    # gives -1 as the time 00:00:00; the number is staged instead, with a warning (as for xlsx)
+    odd_dates: tuple[tuple[int, int, str], ...] = ()  # (row, column, both 1-based; the number)
     probe_failed: bool = False  # neither the BIFF8 walk nor xlrd could read the row formatting
 
     @property
@@ -105,6 +111,7 @@ def xls_hidden_rows(path: Path, sheet: str) -> frozenset[int]:
 _BIFF_BOF, _BIFF_EOF, _BIFF_BOUNDSHEET, _BIFF_ROW = 0x0809, 0x000A, 0x0085, 0x0208
 _BIFF_BOOLERR, _BIFF_FORMULA = 0x0205, 0x0006
 _BIFF_MULRK, _BIFF_FILEPASS = 0x00BD, 0x002F
+_BIFF_NUMBER, _BIFF_RK, _BIFF_FORMAT, _BIFF_XF = 0x0203, 0x027E, 0x041E, 0x00E0
 # records holding one cell's value: NUMBER, RK, LABELSST, LABEL, RSTRING, BOOLERR, FORMULA
 _BIFF_CELLS = frozenset((0x0203, 0x027E, 0x00FD, 0x0204, 0x00D6, _BIFF_BOOLERR, _BIFF_FORMULA))
 _ROW_HIDDEN = 0x20  # ROW record, 32-bit flags at offset 12: bit 5 is "height zero" (hidden)
@@ -133,7 +140,8 @@ def _biff8_facts(data: bytes, sheet: str) -> XlsFacts | None:
     start = _biff8_sheet_offsets(stream).get(sheet)
     if start is None:
         return None
-    hidden, errors = set(), []
+    hidden, errors, odd = set(), [], []
+    date_xfs = _biff8_date_xfs(stream)
     cells = last_row = last_col = 0
     # Excel's INDEX -> DBCELL chain could skip the cell records, but xlwt and LibreOffice write
     # no INDEX; the plain walk is the one path every writer's file takes
@@ -149,7 +157,62 @@ def _biff8_facts(data: bytes, sheet: str) -> XlsFacts | None:
         last_row, last_col = max(last_row, row + 1), max(last_col, last + 1)
         if (code := _error_code(stream, kind, pos)) is not None:
             errors.append((row + 1, col + 1, ERROR_TEXTS.get(code, "#N/A")))
-    return XlsFacts(frozenset(hidden), tuple(errors), cells, (last_row, last_col))
+        elif date_xfs:
+            odd.extend(
+                (row + 1, c + 1, cell_text(v)) for c, v in _dated_numbers(stream, kind, pos, size, date_xfs)
+            )
+    return XlsFacts(frozenset(hidden), tuple(errors), cells, (last_row, last_col), tuple(odd))
+
+
+def _biff8_date_xfs(stream: bytes) -> frozenset[int]:
+    """Indexes of the XF records (a cell's format) that show a date or time, as calamine
+    decides it: a built-in date format or a FORMAT record whose code has y, m, d, h or s."""
+    formats: dict[int, bool] = {}
+    xfs, pos = [], 0
+    while pos + 4 <= len(stream):
+        kind, size = struct.unpack_from("<HH", stream, pos)
+        if kind == _BIFF_FORMAT and size >= 5:
+            ifmt, count, wide = struct.unpack_from("<HHB", stream, pos + 4)
+            raw = stream[pos + 9 : pos + 9 + count * (2 if wide & 1 else 1)]
+            formats[ifmt] = is_date_code(raw.decode("utf-16-le" if wide & 1 else "latin-1", "replace"))
+        elif kind == _BIFF_XF and size >= 4:
+            xfs.append(struct.unpack_from("<H", stream, pos + 6)[0])
+        elif kind == _BIFF_EOF:
+            break
+        pos += 4 + size
+    return frozenset(i for i, ifmt in enumerate(xfs) if formats.get(ifmt, ifmt in BUILTIN_DATES))
+
+
+def _dated_numbers(stream: bytes, kind: int, pos: int, size: int, date_xfs: frozenset[int]):
+    """(0-based column, value) of the numbers of a NUMBER, RK, MULRK or FORMULA record (cached
+    number) whose format shows a date and which are no date: negative, or past 9999-12-31."""
+    col = struct.unpack_from("<H", stream, pos + 6)[0]
+    if kind == _BIFF_MULRK:
+        entries = [(col + i, pos + 8 + 6 * i) for i in range((size - 6) // 6)]
+    elif kind in (_BIFF_NUMBER, _BIFF_RK) or (
+        kind == _BIFF_FORMULA and stream[pos + 16 : pos + 18] != b"\xff\xff"
+    ):
+        entries = [(col, pos + 8)]
+    else:
+        return
+    for column, at in entries:
+        if struct.unpack_from("<H", stream, at)[0] not in date_xfs:
+            continue
+        if kind in (_BIFF_RK, _BIFF_MULRK):
+            value = _rk_value(struct.unpack_from("<I", stream, at + 2)[0])
+        else:
+            value = struct.unpack_from("<d", stream, at + 2)[0]
+        if value < 0 or value >= LAST_SERIAL + 1:
+            yield column, value
+
+
+def _rk_value(rk: int) -> float:
+    """An RK number: a 30-bit integer or the top 30 bits of a double, maybe times 100."""
+    if rk & 2:
+        value = float(struct.unpack("<i", struct.pack("<I", rk))[0] >> 2)
+    else:
+        value = struct.unpack("<d", struct.pack("<Q", (rk & 0xFFFFFFFC) << 32))[0]
+    return value / 100 if rk & 1 else value
 
 
 def _error_code(stream: bytes, kind: int, pos: int) -> int | None:

@@ -10,7 +10,7 @@ from defusedxml import ElementTree
 
 _NS_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 # built-in number formats that show a date or time (ECMA-376 18.8.30, with the CJK ones)
-_BUILTIN_DATES = frozenset([*range(14, 23), *range(27, 37), *range(45, 48), *range(50, 59)])
+BUILTIN_DATES = frozenset([*range(14, 23), *range(27, 37), *range(45, 48), *range(50, 59)])
 _LITERALS = re.compile(r'"[^"]*"|\\.|\[(?![hms]+\])[^\]]*\]', re.IGNORECASE)
 STYLES_CAP = 64 << 20  # a styles part larger than this is not read for date styles
 
@@ -27,7 +27,7 @@ def date_styles(zf: zipfile.ZipFile) -> frozenset[int]:
     except Exception:  # noqa: BLE001 - a damaged part: the guard's own inflate of it says so
         return frozenset()
     custom = {
-        int(f.get("numFmtId", -1)): _is_date_code(f.get("formatCode", ""))
+        int(f.get("numFmtId", -1)): is_date_code(f.get("formatCode", ""))
         for f in root.iter(f"{_NS_MAIN}numFmt")
     }
     xfs = root.find(f"{_NS_MAIN}cellXfs")
@@ -39,12 +39,12 @@ def date_styles(zf: zipfile.ZipFile) -> frozenset[int]:
             fmt = int(xf.get("numFmtId", 0))
         except ValueError:
             continue
-        if custom.get(fmt, fmt in _BUILTIN_DATES):
+        if custom.get(fmt, fmt in BUILTIN_DATES):
             out.add(index)
     return frozenset(out)
 
 
-def _is_date_code(code: str) -> bool:
+def is_date_code(code: str) -> bool:
     return any(ch in "ymdhs" for ch in _LITERALS.sub("", code).lower())
 
 

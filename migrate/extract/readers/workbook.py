@@ -199,7 +199,7 @@ class Workbook:
             formulas_without_value=scan.formulas_without_value,
             errors=facts.errors,
             extras={"hidden_rows_unknown": True} if facts.probe_failed else {},
-            odd_dates=scan.odd_dates,
+            odd_dates=facts.odd_dates if self.kind == "xls" else scan.odd_dates,
             texts=scan.texts,
             reader="calamine",
         )
@@ -219,7 +219,9 @@ class Workbook:
                     return
                 yield item
 
-        return RawSheet(name=name, rows=guarded(), hidden_rows=facts.hidden_rows, reader="xlrd")
+        return RawSheet(
+            name=name, rows=guarded(), hidden_rows=facts.hidden_rows, odd_dates=facts.odd_dates, reader="xlrd"
+        )
 
     def read_fast(self, name: str, spec: SourceSpec, skipped: Counter) -> ArrowRows | None:
         """The sheet's staged rows by the fast path (readers/fast.py), or None when it must be
