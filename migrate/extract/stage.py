@@ -285,6 +285,8 @@ def _stage_workbook(path, shown, spec, chunk, writer, state, progress, name) -> 
             f"{shown}: the workbook counts dates from 1904 (Mac Excel's date system): date cells are "
             "staged as dates, but a bare serial number in it counts days from 1904-01-01, not 1900."
         )
+    for note in book.notes:
+        state.warn(note)
     try:
         for sheet_name in _sheets(book, spec, shown, state):
             if _stage_segments(book, sheet_name, shown, spec, writer, state, progress, name):

@@ -282,6 +282,43 @@ def test_xls_error_cells_staged_as_their_text_and_error_rows_kept(tmp_path):
     assert result.skipped == {}
 
 
+# ---------------------------------------------------------------- 14: text calamine mis-decodes
+
+
+def _with_codepage(path: Path, codepage: int) -> None:
+    """The file with its CODEPAGE record saying `codepage` instead of xlwt's 1200 (UTF-16), as
+    the BIFF8 writers of some ERPs and PHP/Perl exporters write it: Excel and xlrd ignore it for
+    BIFF8 text, which is Latin-1 or UTF-16 whatever it says."""
+    data = path.read_bytes()
+    record = b"\x42\x00\x02\x00\xb0\x04"
+    assert data.count(record) == 1
+    path.write_bytes(data.replace(record, record[:4] + codepage.to_bytes(2, "little")))
+
+
+def test_an_xls_whose_text_calamine_misdecodes_is_read_by_xlrd(tmp_path):
+    import xlrd
+    import xlwt
+
+    book = xlwt.Workbook(encoding="utf-8")
+    ws = book.add_sheet("Stock")
+    for r, row in enumerate([("Name", "数量", "Lieferant"), ("Müller café", 5, "物料 M1"), ("x", 2.5, "")]):
+        for c, value in enumerate(row):
+            ws.write(r, c, value)
+    book.save(str(tmp_path / "cp.xls"))
+    _with_codepage(tmp_path / "cp.xls", 1252)
+    misread = calamine.CalamineWorkbook.from_path(str(tmp_path / "cp.xls")).get_sheet_by_name("Stock")
+    assert misread.to_python()[1][0] == "M\x00ü\x00l\x00l\x00e\x00r\x00 \x00c\x00a\x00f\x00é\x00"
+    sheet = xlrd.open_workbook(str(tmp_path / "cp.xls")).sheet_by_name("Stock")
+    assert sheet.row_values(1) == ["Müller café", 5.0, "物料 M1"]
+    result, rows = _run(tmp_path, {"kind": "xls", "path": "cp.xls", "sheet": "Stock"})
+    assert [(r["name"], r["数量"], r["lieferant"]) for r in rows] == [
+        ("Müller café", "5", "物料 M1"),
+        ("x", "2.5", None),
+    ]
+    assert result.reader == "xlrd"
+    assert any("calamine mis-decodes its text" in w and "read by xlrd" in w for w in result.warnings)
+
+
 # ---------------------------------------------------------------- 13: every reader call a boundary
 
 

@@ -69,18 +69,40 @@ def sparse_sheets(path: Path) -> list[tuple[str, bool]] | None:
 
 def old_biff_sheets(path: Path, shown: str) -> list[tuple[str, bool]]:
     """(name, visible) of a BIFF2-4 file's sheets (calamine reads BIFF8 only; xlrd reads these)."""
+    return xlrd_sheets(path, shown, "an Excel 2.x-4.0 worksheet")
+
+
+def xlrd_sheets(path: Path, shown: str, what: str = "an Excel 97-2003 workbook") -> list[tuple[str, bool]]:
+    """(name, visible) of the worksheets of a workbook read by xlrd (read_sparse)."""
     import xlrd
 
     try:
         book = xlrd.open_workbook(str(path), on_demand=True, logfile=io.StringIO())
     except Exception as exc:  # noqa: BLE001 - xlrd's errors on a damaged stream
-        raise SourceError(
-            f"{shown} cannot be read as an Excel 2.x-4.0 worksheet ({str(exc)[:200]})."
-        ) from None
+        raise SourceError(f"{shown} cannot be read as {what} ({str(exc)[:200]}).") from None
     try:
-        return [(name, True) for name in book.sheet_names()]
+        shown_states = getattr(book, "_sheet_visibility", None) or []
+        names = book.sheet_names()
+        return [(name, i >= len(shown_states) or shown_states[i] == 0) for i, name in enumerate(names)]
     finally:
         book.release_resources()
+
+
+def calamine_misdecodes(path: Path, sheet_names: list[str]) -> str | None:
+    """Why calamine's text of an .xls is wrong, or None. calamine decodes a BIFF8 string in the
+    workbook's declared code page, but BIFF8 text is Latin-1 or UTF-16 whatever the CODEPAGE
+    record says (1200 in Excel's files; 1252 or 936 in some ERPs' exports): "Müller" comes out
+    "M\\x00ü\\x00l\\x00..." and Chinese as other Chinese. xlrd decodes both right. Seen in its
+    sheet names (NUL characters) or in the CODEPAGE record itself."""
+    if any("\x00" in name for name in sheet_names):
+        return "NUL characters in its sheet names"
+    try:
+        codepage = _biff8_codepage(path.read_bytes())
+    except Exception:  # noqa: BLE001 - a side probe: calamine's reading stands
+        return None
+    if codepage is not None and codepage != _UTF16_CODEPAGE:
+        return f"code page {codepage} declared for text stored as UTF-16"
+    return None
 
 
 def xls_encrypted(path: Path) -> bool:
@@ -112,6 +134,7 @@ _BIFF_BOF, _BIFF_EOF, _BIFF_BOUNDSHEET, _BIFF_ROW = 0x0809, 0x000A, 0x0085, 0x02
 _BIFF_BOOLERR, _BIFF_FORMULA = 0x0205, 0x0006
 _BIFF_MULRK, _BIFF_FILEPASS = 0x00BD, 0x002F
 _BIFF_NUMBER, _BIFF_RK, _BIFF_FORMAT, _BIFF_XF = 0x0203, 0x027E, 0x041E, 0x00E0
+_BIFF_CODEPAGE, _UTF16_CODEPAGE = 0x0042, 1200
 # records holding one cell's value: NUMBER, RK, LABELSST, LABEL, RSTRING, BOOLERR, FORMULA
 _BIFF_CELLS = frozenset((0x0203, 0x027E, 0x00FD, 0x0204, 0x00D6, _BIFF_BOOLERR, _BIFF_FORMULA))
 _ROW_HIDDEN = 0x20  # ROW record, 32-bit flags at offset 12: bit 5 is "height zero" (hidden)
@@ -238,6 +261,29 @@ def _records_by_walk(stream: bytes, start: int) -> Iterator[tuple[int, int, int]
         elif kind == _BIFF_EOF:
             return
         pos += 4 + size
+
+
+def _biff8_codepage(data: bytes) -> int | None:
+    """The CODEPAGE record of a BIFF8 workbook's globals; None for other BIFF versions."""
+    stream = _workbook_stream(data)
+    if not stream or struct.unpack_from("<HHH", stream, 0)[::2] != (_BIFF_BOF, 0x0600):
+        return None
+    pos = 0
+    while pos + 4 <= len(stream):
+        kind, size = struct.unpack_from("<HH", stream, pos)
+        if kind == _BIFF_CODEPAGE and size >= 2:
+            return struct.unpack_from("<H", stream, pos + 4)[0]
+        if kind in (_BIFF_EOF, _BIFF_BOUNDSHEET):
+            return None  # CODEPAGE comes before the sheets' records
+        pos += 4 + size
+    return None
+
+
+def _workbook_stream(data: bytes) -> bytes | None:
+    from xlrd.compdoc import CompDoc
+
+    doc = CompDoc(data, logfile=io.StringIO())
+    return doc.get_named_stream("Workbook") or doc.get_named_stream("Book")
 
 
 def _biff8_sheets(data: bytes) -> list[tuple[str, bool, bool]]:

@@ -33,9 +33,11 @@ from migrate.extract.guards import (
 from migrate.extract.readers import RawSheet, fast, segments
 from migrate.extract.readers.biff import (
     XlsFacts,
+    calamine_misdecodes,
     old_biff_sheets,
     read_sparse,
     sparse_sheets,
+    xlrd_sheets,
     xls_encrypted,
     xls_facts,
 )
@@ -117,6 +119,21 @@ class Workbook:
         if kind == "xls" and self.what == "ole2":
             self.sparse = sparse_sheets(path)
         self.book = _open_calamine(path, shown) if self.markup is None and self.sparse is None else None
+        self.notes: list[str] = []  # warnings about the whole workbook
+        if self.book is not None and kind == "xls" and self.what == "ole2":
+            self._xlrd_if_misdecoded()
+
+    def _xlrd_if_misdecoded(self) -> None:
+        """An .xls whose text calamine mis-decodes (biff.calamine_misdecodes) is read by xlrd."""
+        why = calamine_misdecodes(self.path, [meta.name for meta in self.book.sheets_metadata])
+        if why is None:
+            return
+        self.book.close()
+        self.book = None
+        self.sparse = xlrd_sheets(self.path, self.shown)
+        self.notes.append(
+            f"{self.shown}: calamine mis-decodes its text ({why}); the workbook is read by xlrd instead."
+        )
 
     def _big_chosen(self, sizes: dict[str, int], choose: Chooser) -> frozenset[str]:
         """Parts of the sheets the source reads that are big enough to read in segments."""
