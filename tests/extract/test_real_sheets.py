@@ -319,6 +319,39 @@ def test_an_xls_whose_text_calamine_misdecodes_is_read_by_xlrd(tmp_path):
     assert any("calamine mis-decodes its text" in w and "read by xlrd" in w for w in result.warnings)
 
 
+# ---------------------------------------------------------------- 6: long .xls texts over CONTINUE records
+
+LONG_TEXT = "Lot A-17 " * 913 + "批次质检记录" * 1372 + "end of note; " * 637 + "ok"  # 24,732 characters
+
+
+def test_long_xls_texts_over_continue_records_are_staged_whole(tmp_path):
+    """A 24,732-character text, Latin then Chinese then Latin, cut over CONTINUE records with the
+    compressed/UTF-16 flag changing at the cuts: as a shared string (plain, and with rich-text
+    runs cut by a CONTINUE) and as a formula's cached text result (a STRING record), which
+    calamine cut at 8,217 characters. Each staged whole, as xlrd reads it."""
+    import xlrd
+
+    from tests.extract import biff_books as bb
+
+    assert len(LONG_TEXT) == 24_732
+    sst = bb.Sst()
+    for text in ("备注", "kind"):
+        sst.add(text, wide=True)
+    sst.add_split(LONG_TEXT)
+    sst.add_split(LONG_TEXT, runs=3, runs_cut=1, first=5)
+    sst.add("after", wide=False)
+    cells = [bb.label_sst(0, 0, 0), bb.label_sst(0, 1, 1)]
+    cells += [bb.label_sst(1, 0, 2), bb.label_sst(2, 0, 3), bb.label_sst(3, 0, 4)]
+    cells += [bb.formula_text(4, 0, bb.pieces(LONG_TEXT, bb.MAX_DATA - 3)), bb.label(4, 1, "formula")]
+    bb.save(tmp_path / "long.xls", bb.workbook("S", cells, sst))
+    sheet = xlrd.open_workbook(str(tmp_path / "long.xls")).sheet_by_name("S")
+    assert sheet.col_values(0) == ["备注", LONG_TEXT, LONG_TEXT, "after", LONG_TEXT]
+    result, rows = _run(tmp_path, {"kind": "xls", "path": "long.xls"})
+    assert [(r["_row"], len(r["备注"])) for r in rows] == [(2, 24_732), (3, 24_732), (4, 5), (5, 24_732)]
+    assert [r["备注"] for r in rows] == sheet.col_values(0)[1:]
+    assert rows[3]["kind"] == "formula" and result.reader == "calamine"
+
+
 # ---------------------------------------------------------------- 13: every reader call a boundary
 
 

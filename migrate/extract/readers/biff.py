@@ -25,6 +25,9 @@ class XlsFacts:
     # numbers in date-formatted cells that are no date (negative, past 9999-12-31): calamine
     # gives -1 as the time 00:00:00; the number is staged instead, with a warning (as for xlsx)
     odd_dates: tuple[tuple[int, int, str], ...] = ()  # (row, column, both 1-based; the number)
+    # a formula's text result longer than one record (8,224 bytes) goes on in CONTINUE records,
+    # which calamine does not read: it cut a 24,732-character text at 8,217. The whole text:
+    texts: tuple[tuple[int, int, str], ...] = ()  # (row, column, both 1-based; the text)
     probe_failed: bool = False  # neither the BIFF8 walk nor xlrd could read the row formatting
 
     @property
@@ -135,6 +138,7 @@ _BIFF_BOOLERR, _BIFF_FORMULA = 0x0205, 0x0006
 _BIFF_MULRK, _BIFF_FILEPASS = 0x00BD, 0x002F
 _BIFF_NUMBER, _BIFF_RK, _BIFF_FORMAT, _BIFF_XF = 0x0203, 0x027E, 0x041E, 0x00E0
 _BIFF_CODEPAGE, _UTF16_CODEPAGE = 0x0042, 1200
+_BIFF_STRING, _BIFF_CONTINUE = 0x0207, 0x003C
 # records holding one cell's value: NUMBER, RK, LABELSST, LABEL, RSTRING, BOOLERR, FORMULA
 _BIFF_CELLS = frozenset((0x0203, 0x027E, 0x00FD, 0x0204, 0x00D6, _BIFF_BOOLERR, _BIFF_FORMULA))
 _ROW_HIDDEN = 0x20  # ROW record, 32-bit flags at offset 12: bit 5 is "height zero" (hidden)
@@ -165,10 +169,13 @@ def _biff8_facts(data: bytes, sheet: str) -> XlsFacts | None:
         return None
     hidden, errors, odd = set(), [], []
     date_xfs = _biff8_date_xfs(stream)
+    long_texts = _LongTexts(stream)
     cells = last_row = last_col = 0
     # Excel's INDEX -> DBCELL chain could skip the cell records, but xlwt and LibreOffice write
     # no INDEX; the plain walk is the one path every writer's file takes
     for kind, pos, size in _records_by_walk(stream, start):
+        if long_texts.took(kind, pos, size):
+            continue
         if kind == _BIFF_ROW:
             row, flags = struct.unpack_from("<H10xI", stream, pos + 4)
             if flags & _ROW_HIDDEN:
@@ -184,7 +191,51 @@ def _biff8_facts(data: bytes, sheet: str) -> XlsFacts | None:
             odd.extend(
                 (row + 1, c + 1, cell_text(v)) for c, v in _dated_numbers(stream, kind, pos, size, date_xfs)
             )
-    return XlsFacts(frozenset(hidden), tuple(errors), cells, (last_row, last_col), tuple(odd))
+    long_texts.took(_BIFF_EOF, 0, 0)
+    return XlsFacts(
+        frozenset(hidden), tuple(errors), cells, (last_row, last_col), tuple(odd), tuple(long_texts.texts)
+    )
+
+
+class _LongTexts:
+    """Formula text results cut over CONTINUE records: a FORMULA whose cached result is text is
+    followed by a STRING record holding it (character count, then a high-byte flag and the
+    characters), and CONTINUE records each starting with its own flag (compressed Latin-1 or
+    UTF-16: the flag may change from one record to the next, with the script of the text)."""
+
+    def __init__(self, stream: bytes) -> None:
+        self.stream = stream
+        self.texts: list[tuple[int, int, str]] = []
+        self.formula: tuple[int, int] | None = None  # the last formula cell (row, column), 0-based
+        self.parts: list[bytes] = []  # the STRING record's data, then its CONTINUEs'
+
+    def took(self, kind: int, pos: int, size: int) -> bool:
+        """Whether the record was the STRING or a CONTINUE (nothing else to do with it)."""
+        data = self.stream[pos + 4 : pos + 4 + size]
+        if kind == _BIFF_CONTINUE and self.parts:
+            self.parts.append(data)
+            return True
+        if len(self.parts) > 1 and self.formula is not None:
+            self.texts.append((self.formula[0] + 1, self.formula[1] + 1, _continued_text(self.parts)))
+        self.parts = []
+        if kind == _BIFF_STRING and self.formula is not None and size >= 3:
+            self.parts = [data]
+            return True
+        if kind == _BIFF_FORMULA:
+            self.formula = struct.unpack_from("<HH", self.stream, pos + 4)
+        elif kind != _BIFF_ROW:
+            self.formula = None
+        return kind in (_BIFF_STRING, _BIFF_CONTINUE)
+
+
+def _continued_text(parts: list[bytes]) -> str:
+    count = struct.unpack_from("<H", parts[0])[0]
+    pieces = []
+    for i, part in enumerate(parts):
+        part = part[2:] if i == 0 else part
+        if part:
+            pieces.append(part[1:].decode("utf-16-le" if part[0] & 1 else "latin-1", "replace"))
+    return "".join(pieces)[:count]
 
 
 def _biff8_date_xfs(stream: bytes) -> frozenset[int]:
@@ -256,7 +307,11 @@ def _records_by_walk(stream: bytes, start: int) -> Iterator[tuple[int, int, int]
     pos = start
     while pos + 4 <= len(stream):
         kind, size = struct.unpack_from("<HH", stream, pos)
-        if (kind == _BIFF_ROW and size >= 16) or ((kind in _BIFF_CELLS or kind == _BIFF_MULRK) and size >= 8):
+        if (
+            (kind == _BIFF_ROW and size >= 16)
+            or ((kind in _BIFF_CELLS or kind == _BIFF_MULRK) and size >= 8)
+            or kind in (_BIFF_STRING, _BIFF_CONTINUE)
+        ):
             yield kind, pos, size
         elif kind == _BIFF_EOF:
             return

@@ -217,7 +217,7 @@ class Workbook:
             errors=facts.errors,
             extras={"hidden_rows_unknown": True} if facts.probe_failed else {},
             odd_dates=facts.odd_dates if self.kind == "xls" else scan.odd_dates,
-            texts=scan.texts,
+            texts=facts.texts if self.kind == "xls" else scan.texts,
             reader="calamine",
         )
 
@@ -237,7 +237,12 @@ class Workbook:
                 yield item
 
         return RawSheet(
-            name=name, rows=guarded(), hidden_rows=facts.hidden_rows, odd_dates=facts.odd_dates, reader="xlrd"
+            name=name,
+            rows=guarded(),
+            hidden_rows=facts.hidden_rows,
+            odd_dates=facts.odd_dates,
+            texts=facts.texts,
+            reader="xlrd",
         )
 
     def read_fast(self, name: str, spec: SourceSpec, skipped: Counter) -> ArrowRows | None:
