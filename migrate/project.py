@@ -81,6 +81,14 @@ class SourceSpec(Spec):
         "variable, never written in the file: `password: ${SUPPLIERS_XLSX_PASSWORD}`. The workbook is "
         "decrypted (msoffcrypto-tool) into a temporary file that is removed after the extract.",
     )
+    inflate_limit_mb: int | None = Field(
+        default=None,
+        gt=0,
+        le=4096,
+        description="xlsx, xlsb, ods: how far (in MB) one part of the zip may inflate at any compression "
+        "ratio (default 16); past it, a part compressed more than 100:1 is refused as a zip bomb. Raise it "
+        "for a genuine workbook of repetitive rows refused so.",
+    )
     stop_at: str | None = None  # regex: a row whose first non-empty cell matches ends the sheet (合计, Total)
     skip_empty_rows: bool = True
     # text files
@@ -103,6 +111,8 @@ class SourceSpec(Spec):
             raise ValueError(f"a {self.kind} source needs `path`")
         if self.header == "none" and self.kind in ("csv", "sql"):
             raise ValueError("`header: none` is for workbooks (xlsx, xls, xlsb, ods)")
+        if self.inflate_limit_mb is not None and self.kind not in ("xlsx", "xlsb", "ods"):
+            raise ValueError("`inflate_limit_mb` is for zipped workbooks (xlsx, xlsb, ods)")
         if self.password is not None and self.kind != "xlsx":
             raise ValueError("`password` opens an encrypted xlsx only")
         if sum(x is not None for x in (self.sheet, self.sheets, self.sheet_pattern)) > 1:

@@ -113,7 +113,7 @@ def spec_table(model: type[BaseModel], links: dict[type, str], notes: dict[str, 
     rows = ["| key | type | default | what it does |", "|---|---|---|---|"]
     for name, field in model.model_fields.items():
         key = key_name(name, field)
-        text = (notes or {}).get(key) or comments.get(name, "")
+        text = (notes or {}).get(key) or comments.get(name, "") or field.description or ""
         words = type_words(field.annotation, links)
         rows.append(f"| `{key}` | {words} | {default_words(field)} | {_cell(text)} |")
     return "\n".join(rows)

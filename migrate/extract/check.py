@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from migrate.errors import MigrateError
 from migrate.extract.fingerprint import file_fingerprint, spec_hash
+from migrate.extract.guards import grace_of
 from migrate.extract.layout import SheetLayout
 from migrate.extract.readers import database, text
 from migrate.extract.readers.workbook import Workbook
@@ -143,7 +144,7 @@ def _probe(project: Project, name: str, spec: SourceSpec) -> tuple[str, list[str
     if spec.kind == "csv":
         header, _chunks, _, _ = text.read_text(path, shown, spec, 1000, Counter())
         return fingerprint, header
-    book = Workbook(path, shown, spec.kind, password=spec.password)
+    book = Workbook(path, shown, spec.kind, password=spec.password, grace=grace_of(spec.inflate_limit_mb))
     try:
         columns: list[str] = []
         for sheet_name in _sheets(book, spec, shown, _RunState()):

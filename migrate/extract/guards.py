@@ -24,7 +24,8 @@ MAX_ENTRIES = 10_000
 MAX_RATIO = 100  # uncompressed : compressed, per entry (Apache POI's default)
 # The ratio alone refuses genuine files (a sheet of repeated rows compresses 121:1 and more):
 # an entry may inflate this far at any ratio; past it, the ratio limit applies. 16 MB of sheet
-# XML is about 160 MB for calamine to hold, well inside the 512 MB bound.
+# XML is about 160 MB for calamine to hold, well inside the 512 MB bound. A source may raise it
+# (`inflate_limit_mb`, whose documented default is this).
 RATIO_GRACE = 16 << 20
 MAX_ENTRY_BYTES = 4 << 30
 MAX_TOTAL_BYTES = 8 << 30
@@ -200,6 +201,7 @@ def check_zip(
     shown: str,
     sheet_parts: frozenset[str] | None = None,
     defer: Callable[[dict[str, int]], frozenset[str]] | None = None,
+    grace: int = RATIO_GRACE,
 ) -> ZipScan:
     """Check declared sizes, then inflate each entry with a cap; scan sheet parts on the way.
     The other parts are inflated before the worksheets, so `defer` may read them (the workbook
@@ -209,7 +211,7 @@ def check_zip(
     zf = open_zip(path, shown)
     with zf:
         infos = zf.infolist()
-        check_declared(infos, shown)
+        check_declared(infos, shown, grace)
         scan = ZipScan(date_styles=date_styles(zf), untrimmed=untrimmed_shared_strings(zf))
         later: frozenset[str] = frozenset()
         infos.sort(key=lambda info: info.filename.startswith("xl/worksheets/"))  # stable
@@ -224,7 +226,11 @@ def check_zip(
                 continue
             is_sheet = sheet_parts is None or info.filename in sheet_parts
             inflate = SheetInflate(
-                zf, info, shown, scan_sheet=is_sheet and info.filename.startswith("xl/worksheets/")
+                zf,
+                info,
+                shown,
+                scan_sheet=is_sheet and info.filename.startswith("xl/worksheets/"),
+                grace=grace,
             )
             inflate.date_styles, inflate.untrimmed = scan.date_styles, scan.untrimmed
             for _ in inflate:
@@ -245,7 +251,12 @@ def open_zip(path: Path, shown: str) -> zipfile.ZipFile:
         ) from None
 
 
-def check_declared(infos: list[zipfile.ZipInfo], shown: str) -> None:
+def grace_of(inflate_limit_mb: int | None) -> int:
+    """The bytes a zip entry may inflate at any ratio, for a source's `inflate_limit_mb`."""
+    return inflate_limit_mb << 20 if inflate_limit_mb else RATIO_GRACE
+
+
+def check_declared(infos: list[zipfile.ZipInfo], shown: str, grace: int = RATIO_GRACE) -> None:
     if len(infos) > MAX_ENTRIES:
         raise SourceError(
             f"{shown} is refused: its zip holds {len(infos):,} entries (limit {MAX_ENTRIES:,})."
@@ -254,7 +265,7 @@ def check_declared(infos: list[zipfile.ZipInfo], shown: str) -> None:
     for info in infos:
         if info.flag_bits & 0x1:
             raise SourceError(f"{shown} is refused: zip entry {info.filename} is encrypted.")
-        _check_size(info.filename, info.file_size, info.compress_size, shown)
+        _check_size(info.filename, info.file_size, info.compress_size, shown, grace)
         total += info.file_size
         if total > MAX_TOTAL_BYTES:
             raise SourceError(
@@ -262,14 +273,16 @@ def check_declared(infos: list[zipfile.ZipInfo], shown: str) -> None:
             )
 
 
-def _check_size(name: str, size: int, compressed: int, shown: str) -> None:
+def _check_size(name: str, size: int, compressed: int, shown: str, grace: int = RATIO_GRACE) -> None:
     if size > MAX_ENTRY_BYTES:
         raise SourceError(f"{shown} is refused: zip entry {name} inflates to {size:,} bytes (a zip bomb?).")
-    if size > RATIO_GRACE and size > MAX_RATIO * max(compressed, 1):
+    if size > grace and size > MAX_RATIO * max(compressed, 1):
         raise SourceError(
             f"{shown} is refused: zip entry {name} inflates {size // max(compressed, 1):,} times "
             f"(limit {MAX_RATIO}:1), as zip bombs do.",
-            hint="If the file is genuine, open it in Excel and save it again.",
+            hint=f"If the file is genuine, raise the source's `inflate_limit_mb` (now {grace >> 20}: "
+            f"MB allowed at any ratio) above the {size >> 20} MB that entry inflates to, or open it in "
+            "Excel and save it again.",
         )
 
 
@@ -278,12 +291,18 @@ class SheetInflate:
     blocks of whole rows (a sheet's XML cut before a `<row`); `scan` is set once it is exhausted."""
 
     def __init__(
-        self, zf: zipfile.ZipFile, info: zipfile.ZipInfo, shown: str, scan_sheet: bool, scan_rows: bool = True
+        self,
+        zf: zipfile.ZipFile,
+        info: zipfile.ZipInfo,
+        shown: str,
+        scan_sheet: bool,
+        scan_rows: bool = True,
+        grace: int = RATIO_GRACE,
     ) -> None:
         """`scan_rows=False`: only the facts of the first rows are gathered (the segmented read
         has its workers scan the rows), and `scan` stays None."""
         self.zf, self.info, self.shown, self.scan_sheet = zf, info, shown, scan_sheet
-        self.scan_rows = scan_rows
+        self.scan_rows, self.grace = scan_rows, grace
         self.facts = _FastFacts()
         self.hidden: set[int] = set()
         self.formulas: list[tuple[int, str]] = []
@@ -306,7 +325,7 @@ class SheetInflate:
                         raise SourceError(
                             f"{shown} is refused: zip entry {info.filename} inflates past its declared size."
                         )
-                    _check_size(info.filename, seen, info.compress_size, shown)
+                    _check_size(info.filename, seen, info.compress_size, shown, self.grace)
                     data = tail + chunk if tail else chunk
                     if (
                         seen == len(chunk)

@@ -14,6 +14,7 @@ from migrate.db import make_engine
 from migrate.errors import ConfigError, SourceError
 from migrate.extract.claim import SourceClaim
 from migrate.extract.fingerprint import file_fingerprint, spec_hash
+from migrate.extract.guards import grace_of
 from migrate.extract.layout import SheetLayout, header_notes
 from migrate.extract.readers import column_letter, database, text
 from migrate.extract.readers.segments import Unsegmentable
@@ -279,6 +280,7 @@ def _stage_workbook(path, shown, spec, chunk, writer, state, progress, name) -> 
         spec.kind,
         choose=lambda sheets: _choose_sheets(sheets, spec, shown)[0],
         password=spec.password,
+        grace=grace_of(spec.inflate_limit_mb),
     )
     if book.date1904:
         state.warn(

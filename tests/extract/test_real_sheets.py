@@ -690,6 +690,27 @@ def test_a_small_sheet_compressing_past_100_to_1_is_read_not_refused_as_a_bomb(t
     assert result.rows == 60_000 and staged_rows[-1]["状态"] == sb.NOTES[3]
 
 
+def test_a_source_may_raise_the_inflated_size_allowed_at_any_ratio(tmp_path):
+    """7,000 rows of one 1,000-character note (as an ERP pads a text column): 17 MB of sheet XML
+    compressed over 300:1, past the 16 MB allowed at any ratio, so refused as a bomb by default,
+    with a message naming the option; read whole once the source declares `inflate_limit_mb`."""
+    note = "品质合格 " * 199 + "品质合格"
+    rows = [sb.header_row(1, ["备注"])]
+    rows += [f'<row><c t="inlineStr"><is><t>{note}</t></is></c></row>'] * 7_000
+    sb.write_book(tmp_path / "pad.xlsx", [sb.Sheet("S", rows)])
+    with zipfile.ZipFile(tmp_path / "pad.xlsx") as zf:
+        info = zf.getinfo("xl/worksheets/sheet1.xml")
+    assert info.file_size > 16 << 20 and info.file_size > 100 * info.compress_size
+    with pytest.raises(SourceError) as refused:
+        _run(tmp_path, {"kind": "xlsx", "path": "pad.xlsx"})
+    assert (
+        "as zip bombs do" in str(refused.value)
+        and "raise the source's `inflate_limit_mb` (now 16" in refused.value.hint
+    )
+    result, staged_rows = _run(tmp_path, {"kind": "xlsx", "path": "pad.xlsx", "inflate_limit_mb": 20})
+    assert result.rows == 7_000 and staged_rows[-1]["备注"] == note
+
+
 def test_password_protected_xlsx_read_with_the_password_from_the_environment(tmp_path, monkeypatch):
     from msoffcrypto.format.ooxml import OOXMLFile
 

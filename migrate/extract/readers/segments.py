@@ -41,7 +41,15 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from migrate.extract.guards import MERGE_RANGE, VALUE_CELL_IN_A, SheetInflate, SheetScan, open_zip, scan_block
+from migrate.extract.guards import (
+    MERGE_RANGE,
+    VALUE_CELL_IN_A,
+    SheetInflate,
+    SheetScan,
+    grace_of,
+    open_zip,
+    scan_block,
+)
 from migrate.extract.readers import cell_text, fast
 from migrate.locks import process_alive
 
@@ -472,7 +480,14 @@ class SegmentedRead:
         with open_zip(self.path, self.shown) as zf:
             info = zf.getinfo(self.part)
             self._part_size = info.file_size
-            inflate = SheetInflate(zf, info, self.shown, scan_sheet=True, scan_rows=False)
+            inflate = SheetInflate(
+                zf,
+                info,
+                self.shown,
+                scan_sheet=True,
+                scan_rows=False,
+                grace=grace_of(self.spec.inflate_limit_mb),
+            )
             pending: deque[tuple[Segment, Future]] = deque()
             cutter = Cutter(
                 str(self.path.resolve()), self._first_rows(), self.segment_bytes, self.workers.directory

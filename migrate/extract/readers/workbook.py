@@ -23,6 +23,7 @@ from defusedxml import ElementTree
 from migrate.errors import MigrateError, SourceError
 from migrate.extract.formats import sniff
 from migrate.extract.guards import (
+    RATIO_GRACE,
     SheetInflate,
     SheetScan,
     check_declared,
@@ -70,9 +71,17 @@ class Workbook:
     the segmented read (readers/segments.py) runs their guard pass while it parses them."""
 
     def __init__(
-        self, path: Path, shown: str, kind: str, choose: Chooser | None = None, password: str | None = None
+        self,
+        path: Path,
+        shown: str,
+        kind: str,
+        choose: Chooser | None = None,
+        password: str | None = None,
+        grace: int = RATIO_GRACE,
     ) -> None:
-        self.path, self.shown, self.kind = path, shown, kind
+        """`grace`: bytes a zip entry may inflate at any ratio (guards.grace_of a source's
+        `inflate_limit_mb`)."""
+        self.path, self.shown, self.kind, self.grace = path, shown, kind, grace
         self.what = sniff(path, shown, kind, password=bool(password))
         self._decrypted: Path | None = None  # a temporary copy we read instead, removed on close
         if self.what == "encrypted":
@@ -84,8 +93,8 @@ class Workbook:
                 hint="Open it in Excel with its password, remove the password (File > Info > Protect "
                 "Workbook) and save it again, or save it as .xlsx and give the source `password:`.",
             )
-        if kind == "xlsx" and (renames := _renames(path, shown)):
-            copy = normalised_copy(path, shown, renames)
+        if kind == "xlsx" and (renames := _renames(path, shown, grace)):
+            copy = normalised_copy(path, shown, renames, grace)
             if self._decrypted is not None:
                 self._decrypted.unlink(missing_ok=True)
             self._decrypted = self.path = path = copy
@@ -101,7 +110,7 @@ class Workbook:
         if kind == "xlsx":
             verify_defusedxml()
             defer = (lambda sizes: self._big_chosen(sizes, choose)) if choose else None
-            zip_scan = check_zip(path, shown, defer=defer)
+            zip_scan = check_zip(path, shown, defer=defer, grace=grace)
             self.date_styles, self.untrimmed = zip_scan.date_styles, zip_scan.untrimmed
             self.date1904 = _is_1904(path, shown)
             for name, part, _ in _sheet_entries(path, shown):
@@ -112,7 +121,9 @@ class Workbook:
                 self.part_sizes[name] = zip_scan.sizes.get(part, 0)
             self.shared_strings = sum(n for p, n in zip_scan.sizes.items() if p.endswith("sharedStrings.xml"))
         elif kind in ("xlsb", "ods"):
-            check_zip(path, shown, sheet_parts=frozenset())  # sizes, ratio, DTDs; no XML rows to scan
+            check_zip(
+                path, shown, sheet_parts=frozenset(), grace=grace
+            )  # sizes, ratio, DTDs; no XML rows to scan
         self.markup = MarkupBook(path, shown, self.what) if self.what in ("spreadsheetml", "html") else None
         # read by xlrd, not calamine: an .xls with a large, nearly empty sheet, or BIFF2-4
         self.sparse = old_biff_sheets(path, shown) if self.what == "biff" else None
@@ -171,7 +182,7 @@ class Workbook:
         part = self.deferred.pop(name, None)
         if part is not None:
             with open_zip(self.path, self.shown) as zf:
-                inflate = SheetInflate(zf, zf.getinfo(part), self.shown, scan_sheet=True)
+                inflate = SheetInflate(zf, zf.getinfo(part), self.shown, scan_sheet=True, grace=self.grace)
                 inflate.date_styles, inflate.untrimmed = self.date_styles, self.untrimmed
                 for _ in inflate:
                     pass
@@ -367,13 +378,13 @@ def _calamine_merged(sheet) -> tuple[tuple[int, int, int, int], ...]:
     return tuple((r0 + 1, c0 + 1, r1 + 1, c1 + 1) for (r0, c0), (r1, c1) in ranges)
 
 
-def _renames(path: Path, shown: str) -> dict[str, str] | None:
+def _renames(path: Path, shown: str, grace: int) -> dict[str, str] | None:
     """Entry renames that put a workbook where calamine and the guard look, or None when it is
     there already: backslashes to slashes (some Windows writers), and a workbook part that
     `_rels/.rels` names in xl/ under another name (xl/book.xml) to xl/workbook.xml."""
     try:
         with zipfile.ZipFile(path) as zf:
-            check_declared(zf.infolist(), shown)
+            check_declared(zf.infolist(), shown, grace)
             names = [n.replace("\\", "/") for n in zf.namelist()]
             renames = {n: n.replace("\\", "/") for n in zf.namelist() if "\\" in n}
             part = _office_document(zf) if "xl/workbook.xml" not in names else None
@@ -400,14 +411,14 @@ def _office_document(zf: zipfile.ZipFile) -> str | None:
     return None
 
 
-def normalised_copy(path: Path, shown: str, renames: dict[str, str]) -> Path:
+def normalised_copy(path: Path, shown: str, renames: dict[str, str], grace: int = RATIO_GRACE) -> Path:
     """A copy of the zip with entries renamed (`_renames`), so the guard and the parsers find
     the parts where they look. The declared sizes are checked first, and no entry is copied
     past its declared size (zipfile stops there)."""
     import tempfile
 
     with open_zip(path, shown) as zf:
-        check_declared(zf.infolist(), shown)
+        check_declared(zf.infolist(), shown, grace)
         handle, name = tempfile.mkstemp(prefix="migrate-normalised-", suffix=".xlsx")
         os.close(handle)
         try:
