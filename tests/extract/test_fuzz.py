@@ -1,6 +1,7 @@
 """Fuzz (issue 17): random byte flips and truncations of small workbooks of each kind (xlsx by
-openpyxl and by our zip writer, xls by xlwt, xlsb by pyxlsbwriter, ods by pandas' odf engine, an
-Excel 2003 XML "xls"), each
+openpyxl and by our zip writer, xls by xlwt (one with a code page calamine mis-decodes) and built
+record by record (long texts over CONTINUE records), xlsb by pyxlsbwriter, ods by pandas' odf
+engine, an Excel 2003 XML "xls"), each
 extracted through the CLI with --json. Every case must end in exit 0 or 2 with no traceback,
 within 30 s, and the run's peak memory stay under 512 MB; stdout must hold only JSON. The cases
 run in one subprocess (tests/extract/fuzz_worker.py), so a hang or a blow-up ends only it.
@@ -78,6 +79,23 @@ def _seeds(d: Path) -> dict[str, tuple[str, bytes]]:
     from tests.extract.test_real_sheets import SPREADSHEETML
 
     (d / "f.xls").write_text(SPREADSHEETML, encoding="utf-8")
+    book = xlwt.Workbook(encoding="utf-8")
+    sheet = book.add_sheet("S")
+    dated = xlwt.easyxf(num_format_str="YYYY-MM-DD")
+    for r in range(30):
+        sheet.write(r, 0, f"Müller {r}" if r else "Name")
+        sheet.write(r, 1, -r * 1.5 if r else "日期", dated if r else xlwt.Style.default_style)
+    book.save(str(d / "g.xls"))
+    from tests.extract.test_real_sheets import LONG_TEXT, _with_codepage
+
+    _with_codepage(d / "g.xls", 1252)  # read by xlrd: calamine mis-decodes it
+    from tests.extract import biff_books as bb
+
+    sst = bb.Sst()
+    sst.add("备注", wide=True)
+    sst.add_split(LONG_TEXT[:9000], runs=2, runs_cut=1)
+    cells = [bb.label_sst(0, 0, 0), bb.label_sst(1, 0, 1), bb.formula_text(2, 0, bb.pieces(LONG_TEXT, 8000))]
+    bb.save(d / "h.xls", bb.workbook("S", cells, sst))
     kinds = {
         "a.xlsx": "xlsx",
         "b.xlsx": "xlsx",
@@ -85,6 +103,8 @@ def _seeds(d: Path) -> dict[str, tuple[str, bytes]]:
         "d.xlsb": "xlsb",
         "e.ods": "ods",
         "f.xls": "xls",
+        "g.xls": "xls",
+        "h.xls": "xls",
     }
     return {name: (kind, (d / name).read_bytes()) for name, kind in kinds.items()}
 
