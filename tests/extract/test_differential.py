@@ -93,3 +93,61 @@ def test_staged_cells_equal_calamines(tmp_path, book, kind):
                     f"{book} [{spec['sheet']}] row {row} column {c + 1}: staged {got!r}, calamine {want!r}"
                 )
     assert staged_rows > 0
+
+
+def _xlsb_book(path: Path) -> None:
+    import datetime as dt
+
+    from pyxlsbwriter import XlsbWriter
+
+    with XlsbWriter(str(path)) as writer:
+        writer.add_sheet("批次")
+        writer.write_sheet(
+            [
+                ["编码", "数量", "件数", "日期", "备注"],
+                *[
+                    [
+                        f"{i:05d}",
+                        i / 3 + 0.1,
+                        i * 7,
+                        dt.datetime(2024, 1, 1 + i % 28),
+                        None if i % 4 else "x ",
+                    ]
+                    for i in range(60)
+                ],
+                [None, None, None, None, None],
+                ["合计", 1e21, 2**20, dt.datetime(2024, 2, 1, 8, 30), "尾"],
+            ]
+        )
+
+
+def _ods_book(path: Path) -> None:
+    import pandas as pd
+
+    frame = pd.DataFrame(
+        {
+            "编码": [f"{i:04d}" for i in range(40)],
+            "数量": [i / 4 - 3 for i in range(40)],
+            "备注": [None if i % 3 else "尾随空格  " for i in range(40)],
+        }
+    )
+    frame.to_excel(path, engine="odf", index=False, sheet_name="库存")
+
+
+@pytest.mark.parametrize(("kind", "write"), [("xlsb", _xlsb_book), ("ods", _ods_book)])
+def test_xlsb_and_ods_fast_path_stages_calamines_cells(tmp_path, kind, write):
+    """.xlsb and .ods sheets go through the Arrow fast path (fastexcel), as plain xlsx sheets
+    do, and stage exactly python-calamine's cells."""
+    path = tmp_path / f"book.{kind}"
+    write(path)
+    sheet = calamine.CalamineWorkbook.from_path(str(path)).sheet_names[0]
+    (tmp_path / "project.yaml").write_text(
+        yaml.safe_dump({"name": "d", "sources": {"s": {"kind": kind, "path": path.name}}}), encoding="utf-8"
+    )
+    result = extract(Project(tmp_path)).sources[0]
+    assert result.reader == "fastexcel"
+    grid = _grid(path, sheet)
+    staged = _staged_cells(tmp_path, "s")
+    assert len(staged) == len([r for r in grid.values() if any(v is not None for v in r)]) - 1
+    for _sheet, row, values in staged:
+        assert values == (grid[row] + [None] * len(values))[: len(values)], row

@@ -177,6 +177,8 @@ def as_cell_text(column: pa.Array) -> pa.Array:
         return pa.nulls(len(column), pa.string())
     if pa.types.is_floating(kind):
         return _float_text(column)
+    if pa.types.is_integer(kind):  # xlsb's integer cells (RK): cell_text gives str(int)
+        return column.cast(pa.string())
     if pa.types.is_boolean(kind):
         return pc.if_else(column, "TRUE", "FALSE")
     if pa.types.is_timestamp(kind):

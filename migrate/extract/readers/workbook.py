@@ -258,12 +258,14 @@ class Workbook:
 
     def read_fast(self, name: str, spec: SourceSpec, skipped: Counter) -> ArrowRows | None:
         """The sheet's staged rows by the fast path (readers/fast.py), or None when it must be
-        read cell by cell with `read`. Only xlsx sheets small enough to hold in memory qualify."""
-        if self.kind != "xlsx" or spec.header == "none":
+        read cell by cell with `read`. xlsx sheets small enough to hold in memory qualify, and
+        xlsb and ods sheets (their facts from calamine: `_calamine_scan`)."""
+        if self.kind not in ("xlsx", "xlsb", "ods") or spec.header == "none":
             return None
-        scan = self.scan_of(name)
-        if not fast.fast_ok(scan):
+        scan = self.scan_of(name) if self.kind == "xlsx" else self._calamine_scan(name)
+        if scan is None or not fast.fast_ok(scan):
             return None
+        self.scans[name] = scan
         if self.part_sizes.get(name, 0) > STREAM_BYTES:
             return None
         read = fast.read_fast(self.path, name, scan)
@@ -274,6 +276,30 @@ class Workbook:
         if rows is not None:
             skipped.update(counts)
         return rows
+
+    def _calamine_scan(self, name: str) -> SheetScan | None:
+        """What the fast path needs to know of an xlsb or ods sheet, which no guard pass reads:
+        where calamine's range starts (fastexcel's header is its first row, its first column A),
+        which header cells are filled and the header's numbers; merged ranges send the sheet
+        to the cell path, as for xlsx. None when calamine cannot say (the cell path will)."""
+        try:
+            with reader_boundary(self.shown, f"sheet {name}"):
+                sheet = self.book.get_sheet_by_name(name)
+                start, first = sheet.start, next(iter(sheet.iter_rows()), [])
+        except SourceError:
+            return None
+        if start is None:
+            return None
+        row, col = start
+        numbers = [(col + i, repr(v)) for i, v in enumerate(first) if type(v) in (int, float)]
+        return SheetScan(
+            first_row=row + 1,
+            column_a=col == 0,
+            plain_cells=True,
+            merged=_calamine_merged(sheet),
+            first_row_filled=frozenset(col + i for i, v in enumerate(first) if v not in ("", None)),
+            first_row_numbers=tuple(numbers),
+        )
 
     def _stream(self, name: str, scan: SheetScan) -> RawSheet:
         import openpyxl
