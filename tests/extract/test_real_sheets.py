@@ -674,6 +674,39 @@ def test_a_nearly_empty_65536_x_256_xls_is_read_in_bounded_memory(tmp_path):
     assert rows[2]["column_iv"] == "7"
 
 
+def test_an_xls_whose_dimensions_record_is_damaged_is_read_not_aborted(tmp_path):
+    """Found by the slow fuzz run: a DIMENSIONS record whose first row is past its last (one
+    flipped byte) made calamine reserve room for 5.7 billion cells before reading any; the
+    failed 228 GB allocation aborted the whole process (SIGABRT, no message, no exception to
+    catch). Such a workbook is read by xlrd, which ignores the record. In a subprocess: on the
+    old code the abort would take pytest down with it."""
+    import json
+    import subprocess
+    import sys
+
+    import xlwt
+
+    book = xlwt.Workbook(encoding="utf-8")
+    ws = book.add_sheet("S")
+    for r, row in enumerate([("编码", "数量"), ("001", 2.5), ("002", 4)]):
+        for c, value in enumerate(row):
+            ws.write(r, c, value)
+    book.save(str(tmp_path / "dim.xls"))
+    data = (tmp_path / "dim.xls").read_bytes()
+    at = data.index(b"\x00\x02\x0e\x00") + 4  # DIMENSIONS, 14 bytes: first row (u32) ...
+    (tmp_path / "dim.xls").write_bytes(data[:at] + (0x56000000).to_bytes(4, "little") + data[at + 4 :])
+    make_project(tmp_path, {"s": {"kind": "xls", "path": "dim.xls"}})
+    proc = subprocess.run(
+        [sys.executable, "-m", "migrate", "--project", str(tmp_path), "--json", "extract"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, (proc.returncode, proc.stderr[-1500:])
+    assert json.loads(proc.stdout)["sources"][0]["reader"] == "xlrd"
+    assert [(r["编码"], r["数量"]) for r in staged(Project(tmp_path), "s")] == [("001", "2.5"), ("002", "4")]
+
+
 # ---------------------------------------------------------------- 14: a genuine file that compresses well
 
 

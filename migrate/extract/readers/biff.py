@@ -63,7 +63,9 @@ def sparse_sheets(path: Path) -> list[tuple[str, bool]] | None:
     try:
         data = path.read_bytes()
         sheets = _biff8_sheets(data)
-        if any(_biff8_facts(data, name).sparse for name, _, _ in sheets):
+        if _impossible_dimensions(_workbook_stream(data) or b"") or any(
+            _biff8_facts(data, name).sparse for name, _, _ in sheets
+        ):
             return [(name, visible) for name, visible, worksheet in sheets if worksheet]
     except Exception:  # noqa: BLE001 - a side probe: calamine reads (or refuses) the file as usual
         return None
@@ -138,7 +140,7 @@ _BIFF_BOOLERR, _BIFF_FORMULA = 0x0205, 0x0006
 _BIFF_MULRK, _BIFF_FILEPASS = 0x00BD, 0x002F
 _BIFF_NUMBER, _BIFF_RK, _BIFF_FORMAT, _BIFF_XF = 0x0203, 0x027E, 0x041E, 0x00E0
 _BIFF_CODEPAGE, _UTF16_CODEPAGE = 0x0042, 1200
-_BIFF_STRING, _BIFF_CONTINUE = 0x0207, 0x003C
+_BIFF_STRING, _BIFF_CONTINUE, _BIFF_DIMENSIONS = 0x0207, 0x003C, 0x0200
 # records holding one cell's value: NUMBER, RK, LABELSST, LABEL, RSTRING, BOOLERR, FORMULA
 _BIFF_CELLS = frozenset((0x0203, 0x027E, 0x00FD, 0x0204, 0x00D6, _BIFF_BOOLERR, _BIFF_FORMULA))
 _ROW_HIDDEN = 0x20  # ROW record, 32-bit flags at offset 12: bit 5 is "height zero" (hidden)
@@ -332,6 +334,28 @@ def _biff8_codepage(data: bytes) -> int | None:
             return None  # CODEPAGE comes before the sheets' records
         pos += 4 + size
     return None
+
+
+def _impossible_dimensions(stream: bytes) -> bool:
+    """A DIMENSIONS record declaring more cells than an .xls sheet holds (65,536 x 256), as
+    calamine reads it (u32 arithmetic: a first row past the last wraps round). calamine reserves
+    memory for that many cells before reading any: a damaged record asked for 228 GB, and the
+    failed allocation aborted the process (no exception to catch). xlrd ignores the record."""
+    pos = 0
+    while pos + 4 <= len(stream):
+        kind, size = struct.unpack_from("<HH", stream, pos)
+        if kind == _BIFF_DIMENSIONS and size in (10, 14):
+            first, last, col0, col1 = struct.unpack_from("<IIHH" if size == 14 else "<HHHH", stream, pos + 4)
+            col0 = 0 if col0 > 0xFF or col1 < col0 else col0
+            if last >= 1 and col1 >= 1:
+                rows, cols = (last - 1 - first + 1) % (1 << 32), (col1 - 1 - col0 + 1) % (1 << 32)
+                if rows * cols > BIFF8_MAX_CELLS:
+                    return True
+        pos += 4 + size
+    return False
+
+
+BIFF8_MAX_CELLS = 65_536 * 256
 
 
 def _workbook_stream(data: bytes) -> bytes | None:
