@@ -301,9 +301,10 @@ def test_an_xls_whose_text_calamine_misdecodes_is_read_by_xlrd(tmp_path):
 
     book = xlwt.Workbook(encoding="utf-8")
     ws = book.add_sheet("Stock")
-    for r, row in enumerate([("Name", "数量", "Lieferant"), ("Müller café", 5, "物料 M1"), ("x", 2.5, "")]):
+    for r, row in enumerate([("Name", "数量", "Lieferant"), ("Müller café", 5, "物料 M1"), ("x", 2.5)]):
         for c, value in enumerate(row):
             ws.write(r, c, value)
+    ws.merge(1, 2, 2, 2)  # "物料 M1" merged over two rows: reported on the xlrd path too
     book.save(str(tmp_path / "cp.xls"))
     _with_codepage(tmp_path / "cp.xls", 1252)
     misread = calamine.CalamineWorkbook.from_path(str(tmp_path / "cp.xls")).get_sheet_by_name("Stock")
@@ -317,6 +318,7 @@ def test_an_xls_whose_text_calamine_misdecodes_is_read_by_xlrd(tmp_path):
     ]
     assert result.reader == "xlrd"
     assert any("calamine mis-decodes its text" in w and "read by xlrd" in w for w in result.warnings)
+    assert any("merged cells C2:C3" in w for w in result.warnings), result.warnings
 
 
 # ---------------------------------------------------------------- 6: long .xls texts over CONTINUE records

@@ -28,6 +28,8 @@ class XlsFacts:
     # a formula's text result longer than one record (8,224 bytes) goes on in CONTINUE records,
     # which calamine does not read: it cut a 24,732-character text at 8,217. The whole text:
     texts: tuple[tuple[int, int, str], ...] = ()  # (row, column, both 1-based; the text)
+    # merged ranges (MERGEDCELLS records), for sheets xlrd reads (calamine reports its own)
+    merged: tuple[tuple[int, int, int, int], ...] = ()  # (row0, col0, row1, col1), 1-based
     probe_failed: bool = False  # neither the BIFF8 walk nor xlrd could read the row formatting
 
     @property
@@ -141,6 +143,7 @@ _BIFF_MULRK, _BIFF_FILEPASS = 0x00BD, 0x002F
 _BIFF_NUMBER, _BIFF_RK, _BIFF_FORMAT, _BIFF_XF = 0x0203, 0x027E, 0x041E, 0x00E0
 _BIFF_CODEPAGE, _UTF16_CODEPAGE = 0x0042, 1200
 _BIFF_STRING, _BIFF_CONTINUE, _BIFF_DIMENSIONS = 0x0207, 0x003C, 0x0200
+_BIFF_MERGEDCELLS = 0x00E5
 # records holding one cell's value: NUMBER, RK, LABELSST, LABEL, RSTRING, BOOLERR, FORMULA
 _BIFF_CELLS = frozenset((0x0203, 0x027E, 0x00FD, 0x0204, 0x00D6, _BIFF_BOOLERR, _BIFF_FORMULA))
 _ROW_HIDDEN = 0x20  # ROW record, 32-bit flags at offset 12: bit 5 is "height zero" (hidden)
@@ -169,7 +172,7 @@ def _biff8_facts(data: bytes, sheet: str) -> XlsFacts | None:
     start = _biff8_sheet_offsets(stream).get(sheet)
     if start is None:
         return None
-    hidden, errors, odd = set(), [], []
+    hidden, errors, odd, merged = set(), [], [], []
     date_xfs = _biff8_date_xfs(stream)
     long_texts = _LongTexts(stream)
     cells = last_row = last_col = 0
@@ -177,6 +180,9 @@ def _biff8_facts(data: bytes, sheet: str) -> XlsFacts | None:
     # no INDEX; the plain walk is the one path every writer's file takes
     for kind, pos, size in _records_by_walk(stream, start):
         if long_texts.took(kind, pos, size):
+            continue
+        if kind == _BIFF_MERGEDCELLS:
+            merged.extend(_merged_ranges(stream, pos, size))
             continue
         if kind == _BIFF_ROW:
             row, flags = struct.unpack_from("<H10xI", stream, pos + 4)
@@ -195,8 +201,22 @@ def _biff8_facts(data: bytes, sheet: str) -> XlsFacts | None:
             )
     long_texts.took(_BIFF_EOF, 0, 0)
     return XlsFacts(
-        frozenset(hidden), tuple(errors), cells, (last_row, last_col), tuple(odd), tuple(long_texts.texts)
+        frozenset(hidden),
+        tuple(errors),
+        cells,
+        (last_row, last_col),
+        tuple(odd),
+        tuple(long_texts.texts),
+        tuple(merged),
     )
+
+
+def _merged_ranges(stream: bytes, pos: int, size: int) -> Iterator[tuple[int, int, int, int]]:
+    """A MERGEDCELLS record: a count, then (first row, last row, first column, last column)."""
+    count = min(struct.unpack_from("<H", stream, pos + 4)[0], (size - 2) // 8)
+    for i in range(count):
+        r0, r1, c0, c1 = struct.unpack_from("<HHHH", stream, pos + 6 + 8 * i)
+        yield r0 + 1, c0 + 1, r1 + 1, c1 + 1
 
 
 class _LongTexts:
@@ -313,6 +333,7 @@ def _records_by_walk(stream: bytes, start: int) -> Iterator[tuple[int, int, int]
             (kind == _BIFF_ROW and size >= 16)
             or ((kind in _BIFF_CELLS or kind == _BIFF_MULRK) and size >= 8)
             or kind in (_BIFF_STRING, _BIFF_CONTINUE)
+            or (kind == _BIFF_MERGEDCELLS and size >= 2)
         ):
             yield kind, pos, size
         elif kind == _BIFF_EOF:

@@ -251,6 +251,7 @@ class Workbook:
             name=name,
             rows=guarded(),
             hidden_rows=facts.hidden_rows,
+            merged=facts.merged,
             odd_dates=facts.odd_dates,
             texts=facts.texts,
             reader="xlrd",
