@@ -90,12 +90,15 @@ def read_sources(directory: Path, _target: str) -> None:
         elif path.suffix in (".db", ".sqlite") and path.name != "staging.db":
             con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
             for (table,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
-                con.execute(f'SELECT * FROM "{table}"').fetchall()
+                rows = con.execute(f'SELECT * FROM "{table}"')
+                while rows.fetchmany(CHUNK):  # in chunks: a whole 10M-row table would not fit
+                    pass
             con.close()
 
 
 def transform(directory: Path, _target: str) -> None:
-    """pandas on the process-parameter source as staged: read, numbers and timestamps parsed."""
+    """pandas on the process-parameter source as staged, in chunks of CHUNK rows (memory
+    bounded, as a pandas user would at 10M): read, numbers and timestamps parsed."""
     import pandas as pd
 
     from migrate.project import Project
@@ -103,8 +106,15 @@ def transform(directory: Path, _target: str) -> None:
 
     project = Project(directory)
     con = sqlite3.connect(str(project.staging_url.database))
-    frame = pd.read_sql(f'SELECT * FROM "{staged_table("mes_process_parameters")}"', con)
+    query = f'SELECT * FROM "{staged_table("mes_process_parameters")}"'
+    for frame in pd.read_sql(query, con, chunksize=CHUNK):
+        _transform_chunk(frame)
     con.close()
+
+
+def _transform_chunk(frame) -> None:
+    import pandas as pd
+
     for column in frame.columns:
         if column.startswith("_"):
             continue
@@ -179,8 +189,9 @@ def _write(raw, dialect: str, table: str, names: str, columns: list[str], rows) 
 
 
 def join_compare(directory: Path, target: str) -> None:
-    """polars: every mapped table and its target table read as Arrow, outer-joined on the
-    natural key, every compared column tested for equality."""
+    """polars: every mapped table and its target table read as Arrow batches into Parquet
+    (memory bounded, as a polars user would at 10M), then outer-joined lazily on the natural
+    key by the streaming engine, every compared column tested for equality."""
     import polars as pl
 
     from migrate.db import make_engine
@@ -191,21 +202,50 @@ def join_compare(directory: Path, target: str) -> None:
     project = Project(directory)
     store, engine = make_engine(project.staging_url), make_engine(target)
     left_raw, right_raw = store.raw_connection(), engine.raw_connection()
-    for name, entity in ENTITIES.items():
-        columns = entity.mapped_columns
-        left = pl.read_database(expected_sql(store, name, columns, ordered=False), left_raw.driver_connection)
-        right = pl.read_database(
-            actual_sql(engine, name, columns, ordered=False), right_raw.driver_connection
-        )
-        key = list(entity.natural_key)
-        joined = left.join(right, on=key, how="full", suffix="_t", coalesce=True)
-        for column in columns:
-            if column not in key:
-                joined.select((pl.col(column) != pl.col(f"{column}_t")).sum())
+    with tempfile.TemporaryDirectory(dir=directory / ".migrate") as spill:
+        for name, entity in ENTITIES.items():
+            columns = entity.mapped_columns
+            left = _spill(
+                expected_sql(store, name, columns, ordered=False),
+                left_raw,
+                Path(spill) / "l.parquet",
+                columns,
+            )
+            right = _spill(
+                actual_sql(engine, name, columns, ordered=False),
+                right_raw,
+                Path(spill) / "r.parquet",
+                columns,
+            )
+            key = list(entity.natural_key)
+            joined = left.join(right, on=key, how="full", suffix="_t", coalesce=True)
+            unequal = [(pl.col(c) != pl.col(f"{c}_t")).sum() for c in columns if c not in key]
+            joined.select(unequal or [pl.len()]).collect(engine="streaming")
     left_raw.close()
     right_raw.close()
     store.dispose()
     engine.dispose()
+
+
+def _spill(query: str, raw, path: Path, columns: tuple[str, ...]):
+    """The query's rows written to a Parquet file batch by batch; a lazy scan of it. Every
+    column read as text (both sides are canonical text), so each batch has the same schema."""
+    import polars as pl
+    import pyarrow.parquet as pq
+
+    text = {c: pl.String for c in columns}
+    batches = pl.read_database(
+        query, raw.driver_connection, iter_batches=True, batch_size=CHUNK, schema_overrides=text
+    )
+    writer = None
+    for batch in batches:
+        table = batch.to_arrow()
+        writer = writer or pq.ParquetWriter(path, table.schema)
+        writer.write_table(table.cast(writer.schema))
+    if writer is None:
+        return pl.DataFrame(schema=text).lazy()
+    writer.close()
+    return pl.scan_parquet(path)
 
 
 BASELINES = {

@@ -134,7 +134,7 @@ def _probe(project: Project, name: str, spec: SourceSpec) -> tuple[str, list[str
     if spec.kind == "sql":
         url = database.source_url(spec, name, project.root)
         rows = database.read_rows(spec, name, url, 1)
-        header, _ = next(rows)
+        header, _, _ = next(rows)
         rows.close()
         return database.fingerprint_rows(spec, name, url), header
     from migrate.extract.stage import _file, _RunState, _sheets

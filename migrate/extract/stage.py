@@ -442,12 +442,12 @@ def _extract_sql(
     task = progress.task(name, total=database.count_rows(spec, name, project.root) if spec.table else None)
     try:
         names = None
-        for header, rows in database.read_rows(spec, name, url, chunk):
+        for header, first, columns in database.read_rows(spec, name, url, chunk):
             names = names or writer.staged_names(header)
-            database.hash_chunk(hasher, rows)
-            writer.write(None, names, rows)
-            state.staged(len(rows))
-            task.advance(len(rows))
+            rows = database.hash_columns(hasher, columns)
+            writer.write_lists(None, names, first, columns)  # inserted while the next chunk is read
+            state.staged(rows)
+            task.advance(rows)
         fp = f"rows:{state.rows};sha256:{hasher.hexdigest()}"
         if not force and previous and previous["fingerprint"] == fp and previous["spec_hash"] == declared:
             if store.has_table(staged_table(name)):

@@ -282,9 +282,18 @@ class StagingWriter:
         in C), and are bound by executemany: no per-row Python code runs."""
         if not len(numbers):
             return
-        lineage = (repeat(self.source), repeat(self.file), repeat(sheet))
         lists = [c.to_pylist() for c in columns]  # runs while the previous chunk is inserted
-        records = zip(*lineage, numbers.to_pylist(), repeat(self.run_id), *lists)
+        self._insert_later(sheet, names, numbers.to_pylist(), lists)
+
+    def write_lists(self, sheet: str | None, names: list[str], first: int, columns: list) -> None:
+        """One chunk given as one sequence of texts per name (a database source), its rows
+        numbered from `first`; inserted by the background thread as `write_columns` does."""
+        if columns and len(columns[0]):
+            self._insert_later(sheet, names, range(first, first + len(columns[0])), columns)
+
+    def _insert_later(self, sheet: str | None, names: list[str], numbers, columns: list) -> None:
+        lineage = (repeat(self.source), repeat(self.file), repeat(sheet))
+        records = zip(*lineage, numbers, repeat(self.run_id), *columns)
         self.flush_thread()  # one chunk in flight at most: memory stays at two chunks
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="staging")

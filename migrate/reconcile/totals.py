@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -141,6 +142,8 @@ def _whole_source_side(store: WorkStore, entity: str, total: ControlTotal):
 
 
 def _source_side(store: WorkStore, entity: str, total: ControlTotal):
+    if total.aggregate == "count":
+        return _counted_source_side(store, entity, total)
     wanted = _staged_columns(store, entity, total)
     rejected = _rejected_lineage(store, entity, total.source) if total.exclude_rejected else set()
     sums: dict[str, Decimal] = {}
@@ -167,6 +170,57 @@ def _source_side(store: WorkStore, entity: str, total: ControlTotal):
         for g, v in values.groupby(group, sort=False).sum().items():
             sums[g] = sums.get(g, Decimal(0)) + Decimal(v)
     return sums, unparsed, examples, excluded
+
+
+def _counted_source_side(store: WorkStore, entity: str, total: ControlTotal):
+    """A count needs no value parsed: rows per group counted by the work store's SQL, less the
+    rejected rows, which are found by their row number and then matched on their whole
+    lineage, as the chunked path matches them (a 10M-row source is not read into Python)."""
+    wanted = _staged_columns(store, entity, total)
+    group = wanted.get(total.group_by_source or "")
+    quote = store.engine.dialect.identifier_preparer.quote
+    table = quote(staged_table(total.source))
+    rejected = _rejected_lineage(store, entity, total.source) if total.exclude_rejected else set()
+    counts: dict[str, int] = {}
+    with store.engine.connect() as c:
+        if group is None:
+            counts[TOTAL] = int(c.exec_driver_sql(f"SELECT COUNT(*) FROM {table}").scalar_one())
+        else:
+            sql = f"SELECT {quote(group)}, COUNT(*) FROM {table} GROUP BY {quote(group)}"
+            for value, n in c.exec_driver_sql(sql):
+                counts[_group_text(value)] = counts.get(_group_text(value), 0) + int(n)
+        excluded = _rejected_rows(c, table, quote(group) if group else None, rejected)
+    for name, n in excluded.items():
+        counts[name] -= n
+    sums = {name: Decimal(n) for name, n in counts.items() if n}  # a group all rejected is no group
+    return sums, 0, [], sum(excluded.values())
+
+
+REJECTED_ROWS = "migrate_rejected_rows"  # a temporary table of the rejected rows' numbers
+
+
+def _rejected_rows(conn, table: str, group: str | None, rejected: set[tuple[str, ...]]) -> Counter:
+    """How many staged rows per group have a rejected lineage: candidates by row number (a
+    temporary table, joined by the database), each candidate's whole lineage checked here."""
+    numbers = sorted({r[3] for r in rejected})  # as text: a staged _row may be stored either way
+    out: Counter = Counter()
+    if not numbers:
+        return out
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {REJECTED_ROWS}")
+    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {REJECTED_ROWS} (_row TEXT PRIMARY KEY)")
+    conn.execute(text(f"INSERT INTO {REJECTED_ROWS} (_row) VALUES (:n)"), [{"n": n} for n in numbers])
+    listed = ", ".join(f'"{c}"' for c in LINEAGE) + (f", {group}" if group else "")
+    sql = f"SELECT {listed} FROM {table} WHERE CAST(_row AS TEXT) IN (SELECT _row FROM {REJECTED_ROWS})"
+    for row in conn.exec_driver_sql(sql):
+        if tuple("" if v is None else str(v) for v in row[: len(LINEAGE)]) in rejected:
+            out[_group_text(row[-1]) if group else TOTAL] += 1
+    conn.exec_driver_sql(f"DROP TABLE {REJECTED_ROWS}")
+    return out
+
+
+def _group_text(value) -> str:
+    """A group's name as `_groups` makes it: the text trimmed, NULL as ''."""
+    return "" if value is None else str(value).strip()
 
 
 def _groups(chunk: pd.DataFrame, column: str | None) -> pd.Series:
