@@ -99,7 +99,7 @@ def _postgresql_line(fields: list[tuple[str, object]]) -> str:
     texts = [e for e, t in fields if _is_text(t)]
     if not texts:
         return array(escaped=False)
-    return f"CASE WHEN concat({', '.join(texts)}) ~ {_ESCAPED} THEN {array(True)} ELSE {array(False)} END"
+    return f'CASE WHEN concat({", ".join(texts)}) COLLATE "C" ~ {_ESCAPED} THEN {array(True)} ELSE {array(False)} END'
 
 
 def line_sql(table: Table, dialect: str) -> str:
