@@ -10,7 +10,8 @@ Beside it, in the same run and on the same table: the raw read of the table's ro
 the rows must pay, and the previous implementation (every row through SQLAlchemy's types,
 `to_canonical`, JSON and SHA-256 in Python), measured on the first 100,000 rows and scaled.
 Wall and CPU seconds are printed: this process's (SQLite works in it) and, on PostgreSQL, the
-server backend's that computed the hash (read from /proc: the server must run on this machine).
+server's (backend and parallel workers, read from /proc: the server must run on this machine;
+with --pg or --target on a shared server, other sessions' work is counted too).
 Under load, CPU seconds are what a quiet machine's wall time would be.
 """
 
@@ -47,19 +48,23 @@ def timed(fn, *args) -> tuple[float, float, object]:
     return time.perf_counter() - wall, time.process_time() - cpu, out
 
 
-def raw_read(engine) -> int:
-    """Every stored column of every row, read by the driver with no conversion."""
+def raw_read(engine) -> float:
+    """Every stored column of every row, read by the driver with no conversion; the server's
+    CPU seconds on PostgreSQL (0 on SQLite)."""
     raw = engine.raw_connection()
     try:
         if engine.dialect.name == "postgresql":
-            with raw.driver_connection.cursor() as cur, cur.copy(f"COPY {TABLE} TO STDOUT") as copy:
-                return sum(len(block) for block in copy)
+            with raw.driver_connection.cursor() as cur:
+                before = _server_cpu(cur.execute("SELECT pg_backend_pid()").fetchone()[0])
+                with cur.copy(f"COPY {TABLE} TO STDOUT") as copy:
+                    for _block in copy:
+                        pass
+                return _server_cpu(cur.execute("SELECT pg_backend_pid()").fetchone()[0]) - before
         cur = raw.cursor()
         cur.execute(f"SELECT * FROM {TABLE}")
-        n = 0
-        while rows := cur.fetchmany(50_000):
-            n += len(rows)
-        return n
+        while cur.fetchmany(50_000):
+            pass
+        return 0.0
     finally:
         raw.close()
 
@@ -90,28 +95,48 @@ def legacy_hash(engine, limit: int) -> str:
     return f"{total:x}"
 
 
-def _proc_cpu(pid: int) -> float:
-    """CPU seconds (user + system) of a process on this machine, from /proc."""
+def _proc_cpu(pid: int, children: bool = False) -> float:
+    """CPU seconds (user + system) of a process on this machine, from /proc; with `children`,
+    those of its children that have exited too (a parallel worker's, once it is reaped)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = sum(int(f) for f in fields[11 : 15 if children else 13])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _server_cpu(backend: int) -> float:
+    """CPU seconds of the whole PostgreSQL server the backend belongs to: the postmaster, its
+    live children and those that exited (parallel workers). Exact on the bench's own cluster;
+    on a shared server it counts the other sessions' work too."""
+    postmaster = int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    total = _proc_cpu(postmaster, children=True)
+    for entry in Path("/proc").iterdir():
+        try:
+            if (
+                entry.name.isdigit()
+                and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == postmaster
+            ):
+                total += _proc_cpu(int(entry.name))
+        except (FileNotFoundError, ProcessLookupError):  # a process that ended meanwhile
+            continue
+    return total
 
 
 def hashed(engine) -> tuple[str, float]:
-    """The hash, and the CPU seconds of the PostgreSQL backend that computed it (0 on SQLite:
-    there the work is in this process and in its CPU time)."""
+    """The hash, and the CPU seconds the PostgreSQL server spent on it, backend and parallel
+    workers (0 on SQLite: there the work is in this process and in its CPU time)."""
     with engine.connect() as conn:
         if engine.dialect.name != "postgresql":
             return connection_hash(conn, TABLE), 0.0
         pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
-        before = _proc_cpu(pid)
+        before = _server_cpu(pid)
         digest = connection_hash(conn, TABLE)
-        return digest, _proc_cpu(pid) - before
+        return digest, _server_cpu(pid) - before
 
 
 def measure(url: str, rows: int) -> None:
     engine = make_engine(url)
     kind = engine.dialect.name
-    t_raw, c_raw, _ = timed(raw_read, engine)
+    t_raw, c_raw, s_raw = timed(raw_read, engine)
     t_new, c_new, (digest, server) = timed(hashed, engine)
     sample = min(rows, LEGACY_ROWS)
     t_old, c_old, _ = timed(legacy_hash, engine, sample)
@@ -119,7 +144,7 @@ def measure(url: str, rows: int) -> None:
     engine.dispose()
     print(
         f"{kind:10} {rows:>10,} rows | content_hash {t_new:6.2f} s wall, CPU {c_new:5.2f} s here"
-        f" + {server:5.2f} s server = {rows / t_new:>9,.0f} rows/s wall, {rows / (c_new + server):>9,.0f} rows/CPU-s | raw read {t_raw:6.2f} s ({t_new / t_raw:.2f}x)"
+        f" + {server:5.2f} s server = {rows / t_new:>9,.0f} rows/s wall, {rows / (c_new + server):>9,.0f} rows/CPU-s | raw read {t_raw:6.2f} s, CPU {c_raw:5.2f} + {s_raw:5.2f} s ({t_new / t_raw:.2f}x wall)"
         f" | previous {t_old:7.1f} s ({t_old / t_new:.1f}x slower) | {digest[:12]}"
         f" | load average {os.getloadavg()[0]:.1f}",
         flush=True,

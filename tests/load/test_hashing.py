@@ -11,7 +11,7 @@ from sqlalchemy import insert, select, update
 
 from migrate import db
 from migrate.db import make_engine
-from migrate.load.hashing import content_hash
+from migrate.load.hashing import connection_hash, content_hash
 from migrate.model import (
     MODEL_TABLES,
     equipment,
@@ -122,6 +122,20 @@ def test_hashes_are_equal_across_backends_for_hostile_values(sqlite_url, pg_url)
     on_sqlite, on_postgresql = _fill(sqlite_url), _fill(pg_url)
     assert on_sqlite == on_postgresql
     assert len(set(on_sqlite.values())) == 7  # six filled tables differ from each other and from empty ones
+
+
+@pytest.mark.postgres
+def test_postgresql_hash_ignores_the_sessions_datestyle(pg_url):
+    """Dates and timestamps are rendered as text by PostgreSQL: a session that reads them in
+    another style hashes the same, and keeps its style afterwards."""
+    reference = _fill(pg_url)
+    engine = make_engine(pg_url)
+    with engine.connect() as c:
+        c.exec_driver_sql("SET DateStyle = 'SQL, DMY'")
+        got = {t: connection_hash(c, t) for t in ("process_parameter", "material_lot")}
+        assert c.exec_driver_sql("SHOW DateStyle").scalar_one() == "SQL, DMY"
+    engine.dispose()
+    assert got == {t: reference[t] for t in got}
 
 
 def test_hash_ignores_storage_order_and_ids(targets):
