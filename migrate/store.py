@@ -114,10 +114,14 @@ _CHANGED = "migrate_map_changed"  # the trigger (and PostgreSQL function) that f
 def forget_fingerprint(engine: Engine, table: str) -> None:
     """Before map rewrites a table: its recorded fingerprint no longer holds."""
     with engine.begin() as conn:
-        conn.exec_driver_sql(
-            f'CREATE TABLE IF NOT EXISTS "{FINGERPRINTS}" ("table" TEXT PRIMARY KEY, fingerprint TEXT, "rows" BIGINT)'
-        )
+        _create_fingerprints(conn)
         conn.exec_driver_sql(f'DELETE FROM "{FINGERPRINTS}" WHERE "table" = \'{table}\'')
+
+
+def _create_fingerprints(conn) -> None:
+    conn.exec_driver_sql(
+        f'CREATE TABLE IF NOT EXISTS "{FINGERPRINTS}" ("table" TEXT PRIMARY KEY, fingerprint TEXT, "rows" BIGINT)'
+    )
 
 
 def record_fingerprint(engine: Engine, table: str, fingerprint: str, rows: int) -> None:
@@ -125,6 +129,8 @@ def record_fingerprint(engine: Engine, table: str, fingerprint: str, rows: int) 
     INSERT, UPDATE, DELETE (or TRUNCATE) of the table: a hand edit makes load read the table
     again. `table` is a name map built from a model entity (no quoting needed beyond ours)."""
     with engine.begin() as conn:
+        _create_fingerprints(conn)
+        conn.exec_driver_sql(f'DELETE FROM "{FINGERPRINTS}" WHERE "table" = \'{table}\'')
         for sql in _trigger_sql(engine.dialect.name, table):
             conn.exec_driver_sql(sql)
         conn.exec_driver_sql(

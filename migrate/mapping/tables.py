@@ -30,6 +30,10 @@ from migrate.reconcile.columnar import ADBC_MIN_ROWS, adbc_usable, read_batches
 from migrate.store import LINEAGE, RowDigest, text_lines
 from migrate.urls import mask_url, redact
 
+# Tables of this many rows on an SQLite file are read and written through the ADBC driver's
+# processes; below, starting them costs more than the driver saves.
+ARROW_MIN_ROWS = ADBC_MIN_ROWS
+
 
 class Tables:
     """Names of map's tables: the real ones, or scratch copies for `--simulate`."""
@@ -123,7 +127,7 @@ def read_staged(engine: Engine, name: str, columns: list[str], chunk_size: int):
     columns directly: row objects and `from_records` would cost more than the mapping itself."""
     query = select(*(column(c) for c in columns)).select_from(table(name)).order_by(column("_row_id"))
     compiled = query.compile(dialect=engine.dialect)
-    if adbc_usable(engine) and _last_row_id(engine, name) >= ADBC_MIN_ROWS:
+    if adbc_usable(engine) and _last_row_id(engine, name) >= ARROW_MIN_ROWS:
         for batch in read_batches(engine, str(compiled), columns, chunk_size, rows=ADBC_MIN_ROWS):
             yield _arrow_frame(batch)
         return
@@ -199,7 +203,7 @@ class MappedWriter:
         self.columns = list(ENTITIES[entity].mapped_columns)
         self.names = [c.name for c in target.columns]
         self.digest = RowDigest()
-        big = rows >= ADBC_MIN_ROWS and adbc_usable(engine)
+        big = rows >= ARROW_MIN_ROWS and adbc_usable(engine)
         self.ingest = ArrowIngest(str(engine.url.database), engine) if big else None
 
     def write(self, frame: pd.DataFrame, rejects: pd.DataFrame, rejects_table: Table) -> None:
