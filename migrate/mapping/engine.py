@@ -54,7 +54,7 @@ from migrate.mapping.tables import (
     rejects_schema,
     runs_schema,
 )
-from migrate.mapping.transforms import StepContext, load_project_transforms
+from migrate.mapping.transforms import TEXT, StepContext, load_project_transforms
 from migrate.mapping.values import UnmappedValue, load_value_maps, merge_entries, read_import, write_export
 from migrate.model import ENTITIES, ExactDecimal
 from migrate.progress import NO_PROGRESS, Progress
@@ -344,7 +344,7 @@ class _Counts:
         without a full-table SQL pass when there are none."""
         for key in keys:
             present = mapped[list(key)].notna().all(axis=1)
-            hashes = pd.util.hash_pandas_object(mapped.loc[present, list(key)], index=False).to_numpy()
+            hashes = _key_hashes(mapped.loc[present, list(key)])
             ids = mapped.loc[present, "_row_id"].to_numpy()
             self.key_hashes.setdefault(tuple(key), []).append((ids, hashes))
 
@@ -377,6 +377,19 @@ class _Counts:
             by_source,
             {k: v for k, v in self.examples.items() if self.reasons.get(k)},
         )
+
+
+def _key_hashes(keys: pd.DataFrame) -> np.ndarray:
+    """A 64-bit hash of each row's key (no NULL in it): each column dictionary-encoded by Arrow,
+    only its distinct values hashed (pandas' siphash, the same in every chunk), combined per row."""
+    combined = np.zeros(len(keys), dtype=np.uint64)
+    for name in keys.columns:
+        values = pa.array(keys[name].astype(TEXT))
+        values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+        encoded = values.dictionary_encode()
+        distinct = pd.util.hash_array(encoded.dictionary.to_numpy(zero_copy_only=False).astype(object))
+        combined = combined * np.uint64(1_000_003) ^ distinct[encoded.indices.to_numpy()]
+    return combined
 
 
 def _check_source(run: _Run, plan: Plan) -> None:

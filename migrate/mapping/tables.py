@@ -210,15 +210,16 @@ class MappedWriter:
         """One chunk's mapped rows (with their `_row_id`s) and its rejects."""
         if not frame.empty:
             batch = _arrow_batch(frame, self.names)
-            self.digest.update(batch, self.columns)
-            self._append(self.target, frame, batch)
+            if self.ingest is None:
+                self.digest.update(batch, self.columns)
+            self._append(self.target, frame, batch, self.columns)  # the ingest process digests them
         if not rejects.empty:
             names = [c.name for c in rejects_table.columns if c.name in rejects.columns]
             self._append(rejects_table, rejects, _arrow_batch(rejects, names))
 
-    def _append(self, target: Table, frame: pd.DataFrame, batch: pa.Table) -> None:
+    def _append(self, target: Table, frame: pd.DataFrame, batch: pa.Table, digested=None) -> None:
         if self.ingest is not None:  # rejects too: one writer, no wait for SQLite's write lock
-            self.ingest.submit(target.name, batch)
+            self.ingest.submit(target.name, batch, digested)
         elif self.engine.dialect.name == "postgresql":
             copy_batch(self.engine, target.name, batch)
         else:
@@ -227,7 +228,7 @@ class MappedWriter:
     def finish(self) -> tuple[str, int]:
         """Wait for the chunks in flight (their errors are raised here); the table's fingerprint."""
         if self.ingest is not None:
-            self.ingest.flush()
+            return self.ingest.digest(self.target.name)
         return self.digest.result()
 
     def close(self) -> None:
@@ -292,19 +293,25 @@ class ArrowIngest:
             self.pool.submit(int).result()
         self.pending: deque[tuple[Future, str]] = deque()
 
-    def submit(self, table_name: str, batch: pa.Table) -> None:
+    def submit(self, table_name: str, batch: pa.Table, digested: list[str] | None = None) -> None:
+        """Append `batch` to the table; `digested`: its columns feed the table's `RowDigest`."""
         while len(self.pending) >= 2:
             self._wait()
         path = scratch_file(self.scratch, ".arrow")
         with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, batch.schema) as writer:
             writer.write_table(batch)
         try:
-            self.pending.append(
-                (self.pool.submit(ingest_sqlite, self.database, table_name, None, path), path)
-            )
+            job = self.pool.submit(_ingest, self.database, table_name, path, digested)
         except BrokenProcessPool:
             os.unlink(path)
             raise self._failed("the process writing mapped rows ended unexpectedly") from None
+        self.pending.append((job, path))
+
+    def digest(self, table_name: str) -> tuple[str, int]:
+        """After every batch is written: the digest the ingest process kept of the table's rows
+        (one worker runs the jobs in the order they were submitted)."""
+        self.flush()
+        return self.pool.submit(_digest_result, table_name).result()
 
     def flush(self) -> None:
         while self.pending:
@@ -334,3 +341,18 @@ class ArrowIngest:
             future.cancel()
             Path(path).unlink(missing_ok=True)
         self.pending.clear()
+
+
+_DIGESTS: dict[str, RowDigest] = {}  # in the ingest process: each table's digest so far
+
+
+def _ingest(database: str, table_name: str, path: str, digested: list[str] | None) -> int:
+    """In the ingest process: digest the batch (in submission order), then append it."""
+    if digested is not None:
+        with pa.memory_map(path) as source:
+            _DIGESTS.setdefault(table_name, RowDigest()).update(pa.ipc.open_file(source).read_all(), digested)
+    return ingest_sqlite(database, table_name, None, path)
+
+
+def _digest_result(table_name: str) -> tuple[str, int]:
+    return _DIGESTS.pop(table_name, RowDigest()).result()
