@@ -1,30 +1,37 @@
-"""Benchmark: map + validate process-parameter rows from text staging, beside plain pandas.
+"""Benchmark: map end to end (work store read + transform + work store write) beside plain
+pandas and pyarrow doing the same work on the same SQLite file, in the same run.
 
-    .venv/bin/python bench/map.py                 # 1,000,000 rows
-    .venv/bin/python bench/map.py --rows 200000   # quicker
+    .venv/bin/python bench/map.py                       # 1,000,000 rows, and 100,000 for linearity
+    .venv/bin/python bench/map.py --rows 200000 --small 20000 --core
 
 Staged rows are text (as extract writes them), with 0.1% bad decimals, 0.1% impossible
 timestamps and 0.1% unknown work orders. The mapping parses three decimals and one
 timestamp (Asia/Shanghai -> UTC), maps the unit through a strict value map, applies six
 rules and two lookups (work order, equipment), then checks the natural key for duplicates.
 
-Printed, each in rows/second:
-- `map core`: `map_chunk` on chunks already in memory (transform + validate + rejects).
-- `pandas core`: the same parsing, rules and lookup written as plain pandas (floats, no
-  canonical text, no reject reasons or messages): the baseline.
-- `map end-to-end`: `map_entities` reading SQLite staging, writing mapped rows and rejects,
-  duplicate check in SQL, run record.
-- `pandas end-to-end`: `read_sql` chunks + the baseline work + `to_sql` of the valid rows.
+Each measurement runs in a process of its own (peak memory: the whole process tree, ingest
+and reader processes included), printed in rows/second:
+- `map`: `map_entities`: staged rows read from the SQLite work store, mapped, mapped rows and
+  rejects written, duplicate check, run record, the input fingerprint recorded for load.
+- `pandas+pyarrow`: the baseline: the ADBC SQLite driver reads the staged table as Arrow
+  batches, plain pandas does the same parsing, rules and lookups on each in-memory frame
+  (floats and datetime64: no canonical text, reject reasons, lineage checks or messages), and
+  the ADBC driver writes the kept rows (with `_row_id` and lineage, as map writes) to a table
+  of the same file.
+- with `--core`: `map core` (`map_chunk` on chunks already in memory) beside `pandas core`
+  (`pandas_work` on the same chunks).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import resource
 import shutil
 import sqlite3
+import sys
 import time
 from pathlib import Path
 
@@ -98,6 +105,7 @@ def stage(path: Path, rows: int) -> None:
     """Text staging as extract writes it, plus the referenced entities' mapped keys."""
     rng = random.Random(7)
     conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode=WAL")  # as the work store is (migrate.db.make_engine)
     cols = ["wo_no", "equip_code", "param_name", "recorded_at", "value", "uom", "lower_limit", "upper_limit"]
     conn.execute(
         'CREATE TABLE stg_pp ("_row_id" INTEGER PRIMARY KEY, "_source" TEXT, "_file" TEXT, "_sheet" TEXT, '
@@ -193,51 +201,169 @@ def pandas_core(frames: list[pd.DataFrame]) -> tuple[float, int]:
     return time.perf_counter() - started, kept, time.process_time() - cpu
 
 
-def pandas_end_to_end(project: Project, chunk: int) -> tuple[float, int]:
-    store = WorkStore(project.staging_url)
+def _baseline(root: Path, chunk: int) -> dict:
+    """ADBC read -> pandas -> ADBC write, chunk by chunk, on the staging file (nothing else open)."""
+    import adbc_driver_sqlite.dbapi as adbc
+
     wos, eqs = pd.Index(WORK_ORDERS), pd.Index(EQUIPMENT)
-    started, cpu = time.perf_counter(), time.process_time()
-    kept = 0
-    with store.engine.connect() as conn:
-        conn.exec_driver_sql("DROP TABLE IF EXISTS baseline_out")
-        for frame in pd.read_sql('SELECT * FROM stg_pp ORDER BY "_row_id"', conn, chunksize=chunk):
-            done = pandas_work(frame, wos, eqs)
-            done.to_sql("baseline_out", conn, if_exists="append", index=False)
-            kept += len(done)
-        conn.commit()
+    lineage = ["_row_id", "_source", "_file", "_sheet", "_row"]
+    parts = {"read": 0.0, "transform": 0.0, "write": 0.0}
+    kept, mode = 0, "create"
+    started = time.perf_counter()
+    with adbc.connect(str(root / "staging.db")) as source, adbc.connect(str(root / "staging.db")) as sink:
+        with sink.cursor() as out:
+            out.execute("DROP TABLE IF EXISTS baseline_out")
+        sink.commit()
+        with source.cursor() as cursor:
+            mark = time.perf_counter()
+            cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(chunk)})
+            cursor.execute('SELECT * FROM stg_pp ORDER BY "_row_id"')
+            reader = iter(cursor.fetch_record_batch())
+            parts["read"] += time.perf_counter() - mark
+            while True:
+                mark = time.perf_counter()
+                batch = next(reader, None)
+                if batch is None:
+                    break
+                frame = batch.to_pandas()
+                parts["read"] += time.perf_counter() - mark
+                mark = time.perf_counter()
+                done = pandas_work(frame, wos, eqs)
+                done = pd.concat([frame.loc[done.index, lineage], done], axis=1)
+                parts["transform"] += time.perf_counter() - mark
+                mark = time.perf_counter()
+                with sink.cursor() as out:
+                    out.adbc_ingest(
+                        "baseline_out", pa.Table.from_pandas(done, preserve_index=False), mode=mode
+                    )
+                sink.commit()
+                mode = "append"
+                parts["write"] += time.perf_counter() - mark
+                kept += len(done)
+    return {"seconds": time.perf_counter() - started, "kept": kept, **parts}
+
+
+def _map(root: Path, chunk: int) -> dict:
+    from migrate.model import ENTITIES
+    from migrate.store import input_fingerprint, stored_fingerprint
+
+    project = Project(root)
+    started = time.perf_counter()
+    (entity,) = map_entities(project, ["process_parameter"]).entities
+    seconds = time.perf_counter() - started
+    store = WorkStore(project.staging_url)
+    mark = time.perf_counter()
+    stored = stored_fingerprint(store.engine, "map_process_parameter")
+    stored_s, mark = time.perf_counter() - mark, time.perf_counter()
+    columns = list(ENTITIES["process_parameter"].mapped_columns)
+    computed = input_fingerprint(store.engine, "map_process_parameter", columns)
+    reread_s = time.perf_counter() - mark
     store.dispose()
-    return time.perf_counter() - started, kept, time.process_time() - cpu
+    assert stored == computed, (stored, computed)
+    return {
+        "seconds": seconds,
+        "kept": entity.mapped,
+        "rejected": entity.rejected_by_reason,
+        "fingerprint_stored_s": stored_s,
+        "fingerprint_reread_s": reread_s,
+    }
+
+
+def _core(root: Path, chunk: int) -> dict:
+    project = Project(root)
+    frames = read_all(project, chunk)
+    map_s, mapped, _ = map_core(project, frames)
+    pandas_s, kept, _ = pandas_core(frames)
+    return {"seconds": map_s, "kept": mapped, "pandas_seconds": pandas_s, "pandas_kept": kept}
+
+
+STEPS = {"baseline": _baseline, "map": _map, "core": _core}
+
+
+def measure(step: str, root: Path, chunk: int) -> dict:
+    """One step in a process of its own; its result and the process tree's peak memory."""
+    sys.path.insert(0, str(ROOT.parent))
+    from tests.treemem import run_measured
+
+    proc, tree_mb = run_measured(
+        [sys.executable, __file__, "_measure", step, str(root), str(chunk)], interval=0.1, cwd=ROOT.parent
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"{step} failed:\n{proc.stderr[-3000:]}")
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result["tree_mb"] = round(tree_mb)
+    return result
+
+
+def _line(label: str, rows: int, result: dict) -> str:
+    seconds = result["seconds"]
+    return (
+        f"  {label:<26} {seconds:7.2f} s {rows / seconds:>10,.0f} rows/s  {result['tree_mb']:>5,} MB"
+        f"  ({result['kept']:,} kept)  load {result['load']:.1f}"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--small", type=int, default=100_000, help="the smaller run, for linearity (0: none)")
     parser.add_argument("--chunk", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=1, help="map and baseline alternately, N times each")
+    parser.add_argument("--core", action="store_true", help="also map core vs pandas core (chunks in memory)")
     parser.add_argument("--dir", type=Path, default=ROOT / "out" / "map")
     args = parser.parse_args()
-    project = build_project(args.dir, args.rows, args.chunk)
-    frames = read_all(project, args.chunk)
-    results = {}
-    results["map core"] = map_core(project, frames)
-    results["pandas core"] = pandas_core(frames)
-    del frames
-    started, cpu = time.perf_counter(), time.process_time()
-    result = map_entities(project, ["process_parameter"])
-    (entity,) = result.entities
-    results["map end-to-end"] = (time.perf_counter() - started, entity.mapped, time.process_time() - cpu)
-    results["pandas end-to-end"] = pandas_end_to_end(project, args.chunk)
-    print(f"process_parameter: {args.rows:,} staged rows, chunk {args.chunk:,}")
-    print(f"  load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (shared machine)")
-    for name, (seconds, kept, cpu) in results.items():
-        print(
-            f"  {name:<18} wall {seconds:6.2f} s {args.rows / seconds:>9,.0f} rows/s | "
-            f"cpu {cpu:6.2f} s {args.rows / cpu:>9,.0f} rows/s  ({kept:,} kept)"
-        )
+    sizes = [args.rows] + ([args.small] if args.small else [])
+    roots = {n: args.dir / str(n) for n in sizes}
+    for n, root in roots.items():
+        build_project(root, n, args.chunk)
+    print(f"process_parameter, chunk {args.chunk:,}, {os.cpu_count()} CPUs (shared machine)")
+    best: dict[tuple[str, int], dict] = {}
+    for n in sizes:
+        for _ in range(args.repeat):
+            for step in ("baseline", "map"):
+                load = os.getloadavg()[0]
+                result = measure(step, roots[n], args.chunk) | {"load": load}
+                label = f"{'pandas+pyarrow' if step == 'baseline' else 'map'} {n:,}"
+                print(_line(label, n, result), flush=True)
+                if (step, n) not in best or result["seconds"] < best[(step, n)]["seconds"]:
+                    best[(step, n)] = result
+    big = args.rows
+    base, ours = best[("baseline", big)], best[("map", big)]
     print(
-        f"  map accounting: mapped {entity.mapped:,} rejected {entity.rejected:,} {entity.rejected_by_reason}"
+        f"  baseline parts at {big:,}: read {base['read']:.2f} s, pandas {base['transform']:.2f} s, "
+        f"write {base['write']:.2f} s"
     )
-    print(f"  peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    print(
+        f"  map end to end / baseline (throughput): {base['seconds'] / ours['seconds']:.2f}x (goal >= 0.8x)"
+    )
+    print(f"  map accounting: {ours['kept']:,} mapped, rejected {ours['rejected']}")
+    print(
+        f"  load's input fingerprint: recorded by map, read in {ours['fingerprint_stored_s']:.3f} s; "
+        f"re-reading the table (the fallback) {ours['fingerprint_reread_s']:.2f} s"
+    )
+    if args.small:
+        small = best[("map", args.small)]
+        print(
+            f"  linearity: map {args.small:,} -> {big:,} rows: time x{ours['seconds'] / small['seconds']:.2f} "
+            f"for x{big / args.small:.0f} rows; memory {small['tree_mb']} -> {ours['tree_mb']} MB"
+        )
+    if args.core:
+        core = measure("core", roots[big], args.chunk)
+        print(
+            f"  core (chunks in memory): map {big / core['seconds']:,.0f} rows/s, "
+            f"pandas {big / core['pandas_seconds']:,.0f} rows/s"
+        )
+
+
+def _measured_step() -> None:
+    step, root, chunk = sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
+    result = STEPS[step](root, chunk)
+    result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    print(json.dumps(result, default=str))
 
 
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) > 1 and sys.argv[1] == "_measure":
+        _measured_step()
+    else:
+        main()

@@ -489,13 +489,23 @@ class StagingWriter:
             pass  # the store itself is failing; the leftover side table is dropped by the next run
 
 
+def _with_lineage(batch: pa.Table, lineage: tuple) -> pa.Table:
+    source_name, file, sheet, run = lineage
+    n = batch.num_rows
+    constant = [pa.repeat(pa.scalar(value, pa.string()), n) for value in (source_name, file, sheet)]
+    arrays = [*constant, batch.column(0).combine_chunks(), pa.repeat(pa.scalar(run, pa.int64()), n)]
+    arrays += [column.combine_chunks() for column in batch.columns[1:]]
+    return pa.Table.from_arrays(arrays, names=[*LINEAGE, *batch.column_names[1:]])
+
+
 class IngestError(Exception):
     """The ingest process could not write (its driver's error, as text: it crosses processes)."""
 
 
-def ingest_sqlite(database: str, table: str, lineage: tuple, path: str) -> int:
+def ingest_sqlite(database: str, table: str, lineage: tuple | None, path: str) -> int:
     """In the ingest process: one batch (an Arrow file: `_row`, then the texts) appended to
-    `table` by the ADBC SQLite driver, in one transaction, with the lineage repeated per row."""
+    `table` by the ADBC SQLite driver, in one transaction, with the lineage repeated per row
+    (`lineage` None: the batch holds every column already, as map's mapped rows do)."""
     import adbc_driver_sqlite.dbapi as adbc
 
     try:
@@ -503,12 +513,8 @@ def ingest_sqlite(database: str, table: str, lineage: tuple, path: str) -> int:
             batch = pa.ipc.open_file(source).read_all()
     finally:
         os.unlink(path)
-    source_name, file, sheet, run = lineage
+    data = batch if lineage is None else _with_lineage(batch, lineage)
     n = batch.num_rows
-    constant = [pa.repeat(pa.scalar(value, pa.string()), n) for value in (source_name, file, sheet)]
-    arrays = [*constant, batch.column(0).combine_chunks(), pa.repeat(pa.scalar(run, pa.int64()), n)]
-    arrays += [column.combine_chunks() for column in batch.columns[1:]]
-    data = pa.Table.from_arrays(arrays, names=[*LINEAGE, *batch.column_names[1:]])
     try:
         with adbc.connect(database) as conn:
             with conn.cursor() as cursor:

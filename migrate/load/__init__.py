@@ -27,7 +27,7 @@ from migrate.load.hashing import content_hash, input_fingerprint
 from migrate.load.lease import Lease
 from migrate.model import ENTITIES, LOAD_ORDER, entity
 from migrate.progress import NO_PROGRESS, Progress
-from migrate.store import WorkStore, mapped_table
+from migrate.store import WorkStore, mapped_table, stored_fingerprint
 from migrate.urls import mask_url, parse_url
 
 __all__ = ["load", "LoadResult", "EntityResult", "LoadInterrupted", "content_hash", "MODES"]
@@ -75,7 +75,10 @@ def _fingerprints(store: WorkStore, entities: Sequence[str]) -> dict[str, tuple[
                 f"there are no mapped rows for {name} (no table {mapped_table(name)} in the work store).",
                 hint=f"Run `migrate map {name}` first.",
             )
-        out[name] = input_fingerprint(store.engine, mapped_table(name), list(ENTITIES[name].mapped_columns))
+        # recorded by map as it wrote the table, unless the table changed since (then read again)
+        out[name] = stored_fingerprint(store.engine, mapped_table(name)) or input_fingerprint(
+            store.engine, mapped_table(name), list(ENTITIES[name].mapped_columns)
+        )
     return out
 
 

@@ -46,20 +46,28 @@ from migrate.mapping.report import write_quarantine
 from migrate.mapping.reshape import load_sides, mapping_plan, needed_columns, prepared_chunks
 from migrate.mapping.spec import mapping_path, read_mapping
 from migrate.mapping.tables import (
+    MappedWriter,
     Tables,
     create_rejects,
-    insert_frame,
     mapped_schema,
     read_staged,
     rejects_schema,
     runs_schema,
 )
-from migrate.mapping.transforms import StepContext, load_project_transforms
+from migrate.mapping.transforms import TEXT, StepContext, load_project_transforms
 from migrate.mapping.values import UnmappedValue, load_value_maps, merge_entries, read_import, write_export
 from migrate.model import ENTITIES, ExactDecimal
 from migrate.progress import NO_PROGRESS, Progress
 from migrate.project import Project
-from migrate.store import LINEAGE, WorkStore, normalize_header, staged_table
+from migrate.store import (
+    LINEAGE,
+    WorkStore,
+    forget_fingerprint,
+    input_fingerprint,
+    normalize_header,
+    record_fingerprint,
+    staged_table,
+)
 from migrate.urls import redact
 
 __all__ = ["map_chunk", "read_staged", "map_entities", "load_plans", "export_values", "import_values"]
@@ -232,18 +240,46 @@ def _map_entity(run: _Run, plan: EntityPlan, progress: Progress) -> EntityResult
     engine = run.store.engine
     out_table = mapped_schema(run.tables.mapped(entity), entity)
     rejects = rejects_schema(run.tables.rejects)
+    if not run.simulate:
+        forget_fingerprint(engine, out_table.name)  # before the table changes: load re-reads it
     out_table.drop(engine, checkfirst=True)
     out_table.create(engine)
     create_rejects(engine, rejects)
     with engine.begin() as conn:
         conn.execute(rejects.delete().where(rejects.c.entity == entity))
-    references = _reference_keys(run, entity)
-    counts = _Counts()
-    task = progress.task(
-        f"map {entity}", total=sum(run.store.count(staged_table(s)) for s in plan.spec.source_names)
-    )
     for source_plan in plan.sources:  # every block checked before any row is written
         _check_source(run, source_plan)
+    staged = sum(run.store.count(staged_table(s)) for s in plan.spec.source_names)
+    counts = _Counts()
+    writer = MappedWriter(engine, out_table, entity, staged)
+    try:
+        _write_blocks(run, plan, writer, rejects, counts, progress.task(f"map {entity}", total=staged))
+        fingerprint = writer.finish()
+    finally:
+        writer.close()
+    moved = 0
+    for key, policy, order_by, label, reason in _set_rules(plan):
+        candidates = counts.duplicate_candidates(key)
+        if candidates is not None and len(candidates) == 0:
+            continue  # no two rows share a key hash: no duplicate group, no SQL pass needed
+        found = _reject_groups(
+            engine, out_table, rejects, entity, key, policy, order_by, label, reason, candidates
+        )
+        counts.reasons[reason] += found
+        moved += found
+    run.mapped_now.add(entity)
+    result = counts.result(entity, run.store, out_table)
+    if not run.simulate:
+        if moved:  # rows left the table after they were digested: the fingerprint of what stays
+            fingerprint = input_fingerprint(engine, out_table.name, writer.columns)
+        record_fingerprint(engine, out_table.name, *fingerprint)
+        _record_run(engine, run.tables.runs, result)
+    return result
+
+
+def _write_blocks(run: _Run, plan: EntityPlan, writer: MappedWriter, rejects: Table, counts, task) -> None:
+    """Each source block's chunks mapped and written, in order (`_row_id`s ascending)."""
+    references = _reference_keys(run, plan.spec.entity)
     for source_plan in plan.sources:
         sides = load_sides(run.store, source_plan, run.mapped_name, run.project.spec.defaults.chunk_size)
         block = counts.start_block(source_plan.source)
@@ -251,23 +287,11 @@ def _map_entity(run: _Run, plan: EntityPlan, progress: Progress) -> EntityResult
         for prepared in prepared_chunks(run.store, source_plan, run.project.spec.defaults.chunk_size):
             outcome = map_chunk(chunk_plan, prepared.rows, references, sides)
             outcome = prepared.merged_with(outcome)
-            _write_outcome(engine, out_table, rejects, entity, outcome, counts)
+            _write_outcome(writer, rejects, plan.spec.entity, outcome, counts)
             block.add(prepared.read, outcome)
             counts.remember_keys([rule[0] for rule in _set_rules(plan)], outcome.mapped)
             task.advance(prepared.read)
         block.last_id = counts.next_id - 1
-    for key, policy, order_by, label, reason in _set_rules(plan):
-        candidates = counts.duplicate_candidates(key)
-        if candidates is not None and len(candidates) == 0:
-            continue  # no two rows share a key hash: no duplicate group, no SQL pass needed
-        counts.reasons[reason] += _reject_groups(
-            engine, out_table, rejects, entity, key, policy, order_by, label, reason, candidates
-        )
-    run.mapped_now.add(entity)
-    result = counts.result(entity, run.store, out_table)
-    if not run.simulate:
-        _record_run(engine, run.tables.runs, result)
-    return result
 
 
 @dataclass
@@ -320,7 +344,7 @@ class _Counts:
         without a full-table SQL pass when there are none."""
         for key in keys:
             present = mapped[list(key)].notna().all(axis=1)
-            hashes = pd.util.hash_pandas_object(mapped.loc[present, list(key)], index=False).to_numpy()
+            hashes = _key_hashes(mapped.loc[present, list(key)])
             ids = mapped.loc[present, "_row_id"].to_numpy()
             self.key_hashes.setdefault(tuple(key), []).append((ids, hashes))
 
@@ -355,6 +379,19 @@ class _Counts:
         )
 
 
+def _key_hashes(keys: pd.DataFrame) -> np.ndarray:
+    """A 64-bit hash of each row's key (no NULL in it): each column dictionary-encoded by Arrow,
+    only its distinct values hashed (pandas' siphash, the same in every chunk), combined per row."""
+    combined = np.zeros(len(keys), dtype=np.uint64)
+    for name in keys.columns:
+        values = pa.array(keys[name].astype(TEXT))
+        values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+        encoded = values.dictionary_encode()
+        distinct = pd.util.hash_array(encoded.dictionary.to_numpy(zero_copy_only=False).astype(object))
+        combined = combined * np.uint64(1_000_003) ^ distinct[encoded.indices.to_numpy()]
+    return combined
+
+
 def _check_source(run: _Run, plan: Plan) -> None:
     """The source (and every source it joins or looks in) is extracted and has the columns
     the mapping reads; the message names the key path."""
@@ -380,13 +417,12 @@ def _missing_column(plan: Plan, source: str, key: str, header: str, available: s
 
 
 def _write_outcome(
-    engine, out_table: Table, rejects: Table, entity: str, outcome: Outcome, counts: _Counts
+    writer: MappedWriter, rejects: Table, entity: str, outcome: Outcome, counts: _Counts
 ) -> None:
     mapped = outcome.mapped
     mapped.insert(0, "_row_id", range(counts.next_id, counts.next_id + len(mapped)))
     counts.next_id += len(mapped)
-    insert_frame(engine, out_table, mapped)
-    insert_frame(engine, rejects, outcome.rejects.assign(entity=entity))
+    writer.write(mapped, outcome.rejects.assign(entity=entity), rejects)
     counts.source_rows += len(mapped) + len(outcome.rejects) + sum(outcome.filtered.values())
     counts.reasons.update(outcome.rejects["reason"].value_counts().to_dict())
     firsts = outcome.rejects.drop_duplicates("reason")

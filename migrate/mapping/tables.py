@@ -3,14 +3,36 @@ load and reconcile read) and fast driver-level reads and writes of them."""
 
 from __future__ import annotations
 
+import os
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, Text, column, select, table
 
+from migrate.errors import SourceError
+from migrate.extract.readers.segments import (
+    frozen_heap,
+    scratch_dir,
+    scratch_file,
+    watch_parent,
+    worker_context,
+)
+from migrate.extract.staging import IngestError, ingest_sqlite
 from migrate.mapping.transforms import TEXT
 from migrate.model import ENTITIES
-from migrate.store import LINEAGE
+from migrate.reconcile.columnar import ADBC_MIN_ROWS, adbc_usable, read_batches
+from migrate.store import LINEAGE, RowDigest, text_lines
+from migrate.urls import mask_url, redact
+
+# Tables of this many rows on an SQLite file are read and written through the ADBC driver's
+# processes; below, starting them costs more than the driver saves.
+ARROW_MIN_ROWS = ADBC_MIN_ROWS
 
 
 class Tables:
@@ -100,11 +122,16 @@ def _python_values(values: pd.Series) -> list:
 def read_staged(engine: Engine, name: str, columns: list[str], chunk_size: int):
     """A staged table in row order, only the needed columns (quoted by the dialect), as text.
 
-    Read with the driver's cursor and turned into pyarrow text columns directly: row objects
-    and `from_records` would cost more than the mapping itself."""
+    A big SQLite table is read as Arrow by the ADBC driver (in a process of its own, so the
+    reading overlaps the mapping); any other with the driver's cursor, turned into pyarrow text
+    columns directly: row objects and `from_records` would cost more than the mapping itself."""
     query = select(*(column(c) for c in columns)).select_from(table(name)).order_by(column("_row_id"))
+    compiled = query.compile(dialect=engine.dialect)
+    if adbc_usable(engine) and _last_row_id(engine, name) >= ARROW_MIN_ROWS:
+        for batch in read_batches(engine, str(compiled), columns, chunk_size, rows=ADBC_MIN_ROWS):
+            yield _arrow_frame(batch)
+        return
     with engine.connect().execution_options(stream_results=True) as conn:
-        compiled = query.compile(dialect=engine.dialect)
         cursor = conn.connection.cursor()
         try:
             cursor.execute(str(compiled), ())
@@ -112,6 +139,37 @@ def read_staged(engine: Engine, name: str, columns: list[str], chunk_size: int):
                 yield _frame(rows, columns)
         finally:
             cursor.close()
+
+
+def _last_row_id(engine: Engine, name: str) -> int:
+    """About how many rows a staged table holds (its last `_row_id`: one index lookup)."""
+    with engine.connect() as conn:
+        return int(conn.exec_driver_sql(f'SELECT MAX("_row_id") FROM "{name}"').scalar() or 0)
+
+
+def _arrow_frame(batch: pa.Table) -> pd.DataFrame:
+    """An Arrow batch of text columns as `_frame` builds it: lineage as objects (`_row` an integer)."""
+    data = {}
+    for name in batch.column_names:
+        values = batch[name].combine_chunks()
+        if name == "_row":
+            values = pc.cast(values, pa.int64())
+        if name in LINEAGE:
+            data[name] = pd.Series(_objects(values), dtype=object)
+        else:
+            data[name] = pd.Series(values, dtype=TEXT)
+    return pd.DataFrame(data)
+
+
+def _objects(values: pa.Array) -> np.ndarray:
+    """Python objects of a column with few distinct values (lineage): each distinct value made
+    once, then repeated by a numpy take."""
+    if not pa.types.is_string(values.type):
+        return values.to_numpy(zero_copy_only=False)
+    encoded = values.dictionary_encode()
+    distinct = np.array([*encoded.dictionary.to_pylist(), None], dtype=object)
+    indices = encoded.indices.fill_null(len(encoded.dictionary)).to_numpy()
+    return distinct[indices]
 
 
 def _frame(rows: list[tuple], columns: list[str]) -> pd.DataFrame:
@@ -129,3 +187,172 @@ def _frame(rows: list[tuple], columns: list[str]) -> pd.DataFrame:
             array = pa.array([None if v is None else str(v) for v in values], type=pa.string())
         data[name] = pd.Series(array, dtype=TEXT)
     return pd.DataFrame(data)
+
+
+class MappedWriter:
+    """Writes `map_<entity>` chunk by chunk as Arrow, and fingerprints the rows as they go
+    (`RowDigest`, the input fingerprint load checks on resume).
+
+    An SQLite file receiving many rows: each chunk goes to an ingest process as an Arrow file and
+    is appended by the ADBC driver (extract's `ingest_sqlite`), at most two chunks in flight, so
+    the next chunk is mapped meanwhile. PostgreSQL: one text COPY per chunk, its lines built by
+    Arrow kernels. Otherwise (small tables, other databases): `insert_frame`."""
+
+    def __init__(self, engine: Engine, target: Table, entity: str, rows: int) -> None:
+        self.engine, self.target = engine, target
+        self.columns = list(ENTITIES[entity].mapped_columns)
+        self.names = [c.name for c in target.columns]
+        self.digest = RowDigest()
+        big = rows >= ARROW_MIN_ROWS and adbc_usable(engine)
+        self.ingest = ArrowIngest(str(engine.url.database), engine) if big else None
+
+    def write(self, frame: pd.DataFrame, rejects: pd.DataFrame, rejects_table: Table) -> None:
+        """One chunk's mapped rows (with their `_row_id`s) and its rejects."""
+        if not frame.empty:
+            batch = _arrow_batch(frame, self.names)
+            if self.ingest is None:
+                self.digest.update(batch, self.columns)
+            self._append(self.target, frame, batch, self.columns)  # the ingest process digests them
+        if not rejects.empty:
+            names = [c.name for c in rejects_table.columns if c.name in rejects.columns]
+            self._append(rejects_table, rejects, _arrow_batch(rejects, names))
+
+    def _append(self, target: Table, frame: pd.DataFrame, batch: pa.Table, digested=None) -> None:
+        if self.ingest is not None:  # rejects too: one writer, no wait for SQLite's write lock
+            self.ingest.submit(target.name, batch, digested)
+        elif self.engine.dialect.name == "postgresql":
+            copy_batch(self.engine, target.name, batch)
+        else:
+            insert_frame(self.engine, target, frame)
+
+    def finish(self) -> tuple[str, int]:
+        """Wait for the chunks in flight (their errors are raised here); the table's fingerprint."""
+        if self.ingest is not None:
+            return self.ingest.digest(self.target.name)
+        return self.digest.result()
+
+    def close(self) -> None:
+        if self.ingest is not None:
+            self.ingest.stop()
+
+
+def _arrow_batch(frame: pd.DataFrame, names: list[str]) -> pa.Table:
+    """The mapped frame as Arrow in the table's column order: integers for `_row_id`/`_row`, text
+    for the rest (the mapped columns are text already: no copy)."""
+    arrays = []
+    for name in names:
+        values = frame[name]
+        if name in ("_row_id", "_row"):
+            arrays.append(_integer_array(values))
+        elif values.dtype == TEXT:
+            arrays.append(pa.array(values))
+        else:
+            arrays.append(_text_array(values.to_numpy(dtype=object)))
+    return pa.Table.from_arrays(arrays, names=names)
+
+
+def _integer_array(values: pd.Series) -> pa.Array:
+    try:
+        return pa.array(values.to_numpy(), type=pa.int64(), from_pandas=True)
+    except (pa.ArrowTypeError, pa.ArrowInvalid):  # row numbers given as text: SQLite would store integers
+        return pc.cast(_text_array(_python_values(values)), pa.int64())
+
+
+def _text_array(values) -> pa.Array:
+    try:
+        return pa.array(values, type=pa.string(), from_pandas=True)
+    except (pa.ArrowTypeError, pa.ArrowInvalid):  # a value that is not text (rejects show a few): its text
+        values = pd.Series(values, dtype=object)
+        shown = values.where(values.notna(), None).tolist()
+        return pa.array([None if v is None else str(v) for v in shown], type=pa.string())
+
+
+def copy_batch(engine: Engine, name: str, batch: pa.Table) -> None:
+    """PostgreSQL: one text COPY of an Arrow batch (identifiers quoted by the dialect)."""
+    quote = engine.dialect.identifier_preparer.quote
+    sql = f"COPY {quote(name)} ({', '.join(quote(c) for c in batch.column_names)}) FROM STDIN"
+    payload = text_lines(batch, batch.column_names, "\t", "\\N", escape=True)
+    with engine.begin() as conn:
+        cursor = conn.connection.driver_connection.cursor()
+        with cursor.copy(sql) as copy:
+            copy.write(payload)
+
+
+class ArrowIngest:
+    """Arrow batches appended to tables of an SQLite file by extract's `ingest_sqlite`, in a
+    process of its own (two SQLite copies in one process defeat each other's locks: see
+    reconcile/sqlite_arrow.py); batches cross as Arrow files in the scratch directory."""
+
+    def __init__(self, database: str, engine: Engine) -> None:
+        self.database, self.engine = database, engine
+        self.scratch = scratch_dir()
+        self.pool = ProcessPoolExecutor(
+            1, mp_context=worker_context(), initializer=watch_parent, initargs=(os.getpid(),)
+        )
+        with frozen_heap():
+            self.pool.submit(int).result()
+        self.pending: deque[tuple[Future, str]] = deque()
+
+    def submit(self, table_name: str, batch: pa.Table, digested: list[str] | None = None) -> None:
+        """Append `batch` to the table; `digested`: its columns feed the table's `RowDigest`."""
+        while len(self.pending) >= 2:
+            self._wait()
+        path = scratch_file(self.scratch, ".arrow")
+        with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, batch.schema) as writer:
+            writer.write_table(batch)
+        try:
+            job = self.pool.submit(_ingest, self.database, table_name, path, digested)
+        except BrokenProcessPool:
+            os.unlink(path)
+            raise self._failed("the process writing mapped rows ended unexpectedly") from None
+        self.pending.append((job, path))
+
+    def digest(self, table_name: str) -> tuple[str, int]:
+        """After every batch is written: the digest the ingest process kept of the table's rows
+        (one worker runs the jobs in the order they were submitted)."""
+        self.flush()
+        return self.pool.submit(_digest_result, table_name).result()
+
+    def flush(self) -> None:
+        while self.pending:
+            self._wait()
+
+    def _wait(self) -> None:
+        future, path = self.pending.popleft()
+        try:
+            future.result()
+        except IngestError as exc:
+            raise self._failed(redact(str(exc))[:300]) from None
+        except BrokenProcessPool:
+            raise self._failed("the process writing mapped rows ended unexpectedly") from None
+        finally:
+            Path(path).unlink(missing_ok=True)  # the ingest process removes it, unless it died first
+
+    def _failed(self, detail: str) -> SourceError:
+        self.stop()
+        return SourceError(
+            f"the work store failed: cannot write {mask_url(self.engine.url)}: {detail}.",
+            hint="Free space or fix its permissions, then run the map again.",
+        )
+
+    def stop(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        for future, path in self.pending:
+            future.cancel()
+            Path(path).unlink(missing_ok=True)
+        self.pending.clear()
+
+
+_DIGESTS: dict[str, RowDigest] = {}  # in the ingest process: each table's digest so far
+
+
+def _ingest(database: str, table_name: str, path: str, digested: list[str] | None) -> int:
+    """In the ingest process: digest the batch (in submission order), then append it."""
+    if digested is not None:
+        with pa.memory_map(path) as source:
+            _DIGESTS.setdefault(table_name, RowDigest()).update(pa.ipc.open_file(source).read_all(), digested)
+    return ingest_sqlite(database, table_name, None, path)
+
+
+def _digest_result(table_name: str) -> tuple[str, int]:
+    return _DIGESTS.pop(table_name, RowDigest()).result()

@@ -16,6 +16,7 @@ from migrate.load import load
 from migrate.load.faults import Faults
 from migrate.load.hashing import content_hash
 from migrate.model import ENTITIES, MODEL_TABLES
+from migrate.store import input_fingerprint, mapped_table, record_fingerprint, stored_fingerprint
 from tests.load.conftest import hashes, scalar
 from tests.load.mapped import make_store, parents, process_parameters, write_table
 from tests.load.test_crash import crash
@@ -194,6 +195,35 @@ def test_changed_input_under_resume_is_refused(targets, tmp_path):
     assert hashes(url) == before
     result = load(url, store, chunk_size=2_000, restart=True)  # the way forward it names
     assert next(e for e in result.entities if e.entity == PP).source_rows == 6_000
+
+
+def test_hand_edit_of_mapped_rows_is_refused_on_resume_despite_the_recorded_fingerprint(targets, tmp_path):
+    """Map records each table's fingerprint and load trusts it; a hand edit after the
+    crash (a statement on map_<entity>) forgets it, so the resume reads the table and refuses."""
+    store_path = tmp_path / "store.db"
+    store = make_store(store_path, process_parameters(6_000))
+    engine = make_engine(store)
+    for name in ENTITIES:  # as map records them after writing
+        table = mapped_table(name)
+        record_fingerprint(
+            engine, table, *input_fingerprint(engine, table, list(ENTITIES[name].mapped_columns))
+        )
+    recorded = stored_fingerprint(engine, mapped_table(PP))
+    engine.dispose()
+    url = targets.fresh()
+    assert crash(url, store, 2_000, f"after_commit:1:{PP}", entities=tuple(ENTITIES)) == -9
+    assert (
+        scalar(url, "SELECT fingerprint FROM migrate_load_checkpoint WHERE entity = :e", e=PP) == recorded[0]
+    )
+    before = hashes(url)
+    con = sqlite3.connect(store_path)
+    with con:
+        con.execute("UPDATE map_process_parameter SET value = '1.000000' WHERE _row_id = 4500")
+    con.close()
+    with pytest.raises(ConfigError) as info:
+        load(url, store, chunk_size=2_000)
+    assert recorded[0] in info.value.message and "map_process_parameter" in info.value.message
+    assert hashes(url) == before
 
 
 def test_unresolvable_reference_is_refused_clearly(target, tmp_path):
