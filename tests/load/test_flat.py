@@ -91,3 +91,34 @@ def test_a_record_left_at_a_new_id_is_replaced(target_url, tmp_path):
     assert conn.scalar(f"SELECT COUNT(*) FROM {TABLE} WHERE row_digest = 'stale'") == 0
     conn.rollback()
     conn.close()
+
+
+def test_the_next_chunk_is_read_while_this_one_loads_and_the_source_closes():
+    """`read_ahead` reads chunk n+1 in its worker while the caller holds chunk n, and closes the
+    source (in the worker's thread) when the caller stops early. Fails with a plain pass-through
+    (nothing read ahead) or without the close."""
+    import threading
+
+    from migrate.load.engine import read_ahead
+
+    produced, closed_in = [], []
+    reader = threading.get_ident()
+
+    def source():
+        try:
+            for i in range(5):
+                produced.append(i)
+                yield [(i,)]
+        finally:
+            closed_in.append(threading.get_ident())
+
+    chunks = read_ahead(source())
+    assert next(chunks) == [(0,)]
+    for _ in range(100):  # the worker reads chunk 1 by itself, within moments
+        if len(produced) == 2:
+            break
+        threading.Event().wait(0.01)
+    assert produced == [0, 1]
+    chunks.close()
+    assert produced == [0, 1] and len(closed_in) == 1 and closed_in[0] != reader
+    assert list(read_ahead(source())) == [[(i,)] for i in range(5)]
