@@ -9,12 +9,14 @@ rows updated (before-image in the ledger), unchanged rows skipped.
 
 from __future__ import annotations
 
+import itertools
 import signal
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field, replace
 
 from sqlalchemy import Engine, text
@@ -150,6 +152,21 @@ def read_source_chunks(store: WorkStore, entity: str, after_row_id: int, size: i
         cur.close()
     finally:
         raw.close()
+
+
+def read_ahead(chunks: Iterator[list[tuple]]) -> Iterator[list[tuple]]:
+    """`chunks`, each read by a worker thread while the caller works on the one before:
+    the target executes a chunk's SQL while the work store reads the next (both wait outside
+    the GIL). At most one chunk is read ahead; the source is closed in its own thread."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-read") as worker:
+        upcoming = worker.submit(next, chunks, None)
+        try:
+            while (rows := upcoming.result()) is not None:
+                upcoming = worker.submit(next, chunks, None)
+                yield rows
+        finally:
+            upcoming.cancel()
+            worker.submit(chunks.close).result()
 
 
 def lineage(store: WorkStore, entity: str, row_id: int) -> dict:
@@ -333,10 +350,13 @@ class EntityLoader:
     def _chunks(self, state: Checkpoint, task) -> Checkpoint:
         if state.status == "done" or self.ctx.mode == "replace":
             return state
-        if self.ctx.attached:
-            batches = iter(lambda: None, 0)  # staged by SQL from the attached work store
-        else:
-            batches = read_source_chunks(self.ctx.store, self.entity, state.last_row_id, state.chunk_size)
+        if self.ctx.attached:  # staged by SQL from the attached work store
+            return self._chunk_loop(state, task, itertools.repeat(None))
+        source = read_source_chunks(self.ctx.store, self.entity, state.last_row_id, state.chunk_size)
+        with closing(read_ahead(source)) as batches:
+            return self._chunk_loop(state, task, batches)
+
+    def _chunk_loop(self, state: Checkpoint, task, batches: Iterator[list[tuple] | None]) -> Checkpoint:
         for rows in batches:
             new = self._chunk(state, rows)
             if new is None:

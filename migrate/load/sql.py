@@ -87,9 +87,17 @@ class EntitySql:
         by_col = {r.column: r.fk_column for r in self.entity.references}
         return [by_col.get(k, k) for k in self.entity.natural_key]
 
+    def _target_id(self) -> str:
+        """The id of the target row with the staged row's natural key (NULL: none), probed in
+        the natural key's unique index row by row. Not a join: PostgreSQL's planner hashes the
+        whole target for a join (a sequential scan per chunk, so each chunk cost more as the
+        table grew: 0.59 s of CPU per 50,000 rows at 1M rows, against 0.27 s probing)."""
+        match = " AND ".join(f"tgt.{q(k)} = {self._expr(k)}" for k in self._key_targets())
+        return f"(SELECT tgt.id FROM {self.table} tgt WHERE {match})"
+
     def typed_ddl(self, raw: str = "_raw") -> str:
         aliases = self._ref_aliases()
-        select = ["r._row_id AS _row_id", "tgt.id AS _id"]
+        select = ["r._row_id AS _row_id", f"{self._target_id()} AS _id"]
         select += [f"{self._expr(c)} AS {q(c)}" for c in self.target_columns]
         select += [f"r.{q(r.column)} AS {q('_ref_' + r.column)}" for r in self.entity.references]
         joins = []
@@ -99,8 +107,6 @@ class EntitySql:
             joins.append(
                 f"LEFT JOIN {q(parent.table.name)} {alias} ON {alias}.{q(parent.key_column)} = r.{q(ref.column)}"
             )
-        match = " AND ".join(f"tgt.{q(k)} = {self._expr(k)}" for k in self._key_targets())
-        joins.append(f"LEFT JOIN {self.table} tgt ON {match}")
         tail = " ON COMMIT DROP" if self.dialect == "postgresql" else ""
         return (
             f'CREATE TEMP TABLE _typed{tail} AS SELECT {", ".join(select)} FROM "{raw}" r {" ".join(joins)}'
@@ -131,12 +137,15 @@ class EntitySql:
         return f"SELECT MIN(_row_id), MAX(_row_id) FROM _typed GROUP BY {keys} HAVING COUNT(*) > 1 LIMIT 1"
 
     def changed_ddl(self) -> str:
+        """Ids of matched target rows whose content differs from the staged row: each matched
+        row probed by id (a join hashed the whole target on PostgreSQL, even for a chunk of new
+        rows matching nothing)."""
         op = "IS NOT" if self.dialect == "sqlite" else "IS DISTINCT FROM"
         differs = " OR ".join(f"t.{q(c)} {op} n.{q(c)}" for c in self.target_columns)
         tail = " ON COMMIT DROP" if self.dialect == "postgresql" else ""
         return (
             f"CREATE TEMP TABLE _changed{tail} AS SELECT n._id AS id FROM _typed n "
-            f"JOIN {self.table} t ON t.id = n._id WHERE {differs}"
+            f"WHERE n._id IS NOT NULL AND (SELECT {differs} FROM {self.table} t WHERE t.id = n._id)"
         )
 
     def before_image(self) -> str:
