@@ -137,12 +137,13 @@ def _postgresql_hash(conn: Connection, table: Table) -> str:
         cursor.execute(
             "SET LOCAL work_mem = '64MB'"
         )  # each sorting process keeps ~500,000 lines in memory, then merges
-        cursor.execute("SET LOCAL DateStyle = 'ISO'")  # the timestamp text the line assumes
+        # the timestamp text the line assumes; a session SET, which holds in autocommit too
+        cursor.execute("SET DateStyle = 'ISO'")
         with cursor.copy(query) as copy:
             for block in copy:
                 digest.update(block)
-        # the caller's transaction goes on with its own DateStyle (a failure rolls the SET back)
-        cursor.execute("SELECT set_config('DateStyle', %s, true)", (datestyle,))
+        # the caller goes on with its own DateStyle (in a transaction, a failure rolls the SET back)
+        cursor.execute("SELECT set_config('DateStyle', %s, false)", (datestyle,))
     return digest.hexdigest()
 
 

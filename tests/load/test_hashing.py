@@ -125,12 +125,13 @@ def test_hashes_are_equal_across_backends_for_hostile_values(sqlite_url, pg_url)
 
 
 @pytest.mark.postgres
-def test_postgresql_hash_ignores_the_sessions_datestyle(pg_url):
+@pytest.mark.parametrize("isolation", ["READ COMMITTED", "AUTOCOMMIT"])
+def test_postgresql_hash_ignores_the_sessions_datestyle(pg_url, isolation):
     """Dates and timestamps are rendered as text by PostgreSQL: a session that reads them in
-    another style hashes the same, and keeps its style afterwards."""
+    another style hashes the same, in a transaction or not, and keeps its style afterwards."""
     reference = _fill(pg_url)
     engine = make_engine(pg_url)
-    with engine.connect() as c:
+    with engine.connect().execution_options(isolation_level=isolation) as c:
         c.exec_driver_sql("SET DateStyle = 'SQL, DMY'")
         got = {t: connection_hash(c, t) for t in ("process_parameter", "material_lot")}
         assert c.exec_driver_sql("SHOW DateStyle").scalar_one() == "SQL, DMY"
