@@ -311,7 +311,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="map and baseline alternately, N times each")
     parser.add_argument("--core", action="store_true", help="also map core vs pandas core (chunks in memory)")
     parser.add_argument("--dir", type=Path, default=ROOT / "out" / "map")
+    parser.add_argument(
+        "--quick", action="store_true", help="100,000 rows and 10,000 (bench/run_all.py --quick)"
+    )
     args = parser.parse_args()
+    if args.quick:
+        args.rows, args.small = 100_000, 10_000
     sizes = [args.rows] + ([args.small] if args.small else [])
     roots = {n: args.dir / str(n) for n in sizes}
     for n, root in roots.items():

@@ -13,6 +13,9 @@ Both kinds of table have an integer primary key `_row_id` giving the row order.
   `Entity.mapped_columns` in canonical text form (`to_canonical`): references by natural
   key, decimals at the model's scale, dates `YYYY-MM-DD`, timestamps ISO 8601 in UTC,
   booleans `true`/`false`, NULL as NULL.
+- `map_fingerprints` (written by map, read by load): each mapped table's input fingerprint
+  (`RowDigest`), computed while map wrote it; triggers on the mapped table delete the record
+  on any later change, so load reads the table again only when it must.
 """
 
 from __future__ import annotations
