@@ -3,6 +3,7 @@
     python bench/load.py                 # 100,000 and 1,000,000 process parameters, SQLite and PostgreSQL
     python bench/load.py --quick         # 20,000 and 100,000
     python bench/load.py --pg URL        # use this PostgreSQL server instead of a throwaway one
+    python bench/load.py --sizes 1000000 # these row counts only
 
 Each measured run is its own process, so peak RSS (ru_maxrss) is that run's alone. The raw
 baselines write the same rows, already typed and with ids resolved, into the same table in
@@ -15,8 +16,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -135,7 +138,29 @@ def parent_ids(url: str) -> dict[str, dict[str, int]]:
     return out
 
 
-def raw_sqlite(url: str, prepared: list[tuple]) -> None:
+class ChunkClock:
+    """A `Progress` noting the wall-clock time each chunk ends (the load advances its task
+    once per committed chunk), so a run reports its first and last chunks' times."""
+
+    def __init__(self) -> None:
+        self.marks = [time.perf_counter()]
+
+    def task(self, description: str, total: int | None = None, unit: str = "rows") -> ChunkClock:
+        self.marks = [time.perf_counter()]
+        return self
+
+    def advance(self, amount: int = 1) -> None:
+        if amount > 0:
+            self.marks.append(time.perf_counter())
+
+    def update(self, **_) -> None:
+        pass
+
+    def chunk_seconds(self) -> list[float]:
+        return [b - a for a, b in zip(self.marks, self.marks[1:], strict=False)]
+
+
+def raw_sqlite(url: str, prepared: list[tuple], clock: ChunkClock) -> None:
     con = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
     con.execute("PRAGMA journal_mode=WAL")
     con.execute("PRAGMA synchronous=NORMAL")
@@ -147,10 +172,11 @@ def raw_sqlite(url: str, prepared: list[tuple]) -> None:
         con.execute("BEGIN")
         con.executemany(f"INSERT INTO process_parameter ({COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", batch)
         con.execute("COMMIT")
+        clock.advance(len(batch))
     con.close()
 
 
-def raw_copy(url: str, prepared: list[tuple]) -> None:
+def raw_copy(url: str, prepared: list[tuple], clock: ChunkClock) -> None:
     import psycopg
     from sqlalchemy.engine import make_url
 
@@ -171,12 +197,13 @@ def raw_copy(url: str, prepared: list[tuple]) -> None:
                 for r in batch:
                     cp.write_row(r)
             con.commit()
+            clock.advance(len(batch))
 
 
-def ours(url: str, store: str) -> None:
+def ours(url: str, store: str, clock: ChunkClock) -> None:
     from migrate.load import load
 
-    load(url, store, ["process_parameter"], chunk_size=CHUNK, operator="bench")
+    load(url, store, ["process_parameter"], chunk_size=CHUNK, operator="bench", progress=clock)
 
 
 def prepare_parents(url: str, store: str) -> None:
@@ -200,16 +227,17 @@ def child(args: argparse.Namespace) -> None:
     kind = "sqlite" if args.url.startswith("sqlite") else "postgresql"
     # the baselines get their rows typed and in memory before the clock starts
     prepared = [] if args.what == "ours" else list(typed_rows(args.rows, parent_ids(args.url), kind))
+    clock = ChunkClock()
     started = time.perf_counter()
     if args.what == "ours":
-        ours(args.url, args.store)
+        ours(args.url, args.store, clock)
     elif args.what == "sqlite3":
-        raw_sqlite(args.url, prepared)
+        raw_sqlite(args.url, prepared, clock)
     else:
-        raw_copy(args.url, prepared)
+        raw_copy(args.url, prepared, clock)
     seconds = time.perf_counter() - started
     rss = peak_rss_mb()
-    print(json.dumps({"seconds": seconds, "rss_mb": rss}))
+    print(json.dumps({"seconds": seconds, "rss_mb": rss, "chunks": clock.chunk_seconds()}))
 
 
 def measure(what: str, url: str, store: str, rows: int) -> dict:
@@ -221,7 +249,16 @@ def measure(what: str, url: str, store: str, rows: int) -> dict:
     if out.returncode != 0:
         raise SystemExit(f"{what} failed:\n{out.stderr}")
     data = json.loads(out.stdout.strip().splitlines()[-1])
-    return {**data, "rows_per_s": rows / data["seconds"]}
+    return {**data, "rows_per_s": rows / data["seconds"], **first_last(data["chunks"])}
+
+
+def first_last(chunks: list[float]) -> dict:
+    """Median time of the first three and of the last three chunks (one slow chunk on a shared
+    machine says nothing about growth), and their ratio: the per-chunk growth."""
+    if len(chunks) < 6:
+        return {}
+    first, last = statistics.median(chunks[:3]), statistics.median(chunks[-3:])
+    return {"first_chunk_s": first, "last_chunk_s": last, "growth": last / first}
 
 
 def main() -> int:
@@ -229,6 +266,9 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--pg", help="PostgreSQL server URL (default: a throwaway cluster)")
     parser.add_argument("--only", choices=("sqlite", "postgresql"))
+    parser.add_argument(
+        "--sizes", type=int, nargs="+", help="row counts to measure (default 100,000 and 1,000,000)"
+    )
     parser.add_argument("--child"), parser.add_argument("--url"), parser.add_argument("--store")
     parser.add_argument("--rows", type=int)
     args = parser.parse_args()
@@ -236,7 +276,7 @@ def main() -> int:
         args.what = args.child
         child(args)
         return 0
-    sizes = (20_000, 100_000) if args.quick else (100_000, 1_000_000)
+    sizes = tuple(args.sizes or ((20_000, 100_000) if args.quick else (100_000, 1_000_000)))
     work = Path(tempfile.mkdtemp(prefix="bench-load-"))
     pg, cluster = args.pg, None
     if pg is None and args.only != "sqlite":
@@ -267,9 +307,16 @@ def run_all(kinds: list[str], sizes: tuple[int, ...], work: Path, pg: str | None
                 url = fresh_target(kind, work, pg, f"{kind[:2]}_{what}_{rows}")
                 r = measure(what, url, store, rows)
                 results.append({"backend": kind, "rows": rows, "what": what, **r})
+                chunks = (
+                    f"  chunk first {r['first_chunk_s']:.2f} s last {r['last_chunk_s']:.2f} s "
+                    f"(x{r['growth']:.2f})"
+                    if "growth" in r
+                    else ""
+                )
                 print(
                     f"{kind:10} {rows:>9,} {what:8} {r['rows_per_s']:>10,.0f} rows/s  "
-                    f"{r['seconds']:6.1f} s  peak RSS {r['rss_mb']:6.0f} MB",
+                    f"{r['seconds']:6.1f} s  peak RSS {r['rss_mb']:6.0f} MB{chunks}  "
+                    f"load {os.getloadavg()[0]:.1f}",
                     flush=True,
                 )
     return results
@@ -280,12 +327,19 @@ def report(results: list[dict]) -> None:
     for kind in sorted({r["backend"] for r in results}):
         rows = sorted({r["rows"] for r in results})
         by = {(r["rows"], r["what"]): r for r in results if r["backend"] == kind}
-        base = "sqlite3" if kind == "sqlite" else "copy"
+        base, goal = ("sqlite3", 0.5) if kind == "sqlite" else ("copy", 0.8)
         for n in rows:
-            ratio = by[(n, "ours")]["rows_per_s"] / by[(n, base)]["rows_per_s"]
-            print(f"{kind:10} {n:>9,} rows: ours/raw = {ratio:.2f} (goal >= 0.5)")
-        growth = by[(rows[-1], "ours")]["rss_mb"] / by[(rows[0], "ours")]["rss_mb"]
-        print(f"{kind:10} peak RSS {rows[-1]:,} / {rows[0]:,} rows = {growth:.2f} (goal <= 1.2)")
+            ours, raw = by[(n, "ours")], by[(n, base)]
+            ratio = ours["rows_per_s"] / raw["rows_per_s"]
+            print(f"{kind:10} {n:>9,} rows: ours/raw = {ratio:.2f} (goal >= {goal})")
+            if "growth" in ours:
+                print(
+                    f"{kind:10} {n:>9,} rows: last/first chunk = {ours['growth']:.2f} (goal <= 1.3; "
+                    f"{base}: {raw.get('growth', float('nan')):.2f})"
+                )
+        if len(rows) > 1:
+            growth = by[(rows[-1], "ours")]["rss_mb"] / by[(rows[0], "ours")]["rss_mb"]
+            print(f"{kind:10} peak RSS {rows[-1]:,} / {rows[0]:,} rows = {growth:.2f} (goal <= 1.2)")
 
 
 if __name__ == "__main__":
