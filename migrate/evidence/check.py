@@ -82,7 +82,7 @@ def _entries(folder: Path) -> tuple[list, str | None]:
         for r in rows:
             r["at"] = datetime.fromisoformat(r["at"])
         result = audit.verify_rows([SimpleNamespace(**r) for r in rows], (head["seq"], head["hash"]))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         return [], f"audit/entries.jsonl or audit/head.json cannot be read ({type(exc).__name__})"
     if not result.ok:
         where = f" at entry {result.first_bad_seq}" if result.first_bad_seq else ""
@@ -90,13 +90,28 @@ def _entries(folder: Path) -> tuple[list, str | None]:
     return rows, None
 
 
+def _sign_details(rows: list) -> list[dict]:
+    """The details of each sign entry; an entry whose details no longer parse is skipped,
+    since the chain check has already named the log as not intact."""
+    out = []
+    for r in rows:
+        if r.get("command") != "sign":
+            continue
+        try:
+            details = json.loads(r.get("details") or "")
+        except (TypeError, ValueError):
+            continue
+        if isinstance(details, dict):
+            out.append(details)
+    return out
+
+
 def _signatures(folder: Path, manifest: dict, rows: list) -> list[str]:
     from migrate.people import People, PeopleSpec
     from migrate.signing import Statement, check
 
     listed = manifest.get("signatures") or []
-    logged = [json.loads(r["details"]) for r in rows if r["command"] == "sign"]
-    logged = [d for d in logged if d.get("evidence_sha256") == manifest.get("evidence_sha256")]
+    logged = [d for d in _sign_details(rows) if d.get("evidence_sha256") == manifest.get("evidence_sha256")]
     held = {s.get("id") for s in listed}
     problems = [
         f"signature {d.get('signature_id')} ({d.get('signer')}, {d.get('role')} {d.get('meaning')}) is in the "
@@ -120,7 +135,7 @@ def _signatures(folder: Path, manifest: dict, rows: list) -> list[str]:
         evidence = sha256((folder / "evidence.json").read_bytes())
     except (OSError, ValueError) as exc:
         return [*problems, f"the pack's signers or evidence cannot be read ({type(exc).__name__})"]
-    hashes = {r["seq"]: r["hash"] for r in rows}
+    hashes = {r.get("seq"): r.get("hash") for r in rows}
     for s in listed:
         name = s.get("statement", "?")
         try:

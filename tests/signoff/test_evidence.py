@@ -133,3 +133,21 @@ def test_the_page_is_self_contained(pack):
     page = (pack / "index.html").read_text()
     assert "<script" not in page and "<link" not in page and "http" not in page and "url(" not in page
     assert "Qa1" in page and "lead approved" in page and "phase master-data" in page
+
+
+@pytest.mark.parametrize("damage", ["details", "key"])
+def test_a_damaged_sign_entry_is_named_not_raised(pack, tmp_path, damage):
+    """One flipped byte inside a sign entry can leave the line valid JSON while its details, or
+    a key, no longer are: the pack is reported as not intact, never an exception."""
+    folder = copy(pack, tmp_path)
+    entries = folder / "audit" / "entries.jsonl"
+    rows = [json.loads(line) for line in entries.read_text().splitlines()]
+    signed = next(r for r in rows if r["command"] == "sign")
+    if damage == "details":
+        signed["details"] = signed["details"].replace('"', "!", 1)
+    else:
+        signed["commanc"] = signed.pop("command")
+    entries.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = verify_pack(folder)
+    assert not result.ok
+    assert any(p.startswith("audit/entries.jsonl") for p in result.problems), result.problems
