@@ -155,7 +155,7 @@ class StagingWriter:
         self._pending: Future | None = None
         # big xlsx sheets (write_columns(bulk=True)) on an SQLite file: Arrow ingest by the ADBC
         # driver, about 4x faster than executemany, in a process of its own (its SQLite copy and
-        # ours in one process would not see each other's locks; see reconcile/sqlite_arrow.py)
+        # ours in one process would not see each other's locks; see migrate/sqlite_arrow.py)
         self._ingester: ProcessPoolExecutor | None = None
         self._ingests: deque[tuple[Future, str]] = deque()  # (batch in flight, its Arrow file)
         self._scratch = ""

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, Text, column, select, table
 
+from migrate.arrowread import ADBC_MIN_ROWS, adbc_usable, read_batches
 from migrate.errors import SourceError
 from migrate.extract.readers.segments import (
     frozen_heap,
@@ -26,7 +27,6 @@ from migrate.extract.readers.segments import (
 from migrate.extract.staging import IngestError, ingest_sqlite
 from migrate.mapping.transforms import TEXT
 from migrate.model import ENTITIES
-from migrate.reconcile.columnar import ADBC_MIN_ROWS, adbc_usable, read_batches
 from migrate.store import LINEAGE, RowDigest, text_lines
 from migrate.urls import mask_url, redact
 
@@ -281,7 +281,7 @@ def copy_batch(engine: Engine, name: str, batch: pa.Table) -> None:
 class ArrowIngest:
     """Arrow batches appended to tables of an SQLite file by extract's `ingest_sqlite`, in a
     process of its own (two SQLite copies in one process defeat each other's locks: see
-    reconcile/sqlite_arrow.py); batches cross as Arrow files in the scratch directory."""
+    migrate/sqlite_arrow.py); batches cross as Arrow files in the scratch directory."""
 
     def __init__(self, database: str, engine: Engine) -> None:
         self.database, self.engine = database, engine

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from migrate.arrowread import read_batches
 from migrate.db import make_engine
 from migrate.model import utcnow
 from migrate.progress import NO_PROGRESS, Progress
@@ -20,7 +21,6 @@ from migrate.reconcile.columnar import (
     compare_tables_arrow,
     hashed_pairs,
     normalise_batches,
-    read_batches,
 )
 from migrate.reconcile.compare import ColumnRule, CompareResult
 from migrate.reconcile.sides import (

@@ -34,12 +34,12 @@ from dataclasses import dataclass
 import pyarrow as pa
 from sqlalchemy import Engine
 
+from migrate.arrowread import read_batches
 from migrate.reconcile.columnar import (
     DEFAULT_BUCKET,
     compare_tables_arrow,
     hashed_pairs,
     normalise_batches,
-    read_batches,
 )
 from migrate.reconcile.compare import ColumnRule, CompareResult
 from migrate.reconcile.sides import order_by

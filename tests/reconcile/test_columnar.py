@@ -12,8 +12,9 @@ import pandas as pd
 import pytest
 from sqlalchemy import text
 
+from migrate import arrowread
 from migrate.db import make_engine
-from migrate.reconcile import ColumnRule, Tolerance, columnar, compare_frames, compare_tables
+from migrate.reconcile import ColumnRule, Tolerance, compare_frames, compare_tables
 from tests.reconcile.builders import assert_same_counts
 from tests.reconcile.test_differential_datacompy import random_pair
 
@@ -83,7 +84,7 @@ def test_same_result_as_the_pandas_path_with_repeats_and_nulls(target_url):
 @pytest.mark.parametrize("seed", range(3))
 def test_adbc_reader_counts_equal_datacompys(tmp_path, monkeypatch, seed):
     """The large-table reader (ADBC in its own process) gives the counts the sqlite3 reader gives."""
-    monkeypatch.setattr(columnar, "ADBC_MIN_ROWS", 0)
+    monkeypatch.setattr(arrowread, "ADBC_MIN_ROWS", 0)
     assert_counts_equal_datacompys(tmp_path, seed)
 
 
@@ -91,7 +92,7 @@ def test_adbc_reader_leaves_this_processs_sqlite_connections_whole(tmp_path, mon
     """Regression: with the ADBC driver (its own copy of SQLite) in this process, closing it
     deleted the WAL under an open sqlite3 connection, whose next commit no other process saw.
     A commit made after a large reconcile read must be visible to another process."""
-    monkeypatch.setattr(columnar, "ADBC_MIN_ROWS", 0)
+    monkeypatch.setattr(arrowread, "ADBC_MIN_ROWS", 0)
     path = tmp_path / "pair.db"
     left, right, _, _ = random_pair(0)
     engine = _tables(f"sqlite:///{path}", left, right)  # WAL, as every store and target
