@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 
@@ -56,8 +57,13 @@ def test_completion_lists_commands_and_subcommands():
 
 
 def test_show_completion_prints_a_script():
+    # From a bash, as a user types it: typer asks shellingham for the calling shell, which a
+    # process started without a shell above it (a detached test run) does not have. The
+    # `; exit $?` keeps bash from exec'ing the command, so bash stays its parent.
     out = subprocess.run(
-        [sys.executable, "-m", "migrate", "--show-completion", "bash"], capture_output=True, text=True
+        ["bash", "-c", f"{shlex.quote(sys.executable)} -m migrate --show-completion bash; exit $?"],
+        capture_output=True,
+        text=True,
     )
     assert out.returncode == 0 and "_migrate_completion" in out.stdout, out.stderr
 
