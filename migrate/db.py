@@ -5,17 +5,20 @@ from __future__ import annotations
 import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from migrate.errors import TargetError
 from migrate.urls import mask_url, parse_url, redact
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+# alembic (with mako and pygments, 0.16 s CPU) is imported by the functions that use it: every
+# command opens an engine here, and extract and map never look at the schema's revision.
 
 
 def make_engine(url: URL | str, *, read_only: bool = False, **kwargs) -> Engine:
@@ -54,6 +57,8 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 
 def _alembic_config(connection) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", "migrate:migrations")
     config.attributes["connection"] = connection
@@ -81,6 +86,8 @@ def _foreign_keys_off(connection, schema_change: bool):
     if not schema_change or connection.dialect.name != "sqlite":
         yield
         return
+    from alembic.runtime.migration import MigrationContext
+
     before = MigrationContext.configure(connection).get_current_revision()
     connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
     connection.commit()
@@ -99,6 +106,8 @@ def _foreign_keys_off(connection, schema_change: bool):
 
 def upgrade(engine: Engine, revision: str = "head") -> str | None:
     """Bring the target's schema to `revision`; returns the revision now current."""
+    from alembic import command
+
     with _connected(engine, schema_change=True) as connection:
         command.upgrade(_alembic_config(connection), revision)
     return current(engine)
@@ -106,17 +115,23 @@ def upgrade(engine: Engine, revision: str = "head") -> str | None:
 
 def downgrade(engine: Engine, revision: str) -> str | None:
     """Take the target's schema back to `revision` ("base" removes every table)."""
+    from alembic import command
+
     with _connected(engine, schema_change=True) as connection:
         command.downgrade(_alembic_config(connection), revision)
     return current(engine)
 
 
 def current(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     with _connected(engine) as connection:
         return MigrationContext.configure(connection).get_current_revision()
 
 
 def head() -> str:
+    from alembic.script import ScriptDirectory
+
     with create_engine("sqlite://").connect() as connection:
         return ScriptDirectory.from_config(_alembic_config(connection)).get_current_head()
 

@@ -71,3 +71,12 @@ def test_show_completion_prints_a_script():
 def test_a_mistyped_command_gets_a_suggestion():
     out = subprocess.run([sys.executable, "-m", "migrate", "lod"], capture_output=True, text=True)
     assert out.returncode == 2 and "Did you mean 'load'?" in out.stderr, out.stderr
+
+
+def test_extract_and_map_start_without_alembic():
+    """alembic (with mako and pygments) is only for commands that read or change the schema's
+    revision; extract and map open engines but never do."""
+    code = "import migrate.cli.extract, migrate.cli.map, migrate.extract, migrate.db"
+    probe = f"import sys\n{code}\nprint('alembic' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

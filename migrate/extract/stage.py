@@ -33,6 +33,9 @@ from migrate.store import WorkStore, staged_table
 MAX_WARNINGS = 20
 SQLITE_BUSY_SECONDS = 60.0
 CATALOGUE_TABLES = (runs_table.name, columns_table.name)  # a source named `runs` would overwrite them
+# A database table this big is staged by the ADBC ingest process (on an SQLite store): fewer
+# rows do not pay for starting it.
+BULK_ROWS = 100_000
 
 
 @dataclass(frozen=True)
@@ -439,13 +442,17 @@ def _extract_sql(
     hasher = hashlib.sha256()
     # a table's rows are counted first (cheap), for the bar's total and ETA; a query's are not
     # (counting would run it twice)
-    task = progress.task(name, total=database.count_rows(spec, name, project.root) if spec.table else None)
+    total = database.count_rows(spec, name, project.root) if spec.table else None
+    task = progress.task(name, total=total)
+    bulk = (total or 0) >= BULK_ROWS
     try:
+        if bulk:
+            writer.start_bulk()
         names = None
         for header, first, columns in database.read_rows(spec, name, url, chunk):
             names = names or writer.staged_names(header)
             rows = database.hash_columns(hasher, columns)
-            writer.write_lists(None, names, first, columns)  # inserted while the next chunk is read
+            writer.write_lists(None, names, first, columns, bulk=bulk)  # written while the next chunk is read
             state.staged(rows)
             task.advance(rows)
         fp = f"rows:{state.rows};sha256:{hasher.hexdigest()}"

@@ -285,11 +285,25 @@ class StagingWriter:
         lists = [c.to_pylist() for c in columns]  # runs while the previous chunk is inserted
         self._insert_later(sheet, names, numbers.to_pylist(), lists)
 
-    def write_lists(self, sheet: str | None, names: list[str], first: int, columns: list) -> None:
+    def write_lists(
+        self, sheet: str | None, names: list[str], first: int, columns: list, *, bulk: bool = False
+    ) -> None:
         """One chunk given as one sequence of texts per name (a database source), its rows
-        numbered from `first`; inserted by the background thread as `write_columns` does."""
-        if columns and len(columns[0]):
-            self._insert_later(sheet, names, range(first, first + len(columns[0])), columns)
+        numbered from `first`; inserted by the background thread as `write_columns` does, or
+        (`bulk`: a big table, on an SQLite file) as Arrow by the ingest process (`write_bulk`)."""
+        if not columns or not len(columns[0]):
+            return
+        n = len(columns[0])
+        if bulk and self._sqlite_file() is not None:
+            try:
+                arrays = [pa.array(c, type=pa.string()) for c in columns]
+            except (pa.ArrowException, UnicodeError):  # text Arrow cannot hold: bound as it is
+                self.flush()  # rows stay in source order
+            else:
+                numbers = pa.array(range(first, first + n), type=pa.int64())
+                self.write_bulk(sheet, names, numbers, arrays)
+                return
+        self._insert_later(sheet, names, range(first, first + n), columns)
 
     def _insert_later(self, sheet: str | None, names: list[str], numbers, columns: list) -> None:
         lineage = (repeat(self.source), repeat(self.file), repeat(sheet))

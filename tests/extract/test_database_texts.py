@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from migrate.extract import extract
+from migrate.extract import extract, stage
 from migrate.extract.readers.database import column_texts, db_text
 from tests.extract.helpers import make_project, staged
 
@@ -41,7 +41,10 @@ def _hash_row_by_row(rows: list[tuple]) -> str:
     return f"rows:{len(rows)};sha256:{hasher.hexdigest()}"
 
 
-def test_numeric_affinity_table_staged_in_chunks_with_positions_and_fingerprint(tmp_path):
+@pytest.mark.parametrize("bulk", [False, True], ids=["executemany", "adbc ingest"])
+def test_numeric_affinity_table_staged_in_chunks_with_positions_and_fingerprint(tmp_path, monkeypatch, bulk):
+    if bulk:  # a big table goes to the ingest process: the same rows, in the same order
+        monkeypatch.setattr(stage, "BULK_ROWS", 2)
     rows = [(i, f"P{i}", v) for i, v in enumerate([198, 197.995, None, 12.0, "", 0.1, 7], start=1)]
     db = tmp_path / "mes.db"
     with sqlite3.connect(db) as c:
@@ -53,6 +56,7 @@ def test_numeric_affinity_table_staged_in_chunks_with_positions_and_fingerprint(
     result = extract(project).sources[0]
     assert result.rows == len(rows)
     assert result.fingerprint == _hash_row_by_row(stored)
-    assert [(r["_row"], r["id"], r["name"], r["value"]) for r in staged(project, "p")] == [
-        (n, *map(db_text, row)) for n, row in enumerate(stored, start=1)
+    assert [(r["_row"], r["id"], r["name"], r["value"], r["_sheet"]) for r in staged(project, "p")] == [
+        (n, *map(db_text, row), None) for n, row in enumerate(stored, start=1)
     ]
+    assert (result.reader, result.status) == ("sqlalchemy stream", "extracted")
