@@ -41,6 +41,7 @@ from migrate.errors import ConfigError, MigrateError, SourceError
 from migrate.mapping import rules as quality
 from migrate.mapping.chunk import Outcome, map_chunk
 from migrate.mapping.constraints import value_map_targets
+from migrate.mapping.keyhashes import KeyHashes
 from migrate.mapping.plan import EntityPlan, Plan, compile_mapping
 from migrate.mapping.report import write_quarantine
 from migrate.mapping.reshape import load_sides, mapping_plan, needed_columns, prepared_chunks
@@ -257,6 +258,24 @@ def _map_entity(run: _Run, plan: EntityPlan, progress: Progress) -> EntityResult
         fingerprint = writer.finish()
     finally:
         writer.close()
+    try:
+        moved = _reject_duplicates(engine, plan, out_table, rejects, entity, counts)
+    finally:
+        counts.close()
+    run.mapped_now.add(entity)
+    result = counts.result(entity, run.store, out_table)
+    if not run.simulate:
+        if moved:  # rows left the table after they were digested: the fingerprint of what stays
+            fingerprint = input_fingerprint(engine, out_table.name, writer.columns)
+        record_fingerprint(engine, out_table.name, *fingerprint)
+        _record_run(engine, run.tables.runs, result)
+    return result
+
+
+def _reject_duplicates(
+    engine, plan: EntityPlan, out_table: Table, rejects: Table, entity: str, counts
+) -> int:
+    """Each set rule's duplicate groups moved to rejects; how many rows moved."""
     moved = 0
     for key, policy, order_by, label, reason in _set_rules(plan):
         candidates = counts.duplicate_candidates(key)
@@ -267,14 +286,7 @@ def _map_entity(run: _Run, plan: EntityPlan, progress: Progress) -> EntityResult
         )
         counts.reasons[reason] += found
         moved += found
-    run.mapped_now.add(entity)
-    result = counts.result(entity, run.store, out_table)
-    if not run.simulate:
-        if moved:  # rows left the table after they were digested: the fingerprint of what stays
-            fingerprint = input_fingerprint(engine, out_table.name, writer.columns)
-        record_fingerprint(engine, out_table.name, *fingerprint)
-        _record_run(engine, run.tables.runs, result)
-    return result
+    return moved
 
 
 def _write_blocks(run: _Run, plan: EntityPlan, writer: MappedWriter, rejects: Table, counts, task) -> None:
@@ -330,7 +342,7 @@ class _Counts:
     filters: Counter = field(default_factory=Counter)
     unmapped: list[pd.DataFrame] = field(default_factory=list)
     defaulted: list[pd.DataFrame] = field(default_factory=list)
-    key_hashes: dict[tuple, list[tuple[np.ndarray, np.ndarray]]] = field(default_factory=dict)
+    key_hashes: dict[tuple, KeyHashes] = field(default_factory=dict)
     blocks: list[_Block] = field(default_factory=list)
 
     def start_block(self, source: str) -> _Block:
@@ -340,24 +352,25 @@ class _Counts:
     examples: dict[str, str] = field(default_factory=dict)
 
     def remember_keys(self, keys: list[tuple[str, ...]], mapped: pd.DataFrame) -> None:
-        """Hash each set rule's key per mapped row (8 bytes a row), to find duplicate groups
-        without a full-table SQL pass when there are none."""
+        """Hash each set rule's key per mapped row, to find duplicate groups without a
+        full-table SQL pass when there are none (kept on disk: `keyhashes.py`)."""
         for key in keys:
             present = mapped[list(key)].notna().all(axis=1)
             hashes = _key_hashes(mapped.loc[present, list(key)])
             ids = mapped.loc[present, "_row_id"].to_numpy()
-            self.key_hashes.setdefault(tuple(key), []).append((ids, hashes))
+            self.key_hashes.setdefault(tuple(key), KeyHashes()).add(ids, hashes)
 
     def duplicate_candidates(self, key) -> np.ndarray | None:
         """Row ids whose key hash is shared (a superset of every duplicate group); None: too many
         to list, check the whole table."""
-        parts = self.key_hashes.get(tuple(key), [])
-        if not parts:
+        remembered = self.key_hashes.get(tuple(key))
+        if remembered is None:
             return np.array([], dtype=np.int64)
-        ids = np.concatenate([p[0] for p in parts])
-        hashes = pd.Series(np.concatenate([p[1] for p in parts]))
-        candidates = ids[hashes.duplicated(keep=False).to_numpy()]
-        return candidates if len(candidates) <= MAX_CANDIDATES else None
+        return remembered.shared(MAX_CANDIDATES)
+
+    def close(self) -> None:
+        for remembered in self.key_hashes.values():
+            remembered.close()
 
     def result(self, entity: str, store: WorkStore, out_table: Table) -> EntityResult:
         mapped = store.count(out_table.name)
