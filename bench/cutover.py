@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import shutil
 import sqlite3
 import sys
 import tempfile
@@ -318,6 +319,7 @@ def main() -> int:
     parser.add_argument("--pg", help="PostgreSQL server URL (for --backend postgresql)")
     parser.add_argument("--repeat", type=int, default=1, help="run the cutover this many times")
     parser.add_argument("--no-baselines", action="store_true")
+    parser.add_argument("--keep", action="store_true", help="keep the estate, work store and target")
     parser.add_argument("--baseline", choices=tuple(BASELINES), help=argparse.SUPPRESS)
     parser.add_argument("--dir", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
@@ -340,6 +342,9 @@ def main() -> int:
         steps = cutover(directory, None if args.backend == "sqlite" else target)
         raw = [] if args.no_baselines else baselines(directory, target)
         summary(steps, raw)
+        failed = any(s["rc"] != 0 for s in [*steps, *raw])
+        if not (args.keep or failed):  # a 10M estate, its work store and target are about 8 GB
+            shutil.rmtree(directory.parent, ignore_errors=True)
     return 0
 
 
