@@ -99,8 +99,9 @@ def _header(entity: str, source: str | None, source_columns: Sequence[str]) -> l
         lines.append(f"# Written by `migrate init` from the unified model: copy it to mappings/{entity}.yaml")
         lines.append(f"# (or run `migrate new mapping {entity} --source S`), uncomment and fill in.")
     lines.append('# `from:` is a source column\'s header; `"?"` marks one still to choose.')
-    lines.append(f"# Every key: docs/mapping.md; columns and allowed values: docs/model.md#{entity}")
-    lines.append("# (the reference pages of the migrate repository).")
+    lines.append(
+        f"# Every key: `migrate docs mapping`; columns and allowed values: `migrate docs model {entity}`."
+    )
     lines.append(f"# Natural key: {', '.join(spec.natural_key)} (rows sharing it follow `duplicates:`).")
     refs = [f"{r.column} -> {r.entity}" for r in spec.references]
     if refs:

@@ -18,6 +18,10 @@ COMMANDS = {
         "Scaffold a cutover project: project.yaml, phases, mappings, reconcile and rollback folders.",
     ),
     "new": lazy("migrate.cli.new:app", "Write a commented project file from the model, to fill in."),
+    "docs": lazy(
+        "migrate.cli.docs:docs",
+        "Read the reference: the mapping language, the model, the project files, the commands.",
+    ),
     "demo": lazy(
         "migrate.cli.demo:demo",
         "Generate the legacy factory and run every phase end to end on SQLite (extract, map, load, "

@@ -13,7 +13,9 @@ app = typer.Typer(help="Write a commented project file from the model, to fill i
 @app.command("mapping")
 def mapping(
     ctx: typer.Context,
-    entity: str = typer.Argument(..., help=f"The target entity: {', '.join(ENTITIES)} (docs/model.md)."),
+    entity: str = typer.Argument(
+        ..., help=f"The target entity: {', '.join(ENTITIES)} (`migrate docs model ENTITY`)."
+    ),
     source: str = typer.Option(..., "--source", "-s", help="A source declared in project.yaml."),
     force: bool = typer.Option(False, "--force", help="Replace an existing mappings/ENTITY.yaml."),
 ) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import io
+import textwrap
 import tokenize
 import types
 import typing
@@ -124,9 +125,19 @@ def _cell(text: str) -> str:
 
 
 def doc_paragraphs(obj: Any) -> list[str]:
-    """An object's docstring as paragraphs, indentation removed."""
+    """An object's docstring as paragraphs, indentation removed; an `Example:` line's indented
+    YAML becomes a fenced block (as an indented block right under a line of text, Markdown would
+    run it into the sentence)."""
     text = inspect.cleandoc(obj.__doc__ or "")
-    return [p.strip("\n").rstrip() for p in text.split("\n\n") if p.strip()]
+    out = []
+    for paragraph in (p.strip("\n").rstrip() for p in text.split("\n\n") if p.strip()):
+        lead, found, example = paragraph.partition("Example:\n")
+        if not found or (lead and not lead.endswith("\n")):
+            out.append(paragraph)
+            continue
+        out.append(f"{lead}Example:")
+        out.append(f"```yaml\n{textwrap.dedent(example).rstrip()}\n```")
+    return out
 
 
 def nested_models(annotation: Any) -> list[type[BaseModel]]:
