@@ -58,11 +58,18 @@ def fingerprint(line: str) -> str:
     return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
 
 
+PersonName = Annotated[str, Field(pattern=PERSON)]
+Role = Annotated[str, Field(pattern=ROLE)]
+EnvName = Annotated[str, Field(pattern=ENV_NAME)]
+
+
 class PersonSpec(Spec):
-    name: Annotated[str, Field(pattern=PERSON)]
-    printed_name: str = ""
-    roles: tuple[Annotated[str, Field(pattern=ROLE)], ...] = Field(min_length=1)
-    key: str
+    """One person who signs."""
+
+    name: PersonName  # the principal in allowed_signers (lower case, no spaces); `--operator` names it
+    printed_name: str = ""  # shown on every signature and in evidence packs
+    roles: tuple[Role, ...] = Field(min_length=1)  # consultant, qa, lead, or a role the plan names
+    key: str  # an `ssh-ed25519 AAAA... comment` public key line; the comment is not part of the identity
 
     @field_validator("key")
     @classmethod
@@ -80,8 +87,10 @@ class PersonSpec(Spec):
 
 
 class PeopleSpec(Spec):
-    passphrase_env: Annotated[str, Field(pattern=ENV_NAME)] | None = None
-    people: tuple[PersonSpec, ...] = ()
+    """people.yaml: who signs, in which roles, with which SSH key."""
+
+    passphrase_env: EnvName | None = None  # environment variable `migrate sign` reads a passphrase from
+    people: tuple[PersonSpec, ...] = ()  # every person who may sign; names and keys unique
 
 
 @dataclass(frozen=True)
@@ -112,7 +121,8 @@ def load_people(project: Project) -> People:
     if not path.exists():
         raise ConfigError(
             f"{PEOPLE_FILE} does not exist: nobody is declared to sign.",
-            hint="List people with their roles and ssh-ed25519 public keys in people.yaml.",
+            hint="List people with their roles and ssh-ed25519 public keys in people.yaml "
+            "(`migrate docs project people` shows its keys and an example).",
         )
     data = read_yaml(path, project.root) or {}
     spec = validated(PeopleSpec, interpolate(data, path, root=project.root), path, project.root)

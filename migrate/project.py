@@ -154,16 +154,16 @@ class ProjectSpec(Spec):
 class SignatureRequirement(Spec):
     """A signature a phase needs before approval: a role and what the signature means."""
 
-    role: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_\-]{0,62}$")]
-    meaning: Literal["reviewed", "approved"]
+    role: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_\-]{0,62}$")]  # a role of people.yaml
+    meaning: Literal["reviewed", "approved"]  # what the signature must state (`migrate sign --meaning`)
 
 
 class RunbookStep(Spec):
     """A manual step of a phase's runbook; `minutes` is what the ETA counts for it."""
 
-    step: str = Field(min_length=1)
-    owner: str = ""
-    minutes: float = Field(default=0, ge=0)
+    step: str = Field(min_length=1)  # what is done by hand, as the runbook prints it
+    owner: str = ""  # who does it
+    minutes: float = Field(default=0, ge=0)  # how long it takes: counted into the go-live ETA
 
 
 class PhaseSpec(Spec):

@@ -96,3 +96,19 @@ def test_skeletons_point_at_the_docs_command(tmp_path):
     scaffold(tmp_path / "p")
     text = (tmp_path / "p" / SKELETONS_DIR / "supplier.yaml").read_text(encoding="utf-8")
     assert "`migrate docs model supplier`" in text and "`migrate docs mapping`" in text
+
+
+@pytest.mark.parametrize("page", ["mapping.md", "project.md"])
+def test_every_key_of_every_project_file_says_what_it_does(page):
+    rows = [r for r in generate()[page].splitlines() if re.match(r"^\| `[\w.<>\[\]]+` \|", r)]
+    assert len(rows) > 20
+    silent = [r.split("|")[1].strip() for r in rows if r.rstrip().endswith("|  |")]
+    assert silent == []
+
+
+def test_people_yaml_is_documented_key_by_key():
+    result = runner.invoke(app, ["docs", "project", "people"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("## `people.yaml`\n")
+    for key in ("passphrase_env", "people", "name", "printed_name", "roles", "key"):
+        assert f"| `{key}` |" in result.stdout

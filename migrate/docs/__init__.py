@@ -83,12 +83,12 @@ def _parts(heading: str) -> list[str]:
 
 
 def _chosen(sections: list, wanted: str) -> list:
-    """The sections `wanted` names: the heading itself; else those whose key ends in it
+    """The sections `wanted` names: the heading itself (a file's without `.yaml`); else those whose key ends in it
     (`lookup` finds "columns.<column>.lookup", `join` finds "sources[].join[]" but not its
     `.valid`); else those with it as any dotted part."""
     wanted = wanted.lower().strip()
     tests = (
-        lambda h: h.lower() == wanted,
+        lambda h: h.lower() in (wanted, f"{wanted}.yaml"),  # `people` finds "people.yaml"
         lambda h: _parts(h)[-1:] == [wanted],
         lambda h: wanted in _parts(h),
     )

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import yaml
 
+from migrate import people as people_module
 from migrate import phase
 from migrate.docs.specs import doc_paragraphs, render_sections, spec_sections
+from migrate.people import PeopleSpec
 from migrate.project import PlanSpec, ProjectSpec
 from migrate.reconcile import spec as reconcile_spec
 from migrate.rollback.plan import RollbackPlanSpec
@@ -137,7 +139,8 @@ def render() -> str:
         [
             "# Project files\n",
             "A cutover project is a folder: `project.yaml`, `mappings/` ([mapping.md](mapping.md)), "
-            "`phases/plan.yaml`, `rollback/<point>.yaml` and `reconcile/<entity>.yaml`. Every file "
+            "`phases/plan.yaml`, `rollback/<point>.yaml`, `reconcile/<entity>.yaml` and, where phases "
+            "need signatures, `people.yaml`. Every file "
             "is data, validated before anything runs; an error names the file and the key path and "
             "exits 2. `migrate init DIR` scaffolds one.\n",
             "## `project.yaml`\n",
@@ -159,5 +162,10 @@ def render() -> str:
             "Without a file, `migrate reconcile` compares every mapped column exactly by the natural key.\n",
             f"```yaml\n{_reference('reconcile/material_lot.yaml')}\n```\n",
             render_sections(reconcile, "Keys of reconcile/<entity>.yaml", NOTES),
+            "## `people.yaml`\n",
+            *(f"{p}\n" for p in doc_paragraphs(people_module)[1:]),
+            "Who must sign a phase is `signatures:` in phases/plan.yaml; `migrate sign PHASE --as ROLE "
+            "--meaning M --key ~/.ssh/id_ed25519` signs it; `migrate people list` shows who is declared.\n",
+            render_sections(spec_sections(PeopleSpec), "Keys of people.yaml", NOTES),
         ]
     )

@@ -47,9 +47,9 @@ class TotalPart(Spec):
     """Another source counted into the same control total (an entity fed by several sources:
     the total of the whole). Its column and grouping default to the total's own."""
 
-    source: str = Field(pattern=NAME)
-    source_column: str | None = None
-    group_by_source: str | None = None
+    source: str = Field(pattern=NAME)  # another declared source of the same entity
+    source_column: str | None = None  # its header to aggregate; default: the total's source_column
+    group_by_source: str | None = None  # its header naming the group; default: the total's
 
 
 class ControlTotal(Spec):
