@@ -119,15 +119,16 @@ def print_table(console: Console, grid: Table) -> None:
 
 
 def _fit(grid: Table, width: int) -> bool:
-    """Give each column its width: key columns their longest value; the others at least their
+    """Give each column its width: key columns (no_wrap) their longest value; the others at least their
     longest word, sharing what is left in proportion to what they would like. False: even
     that does not fit."""
     columns = grid.columns
     overhead = 2 * (len(columns) - 1)  # the layout `table` makes: two spaces between columns
     natural = [max([_cell_width(c) for c in col.cells] + [cell_len(str(col.header))]) for col in columns]
+    keys = [col.no_wrap for col in columns]  # `table` marks KEY_HEADERS; a caller may mark more
     least = [
-        n if col.header in KEY_HEADERS else max(_word_width(col.header), min(_longest_word(col), MAX_WORD))
-        for n, col in zip(natural, columns, strict=True)
+        n if key else max(_word_width(col.header), min(_longest_word(col), MAX_WORD))
+        for n, col, key in zip(natural, columns, keys, strict=True)
     ]
     room = width - overhead
     if sum(natural) <= room:
@@ -138,7 +139,6 @@ def _fit(grid: Table, width: int) -> bool:
     total = sum(wants) or 1
     for col, low, want in zip(columns, least, wants, strict=True):
         col.width = low + spare * want // total
-        col.no_wrap = col.header in KEY_HEADERS
     return True
 
 

@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from migrate.cli.context import app_context, emit_json, progress_for, reported_errors
+from migrate.cli.output import table as result_table
 
 app = typer.Typer(help="Rehearsals of the cutover on a scratch target: run NAME, list, compare [A B].")
 
@@ -50,8 +51,7 @@ def run(
     if app_ctx.json:
         emit_json(app_ctx, {"ok": True, "path": str(path), "rehearsal": rehearsal.to_dict()})
         return
-    if not app_ctx.quiet:
-        app_ctx.console.print(_steps(rehearsal))
+    app_ctx.show(_steps(rehearsal))
     rejected = sum(e.rejected for e in rehearsal.entities)
     open_variances = sum(not v.ok for v in rehearsal.variances)
     app_ctx.say(
@@ -62,7 +62,9 @@ def run(
 
 
 def _steps(rehearsal) -> Table:
-    table = Table("phase", "step", "seconds", "slowest", title=f"rehearsal {rehearsal.name}")
+    table = result_table(
+        "phase", "step", "seconds", "slowest", title=f"rehearsal {rehearsal.name}", numeric=["seconds"]
+    )
     for s in rehearsal.steps:
         slowest = max(s.items.items(), key=lambda kv: kv[1], default=None)
         shown = f"{slowest[0]} {slowest[1]:.2f} s" if slowest else ""
@@ -81,15 +83,28 @@ def list_command(ctx: typer.Context) -> None:
     if app_ctx.json:
         emit_json(app_ctx, {"ok": True, "rehearsals": [r.summary() for r in found]})
         return
-    table = Table("rehearsal", "started (UTC)", "seconds", "phases", "rejected", "variances", "gates met")
+    numeric = ["seconds", "phases", "rejected", "variances"]
+    table = result_table(
+        "rehearsal",
+        "started (UTC)",
+        "seconds",
+        "phases",
+        "rejected",
+        "variances",
+        "gates met",
+        numeric=numeric,
+    )
+    table.columns[0].no_wrap = True
     for r in found:
         s = r.summary()
         table.add_row(
             r.name, r.started_at[:16].replace("T", " "), f"{r.seconds:,.1f}", str(len(r.phases)),
             f"{s['rejected']:,}", str(s["variances"]), f"{len(r.approved)}/{len(r.phases)}",
         )  # fmt: skip
-    if not app_ctx.quiet:
-        app_ctx.console.print(table if found else "No rehearsal recorded yet: `migrate rehearsal run NAME`.")
+    if found:
+        app_ctx.show(table)
+    else:
+        app_ctx.result("No rehearsal recorded yet: `migrate rehearsal run NAME`.")
 
 
 @app.command("compare")
@@ -112,9 +127,8 @@ def compare(
     if app_ctx.json:
         emit_json(app_ctx, {"ok": True, **result.to_dict()} | ({"path": str(out)} if out else {}))
         return
-    if not app_ctx.quiet:
-        for table in _comparison(result):
-            app_ctx.console.print(table)
+    for table in _comparison(result):
+        app_ctx.show(table)
     if out is not None:
         app_ctx.say(f"comparison written to {out}.")
 
@@ -122,20 +136,26 @@ def compare(
 def _comparison(result) -> list:
     """Tables of what changed; unchanged rows are counted, not listed."""
     same = len(result.rejects) - len(result.rejects_changed)
-    rejects = Table(
-        "entity", "reason", result.a, result.b, "change", title=f"rejects: {result.a} -> {result.b}"
+    rejects = result_table(
+        "entity",
+        "reason",
+        result.a,
+        result.b,
+        "change",
+        title=f"rejects: {result.a} -> {result.b}",
+        numeric=[result.a, result.b],
     )
     for r in result.rejects_changed:
         rejects.add_row(r.entity, r.reason, f"{r.before:,}", f"{r.after:,}", r.change)
     rejects.caption = f"{same} entity/reason pairs unchanged"
-    variances = Table("entity", result.a, result.b, "change", title="reconcile variances")
+    variances = result_table("entity", result.a, result.b, "change", title="reconcile variances")
     for v in result.variances_changed:
         variances.add_row(v.entity, _count(v.before), _count(v.after), v.change)
     variances.caption = "none opened or closed" if not result.variances_changed else None
-    durations = Table("phase", "step", result.a, result.b, "change", title="durations (seconds)")
+    durations = result_table("phase", "step", result.a, result.b, "change", title="durations (seconds)")
     for d in result.durations:
         durations.add_row(d.phase, d.step, _secs(d.before), _secs(d.after), _delta(d.before, d.after))
-    inputs = Table("kind", "name", "change", title="inputs changed (by fingerprint)")
+    inputs = result_table("kind", "name", "change", title="inputs changed (by fingerprint)")
     for i in result.inputs:
         inputs.add_row(i.kind, i.name, i.change)
     inputs.caption = "sources, mappings and value maps all unchanged" if not result.inputs else None

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from migrate import people as people_mod
 from migrate import signing
 from migrate.cli.context import app_context, emit_json, reported_errors
+from migrate.cli.output import table
 from migrate.cli.phase import _schema
 
 people_app = typer.Typer(help="People who sign, their roles and SSH keys (people.yaml).")
@@ -95,11 +95,11 @@ def list_people(ctx: typer.Context) -> None:
         rows = [p.model_dump() | {"fingerprint": p.fingerprint} for p in people.people]
         emit_json(app, {"ok": True, "people": rows})
         return
-    table = Table("name", "printed name", "roles", "key")
+    grid = table("name", "printed name", "roles", "key")
+    grid.columns[0].no_wrap = grid.columns[-1].no_wrap = True  # a fingerprint is compared whole
     for p in people.people:
-        table.add_row(p.name, p.shown, ", ".join(p.roles), p.fingerprint)
-    if not app.quiet:
-        app.console.print(table)
+        grid.add_row(p.name, p.shown, ", ".join(p.roles), p.fingerprint)
+    app.show(grid)
 
 
 @people_app.command("allowed-signers")

@@ -3,6 +3,7 @@ any table the demo prints, on a real 80-column terminal or piped; numbers and ti
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -129,3 +130,15 @@ def test_numbers_and_times_one_way():
     assert when(moment, "Asia/Shanghai") == "2026-03-01 16:05:00 +08:00"
     assert when(moment) == "2026-03-01 08:05:00 +00:00"
     assert more(10, 25) == "… and 15 more" and more(10, 10) == ""
+
+
+def test_people_list_keeps_each_key_fingerprint_whole_at_80_columns(demo):
+    """A fingerprint is compared character by character with `ssh-keygen -l`: cut to fit
+    (`SHA256:4m4PSed06mEMM9v+fQnlM…`), it cannot be checked."""
+    folder = demo[0]
+    listed = CliRunner().invoke(app, ["--project", str(folder), "--json", "people", "list"])
+    fingerprints = [p["fingerprint"] for p in json.loads(listed.stdout)["people"]]
+    code, received = run_in_terminal(["--project", str(folder), "people", "list"], cwd=folder)
+    lines = screen_lines(received)
+    assert code == 0 and max(cell_len(line) for line in lines) <= 80
+    assert len(fingerprints) >= 2 and all(any(f in line for line in lines) for f in fingerprints), lines
