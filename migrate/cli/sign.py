@@ -81,7 +81,7 @@ def sign(
     s = result.signature
     app.say(
         f"signed: {s.printed_name} ({s.signer}), {s.role}, {s.meaning}, phase {s.phase}, "
-        f"{s.signed_at:%Y-%m-%d %H:%M:%S} UTC, evidence {s.evidence_sha256[:16]}…"
+        f"{app.when(s.signed_at)}, evidence {s.evidence_sha256[:16]}…"
     )
 
 
