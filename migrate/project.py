@@ -6,11 +6,13 @@ Secrets stay out of files: `${VAR}` in a string is replaced by the environment v
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -238,9 +240,60 @@ def validated(model: type[Spec], data: Any, path: Path, root: Path | None = None
         first = exc.errors()[0]
         key = ".".join(excerpt(str(p)) for p in first["loc"]) or "(top level)"
         message = _QUOTED.sub(lambda m: repr(excerpt(m.group(1))), first["msg"].removeprefix("Value error, "))
+        if first["type"] == "extra_forbidden" and first["loc"]:
+            message = _unknown_key(model, first["loc"])
         more = len(exc.errors()) - 1
         hint = f"({more} more problem{'s' if more > 1 else ''} in this file.)" if more else None
         raise ConfigError(message + ".", file=_shown(path, root), key=key, hint=hint) from None
+
+
+def _unknown_key(model: type[BaseModel], loc: tuple) -> str:
+    """'unknown key' with the keys allowed where it stands, and the nearest one (a typo: `form`)."""
+    allowed = sorted(
+        {f.alias or name for m in _models_at(model, loc[:-1]) for name, f in m.model_fields.items()}
+    )
+    unknown = excerpt(str(loc[-1]))
+    near = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.6)
+    guess = f" (did you mean {near[0]!r}?)" if near else ""
+    listed = ", ".join(allowed)
+    return (
+        f"unknown key {unknown!r}{guess}; the keys allowed here: {excerpt(listed, 300) if listed else 'none'}"
+    )
+
+
+def _models_at(model: Any, path: tuple) -> list[type[BaseModel]]:
+    """The spec classes a validation error's location leads to, through fields, mapping values,
+    list items and unions."""
+    found = [model]
+    for part in path:
+        found = [inner for a in found for inner in _step(a, part)]
+    return [a for a in _unwrapped(found) if isinstance(a, type) and issubclass(a, BaseModel)]
+
+
+def _unwrapped(annotations: list) -> list:
+    out = []
+    for a in annotations:
+        origin = get_origin(a)
+        if origin is Annotated:
+            out += _unwrapped([get_args(a)[0]])
+        elif origin in (Union, UnionType):
+            out += _unwrapped(list(get_args(a)))
+        else:
+            out.append(a)
+    return out
+
+
+def _step(annotation: Any, part: Any) -> list:
+    inner = []
+    for a in _unwrapped([annotation]):
+        if isinstance(a, type) and issubclass(a, BaseModel):
+            by_key = {f.alias or name: f for name, f in a.model_fields.items()}
+            inner += [by_key[part].annotation] if part in by_key else []
+        elif get_origin(a) is dict:
+            inner.append(get_args(a)[1])
+        elif get_origin(a) in (tuple, list):
+            inner.append(get_args(a)[0])
+    return inner
 
 
 def interpolate(value: Any, path: Path, key: str = "", root: Path | None = None) -> Any:

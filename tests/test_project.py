@@ -36,7 +36,9 @@ def test_scaffold_refuses_to_overwrite(tmp_path):
         ("name: x\nsources:\n  m:\n    kind: xlsx\n", "sources.m", "needs `path`"),
         ("name: x\nsources:\n  m:\n    kind: parquet\n    path: a\n", "sources.m.kind", "'xlsx'"),
         ("name: x\nsources:\n  Bad-Name:\n    kind: csv\n    path: a\n", "sources.Bad-Name.[key]", "pattern"),
-        ("name: x\ntypo: 1\n", "typo", "not permitted"),
+        ("name: x\ntypo: 1\n", "typo", "unknown key 'typo'; the keys allowed here: defaults, description"),
+        ("name: x\nsources:\n  m:\n    kind: csv\n    paht: a\n", "sources.m.paht", "(did you mean 'path'?)"),
+        ("name: x\ndefault:\n  chunk_size: 5\n", "default", "(did you mean 'defaults'?)"),
         ("name: x\nsources:\n  d:\n    kind: sql\n    url: sqlite://\n", "sources.d", "exactly one of"),
         ("name: x\ndefaults:\n  chunk_size: 0\n", "defaults.chunk_size", "greater than 0"),
     ],
@@ -90,3 +92,10 @@ def test_unknown_phase_and_entity(tmp_path):
         Project(tmp_path).entities(phase="nope")
     with pytest.raises(ConfigError, match="unknown entity 'widget'"):
         Project(tmp_path).entities(["widget"])
+
+
+def test_an_unknown_key_is_named_with_the_allowed_ones_and_never_echoed_whole(tmp_path):
+    write(tmp_path, "project.yaml", "name: x\n" + "k" * 1000 + ": 1\n")
+    with pytest.raises(ConfigError) as info:
+        Project(tmp_path).spec
+    assert "unknown key 'kkk" in info.value.message and len(info.value.message) < 600

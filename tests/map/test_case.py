@@ -179,7 +179,7 @@ def test_negate_when_flips_the_sign_on_its_rows(tmp_path):
         (
             {"from": "Flag", "negate_when": {"column": "Flag", "eq": "B"}},
             "columns.qualification_status.negate_when.eq",
-            "Extra inputs",
+            "unknown key 'eq'; the keys allowed here: all, any, column, empty, equals",
         ),
     ],
 )
