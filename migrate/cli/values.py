@@ -35,7 +35,8 @@ def export(
         )
         return
     app_.result(
-        f"{number(result.values)} unmapped values written to {result.path}; fill column unified_value, then import it."
+        f"{number(result.values)} unmapped values written to {result.path}; fill column unified_value "
+        f"(its drop-down lists the codes each value map accepts), then `migrate values import {result.path}`."
     )
 
 

@@ -56,7 +56,14 @@ from migrate.mapping.tables import (
     runs_schema,
 )
 from migrate.mapping.transforms import TEXT, StepContext, load_project_transforms
-from migrate.mapping.values import UnmappedValue, load_value_maps, merge_entries, read_import, write_export
+from migrate.mapping.values import (
+    UnmappedValue,
+    allowed_codes,
+    load_value_maps,
+    merge_entries,
+    read_import,
+    write_export,
+)
 from migrate.model import ENTITIES, ExactDecimal
 from migrate.progress import NO_PROGRESS, Progress
 from migrate.project import Project
@@ -625,7 +632,9 @@ def export_values(
                 item.value_map, item.value, seen.count + item.count, (seen.samples + item.samples)[:SAMPLES]
             )
         merged[(item.value_map, item.value)] = item
-    write_export(path, list(merged.values()))
+    maps, targets = load_value_maps(project.root), value_map_targets(project.root)
+    allowed = {name: allowed_codes(m, targets.get(name, [])) for name, m in maps.items()}
+    write_export(path, list(merged.values()), {n: codes for n, codes in allowed.items() if codes})
     return ExportResult(path, len(merged), dict(Counter(k for k, _ in merged)))
 
 

@@ -27,9 +27,11 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from openpyxl import Workbook, load_workbook
+from openpyxl.utils import get_column_letter, quote_sheetname
+from openpyxl.worksheet.datavalidation import DataValidation
 
 from migrate.errors import ConfigError
-from migrate.mapping.report import safe_row
+from migrate.mapping.report import safe_cell, safe_row
 from migrate.mapping.spec import VALUES_DIR
 from migrate.mapping.transforms import StepResult, as_text, distinct
 from migrate.project import NAME, Spec, read_yaml, validated
@@ -37,6 +39,7 @@ from migrate.store import normalize_header
 from migrate.yamlio import read_guarded_text
 
 EXPORT_SHEET = "unmapped"
+ALLOWED_SHEET = "allowed"
 EXPORT_HEADER = ("value_map", "legacy_value", "unified_value", "count", "samples")
 
 
@@ -150,18 +153,65 @@ class UnmappedValue:
     samples: tuple[str, ...]  # lineage of a few rows: "file, sheet, row"
 
 
-def write_export(path: Path, unmapped: list[UnmappedValue]) -> int:
-    """The consultant's workbook: one row per unmapped value, `unified_value` to fill."""
+def write_export(
+    path: Path, unmapped: list[UnmappedValue], allowed: dict[str, tuple[str, ...]] | None = None
+) -> int:
+    """The consultant's workbook: one row per unmapped value, `unified_value` to fill. Where
+    the codes a value map may give are known (`allowed`: its own `allowed:` and the model's
+    enumeration of the columns it fills), each such cell offers them as a drop-down list (kept
+    on a sheet of its own, `allowed`), and refuses any other code."""
     book = Workbook()
     sheet = book.active
     sheet.title = EXPORT_SHEET
     safe_row(sheet, 1, EXPORT_HEADER)
-    for i, item in enumerate(sorted(unmapped, key=lambda u: (u.value_map, -u.count, u.value)), start=2):
+    ordered = sorted(unmapped, key=lambda u: (u.value_map, -u.count, u.value))
+    for i, item in enumerate(ordered, start=2):
         safe_row(sheet, i, (item.value_map, item.value, None, item.count, " | ".join(item.samples)))
     sheet.freeze_panes = "A2"
+    sheet.auto_filter.ref = f"A1:E{len(ordered) + 1}"
+    for column, width in zip("ABCDE", (24, 24, 24, 8, 60), strict=True):
+        sheet.column_dimensions[column].width = width
+    _offer_allowed(book, sheet, [u.value_map for u in ordered], allowed or {})
     path.parent.mkdir(parents=True, exist_ok=True)
     book.save(path)
     return len(unmapped)
+
+
+def _offer_allowed(book: Workbook, sheet, names: list[str], allowed: dict[str, tuple[str, ...]]) -> None:
+    """A list validation per value map on its rows' unified_value cells, its codes in a column
+    of the `allowed` sheet (a range, not an inline list: Excel caps those at 255 characters)."""
+    used = [n for n in dict.fromkeys(names) if allowed.get(n)]
+    if not used:
+        return
+    codes = book.create_sheet(ALLOWED_SHEET)
+    for index, name in enumerate(used, start=1):
+        letter = get_column_letter(index)
+        for row, code in enumerate((name, *allowed[name]), start=1):
+            safe_cell(codes, row, index, code)
+        rule = DataValidation(
+            type="list",
+            formula1=f"{quote_sheetname(ALLOWED_SHEET)}!${letter}$2:${letter}${len(allowed[name]) + 1}",
+            allow_blank=True,
+            showErrorMessage=True,
+            errorTitle="not an allowed code",
+            error=f"Value map {name} accepts only the codes on sheet {ALLOWED_SHEET}, column {letter}.",
+        )
+        sheet.add_data_validation(rule)
+        for row, value_map in enumerate(names, start=2):
+            if value_map == name:
+                rule.add(f"C{row}")
+
+
+def allowed_codes(
+    value_map: ValueMap, targets: list[tuple[str, str, tuple[str, ...]]]
+) -> tuple[str, ...] | None:
+    """The codes `values import` accepts for this value map (see _check_allowed): those of its
+    `allowed:` and of every enumerated column it fills; None when nothing limits them."""
+    limits = [value_map.spec.allowed, *(codes for _, _, codes in targets)]
+    limits = [tuple(c) for c in limits if c is not None]
+    if not limits:
+        return None
+    return tuple(c for c in limits[0] if all(c in other for other in limits[1:]))
 
 
 def read_import(

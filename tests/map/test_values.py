@@ -46,6 +46,21 @@ def test_export_lists_unmapped_values_formula_safe(tmp_path):
     assert cell.data_type == "s"  # text, not a live formula
 
 
+def test_export_offers_the_allowed_codes_as_a_drop_down(tmp_path):
+    """The codes import would accept (the model's enumeration of material_type) are a list
+    validation on each unified_value cell: a consultant picks one instead of typing it."""
+    project = Project(scenario.build(tmp_path / "p"))
+    export_values(project, tmp_path / "unmapped.xlsx")
+    book = load_workbook(tmp_path / "unmapped.xlsx")
+    (rule,) = book["unmapped"].data_validations.dataValidation
+    assert rule.type == "list" and rule.showErrorMessage
+    assert str(rule.sqref) == " ".join(f"C{r}" for r in range(2, 5))
+    sheet, cells = rule.formula1.split("!")
+    codes = [c.value for row in book[sheet.strip("'")][cells.replace("$", "")] for c in row]
+    assert codes == ["raw", "semi", "finished", "packaging"]
+    assert import_values(project, fill(tmp_path / "unmapped.xlsx", tmp_path / "f.xlsx")).added
+
+
 def fill(path: Path, out: Path) -> Path:
     book = load_workbook(path)
     for row in book["unmapped"].iter_rows(min_row=2):
