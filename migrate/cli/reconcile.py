@@ -155,8 +155,8 @@ def _differences(app: AppContext, report: engine.ReconcileReport) -> None:
     for t in report.traceability:
         state = t.state
         app.console.print(
-            f"traceability {t.name}: {state} (source {number(len(t.expected_breaks))}, "
-            f"target {number(len(t.target_breaks))})",
+            f"traceability {t.name}: {state} (broken links: {number(len(t.expected_breaks))} in the "
+            f"sources, {number(len(t.target_breaks))} in the target)",
             markup=False,
         )
 
