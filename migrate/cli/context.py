@@ -191,5 +191,7 @@ def progress_for(ctx: typer.Context) -> Iterator[Progress]:
         stages = LiveStages(progress)
         try:
             yield stages
-        finally:
-            stages.close()
+        except BaseException:  # an error or a signal: the running stages did not finish
+            stages.close(stopped=True)
+            raise
+        stages.close()

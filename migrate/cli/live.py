@@ -99,26 +99,42 @@ class LiveStages:
         self._running.append(stage)
         return stage
 
-    def finish(self, stage: LiveStage) -> None:
+    def finish(self, stage: LiveStage, *, stopped: bool = False) -> None:
         stage.done = True
         self._running.remove(stage)
         task = self.state(stage._id)
         self.progress.remove_task(stage._id)
         unit = task.fields.get("unit", "rows")
         self.progress.console.print(
-            summary_line(stage.description, int(task.completed), task.elapsed or 0.0, unit)
+            summary_line(
+                stage.description, int(task.completed), task.elapsed or 0.0, unit, task.total, stopped
+            )
         )
 
     def state(self, task_id: TaskID) -> RichTask:
         return next(t for t in self.progress.tasks if t.id == task_id)
 
-    def close(self) -> None:
+    def close(self, *, stopped: bool = False) -> None:
+        """End the running stages: summarised as done, or (the command failed or was stopped)
+        as stopped, with how far they got."""
         for stage in list(self._running):
-            self.finish(stage)
+            self.finish(stage, stopped=stopped)
 
 
-def summary_line(description: str, done: int, seconds: float, unit: str = "rows") -> Text:
+def summary_line(
+    description: str,
+    done: int,
+    seconds: float,
+    unit: str = "rows",
+    total: float | None = None,
+    stopped: bool = False,
+) -> Text:
     rate = f", {number(round(done / seconds))} {unit}/s" if seconds > 0.05 and done and unit == "rows" else ""
+    if stopped:  # never a tick for work that did not end
+        of = f" of {number(int(total))}" if total else ""
+        line = Text("✗ ", style="red")
+        line.append(f"{description}: stopped at {number(done)}{of} {unit} after {seconds:.1f} s")
+        return line
     line = Text("✓ ", style="green")
     line.append(f"{description}: {number(done)} {unit} in {seconds:.1f} s{rate}")
     return line

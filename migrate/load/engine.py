@@ -372,7 +372,7 @@ class EntityLoader:
         name = signal.Signals(self.ctx.stop.signal).name
         return LoadInterrupted(
             f"stopped by {name} after chunk {state.next_chunk - 1} of {self.entity} "
-            f"({state.inserted + state.updated + state.unchanged} of {self.total_rows} rows done); "
+            f"({state.inserted + state.updated + state.unchanged:,} of {self.total_rows:,} rows done); "
             "every chunk is either committed whole or not at all.",
             hint=RESUME_HINT,
             exit_code=128

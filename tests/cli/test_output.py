@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -144,3 +145,30 @@ def test_people_list_keeps_each_key_fingerprint_whole_at_80_columns(demo):
     lines = screen_lines(received)
     assert code == 0 and max(cell_len(line) for line in lines) <= 80
     assert len(fingerprints) >= 2 and all(any(f in line for line in lines) for f in fingerprints), lines
+
+
+def test_ctrl_c_in_a_load_ends_its_stage_as_stopped_never_ticked(demo, tmp_path):
+    """Ctrl-C mid-load: the stage's summary says where it stopped (a tick would say it
+    finished), the error says how to resume, numbers one way, and the resume completes."""
+    folder = tmp_path / "demo"
+    shutil.copytree(demo[0], folder)
+    back = CliRunner().invoke(
+        app, ["--project", str(folder), "rollback", "run", "--to", "open-inventory", "--yes"]
+    )
+    assert back.exit_code == 0, back.output
+    code, received = run_in_terminal(
+        ["--project", str(folder), "load", "--phase", "production-history", "--chunk-size", "20"],
+        cwd=folder,
+        interrupt_at="load process_parameter",
+        env={"MIGRATE_LOAD_SLOW": "0.2"},
+        timeout=120,
+    )
+    text = " ".join(screen_lines(received))
+    assert code == 130, text[-2000:]
+    assert re.search(r"✗ load process_parameter: stopped at [\d,]+ of [\d,]+ rows", text), text[-2000:]
+    assert "✓ load process_parameter" not in text
+    assert "stopped by SIGINT" in text and "migrate load --resume" in text
+    resumed = CliRunner().invoke(
+        app, ["--project", str(folder), "load", "--phase", "production-history", "--resume"]
+    )
+    assert resumed.exit_code == 0 and "resumed at chunk" in resumed.stdout, resumed.output
