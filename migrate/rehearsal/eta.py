@@ -3,7 +3,9 @@ now, plus the manual steps' minutes (the runbook in phases/plan.yaml, rollback/*
 
 Scaling: each source's extract time by the source's own growth (bytes of a file, rows of a
 database table, now against the rehearsal's); a phase's other steps (map, load, reconcile,
-gates) by its sources' growth weighted by the rows each had in the rehearsal. Only the part of
+gates) by its sources' growth weighted by the rows each had in the rehearsal, and map's and
+load's time of each entity by its own mapping's sources (a phase whose big table grew 4x does
+not make its 300 work orders cost 4x). Only the part of
 a time above the step's fixed cost grows (`_fixed_costs`). A rollback from
 a phase's point to the point before it: the rows that phase loaded (scaled) at the
 `rows_per_second` of `rollback/<point>.yaml`, plus that plan's manual steps.
@@ -113,10 +115,14 @@ def _growth(rehearsal: Rehearsal, scale: dict[str, float], sources: list[str]) -
 
 
 def _phase_estimate(
-    phase: PhaseSpec, rehearsal: Rehearsal | None, scale: dict[str, float], so_far: list[str]
+    phase: PhaseSpec,
+    rehearsal: Rehearsal | None,
+    scale: dict[str, float],
+    so_far: list[str],
+    fed_by: dict[str, list[str]] | None = None,
 ) -> PhaseEstimate:
     """`so_far`: the sources of this and the earlier phases (the gates hash the whole target,
-    so their time grows with everything loaded until then)."""
+    so their time grows with everything loaded until then); `fed_by`: each entity's sources."""
     manual = runbook_minutes(phase), sum(isinstance(s, RunbookStep) for s in phase.runbook)
     steps = {s.step: s for s in rehearsal.steps if s.phase == phase.name} if rehearsal else {}
     if not steps:
@@ -130,11 +136,26 @@ def _phase_estimate(
             expected[name] = _affine(step.seconds, fixed.get(name, 0.0), whole if name == "gates" else factor)
             continue
         # each source (extract) or entity by its growth; the step's time outside them as it was
-        growth = {n: scale.get(n, 1.0) if name == "extract" else factor for n in step.items}
+        growth = {
+            n: scale.get(n, 1.0) if name == "extract" else _fed(rehearsal, scale, fed_by, n, factor)
+            for n in step.items
+        }
         scaled = sum(_affine(t, fixed.get(name, 0.0), growth[n]) for n, t in step.items.items())
         expected[name] = max(step.seconds - sum(step.items.values()), 0.0) + scaled
     expected = {k: round(v, 3) for k, v in expected.items()}
     return PhaseEstimate(phase.name, round(sum(expected.values()), 3), expected, round(factor, 4), *manual)
+
+
+def _fed(
+    rehearsal: Rehearsal,
+    scale: dict[str, float],
+    fed_by: dict[str, list[str]] | None,
+    entity: str,
+    phase_growth: float,
+) -> float:
+    """An entity's growth: its own sources' (weighted by their rows), else its phase's."""
+    sources = [n for n in (fed_by or {}).get(entity, []) if any(s.source == n for s in rehearsal.sources)]
+    return _growth(rehearsal, scale, sources) if sources else phase_growth
 
 
 def _fixed_costs(rehearsal: Rehearsal) -> dict[str, float]:
@@ -179,13 +200,13 @@ def estimate(project: Project, rehearsal: Rehearsal | None = None) -> Eta:
         recorded = list_rehearsals(project)
         rehearsal = recorded[-1] if recorded else None
     scale, notes = source_scale(project, rehearsal) if rehearsal else ({}, ["no rehearsal recorded yet"])
-    phases, so_far = [], []
+    phases, so_far, fed_by = [], [], _entity_sources(project)
     for p in project.plan.phases:
         if rehearsal:
             so_far += [
                 n for s in rehearsal.steps if s.phase == p.name and s.step == "extract" for n in s.items
             ]
-        phases.append(_phase_estimate(p, rehearsal, scale, so_far))
+        phases.append(_phase_estimate(p, rehearsal, scale, so_far, fed_by))
     return Eta(
         rehearsal.name if rehearsal else None,
         tuple(phases),
@@ -193,6 +214,22 @@ def estimate(project: Project, rehearsal: Rehearsal | None = None) -> Eta:
         scale,
         tuple(notes),
     )
+
+
+def _entity_sources(project: Project) -> dict[str, list[str]]:
+    """Each entity's sources as its mapping file names them now (an entity whose mapping
+    cannot be read scales with its phase)."""
+    from migrate.mapping.spec import mapping_path, read_mapping
+
+    found = {}
+    for entity in project.entities():
+        try:
+            found[entity] = list(
+                read_mapping(mapping_path(project.root, entity), project.root).source_names
+            )
+        except (MigrateError, OSError):
+            continue
+    return found
 
 
 class Paced:
