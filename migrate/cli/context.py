@@ -85,6 +85,28 @@ class AppContext:
         return when(moment, zone)
 
 
+NO_SOURCES = (
+    "No sources are declared in project.yaml: declare each legacy file or table under `sources:` "
+    "(`migrate docs project sources` shows every kind and option)."
+)
+NO_MAPPINGS = (
+    "No mapping files in mappings/: write one per entity with `migrate new mapping ENTITY --source S` "
+    "(`migrate docs mapping` shows the language)."
+)
+
+
+def require_target(app: AppContext) -> None:
+    """Refuse a target whose tables are missing or not at the schema's head: exit 2 saying to
+    run `migrate db upgrade` (the engines would otherwise fail on a missing table)."""
+    from migrate.db import make_engine, require_schema  # alembic: only for commands that need it
+
+    engine = make_engine(app.project.target_url)
+    try:
+        require_schema(engine)
+    finally:
+        engine.dispose()
+
+
 def default_operator() -> str:
     try:
         return getpass.getuser()

@@ -28,10 +28,10 @@ def evidence(
     with reported_errors(ctx):
         if out is None:
             raise ConfigError("give --out DIR (or FILE.zip) for the pack, or `migrate evidence verify DIR`.")
-        from migrate.cli.phase import _schema
+        from migrate.cli.context import require_target
         from migrate.evidence.pack import build
 
-        _schema(app)
+        require_target(app)
         result = build(app.project, what, out, operator=app.operator)
     if app.json:
         emit_json(app, result.to_dict())

@@ -5,7 +5,15 @@ from __future__ import annotations
 import typer
 
 from migrate import extract as stage
-from migrate.cli.context import AppContext, app_context, audited, emit_json, progress_for, reported_errors
+from migrate.cli.context import (
+    NO_SOURCES,
+    AppContext,
+    app_context,
+    audited,
+    emit_json,
+    progress_for,
+    reported_errors,
+)
 from migrate.cli.output import number, table
 
 
@@ -31,6 +39,9 @@ def extract(
 
 def render(app: AppContext, result: stage.ExtractResult) -> None:
     """The summary table: source, rows staged, sheets, skipped rows by reason, fingerprint status."""
+    if not result.sources:
+        app.result(NO_SOURCES)
+        return
     grid = table(
         "source",
         "status",

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from migrate.cli.context import app_context, audited, emit_json, progress_for, reported_errors
+from migrate.cli.context import NO_MAPPINGS, app_context, audited, emit_json, progress_for, reported_errors
 from migrate.cli.output import more, number, table
 from migrate.mapping import MapResult, map_entities
 
@@ -52,6 +52,9 @@ UNMAPPED_SHOWN = 10
 def render(app, result: MapResult, out: Path | None) -> None:
     """The counts per entity (a table), then per entity its rejects by reason with an example,
     its filters and its first unmapped values."""
+    if not result.entities:
+        app.result(NO_MAPPINGS)
+        return
     title = "map, simulated (nothing replaced)" if result.simulate else "map"
     numbers = ("rows in", "mapped", "rejected", "filtered")
     grid = table("entity", *numbers, title=title, numeric=numbers)

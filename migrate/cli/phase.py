@@ -8,10 +8,16 @@ import time
 import typer
 
 from migrate import phase as phases
-from migrate.cli.context import AppContext, app_context, emit_json, progress_for, reported_errors
+from migrate.cli.context import (
+    AppContext,
+    app_context,
+    emit_json,
+    progress_for,
+    reported_errors,
+    require_target,
+)
 from migrate.cli.load import render as render_load
 from migrate.cli.output import table
-from migrate.db import make_engine, require_schema
 from migrate.urls import redact
 
 app = typer.Typer(help="Phases of the cutover: list, status, run P, approve P.")
@@ -19,14 +25,6 @@ app = typer.Typer(help="Phases of the cutover: list, status, run P, approve P.")
 
 def _command() -> str:
     return redact(" ".join(["migrate", *sys.argv[1:]]))[:500]
-
-
-def _schema(app_ctx: AppContext) -> None:
-    engine = make_engine(app_ctx.project.target_url)
-    try:
-        require_schema(engine)
-    finally:
-        engine.dispose()
 
 
 @app.command("list")
@@ -58,7 +56,7 @@ def status(
 
     app_ctx = app_context(ctx)
     with reported_errors(ctx):
-        _schema(app_ctx)
+        require_target(app_ctx)
         board = collect(app_ctx.project, reconcile=not no_reconcile)
     if app_ctx.json:
         emit_json(app_ctx, board.to_dict())
@@ -103,7 +101,7 @@ def run(ctx: typer.Context, phase: str = typer.Argument(..., help="The phase to 
 
     app_ctx = app_context(ctx)
     with reported_errors(ctx):
-        _schema(app_ctx)
+        require_target(app_ctx)
         with progress_for(ctx) as progress:
             progress, expected = paced(progress, app_ctx.project, phase)
             started = time.perf_counter()
@@ -129,7 +127,7 @@ def approve(ctx: typer.Context, phase: str = typer.Argument(..., help="The phase
     tolerance, declared gates) and record its cutover point; exit 1 "gate not met" naming the gate."""
     app_ctx = app_context(ctx)
     with reported_errors(ctx):
-        _schema(app_ctx)
+        require_target(app_ctx)
         with progress_for(ctx) as progress:
             result = phases.approve(
                 app_ctx.project, phase, operator=app_ctx.operator, command=_command(), progress=progress

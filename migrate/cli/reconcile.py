@@ -8,7 +8,15 @@ from pathlib import Path
 import typer
 
 from migrate import reconcile as engine
-from migrate.cli.context import AppContext, app_context, audited, emit_json, progress_for, reported_errors
+from migrate.cli.context import (
+    AppContext,
+    app_context,
+    audited,
+    emit_json,
+    progress_for,
+    reported_errors,
+    require_target,
+)
 from migrate.cli.output import more, number, table
 from migrate.errors import EXIT_FAILED, ConfigError
 from migrate.reconcile.report import RunFacts, write_xlsx
@@ -52,6 +60,7 @@ def reconcile(
             raise ConfigError("give --all, entity names or --phase, not several.")
         if format_ is Format.xlsx and out is None:
             raise ConfigError("--format xlsx writes a workbook: give --out FILE.xlsx.")
+        require_target(app)
         with progress_for(ctx) as progress:
             report = engine.reconcile(
                 app.project,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from migrate.cli.context import app_context, emit_json, reported_errors
+from migrate.cli.context import app_context, emit_json, reported_errors, require_target
 
 
 def report(
@@ -23,16 +23,11 @@ def report(
     rollback readiness, durations and the go-live ETA, the audit chain head. One HTML file with
     inline SVG charts, no network: open it from disk or a file share. The facts are those of
     `migrate phase status --json`."""
-    from migrate.db import make_engine, require_schema
     from migrate.report import write_report
 
     app_ctx = app_context(ctx)
     with reported_errors(ctx):
-        engine = make_engine(app_ctx.project.target_url)
-        try:
-            require_schema(engine)
-        finally:
-            engine.dispose()
+        require_target(app_ctx)
         result = write_report(app_ctx.project, out, reconcile=not no_reconcile)
     if app_ctx.json:
         emit_json(app_ctx, result.to_dict())

@@ -8,9 +8,8 @@ import typer
 
 from migrate import people as people_mod
 from migrate import signing
-from migrate.cli.context import app_context, emit_json, reported_errors
+from migrate.cli.context import app_context, emit_json, reported_errors, require_target
 from migrate.cli.output import table
-from migrate.cli.phase import _schema
 
 people_app = typer.Typer(help="People who sign, their roles and SSH keys (people.yaml).")
 DEFAULT_KEY = Path("~/.ssh/id_ed25519")
@@ -45,7 +44,7 @@ def sign(
     app = app_context(ctx)
     key = key.expanduser()
     with reported_errors(ctx):
-        _schema(app)
+        require_target(app)
         if statement is not None:
             result = signing.attach(
                 app.project, statement, signature or Path(f"{statement}.sig"), app.operator

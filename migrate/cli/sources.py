@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from migrate.cli.context import app_context, emit_json, reported_errors
+from migrate.cli.context import NO_SOURCES, app_context, emit_json, reported_errors
 from migrate.cli.output import number, table
 from migrate.errors import EXIT_FAILED
 from migrate.extract import check_sources, used_columns_from_mappings
@@ -21,6 +21,9 @@ def list_(ctx: typer.Context) -> None:
     rows = [{"source": n, "kind": s.kind, "where": s.path or s.table or "query"} for n, s in sources.items()]
     if app_.json:
         emit_json(app_, {"ok": True, "sources": rows})
+        return
+    if not rows:
+        app_.result(NO_SOURCES)
         return
     grid = table("source", "kind", "where")
     for row in rows:
@@ -40,6 +43,8 @@ def check(
         report = check_sources(app_.project, used, names=tuple(sources or ()))
     if app_.json:
         emit_json(app_, report.to_dict())
+    elif not report.sources:
+        app_.result(NO_SOURCES)
     else:
         grid = table("source", "kind", "state", "columns", "problem", numeric=("columns",))
         for s in report.sources:

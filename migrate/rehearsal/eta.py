@@ -224,9 +224,7 @@ def _entity_sources(project: Project) -> dict[str, list[str]]:
     found = {}
     for entity in project.entities():
         try:
-            found[entity] = list(
-                read_mapping(mapping_path(project.root, entity), project.root).source_names
-            )
+            found[entity] = list(read_mapping(mapping_path(project.root, entity), project.root).source_names)
         except (MigrateError, OSError):
             continue
     return found
