@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, Text, column, select, table
 
-from migrate.arrowread import ADBC_MIN_ROWS, adbc_usable, read_batches
+from migrate.arrowread import ADBC_MIN_ROWS, adbc_usable, read_batches, text_array
 from migrate.errors import SourceError
 from migrate.ingest import IngestFailure, IngestProcess
 from migrate.mapping.transforms import TEXT
@@ -170,11 +170,8 @@ def _frame(rows: list[tuple], columns: list[str]) -> pd.DataFrame:
         if name in LINEAGE:
             data[name] = pd.Series(values, dtype=object)
             continue
-        try:
-            array = pa.array(values, type=pa.string(), from_pandas=True)
-        except (pa.ArrowTypeError, pa.ArrowInvalid):  # a number staged by a lax writer: as its text
-            array = pa.array([None if v is None else str(v) for v in values], type=pa.string())
-        data[name] = pd.Series(array, dtype=TEXT)
+        # read from the work store as `read_batches` reads it: a NaN there is a value
+        data[name] = pd.Series(text_array(values, nan_is_null=False), dtype=TEXT)
     return pd.DataFrame(data)
 
 
@@ -252,7 +249,7 @@ def _arrow_batch(frame: pd.DataFrame, names: list[str]) -> pa.Table:
         elif values.dtype == TEXT:
             arrays.append(pa.array(values))
         else:
-            arrays.append(_text_array(values.to_numpy(dtype=object)))
+            arrays.append(text_array(values.to_numpy(dtype=object), nan_is_null=True))
     return pa.Table.from_arrays(arrays, names=names)
 
 
@@ -260,16 +257,7 @@ def _integer_array(values: pd.Series) -> pa.Array:
     try:
         return pa.array(values.to_numpy(), type=pa.int64(), from_pandas=True)
     except (pa.ArrowTypeError, pa.ArrowInvalid):  # row numbers given as text: SQLite would store integers
-        return pc.cast(_text_array(_python_values(values)), pa.int64())
-
-
-def _text_array(values) -> pa.Array:
-    try:
-        return pa.array(values, type=pa.string(), from_pandas=True)
-    except (pa.ArrowTypeError, pa.ArrowInvalid):  # a value that is not text (rejects show a few): its text
-        values = pd.Series(values, dtype=object)
-        shown = values.where(values.notna(), None).tolist()
-        return pa.array([None if v is None else str(v) for v in shown], type=pa.string())
+        return pc.cast(text_array(_python_values(values), nan_is_null=True), pa.int64())
 
 
 def copy_batch(engine: Engine, name: str, batch: pa.Table) -> None:
