@@ -26,6 +26,7 @@ from sqlalchemy import (
     Table,
     Text,
     inspect,
+    literal_column,
     select,
 )
 from sqlalchemy.exc import SQLAlchemyError
@@ -69,7 +70,9 @@ runs_table = Table(
     Column("skipped", Text),  # JSON {reason: rows}
     Column("warnings", Text),  # JSON [text]
     Column("status", Text),  # running | ok | failed
+    Column("reader", Text),  # what read the rows: an unchanged source's next extract names it too
 )
+ADDED_RUN_COLUMNS = ("reader",)  # a work store from before gets them on its next extract
 
 
 class StagingError(MigrateError):
@@ -100,6 +103,10 @@ def ensure_catalog(store: WorkStore) -> None:
                 c.exec_driver_sql("BEGIN IMMEDIATE")
             for table in meta.sorted_tables:
                 c.execute(CreateTable(table, if_not_exists=True))
+            have = {column["name"] for column in inspect(c).get_columns(runs_table.name)}
+            for name in ADDED_RUN_COLUMNS:
+                if name not in have:
+                    c.exec_driver_sql(f"ALTER TABLE {runs_table.name} ADD COLUMN {name} TEXT")
     except SQLAlchemyError as exc:
         raise store_error(store, exc) from None
 
@@ -107,8 +114,9 @@ def ensure_catalog(store: WorkStore) -> None:
 def last_ok_run(store: WorkStore, source: str) -> dict | None:
     if not store.has_table("stg_runs"):
         return None
-    query = (
-        select(runs_table)
+    query = (  # every column the store has: one from before may lack ADDED_RUN_COLUMNS
+        select(literal_column("*"))
+        .select_from(runs_table)
         .where(runs_table.c.source == source, runs_table.c.status == "ok")
         .order_by(runs_table.c.run_id.desc())
         .limit(1)
@@ -405,7 +413,7 @@ class StagingWriter:
                 runs_table.update().where(runs_table.c.run_id == self.run_id).values(fingerprint=fingerprint_)
             )
 
-    def finish(self, rows: int, sheets: dict, skipped: dict, warnings: list[str]) -> None:
+    def finish(self, rows: int, sheets: dict, skipped: dict, warnings: list[str], reader: str) -> None:
         """Swap the side table in and close the run, in one transaction."""
         self.flush()
         self._stop_pool()
@@ -434,6 +442,7 @@ class StagingWriter:
                         sheets=json.dumps(sheets, ensure_ascii=False),
                         skipped=json.dumps(skipped, ensure_ascii=False),
                         warnings=json.dumps(warnings, ensure_ascii=False),
+                        reader=reader,
                         status="ok",
                     )
                 )
