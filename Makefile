@@ -30,8 +30,9 @@ format: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/python -m migrate.docs
 
+# every benchmark in bench/ at its full size (long); make bench BENCH_ARGS=--quick: each at a small size
 bench: $(STAMP)
-	$(BIN)/python bench/run_all.py
+	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .migrate demo

@@ -102,12 +102,26 @@ def _dbapi_batches(
         result = conn.exec_driver_sql(sql, params)
         fetch = result.cursor.fetchmany if engine.dialect.name == "sqlite" else result.fetchmany
         while rows := fetch(batch):
-            yield pa.table([_text_array(values) for values in zip(*rows, strict=True)], names=columns)
+            texts = [text_array(values, nan_is_null=False) for values in zip(*rows, strict=True)]
+            yield pa.table(texts, names=columns)
         result.close()
 
 
-def _text_array(values: tuple) -> pa.Array:
+def text_array(values, *, nan_is_null: bool) -> pa.Array:
+    """Values as an Arrow text column: texts as they are, None as null, any other value as its
+    text (a database column that is not text, a number a lax writer staged).
+
+    `nan_is_null`: what a NaN is. True for values from a pandas frame, where NaN (like None,
+    pd.NA and NaT) means "missing": null. False for values read from a database, where a NaN
+    (a float or numeric column's 'NaN') is a value, not the column's NULL: its text, so that a
+    comparison sees NaN and NULL differ.
+    """
     try:
-        return pa.array(values, type=pa.string())
-    except (pa.ArrowInvalid, pa.ArrowTypeError):  # a non-text value: compared as its text
+        return pa.array(values, type=pa.string(), from_pandas=nan_is_null)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # a value that is not text: its text
+        if nan_is_null:
+            import pandas as pd  # the values come from a frame: pandas is loaded already
+
+            values = pd.Series(values, dtype=object)
+            values = values.where(values.notna(), None).tolist()
         return pa.array([None if v is None else str(v) for v in values], type=pa.string())

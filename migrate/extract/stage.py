@@ -186,7 +186,7 @@ def _extract_one(
             _stage_text(path, shown, spec, chunk, writer, state, progress, name)
         else:
             _stage_workbook(path, shown, spec, chunk, writer, state, progress, name)
-        writer.finish(state.rows, state.sheets, dict(state.skipped), state.warnings)
+        writer.finish(state.rows, state.sheets, dict(state.skipped), state.warnings, state.reader)
     except BaseException:
         writer.abandon()
         raise
@@ -246,7 +246,7 @@ def _unchanged(name: str, spec: SourceSpec, previous: dict, started: float) -> S
         fingerprint=previous["fingerprint"],
         previous_fingerprint=previous["fingerprint"],
         run_id=previous["run_id"],
-        reader="",
+        reader=previous.get("reader") or "",  # the reader of the rows still staged
         seconds=round(time.perf_counter() - started, 3),
     )
 
@@ -462,7 +462,7 @@ def _extract_sql(
                 return _unchanged(name, spec, previous, started)
         state.sheets[spec.table or "query"] = state.rows
         writer.set_fingerprint(fp)
-        writer.finish(state.rows, state.sheets, {}, [])
+        writer.finish(state.rows, state.sheets, {}, [], state.reader)
     except BaseException:
         writer.abandon()
         raise

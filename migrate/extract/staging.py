@@ -8,15 +8,12 @@ reader sees the old rows or the new ones, never a half-written table.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-from collections import deque
 from collections.abc import Iterable
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
+from functools import partial
 from itertools import repeat
-from pathlib import Path
 
 import psycopg
 import pyarrow as pa
@@ -29,19 +26,14 @@ from sqlalchemy import (
     Table,
     Text,
     inspect,
+    literal_column,
     select,
 )
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.schema import CreateTable
 
 from migrate.errors import MigrateError, SourceError
-from migrate.extract.readers.segments import (
-    frozen_heap,
-    scratch_dir,
-    scratch_file,
-    watch_parent,
-    worker_context,
-)
+from migrate.ingest import IngestFailure, IngestProcess
 from migrate.store import WorkStore, normalize_header, staged_table
 from migrate.urls import mask_url, redact
 
@@ -78,7 +70,9 @@ runs_table = Table(
     Column("skipped", Text),  # JSON {reason: rows}
     Column("warnings", Text),  # JSON [text]
     Column("status", Text),  # running | ok | failed
+    Column("reader", Text),  # what read the rows: an unchanged source's next extract names it too
 )
+ADDED_RUN_COLUMNS = ("reader",)  # a work store from before gets them on its next extract
 
 
 class StagingError(MigrateError):
@@ -109,6 +103,10 @@ def ensure_catalog(store: WorkStore) -> None:
                 c.exec_driver_sql("BEGIN IMMEDIATE")
             for table in meta.sorted_tables:
                 c.execute(CreateTable(table, if_not_exists=True))
+            have = {column["name"] for column in inspect(c).get_columns(runs_table.name)}
+            for name in ADDED_RUN_COLUMNS:
+                if name not in have:
+                    c.exec_driver_sql(f"ALTER TABLE {runs_table.name} ADD COLUMN {name} TEXT")
     except SQLAlchemyError as exc:
         raise store_error(store, exc) from None
 
@@ -116,8 +114,9 @@ def ensure_catalog(store: WorkStore) -> None:
 def last_ok_run(store: WorkStore, source: str) -> dict | None:
     if not store.has_table("stg_runs"):
         return None
-    query = (
-        select(runs_table)
+    query = (  # every column the store has: one from before may lack ADDED_RUN_COLUMNS
+        select(literal_column("*"))
+        .select_from(runs_table)
         .where(runs_table.c.source == source, runs_table.c.status == "ok")
         .order_by(runs_table.c.run_id.desc())
         .limit(1)
@@ -153,12 +152,9 @@ class StagingWriter:
         # SQLite steps, so the next chunk's values are made meanwhile (write_columns)
         self._pool: ThreadPoolExecutor | None = None
         self._pending: Future | None = None
-        # big xlsx sheets (write_columns(bulk=True)) on an SQLite file: Arrow ingest by the ADBC
-        # driver, about 4x faster than executemany, in a process of its own (its SQLite copy and
-        # ours in one process would not see each other's locks; see migrate/sqlite_arrow.py)
-        self._ingester: ProcessPoolExecutor | None = None
-        self._ingests: deque[tuple[Future, str]] = deque()  # (batch in flight, its Arrow file)
-        self._scratch = ""
+        # big sheets and tables (write_bulk) on an SQLite file: Arrow ingest by the ADBC driver,
+        # about 4x faster than executemany, in a process of its own (migrate/ingest.py)
+        self._ingester: IngestProcess | None = None
         try:
             self.run_id = self._open_run(kind, fingerprint_, spec_hash)
             self.side = f"{SIDE_PREFIX}{self.run_id}"
@@ -314,42 +310,26 @@ class StagingWriter:
         self._pending = self._pool.submit(self._insert, names, records)
 
     def write_bulk(self, sheet: str | None, names: list[str], numbers, columns: list) -> None:
-        """Like write_columns, for many rows: on an SQLite file they go to the ingest process (as
-        an Arrow file in the scratch directory), at most two batches in flight; elsewhere
-        (PostgreSQL COPY) as write_columns."""
-        database = self._sqlite_file()
-        if database is None:
+        """Like write_columns, for many rows: on an SQLite file they go to the ingest process, which
+        adds the lineage and appends them, at most two batches in flight; elsewhere (PostgreSQL
+        COPY) as write_columns."""
+        if self._sqlite_file() is None:
             self.write_columns(sheet, names, numbers, columns)
             return
         if not len(numbers):
             return
         self.flush_thread()
-        while len(self._ingests) >= 2:
-            self._wait_ingest()
         self.start_bulk()
         batch = pa.Table.from_arrays([numbers, *columns], names=["_row", *names])
-        path = scratch_file(self._scratch, ".arrow")
-        with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, batch.schema) as writer:
-            writer.write_table(batch)
         lineage = (self.source, self.file, sheet, self.run_id)
-        try:
-            self._ingests.append(
-                (self._ingester.submit(ingest_sqlite, database, self.side, lineage, path), path)
-            )
-        except BrokenProcessPool:
-            os.unlink(path)
-            raise self._ingest_lost() from None
+        self._ingester.submit(self.side, batch, sheet or "", partial(_with_lineage, lineage))
 
     def start_bulk(self) -> None:
         """Start the ingest process (before a big sheet is read: a process forked later would
         keep private copies of the pages the parent then frees)."""
-        if self._ingester is None and self._sqlite_file() is not None:
-            self._scratch = scratch_dir()
-            self._ingester = ProcessPoolExecutor(
-                1, mp_context=worker_context(), initializer=watch_parent, initargs=(os.getpid(),)
-            )
-            with frozen_heap():
-                self._ingester.submit(int).result()
+        database = self._sqlite_file()
+        if self._ingester is None and database is not None:
+            self._ingester = IngestProcess(database, self._ingest_failed)
 
     def _sqlite_file(self) -> str | None:
         url = self.engine.url
@@ -359,27 +339,21 @@ class StagingWriter:
             return None
         return url.database
 
-    def _wait_ingest(self) -> None:
-        future, path = self._ingests.popleft()
-        try:
-            future.result()
-        except IngestError as exc:
-            raise StagingError(
-                f"cannot write the work store {mask_url(self.engine.url)}: {redact(str(exc))[:300]}.",
-                hint="Free space or fix its permissions, then run the extract again; staged data is unchanged.",
-            ) from None
-        except BrokenProcessPool:
-            raise self._ingest_lost() from None
-        finally:
-            Path(path).unlink(missing_ok=True)  # the ingest process removes it, unless it died first
-
-    def _ingest_lost(self) -> StagingError:
-        """The ingest process died (killed, out of memory): its batches are not trusted."""
-        self._drop_ingests()
+    def _ingest_failed(self, failure: IngestFailure) -> StagingError:
+        """The ingest process's failure, named for the file (or source) and sheet it was staging."""
+        where = dict(file=self.file, sheet=failure.label or None)
+        prefix = "" if self.file else f"source {self.source}: "
+        store = f"{prefix}cannot write the work store {mask_url(self.engine.url)}"
+        if failure.lost:  # killed, out of memory: the batches it took are not trusted
+            return StagingError(
+                f"{store}: the process staging the rows ended unexpectedly (killed, or out of memory).",
+                hint="Run the extract again; staged data is unchanged.",
+                **where,
+            )
         return StagingError(
-            f"cannot write the work store {mask_url(self.engine.url)}: the process staging a big "
-            "sheet's rows ended unexpectedly (killed, or out of memory).",
-            hint="Run the extract again; staged data is unchanged.",
+            f"{store}: {failure.detail}.",
+            hint="Free space or fix its permissions, then run the extract again; staged data is unchanged.",
+            **where,
         )
 
     def flush_thread(self) -> None:
@@ -391,8 +365,8 @@ class StagingWriter:
     def flush(self) -> None:
         """Wait for every write in flight (thread and ingest process); their errors are raised here."""
         self.flush_thread()
-        while self._ingests:
-            self._wait_ingest()
+        if self._ingester is not None:
+            self._ingester.flush()
 
     def mark(self) -> tuple[int, int]:
         """Where the staged rows and columns stand, for `undo`."""
@@ -421,17 +395,8 @@ class StagingWriter:
             self._pool.shutdown(wait=True)
             self._pool = None
         if self._ingester is not None:
-            self._ingester.shutdown(wait=True, cancel_futures=True)
+            self._ingester.stop()
             self._ingester = None
-        self._drop_ingests()
-
-    def _drop_ingests(self) -> None:
-        """Forget the batches in flight (none is running: the ingest process has ended) and
-        remove their files."""
-        for future, path in self._ingests:
-            future.cancel()
-            Path(path).unlink(missing_ok=True)
-        self._ingests.clear()
 
     def _copy(self, conn, columns: list[str], records: Iterable[tuple]) -> None:
         """PostgreSQL: binary-safe COPY, several times faster than INSERT batches."""
@@ -448,7 +413,7 @@ class StagingWriter:
                 runs_table.update().where(runs_table.c.run_id == self.run_id).values(fingerprint=fingerprint_)
             )
 
-    def finish(self, rows: int, sheets: dict, skipped: dict, warnings: list[str]) -> None:
+    def finish(self, rows: int, sheets: dict, skipped: dict, warnings: list[str], reader: str) -> None:
         """Swap the side table in and close the run, in one transaction."""
         self.flush()
         self._stop_pool()
@@ -477,6 +442,7 @@ class StagingWriter:
                         sheets=json.dumps(sheets, ensure_ascii=False),
                         skipped=json.dumps(skipped, ensure_ascii=False),
                         warnings=json.dumps(warnings, ensure_ascii=False),
+                        reader=reader,
                         status="ok",
                     )
                 )
@@ -503,40 +469,12 @@ class StagingWriter:
             pass  # the store itself is failing; the leftover side table is dropped by the next run
 
 
-def _with_lineage(batch: pa.Table, lineage: tuple) -> pa.Table:
+def _with_lineage(lineage: tuple, batch: pa.Table) -> pa.Table:
+    """In the ingest process: a staged batch (`_row`, then the texts) with the lineage columns,
+    (source, file, sheet, run) repeated per row: made there, not in the extract's process."""
     source_name, file, sheet, run = lineage
     n = batch.num_rows
     constant = [pa.repeat(pa.scalar(value, pa.string()), n) for value in (source_name, file, sheet)]
     arrays = [*constant, batch.column(0).combine_chunks(), pa.repeat(pa.scalar(run, pa.int64()), n)]
     arrays += [column.combine_chunks() for column in batch.columns[1:]]
     return pa.Table.from_arrays(arrays, names=[*LINEAGE, *batch.column_names[1:]])
-
-
-class IngestError(Exception):
-    """The ingest process could not write (its driver's error, as text: it crosses processes)."""
-
-
-def ingest_sqlite(database: str, table: str, lineage: tuple | None, path: str) -> int:
-    """In the ingest process: one batch (an Arrow file: `_row`, then the texts) appended to
-    `table` by the ADBC SQLite driver, in one transaction, with the lineage repeated per row
-    (`lineage` None: the batch holds every column already, as map's mapped rows do)."""
-    import adbc_driver_sqlite.dbapi as adbc
-
-    try:
-        with pa.memory_map(path) as source:
-            batch = pa.ipc.open_file(source).read_all()
-    finally:
-        os.unlink(path)
-    data = batch if lineage is None else _with_lineage(batch, lineage)
-    n = batch.num_rows
-    try:
-        with adbc.connect(database) as conn:
-            with conn.cursor() as cursor:
-                cursor.execute("PRAGMA busy_timeout = 60000")  # a concurrent extract's chunk, a claim renewal
-                cursor.adbc_ingest(table, data, mode="append")
-            conn.commit()
-    except Exception as exc:  # noqa: BLE001 - driver errors do not pickle; their text does
-        raise IngestError(
-            str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        ) from None
-    return n

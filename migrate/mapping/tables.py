@@ -3,11 +3,7 @@ load and reconcile read) and fast driver-level reads and writes of them."""
 
 from __future__ import annotations
 
-import os
-from collections import deque
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from pathlib import Path
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -15,20 +11,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, Text, column, select, table
 
-from migrate.arrowread import ADBC_MIN_ROWS, adbc_usable, read_batches
+from migrate.arrowread import ADBC_MIN_ROWS, adbc_usable, read_batches, text_array
 from migrate.errors import SourceError
-from migrate.extract.readers.segments import (
-    frozen_heap,
-    scratch_dir,
-    scratch_file,
-    watch_parent,
-    worker_context,
-)
-from migrate.extract.staging import IngestError, ingest_sqlite
+from migrate.ingest import IngestFailure, IngestProcess
 from migrate.mapping.transforms import TEXT
 from migrate.model import ENTITIES
 from migrate.store import LINEAGE, RowDigest, text_lines
-from migrate.urls import mask_url, redact
+from migrate.urls import mask_url
 
 # Tables of this many rows on an SQLite file are read and written through the ADBC driver's
 # processes; below, starting them costs more than the driver saves.
@@ -181,11 +170,8 @@ def _frame(rows: list[tuple], columns: list[str]) -> pd.DataFrame:
         if name in LINEAGE:
             data[name] = pd.Series(values, dtype=object)
             continue
-        try:
-            array = pa.array(values, type=pa.string(), from_pandas=True)
-        except (pa.ArrowTypeError, pa.ArrowInvalid):  # a number staged by a lax writer: as its text
-            array = pa.array([None if v is None else str(v) for v in values], type=pa.string())
-        data[name] = pd.Series(array, dtype=TEXT)
+        # read from the work store as `read_batches` reads it: a NaN there is a value
+        data[name] = pd.Series(text_array(values, nan_is_null=False), dtype=TEXT)
     return pd.DataFrame(data)
 
 
@@ -193,18 +179,19 @@ class MappedWriter:
     """Writes `map_<entity>` chunk by chunk as Arrow, and fingerprints the rows as they go
     (`RowDigest`, the input fingerprint load checks on resume).
 
-    An SQLite file receiving many rows: each chunk goes to an ingest process as an Arrow file and
-    is appended by the ADBC driver (extract's `ingest_sqlite`), at most two chunks in flight, so
-    the next chunk is mapped meanwhile. PostgreSQL: one text COPY per chunk, its lines built by
-    Arrow kernels. Otherwise (small tables, other databases): `insert_frame`."""
+    An SQLite file receiving many rows: each chunk goes to the ingest process (`migrate/ingest.py`,
+    as extract's big sheets do), at most two chunks in flight, so the next chunk is mapped
+    meanwhile; the process digests the mapped rows as it appends them. PostgreSQL: one text COPY
+    per chunk, its lines built by Arrow kernels. Otherwise (small tables, other databases):
+    `insert_frame`."""
 
     def __init__(self, engine: Engine, target: Table, entity: str, rows: int) -> None:
-        self.engine, self.target = engine, target
+        self.engine, self.target, self.entity = engine, target, entity
         self.columns = list(ENTITIES[entity].mapped_columns)
         self.names = [c.name for c in target.columns]
         self.digest = RowDigest()
         big = rows >= ARROW_MIN_ROWS and adbc_usable(engine)
-        self.ingest = ArrowIngest(str(engine.url.database), engine) if big else None
+        self.ingest = IngestProcess(str(engine.url.database), self._ingest_failed) if big else None
 
     def write(self, frame: pd.DataFrame, rejects: pd.DataFrame, rejects_table: Table) -> None:
         """One chunk's mapped rows (with their `_row_id`s) and its rejects."""
@@ -212,14 +199,15 @@ class MappedWriter:
             batch = _arrow_batch(frame, self.names)
             if self.ingest is None:
                 self.digest.update(batch, self.columns)
-            self._append(self.target, frame, batch, self.columns)  # the ingest process digests them
+            digested = partial(_digested, self.target.name, self.columns)  # in the ingest process
+            self._append(self.target, frame, batch, "mapped rows", digested)
         if not rejects.empty:
             names = [c.name for c in rejects_table.columns if c.name in rejects.columns]
-            self._append(rejects_table, rejects, _arrow_batch(rejects, names))
+            self._append(rejects_table, rejects, _arrow_batch(rejects, names), "rejects")
 
-    def _append(self, target: Table, frame: pd.DataFrame, batch: pa.Table, digested=None) -> None:
+    def _append(self, target: Table, frame: pd.DataFrame, batch: pa.Table, label: str, prepare=None) -> None:
         if self.ingest is not None:  # rejects too: one writer, no wait for SQLite's write lock
-            self.ingest.submit(target.name, batch, digested)
+            self.ingest.submit(target.name, batch, label, prepare)
         elif self.engine.dialect.name == "postgresql":
             copy_batch(self.engine, target.name, batch)
         else:
@@ -227,13 +215,27 @@ class MappedWriter:
 
     def finish(self) -> tuple[str, int]:
         """Wait for the chunks in flight (their errors are raised here); the table's fingerprint."""
-        if self.ingest is not None:
-            return self.ingest.digest(self.target.name)
+        if self.ingest is not None:  # one process writes the batches in the order they were sent
+            return self.ingest.call(_digest_result, self.target.name, label="mapped rows")
         return self.digest.result()
 
     def close(self) -> None:
         if self.ingest is not None:
             self.ingest.stop()
+
+    def _ingest_failed(self, failure: IngestFailure) -> SourceError:
+        """The ingest process's failure, named for the entity and the rows it was writing."""
+        detail = failure.detail or "the process writing them ended unexpectedly (killed, or out of memory)"
+        hint = (
+            "Run the map again."
+            if failure.lost
+            else "Free space or fix its permissions, then run the map again."
+        )
+        return SourceError(
+            f"the work store failed: cannot write {self.entity}'s {failure.label} to "
+            f"{mask_url(self.engine.url)}: {detail}.",
+            hint=hint,
+        )
 
 
 def _arrow_batch(frame: pd.DataFrame, names: list[str]) -> pa.Table:
@@ -247,7 +249,7 @@ def _arrow_batch(frame: pd.DataFrame, names: list[str]) -> pa.Table:
         elif values.dtype == TEXT:
             arrays.append(pa.array(values))
         else:
-            arrays.append(_text_array(values.to_numpy(dtype=object)))
+            arrays.append(text_array(values.to_numpy(dtype=object), nan_is_null=True))
     return pa.Table.from_arrays(arrays, names=names)
 
 
@@ -255,16 +257,7 @@ def _integer_array(values: pd.Series) -> pa.Array:
     try:
         return pa.array(values.to_numpy(), type=pa.int64(), from_pandas=True)
     except (pa.ArrowTypeError, pa.ArrowInvalid):  # row numbers given as text: SQLite would store integers
-        return pc.cast(_text_array(_python_values(values)), pa.int64())
-
-
-def _text_array(values) -> pa.Array:
-    try:
-        return pa.array(values, type=pa.string(), from_pandas=True)
-    except (pa.ArrowTypeError, pa.ArrowInvalid):  # a value that is not text (rejects show a few): its text
-        values = pd.Series(values, dtype=object)
-        shown = values.where(values.notna(), None).tolist()
-        return pa.array([None if v is None else str(v) for v in shown], type=pa.string())
+        return pc.cast(text_array(_python_values(values), nan_is_null=True), pa.int64())
 
 
 def copy_batch(engine: Engine, name: str, batch: pa.Table) -> None:
@@ -278,80 +271,14 @@ def copy_batch(engine: Engine, name: str, batch: pa.Table) -> None:
             copy.write(payload)
 
 
-class ArrowIngest:
-    """Arrow batches appended to tables of an SQLite file by extract's `ingest_sqlite`, in a
-    process of its own (two SQLite copies in one process defeat each other's locks: see
-    migrate/sqlite_arrow.py); batches cross as Arrow files in the scratch directory."""
-
-    def __init__(self, database: str, engine: Engine) -> None:
-        self.database, self.engine = database, engine
-        self.scratch = scratch_dir()
-        self.pool = ProcessPoolExecutor(
-            1, mp_context=worker_context(), initializer=watch_parent, initargs=(os.getpid(),)
-        )
-        with frozen_heap():
-            self.pool.submit(int).result()
-        self.pending: deque[tuple[Future, str]] = deque()
-
-    def submit(self, table_name: str, batch: pa.Table, digested: list[str] | None = None) -> None:
-        """Append `batch` to the table; `digested`: its columns feed the table's `RowDigest`."""
-        while len(self.pending) >= 2:
-            self._wait()
-        path = scratch_file(self.scratch, ".arrow")
-        with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, batch.schema) as writer:
-            writer.write_table(batch)
-        try:
-            job = self.pool.submit(_ingest, self.database, table_name, path, digested)
-        except BrokenProcessPool:
-            os.unlink(path)
-            raise self._failed("the process writing mapped rows ended unexpectedly") from None
-        self.pending.append((job, path))
-
-    def digest(self, table_name: str) -> tuple[str, int]:
-        """After every batch is written: the digest the ingest process kept of the table's rows
-        (one worker runs the jobs in the order they were submitted)."""
-        self.flush()
-        return self.pool.submit(_digest_result, table_name).result()
-
-    def flush(self) -> None:
-        while self.pending:
-            self._wait()
-
-    def _wait(self) -> None:
-        future, path = self.pending.popleft()
-        try:
-            future.result()
-        except IngestError as exc:
-            raise self._failed(redact(str(exc))[:300]) from None
-        except BrokenProcessPool:
-            raise self._failed("the process writing mapped rows ended unexpectedly") from None
-        finally:
-            Path(path).unlink(missing_ok=True)  # the ingest process removes it, unless it died first
-
-    def _failed(self, detail: str) -> SourceError:
-        self.stop()
-        return SourceError(
-            f"the work store failed: cannot write {mask_url(self.engine.url)}: {detail}.",
-            hint="Free space or fix its permissions, then run the map again.",
-        )
-
-    def stop(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
-        for future, path in self.pending:
-            future.cancel()
-            Path(path).unlink(missing_ok=True)
-        self.pending.clear()
-
-
 _DIGESTS: dict[str, RowDigest] = {}  # in the ingest process: each table's digest so far
 
 
-def _ingest(database: str, table_name: str, path: str, digested: list[str] | None) -> int:
-    """In the ingest process: digest the batch (in submission order), then append it."""
-    if digested is not None:
-        with pa.memory_map(path) as source:
-            _DIGESTS.setdefault(table_name, RowDigest()).update(pa.ipc.open_file(source).read_all(), digested)
-    return ingest_sqlite(database, table_name, None, path)
+def _digested(table_name: str, columns: list[str], batch: pa.Table) -> pa.Table:
+    """In the ingest process, before a batch of mapped rows is appended: its rows digested, in
+    the order they were sent."""
+    _DIGESTS.setdefault(table_name, RowDigest()).update(batch, columns)
+    return batch
 
 
 def _digest_result(table_name: str) -> tuple[str, int]:

@@ -94,3 +94,47 @@ def test_sources_check_names_columns_the_mappings_use_but_the_source_lacks(tmp_p
     result = run("--project", str(root), "--json", "sources", "check", "a")
     (source,) = json.loads(result.stdout)["sources"]
     assert result.exit_code == 1 and source["missing_columns"] == ["品名"] and source["state"] == "new"
+
+
+def test_extract_json_names_the_reader_of_every_kind_also_when_unchanged(tmp_path):
+    """`reader` says what read the staged rows, .ods included; an unchanged source (nothing
+    read this time) names the reader of the rows still staged, not ""."""
+    import pandas as pd
+
+    root = _project(tmp_path)
+    pd.DataFrame({"编码": ["007"], "数量": [1.5]}).to_excel(root / "c.ods", engine="odf", index=False)
+    pd.DataFrame({"编码": ["007"], "数量": [1.5]}).to_excel(root / "d.xlsx", index=False)
+    spec = yaml.safe_load((root / "project.yaml").read_text(encoding="utf-8"))
+    spec["sources"] |= {"c": {"kind": "ods", "path": "c.ods"}, "d": {"kind": "xlsx", "path": "d.xlsx"}}
+    (root / "project.yaml").write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
+    runs = []
+    for _ in range(2):
+        result = run("--project", str(root), "--json", "extract")
+        assert result.exit_code == 0, result.output
+        runs.append({s["source"]: (s["status"], s["reader"]) for s in json.loads(result.stdout)["sources"]})
+    csv = "csv (utf-8, ',')"
+    assert runs[0] == {
+        "a": ("extracted", csv),
+        "b": ("extracted", csv),
+        "c": ("extracted", "fastexcel"),
+        "d": ("extracted", "fastexcel"),
+    }
+    assert runs[1] == {k: ("unchanged", reader) for k, (_, reader) in runs[0].items()}
+
+
+def test_a_work_store_from_before_the_reader_column_is_read_and_upgraded(tmp_path):
+    import sqlite3
+
+    root = _project(tmp_path)
+    assert run("--project", str(root), "extract").exit_code == 0
+    with sqlite3.connect(root / ".migrate" / "staging.db") as c:
+        c.execute("ALTER TABLE stg_runs DROP COLUMN reader")  # as an earlier version made it
+    check = run("--project", str(root), "--json", "sources", "check")
+    assert check.exit_code == 0 and {s["state"] for s in json.loads(check.stdout)["sources"]} == {"ok"}
+    again = run("--project", str(root), "--json", "extract", "a")
+    assert again.exit_code == 0, again.output
+    assert [(s["status"], s["reader"]) for s in json.loads(again.stdout)["sources"]] == [("unchanged", "")]
+    forced = run("--project", str(root), "--json", "extract", "a", "--force")
+    assert json.loads(forced.stdout)["sources"][0]["reader"] == "csv (utf-8, ',')"
+    again = run("--project", str(root), "--json", "extract", "a")
+    assert json.loads(again.stdout)["sources"][0]["reader"] == "csv (utf-8, ',')"

@@ -17,8 +17,9 @@ import psutil
 import pytest
 from sqlalchemy import inspect
 
+from migrate import ingest
 from migrate.errors import MigrateError
-from migrate.extract import extract, staging
+from migrate.extract import extract
 from migrate.extract.readers import segments
 from migrate.store import WorkStore
 from tests.extract.helpers import make_project, staged
@@ -66,7 +67,7 @@ def test_segments_stage_what_the_whole_sheet_read_stages_on_both_stores(tmp_path
 
 
 def _failing_ingest(*args, **kwargs):
-    raise staging.IngestError("database or disk is full")
+    raise ingest.IngestError("database or disk is full")
 
 
 def test_a_failing_ingest_fails_the_run_and_keeps_the_previous_rows(tmp_path, monkeypatch):
@@ -77,10 +78,11 @@ def test_a_failing_ingest_fails_the_run_and_keeps_the_previous_rows(tmp_path, mo
     monkeypatch.setattr(segments, "SEGMENT_BYTES", 16_384)
     assert extract(project).sources[0].rows == ROWS
     before = staged(project, "b")
-    monkeypatch.setattr(staging, "ingest_sqlite", _failing_ingest)  # forked workers inherit it
+    monkeypatch.setattr(ingest, "ingest_sqlite", _failing_ingest)  # forked workers inherit it
     with pytest.raises(MigrateError, match="cannot write the work store .*disk is full") as failed:
         extract(project, force=True)
     assert failed.value.exit_code == 2
+    assert str(failed.value).startswith("b.xlsx, sheet 批次: cannot write")  # where it was staging
     assert staged(project, "b") == before
     store = WorkStore(project.staging_url)
     try:

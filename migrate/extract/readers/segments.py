@@ -20,24 +20,16 @@ segment) raises `Unsegmentable`, and the sheet is read whole after its guard pas
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import re
-import sys
-import tempfile
-import threading
-import time
-import uuid
 import zipfile
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from multiprocessing import get_context
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -51,7 +43,7 @@ from migrate.extract.guards import (
     scan_block,
 )
 from migrate.extract.readers import cell_text, fast
-from migrate.locks import process_alive
+from migrate.workers import frozen_heap, scratch_dir, scratch_file, watch_parent, worker_context
 
 if TYPE_CHECKING:  # the project model (pydantic, SQLAlchemy) stays out of segment workers
     from migrate.project import SourceSpec
@@ -96,42 +88,11 @@ class Workers:
         self.pool.shutdown(wait=not self.broken, cancel_futures=True)
 
 
-def worker_context():
-    """fork on Linux: a spawned worker would first import the parent's __main__ (the `migrate`
-    console script imports every command: about 2 s per process). Workers touch none of the
-    parent's connections or threads (Arrow and logging reset their own at fork) and end by
-    os._exit, which closes nothing the parent holds. Elsewhere fork is unsafe or missing: spawn."""
-    return get_context("fork" if sys.platform.startswith("linux") else "spawn")
-
-
-@contextmanager
-def frozen_heap():
-    """Forks made inside share the parent's objects for good: the collector leaves frozen objects
-    alone, so a child's collections do not copy the pages they sit on (Python's gc.freeze idiom)."""
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
-
-
 def _warm(parent: int) -> None:
     import fastexcel  # noqa: F401 - imported before the first segment arrives
     import pyarrow.compute  # noqa: F401
 
     watch_parent(parent)
-
-
-def watch_parent(parent: int) -> None:
-    """In a worker: end when the parent is gone (kill -9 leaves the pool's queues open, and a
-    worker would wait on them for ever)."""
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 @lru_cache(maxsize=4)
@@ -173,28 +134,6 @@ def segment_book(source: str, xml: bytes, directory: str) -> str:
             zf.writestr(part, data)
         zf.writestr(_SHEET_PART, xml)
     return name
-
-
-def scratch_dir() -> str:
-    """Segments and staged batches cross to worker processes as files, written and read once
-    (memory-backed /dev/shm when it is there): a big item in a pool's pipe blocks its feeder
-    thread for good when the process that should read it is killed. Files of processes that
-    are gone (kill -9) are removed here."""
-    shm = Path("/dev/shm")
-    directory = str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else tempfile.gettempdir()
-    for leftover in Path(directory).glob("migrate-scratch-*"):
-        try:
-            pid = int(leftover.name.split("-")[2])
-        except (IndexError, ValueError):
-            continue
-        if not process_alive(pid):
-            leftover.unlink(missing_ok=True)
-    return directory
-
-
-def scratch_file(directory: str, suffix: str) -> str:
-    """A new scratch file's name, carrying the writer's process id (see scratch_dir)."""
-    return os.path.join(directory, f"migrate-scratch-{os.getpid()}-{uuid.uuid4().hex}{suffix}")
 
 
 def _relationships(rels: list[tuple[str, str, str]]) -> str:
