@@ -26,7 +26,6 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from openpyxl import Workbook, load_workbook
 
 from migrate.errors import ConfigError
 from migrate.mapping.report import safe_row
@@ -118,6 +117,8 @@ def _text(value: Any) -> str | None:
 
 
 def _read_xlsx_map(path: Path, shown: str) -> dict:
+    from openpyxl import load_workbook  # openpyxl only for xlsx value maps
+
     book = load_workbook(path, read_only=True, data_only=True)
     try:
         if "map" not in book.sheetnames:
@@ -152,6 +153,8 @@ class UnmappedValue:
 
 def write_export(path: Path, unmapped: list[UnmappedValue]) -> int:
     """The consultant's workbook: one row per unmapped value, `unified_value` to fill."""
+    from openpyxl import Workbook  # openpyxl only for xlsx value maps
+
     book = Workbook()
     sheet = book.active
     sheet.title = EXPORT_SHEET
@@ -191,6 +194,8 @@ def read_import(
 
 
 def _export_rows(path: Path, shown: str) -> list[tuple]:
+    from openpyxl import load_workbook  # openpyxl only for xlsx value maps
+
     try:
         book = load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a file that is not xlsx
@@ -235,6 +240,8 @@ def excerpt(value: str, limit: int = 60) -> str:
 def merge_entries(value_map: ValueMap, entries: dict[str, str], root: Path) -> int:
     """Write new entries into the value map's own file: xlsx rows appended; YAML edited in a
     round trip that keeps the file's comments, key order and layout."""
+    from openpyxl import load_workbook  # openpyxl only for xlsx value maps
+
     changed = {k: v for k, v in entries.items() if value_map.spec.entries.get(k) != v}
     if not changed:
         return 0
