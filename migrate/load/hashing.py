@@ -16,8 +16,8 @@ SQLite and PostgreSQL, so the hash is too:
 - lines sorted in code-point order (SQLite's BINARY, PostgreSQL's "C" collation), so the hash
   does not depend on the order rows are stored in; PostgreSQL sorts in parallel workers when
   its configuration allows them (`max_parallel_workers_per_gather`, 2 by default); SQLite
-  sorts a large table as two halves (by rowid) in two connections at once, one per core,
-  both reading the same committed state, and the sorted halves are merged in Python (a
+  sorts a large table as two halves (by rowid) in two connections at once when a second core
+  is free (by the load average), both reading the same committed state, and the sorted halves are merged in Python (a
   connection with uncommitted rows, which only it can see, sorts them alone);
 - the digest is SHA-256 of the lines as PostgreSQL's COPY writes them: each followed by a
   newline, backslashes doubled (JSON leaves no other character COPY would escape).
@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import queue
 import sqlite3
 import threading
@@ -169,7 +170,7 @@ def _sqlite_hash(conn: Connection, table: Table) -> str:
     query = f"{line_sql(table, 'sqlite')} WHERE t.rowid BETWEEN ? AND ? ORDER BY line"
     lo, hi = driver.execute(f"SELECT min(rowid), max(rowid) FROM {_quote(table.name)}").fetchone()
     path = driver.execute("PRAGMA database_list").fetchone()[2]  # of 'main'; '' in memory
-    if hi is None or hi - lo < PARALLEL_FROM_ROWS or driver.in_transaction or not path:
+    if hi is None or hi - lo < PARALLEL_FROM_ROWS or driver.in_transaction or not path or not core_free():
         return _digest(_blocks(driver.execute(query, (lo, hi))))
     with _same_snapshot(path, table) as pair:
         if pair is None:  # a writer held the database: one connection, as above
@@ -178,6 +179,14 @@ def _sqlite_hash(conn: Connection, table: Table) -> str:
         middle = lo + int((hi - lo) * _READER_SHARE)
         with _in_thread(lambda: _blocks(second.execute(query, (middle + 1, hi))), second) as later:
             return _digest(_merged(_blocks(first.execute(query, (lo, middle))), later))
+
+
+def core_free() -> bool:
+    """Whether a second core is likely idle: the 1-minute load average (this process counted)
+    leaves one. On a busy machine the second sorter waits for a core and only adds its cost
+    (15% more CPU, measured at load 5: bench/hash.md)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return os.getloadavg()[0] <= cores - 1
 
 
 def _blocks(cursor: sqlite3.Cursor) -> Iterator[list[str]]:
