@@ -167,18 +167,23 @@ def _sqlite_hash(conn: Connection, table: Table) -> str:
     the caller's connection has nothing uncommitted to see (a fresh pair reads the same
     committed state) and the table is large enough to pay for a second sorter."""
     driver = conn.connection.driver_connection
-    query = f"{line_sql(table, 'sqlite')} WHERE t.rowid BETWEEN ? AND ? ORDER BY line"
-    lo, hi = driver.execute(f"SELECT min(rowid), max(rowid) FROM {_quote(table.name)}").fetchone()
+    lines = line_sql(table, "sqlite")
+    # two queries: each reads one end of the b-tree; min and max in one query scan the table
+    name = _quote(table.name)
+    lo, hi = driver.execute(
+        f"SELECT (SELECT min(rowid) FROM {name}), (SELECT max(rowid) FROM {name})"
+    ).fetchone()
     path = driver.execute("PRAGMA database_list").fetchone()[2]  # of 'main'; '' in memory
     if hi is None or hi - lo < PARALLEL_FROM_ROWS or driver.in_transaction or not path or not core_free():
-        return _digest(_blocks(driver.execute(query, (lo, hi))))
+        return _digest(_blocks(driver.execute(f"{lines} ORDER BY line")))
     with _same_snapshot(path, table) as pair:
         if pair is None:  # a writer held the database: one connection, as above
-            return _digest(_blocks(driver.execute(query, (lo, hi))))
+            return _digest(_blocks(driver.execute(f"{lines} ORDER BY line")))
         first, second = pair
         middle = lo + int((hi - lo) * _READER_SHARE)
-        with _in_thread(lambda: _blocks(second.execute(query, (middle + 1, hi))), second) as later:
-            return _digest(_merged(_blocks(first.execute(query, (lo, middle))), later))
+        half = f"{lines} WHERE t.rowid BETWEEN ? AND ? ORDER BY line"
+        with _in_thread(lambda: _blocks(second.execute(half, (middle + 1, hi))), second) as later:
+            return _digest(_merged(_blocks(first.execute(half, (lo, middle))), later))
 
 
 def core_free() -> bool:
