@@ -26,16 +26,16 @@ import unicodedata
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
-import numpy as np
-import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 from sqlalchemy import Engine, inspect, text
 
 from migrate.db import make_engine
 from migrate.model import ENTITIES, to_decimal
+
+if TYPE_CHECKING:  # imported where used: a command that only names tables starts without them
+    import pandas as pd
+    import pyarrow as pa
 
 LINEAGE = ("_source", "_file", "_sheet", "_row")
 
@@ -78,6 +78,10 @@ def text_lines(table: pa.Table, columns: list[str], separator: str, null: str, e
     joined by `separator`, each line ending in a newline), built by Arrow kernels and returned
     as a view of the Arrow buffer. `escape`: backslash, tab, CR and LF escaped as PostgreSQL's
     text COPY reads them."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     parts = []
     for name in columns:
         values = pc.cast(table[name], pa.string())
@@ -183,6 +187,8 @@ def stored_fingerprint(engine: Engine, table: str) -> tuple[str, int] | None:
 def input_fingerprint(store_engine: Engine, table: str, columns: list[str]) -> tuple[str, int]:
     """The `RowDigest` of a mapped table read back (and its row count): what load uses when map
     recorded none, or the table changed since (`stored_fingerprint`)."""
+    import pyarrow as pa
+
     if store_engine.dialect.name == "sqlite":
         return _sqlite_fingerprint(store_engine, table, columns)
     digest = RowDigest()
@@ -266,6 +272,8 @@ class WorkStore:
         self, table: str, chunk_size: int = 50_000, columns: list[str] | None = None
     ) -> Iterator[pd.DataFrame]:
         """A table in row order, chunk by chunk, every value as text or None."""
+        import pandas as pd
+
         cols = ", ".join(f'"{c}"' for c in columns) if columns else "*"
         with self.engine.connect().execution_options(stream_results=True) as c:
             result = c.execute(text(f'SELECT {cols} FROM "{table}" ORDER BY "_row_id"'))

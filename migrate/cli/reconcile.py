@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -19,7 +20,10 @@ from migrate.cli.context import (
 )
 from migrate.cli.output import more, number, table
 from migrate.errors import EXIT_FAILED, ConfigError
-from migrate.reconcile.report import RunFacts, write_xlsx
+from migrate.reconcile.spec import DEFAULT_CHUNK
+
+if TYPE_CHECKING:
+    from migrate.reconcile.report import RunFacts
 
 
 class Method(StrEnum):
@@ -50,7 +54,7 @@ def reconcile(
         "small ranges that differ; rows: read every row (auto: pushdown when a side is a server).",
     ),
     chunk_size: int = typer.Option(
-        engine.core.DEFAULT_CHUNK, "--chunk-size", min=1, help="Rows per batch read from a database."
+        DEFAULT_CHUNK, "--chunk-size", min=1, help="Rows per batch read from a database."
     ),
 ) -> None:
     """Reconcile loaded entities: row accounting, control totals, row differences, traceability."""
@@ -73,6 +77,8 @@ def reconcile(
             )
         audited(app, "reconcile", _audit_details(report, phase))
         if format_ is Format.xlsx:
+            from migrate.reconcile.report import write_xlsx  # openpyxl: only for an xlsx report
+
             write_xlsx(report, out, _facts(app, report))
         elif format_ is Format.json and out is not None:
             import json
@@ -95,6 +101,7 @@ XLSX_MAX_DETAILS = 5_000_000  # a workbook lists every difference up to this (al
 
 def _facts(app: AppContext, report: engine.ReconcileReport) -> RunFacts:
     from migrate.load import project_fingerprint
+    from migrate.reconcile.report import RunFacts
 
     return RunFacts(app.operator, project_fingerprint(app.project.root), app.when(report.generated_at))
 

@@ -6,8 +6,9 @@ readers from this package and need none of the stage's database machinery."""
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import TYPE_CHECKING
+
+from migrate.lazyexports import lazy_exports
 
 if TYPE_CHECKING:
     from migrate.extract.check import SourceCheck, SourcesReport, check_sources, used_columns_from_mappings
@@ -43,9 +44,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    if name not in _HOMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f"migrate.extract.{_HOMES[name]}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _HOMES)

@@ -8,6 +8,7 @@ and translated for psycopg.
 from __future__ import annotations
 
 import sqlite3
+import sys
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
@@ -16,11 +17,6 @@ from sqlalchemy.engine import URL
 from migrate.load.refusals import is_lost_connection
 from migrate.load.written import register
 from migrate.model import sqlite_timestamp
-
-try:  # psycopg is a declared dependency; imported lazily-safe for SQLite-only installs
-    import psycopg
-except ImportError:  # pragma: no cover
-    psycopg = None  # type: ignore[assignment]
 
 
 class ConnectionLost(Exception):
@@ -32,6 +28,7 @@ def retryable(exc: BaseException) -> bool:
     if isinstance(exc, ConnectionLost):
         return True
     # not a full disk or a lock timeout (OperationalErrors too): retrying cannot help those
+    psycopg = sys.modules.get("psycopg")  # imported by a PostgreSQL connection only (below)
     return psycopg is not None and isinstance(exc, psycopg.OperationalError) and is_lost_connection(exc)
 
 
@@ -108,6 +105,8 @@ class PostgresConnection(TargetConnection):
     dialect = "postgresql"
 
     def __init__(self, url: URL) -> None:
+        import psycopg  # 0.2 s to import: not for commands on an SQLite target
+
         args = url.translate_connect_args(username="user", database="dbname")
         args.update({k: v for k, v in url.query.items() if isinstance(v, str)})
         self.raw = psycopg.connect(**args, autocommit=False, options="-c TimeZone=UTC")

@@ -15,7 +15,6 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import psycopg
 from sqlalchemy.engine import URL
 
 from migrate.errors import CheckFailed
@@ -99,6 +98,8 @@ class Lease:
             self._acquire_postgres()
 
     def _acquire_postgres(self) -> None:
+        import psycopg  # imported by the connection below; not at import time (SQLite-only commands)
+
         conn = PostgresConnection(self.url)
         conn.raw.autocommit = True
         if not retry_for(lambda: conn.scalar("SELECT pg_try_advisory_lock(?)", (ADVISORY_KEY,))):

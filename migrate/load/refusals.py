@@ -10,15 +10,11 @@ SQLite says which by its extended error name, PostgreSQL by SQLSTATE.
 from __future__ import annotations
 
 import sqlite3
+import sys
 from dataclasses import dataclass
 
 from migrate.errors import EXIT_BAD_INPUT, EXIT_FAILED, TargetError
 from migrate.urls import redact
-
-try:
-    import psycopg
-except ImportError:  # pragma: no cover
-    psycopg = None  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -82,6 +78,8 @@ def _kind(exc: BaseException) -> str:
             if name.startswith(prefix):
                 return kind
         return "constraint" if isinstance(exc, sqlite3.IntegrityError) else "other"
+    # an error psycopg raised means psycopg is imported: an SQLite-only command never imports it
+    psycopg = sys.modules.get("psycopg")
     if psycopg is not None and isinstance(exc, psycopg.Error):
         state = exc.sqlstate or ""
         if state in _POSTGRES:

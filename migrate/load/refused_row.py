@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from sqlalchemy import CheckConstraint, Integer, Numeric, String, text
 
 from migrate.mapping.constraints import allowed_values
 from migrate.mapping.spec import required_columns
 from migrate.model import ENTITIES, ExactDecimal
 from migrate.store import LINEAGE, WorkStore, mapped_table
+
+if TYPE_CHECKING:  # pandas only when a refused row is looked for, not for every command importing load
+    import pandas as pd
 
 SHOWN = 60  # characters of a value shown in a message
 
@@ -68,6 +71,8 @@ def find_refused_row(store: WorkStore, entity: str, after_row_id: int, limit: in
 
 
 def _chunk(store: WorkStore, entity: str, after_row_id: int, limit: int) -> pd.DataFrame:
+    import pandas as pd
+
     name = mapped_table(entity)
     if not store.has_table(name):
         return pd.DataFrame()

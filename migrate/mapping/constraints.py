@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from migrate.model import ENTITIES
+
+if TYPE_CHECKING:  # frames come from map; load's refused-row check imports this module without pandas
+    import pandas as pd
 
 REFERENCE_KEY_LENGTH = 60  # natural-key references (not target columns): the model's longest key
 

@@ -14,17 +14,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from openpyxl import Workbook
-from openpyxl.worksheet.worksheet import Worksheet
 from sqlalchemy import select
 
 from migrate.mapping.tables import rejects_schema
 from migrate.model import ENTITIES
 from migrate.store import LINEAGE, WorkStore, staged_table
-from migrate.worksheets import frame_rows, write_table
+
+if TYPE_CHECKING:
+    from openpyxl.worksheet.worksheet import Worksheet
 
 FORMULA_START = ("=", "+", "-", "@")
 LEAD = ("reason", "message", "all reasons", "column", "value", "source", "file", "sheet", "row")
@@ -58,6 +58,10 @@ def write_quarantine(
     path: Path, store: WorkStore, entities: Iterable[str], table: str = "map_rejects"
 ) -> int:
     """One sheet per entity with rejects (or one sheet saying there are none); returns the count."""
+    from openpyxl import Workbook  # openpyxl only when a quarantine file is written, not for every map
+
+    from migrate.worksheets import frame_rows, write_table
+
     book = Workbook(write_only=True)
     written = 0
     for entity in entities:

@@ -22,13 +22,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
-from openpyxl import Workbook, load_workbook
-from openpyxl.utils import get_column_letter, quote_sheetname
-from openpyxl.worksheet.datavalidation import DataValidation
 
 from migrate.errors import ConfigError
 from migrate.mapping.report import safe_cell, safe_row
@@ -37,6 +34,9 @@ from migrate.mapping.transforms import StepResult, as_text, distinct
 from migrate.project import NAME, Spec, read_yaml, validated
 from migrate.store import normalize_header
 from migrate.yamlio import read_guarded_text
+
+if TYPE_CHECKING:
+    from openpyxl import Workbook
 
 EXPORT_SHEET = "unmapped"
 ALLOWED_SHEET = "allowed"
@@ -121,6 +121,8 @@ def _text(value: Any) -> str | None:
 
 
 def _read_xlsx_map(path: Path, shown: str) -> dict:
+    from openpyxl import load_workbook  # openpyxl only for xlsx value maps
+
     book = load_workbook(path, read_only=True, data_only=True)
     try:
         if "map" not in book.sheetnames:
@@ -160,6 +162,8 @@ def write_export(
     the codes a value map may give are known (`allowed`: its own `allowed:` and the model's
     enumeration of the columns it fills), each such cell offers them as a drop-down list (kept
     on a sheet of its own, `allowed`), and refuses any other code."""
+    from openpyxl import Workbook  # openpyxl only for xlsx value maps
+
     book = Workbook()
     sheet = book.active
     sheet.title = EXPORT_SHEET
@@ -180,6 +184,9 @@ def write_export(
 def _offer_allowed(book: Workbook, sheet, names: list[str], allowed: dict[str, tuple[str, ...]]) -> None:
     """A list validation per value map on its rows' unified_value cells, its codes in a column
     of the `allowed` sheet (a range, not an inline list: Excel caps those at 255 characters)."""
+    from openpyxl.utils import get_column_letter, quote_sheetname
+    from openpyxl.worksheet.datavalidation import DataValidation
+
     used = [n for n in dict.fromkeys(names) if allowed.get(n)]
     if not used:
         return
@@ -241,6 +248,8 @@ def read_import(
 
 
 def _export_rows(path: Path, shown: str) -> list[tuple]:
+    from openpyxl import load_workbook  # openpyxl only for xlsx value maps
+
     try:
         book = load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a file that is not xlsx
@@ -285,6 +294,8 @@ def excerpt(value: str, limit: int = 60) -> str:
 def merge_entries(value_map: ValueMap, entries: dict[str, str], root: Path) -> int:
     """Write new entries into the value map's own file: xlsx rows appended; YAML edited in a
     round trip that keeps the file's comments, key order and layout."""
+    from openpyxl import load_workbook  # openpyxl only for xlsx value maps
+
     changed = {k: v for k, v in entries.items() if value_map.spec.entries.get(k) != v}
     if not changed:
         return 0

@@ -31,13 +31,11 @@ from migrate.reconcile.sides import (
     from_clause,
     raw_expr,
 )
-from migrate.reconcile.spec import ReconcileSpec, load_spec
+from migrate.reconcile.spec import DEFAULT_CHUNK, ReconcileSpec, load_spec
 from migrate.reconcile.totals import TotalResult, control_total
 from migrate.reconcile.trace import TraceResult, trace, trace_scope
 from migrate.store import WorkStore, mapped_table
 from migrate.urls import mask_url
-
-DEFAULT_CHUNK = 100_000  # rows per batch read
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from migrate.model import ENTITIES
 from migrate.project import NAME, Project, Spec, interpolate, read_yaml, validated
 
 RULES_DIR = "reconcile"
+DEFAULT_CHUNK = 100_000  # rows per batch read (here, not in `core`: the CLI shows it without pandas)
 Normalisation = Literal["trim", "case", "nfkc", "nbsp"]
 
 
