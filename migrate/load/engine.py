@@ -303,11 +303,14 @@ class EntityLoader:
             rejected_earlier=rejected_earlier(self.ctx.store, self.entity),
         )
 
-    def _refused(self, exc: Exception) -> TargetError:
+    def _refused(self, exc: Exception, chunk: tuple[int, int] | None = None) -> TargetError:
         """A database error that is not a passing loss of the connection: the chunk rolled back
         whole. Not about the rows (disk full, read-only...): fix that and resume. About the rows
-        (a constraint): the message names the chunk's first row that breaks one (refused_row.py)."""
-        at = self.latest.next_chunk if self.latest else 0
+        (a constraint): the message names the chunk's first row that breaks one (refused_row.py).
+        `chunk`: (number, the _row_id before its first row), when it is not the next one."""
+        if chunk is None and self.latest is not None:
+            chunk = (self.latest.next_chunk, self.latest.last_row_id)
+        at = chunk[0] if chunk else 0
         if not classify(exc).about_rows:
             return refused(
                 exc,
@@ -315,7 +318,7 @@ class EntityLoader:
                 "migrate load --resume",
                 "The chunk rolled back whole; earlier chunks stay committed.",
             )
-        found = self._explain()
+        found = self._explain(chunk[1]) if chunk else None
         said = redact(str(exc)).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
         what = f"{found.sentence()} (the database said: {said})" if found else redact(str(exc)).strip()[:300]
         return TargetError(
@@ -326,13 +329,11 @@ class EntityLoader:
             "loaded match on their natural keys, so nothing is loaded twice).",
         )
 
-    def _explain(self) -> RefusedRow | None:
+    def _explain(self, after_row_id: int) -> RefusedRow | None:
         if self.latest is None:
             return None
         try:
-            return find_refused_row(
-                self.ctx.store, self.entity, self.latest.last_row_id, self.latest.chunk_size
-            )
+            return find_refused_row(self.ctx.store, self.entity, after_row_id, self.latest.chunk_size)
         except Exception:  # the diagnosis must never hide the database's own error
             return None
 
@@ -560,12 +561,16 @@ class EntityLoader:
                 conn.rollback()
                 return state
             write_checkpoint(conn, state)
+            self._close_pass(conn)
             self.ctx.faults.at("after_checkpoint", self.entity, no)
             conn.commit()
         except BaseException:
             conn.rollback()
             raise
         return state
+
+    def _close_pass(self, conn: TargetConnection) -> None:
+        """In the finishing transaction, after the checkpoint: what else ends with the pass."""
 
     def _swap(self, conn: TargetConnection, state: Checkpoint, replace_mode: bool) -> Checkpoint:
         """In one transaction: stage the whole mapped table, then (replace) upsert it and delete
