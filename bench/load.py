@@ -157,8 +157,10 @@ class ChunkClock:
     def update(self, **_) -> None:
         pass
 
-    def chunk_seconds(self) -> list[float]:
-        return [b - a for a, b in zip(self.marks, self.marks[1:], strict=False)]
+    def chunk_seconds(self, jobs: int = 1) -> list[float]:
+        """Time per chunk: on `jobs` connections chunks end in bursts, so the time over `jobs`
+        consecutive ends, divided by `jobs`."""
+        return [(self.marks[i + jobs] - self.marks[i]) / jobs for i in range(len(self.marks) - jobs)]
 
 
 def raw_sqlite(url: str, prepared: list[tuple], clock: ChunkClock) -> None:
@@ -253,13 +255,13 @@ def postmaster_pid(url: str) -> int | None:
     from sqlalchemy import text
 
     engine = db.make_engine(url)
-    with engine.connect() as c:
-        backend = c.execute(text("SELECT pg_backend_pid()")).scalar()
-    engine.dispose()
     try:
-        return _ticks(backend)[0]
+        with engine.connect() as c:  # read while the backend lives
+            return _ticks(c.execute(text("SELECT pg_backend_pid()")).scalar())[0]
     except OSError:
         return None
+    finally:
+        engine.dispose()
 
 
 def client_cpu_s() -> float:
@@ -285,7 +287,7 @@ def child(args: argparse.Namespace) -> None:
     seconds = time.perf_counter() - started
     cpu = {"client_cpu_s": client_cpu_s() - cpu0, "server_cpu_s": server_cpu_s(server) - server0}
     rss = peak_rss_mb()
-    print(json.dumps({"seconds": seconds, "rss_mb": rss, "chunks": clock.chunk_seconds(), **cpu}))
+    print(json.dumps({"seconds": seconds, "rss_mb": rss, "chunks": clock.chunk_seconds(args.jobs), **cpu}))
 
 
 def measure(what: str, url: str, store: str, rows: int, jobs: int = 1) -> dict:

@@ -30,7 +30,7 @@ from migrate.load.faults import Faults
 from migrate.load.lease import Lease
 from migrate.load.refusals import classify, refused
 from migrate.load.refused_row import RefusedRow, find_refused_row
-from migrate.load.sql import EntitySql
+from migrate.load.sql import EntitySql, q
 from migrate.model import ENTITIES
 from migrate.progress import NO_PROGRESS, Progress
 from migrate.store import LINEAGE, WorkStore, mapped_table
@@ -212,6 +212,20 @@ def id_ranges(ids: list[int]) -> list[tuple[int, int]]:
     return out
 
 
+def refresh_statistics(conn: TargetConnection, table: str, rows: int) -> None:
+    """PostgreSQL, between chunks: ANALYZE the target table when its statistics count under half
+    the `rows` this pass knows it holds. Statistics taken while a chunk's rows were still
+    uncommitted say the table is empty (reltuples 0); the planner then probes the natural key
+    through the smaller single-column foreign-key index, reading a twentieth of the table per
+    staged row (measured: 58 s of server CPU for two 50,000-row chunks at 100k rows, not 0.5 s)."""
+    if conn.dialect != "postgresql":
+        return
+    counted = conn.scalar("SELECT reltuples FROM pg_class WHERE oid = CAST(? AS regclass)", (table,))
+    if counted is not None and counted < rows / 2:
+        conn.execute(f"ANALYZE {q(table)}")
+    conn.commit()
+
+
 class EntityLoader:
     """Loads one entity: the chunk loop, then the finishing transaction."""
 
@@ -365,6 +379,7 @@ class EntityLoader:
             task.advance(new.rows_done - state.rows_done)
             state = self.latest = new
             self.chunks_done += 1
+            refresh_statistics(self.ctx.connection(), self.spec.table.name, state.rows_done)
             if self.ctx.stop.signal is not None:
                 raise self._interrupted(state)
         return state
