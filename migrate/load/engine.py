@@ -14,7 +14,7 @@ import signal
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field, replace
@@ -422,26 +422,40 @@ class EntityLoader:
             if not (inserted_ids or updated):
                 conn.rollback()  # nothing changed: write nothing (a crash just redoes a no-op)
                 return new
-            if faults.bug != "checkpoint_after_commit":
-                write_checkpoint(conn, new)
-            faults.at("after_checkpoint", self.entity, no)
-            if faults.active("lose_connection", self.entity, no):
-                self._break_connection(conn)
-            faults.kill_during(self.entity, no)
-            conn.commit()
+            self._commit(conn, no, lambda c: write_checkpoint(c, new))
         except BaseException:
             conn.rollback()
             raise
+        self._after_commit(conn, no, lambda c: write_checkpoint(c, new))
+        return new
+
+    def _commit(
+        self, conn: TargetConnection, no: int, checkpoint: Callable[[TargetConnection], None]
+    ) -> None:
+        """The end of a chunk's transaction: its checkpoint, then COMMIT (and the test faults)."""
+        faults = self.ctx.faults
+        if faults.bug != "checkpoint_after_commit":
+            checkpoint(conn)
+        faults.at("after_checkpoint", self.entity, no)
+        if faults.active("lose_connection", self.entity, no):
+            self._break_connection(conn)
+        faults.kill_during(self.entity, no)
+        conn.commit()
+
+    def _after_commit(
+        self, conn: TargetConnection, no: int, checkpoint: Callable[[TargetConnection], None]
+    ) -> None:
+        """After a chunk's COMMIT: only the test faults (and the seeded late checkpoint)."""
+        faults = self.ctx.faults
         faults.at("after_commit", self.entity, no)
         if faults.active("lose_reply", self.entity, no):
             from migrate.load.connection import ConnectionLost
 
             raise ConnectionLost("injected: the commit succeeded but its reply was lost")
-        if faults.bug == "checkpoint_after_commit":
+        if faults.bug == "checkpoint_after_commit":  # seeded: the checkpoint in a transaction of its own
             conn.begin()
-            write_checkpoint(conn, new)
+            checkpoint(conn)
             conn.commit()
-        return new
 
     def _break_connection(self, conn: TargetConnection) -> None:
         from migrate.load.connection import ConnectionLost

@@ -1,6 +1,6 @@
 """One entity's chunks loaded on several PostgreSQL connections at once (`migrate load --jobs N`).
 
-Exactly-once as on one connection (DESIGN §6.2, RELIABILITY design rules 1-2), with the
+Exactly-once as on one connection (docs/guarantees.md#exactly-once-loads), with the
 serialising rows taken out of the chunk's transaction:
 
 - Chunks are numbered in `_row_id` order from the start of the mapped table, `chunk_size` rows
@@ -31,7 +31,7 @@ from contextlib import closing
 from dataclasses import replace
 
 from migrate.errors import ConfigError, MigrateError
-from migrate.load.connection import ConnectionLost, TargetConnection, connect, retryable
+from migrate.load.connection import TargetConnection, connect, retryable
 from migrate.load.control import (
     Checkpoint,
     ChunkRecord,
@@ -231,22 +231,11 @@ class ParallelLoader(EntityLoader):
                 conn.rollback()  # nothing changed: write nothing (a crash just redoes a no-op)
                 return chunk
             record = replace(state, run_id=self.ctx.run_id)
-            if faults.bug != "checkpoint_after_commit":
-                write_chunk(conn, record, chunk)
-            faults.at("after_checkpoint", self.entity, no)
-            if faults.active("lose_connection", self.entity, no):
-                self._break_connection(conn)
-            faults.kill_during(self.entity, no)
-            conn.commit()
+            self._commit(conn, no, lambda c: write_chunk(c, record, chunk))
         except BaseException:
             conn.rollback()
             raise
-        faults.at("after_commit", self.entity, no)
-        if faults.active("lose_reply", self.entity, no):
-            raise ConnectionLost("injected: the commit succeeded but its reply was lost")
-        if faults.bug == "checkpoint_after_commit":
-            write_chunk(conn, record, chunk)
-            conn.commit()
+        self._after_commit(conn, no, lambda c: write_chunk(c, record, chunk))
         return chunk
 
     def _insert(self, conn: TargetConnection) -> list[int]:
