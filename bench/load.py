@@ -4,6 +4,7 @@
     python bench/load.py --quick         # 20,000 and 100,000
     python bench/load.py --pg URL        # use this PostgreSQL server instead of a throwaway one
     python bench/load.py --sizes 1000000 # these row counts only
+    python bench/load.py --jobs 1 2      # PostgreSQL: ours on 1 and on 2 connections (the default)
 
 Each measured run is its own process, so peak RSS (ru_maxrss) is that run's alone. The raw
 baselines write the same rows, already typed and with ids resolved, into the same table in
@@ -156,8 +157,10 @@ class ChunkClock:
     def update(self, **_) -> None:
         pass
 
-    def chunk_seconds(self) -> list[float]:
-        return [b - a for a, b in zip(self.marks, self.marks[1:], strict=False)]
+    def chunk_seconds(self, jobs: int = 1) -> list[float]:
+        """Time per chunk: on `jobs` connections chunks end in bursts, so the time over `jobs`
+        consecutive ends, divided by `jobs`."""
+        return [(self.marks[i + jobs] - self.marks[i]) / jobs for i in range(len(self.marks) - jobs)]
 
 
 def raw_sqlite(url: str, prepared: list[tuple], clock: ChunkClock) -> None:
@@ -200,10 +203,10 @@ def raw_copy(url: str, prepared: list[tuple], clock: ChunkClock) -> None:
             clock.advance(len(batch))
 
 
-def ours(url: str, store: str, clock: ChunkClock) -> None:
+def ours(url: str, store: str, clock: ChunkClock, jobs: int = 1) -> None:
     from migrate.load import load
 
-    load(url, store, ["process_parameter"], chunk_size=CHUNK, operator="bench", progress=clock)
+    load(url, store, ["process_parameter"], chunk_size=CHUNK, operator="bench", progress=clock, jobs=jobs)
 
 
 def prepare_parents(url: str, store: str) -> None:
@@ -222,27 +225,75 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _ticks(pid: int) -> tuple[int, int, int]:
+    """(parent pid, CPU ticks of the process, CPU ticks of its waited-for children) from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return int(fields[1]), int(fields[11]) + int(fields[12]), int(fields[13]) + int(fields[14])
+
+
+def server_cpu_s(postmaster: int | None) -> float:
+    """CPU seconds used so far by a PostgreSQL server: the postmaster, its live children
+    (backends, checkpointer, walwriter, autovacuum...) and those that exited."""
+    if postmaster is None:
+        return 0.0
+    _, own, exited = _ticks(postmaster)
+    live = 0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent, ticks, _ = _ticks(int(entry.name))
+            except (OSError, ValueError, IndexError):
+                continue  # gone meanwhile
+            live += ticks if parent == postmaster else 0
+    return (own + exited + live) / os.sysconf("SC_CLK_TCK")
+
+
+def postmaster_pid(url: str) -> int | None:
+    """The server's postmaster, if it runs on this machine (the parent of our backend)."""
+    if url.startswith("sqlite"):
+        return None
+    from sqlalchemy import text
+
+    engine = db.make_engine(url)
+    try:
+        with engine.connect() as c:  # read while the backend lives
+            return _ticks(c.execute(text("SELECT pg_backend_pid()")).scalar())[0]
+    except OSError:
+        return None
+    finally:
+        engine.dispose()
+
+
+def client_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)  # every thread of this process
+    return usage.ru_utime + usage.ru_stime
+
+
 def child(args: argparse.Namespace) -> None:
     prepare_parents(args.url, args.store)
     kind = "sqlite" if args.url.startswith("sqlite") else "postgresql"
     # the baselines get their rows typed and in memory before the clock starts
     prepared = [] if args.what == "ours" else list(typed_rows(args.rows, parent_ids(args.url), kind))
     clock = ChunkClock()
+    server = postmaster_pid(args.url)
+    cpu0, server0 = client_cpu_s(), server_cpu_s(server)
     started = time.perf_counter()
     if args.what == "ours":
-        ours(args.url, args.store, clock)
+        ours(args.url, args.store, clock, args.jobs)
     elif args.what == "sqlite3":
         raw_sqlite(args.url, prepared, clock)
     else:
         raw_copy(args.url, prepared, clock)
     seconds = time.perf_counter() - started
+    cpu = {"client_cpu_s": client_cpu_s() - cpu0, "server_cpu_s": server_cpu_s(server) - server0}
     rss = peak_rss_mb()
-    print(json.dumps({"seconds": seconds, "rss_mb": rss, "chunks": clock.chunk_seconds()}))
+    print(json.dumps({"seconds": seconds, "rss_mb": rss, "chunks": clock.chunk_seconds(args.jobs), **cpu}))
 
 
-def measure(what: str, url: str, store: str, rows: int) -> dict:
+def measure(what: str, url: str, store: str, rows: int, jobs: int = 1) -> dict:
+    argv = ["--child", what, "--url", url, "--store", store, "--rows", str(rows), "--jobs", str(jobs)]
     out = subprocess.run(
-        [sys.executable, __file__, "--child", what, "--url", url, "--store", store, "--rows", str(rows)],
+        [sys.executable, __file__, *argv],
         capture_output=True,
         text=True,
     )
@@ -271,9 +322,16 @@ def main() -> int:
     )
     parser.add_argument("--child"), parser.add_argument("--url"), parser.add_argument("--store")
     parser.add_argument("--rows", type=int)
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        nargs="+",
+        default=[1, 2],
+        help="PostgreSQL: connections of our load (default 1 2)",
+    )
     args = parser.parse_args()
     if args.child:
-        args.what = args.child
+        args.what, args.jobs = args.child, args.jobs[0]
         child(args)
         return 0
     sizes = tuple(args.sizes or ((20_000, 100_000) if args.quick else (100_000, 1_000_000)))
@@ -288,7 +346,7 @@ def main() -> int:
         pgserver.wait_ready(pg)
     try:
         kinds = [args.only] if args.only else ["sqlite", "postgresql"]
-        report(run_all(kinds, sizes, work, pg))
+        report(run_all(kinds, sizes, work, pg, args.jobs))
     finally:
         if cluster is not None:
             from tests import pgserver
@@ -297,25 +355,35 @@ def main() -> int:
     return 0
 
 
-def run_all(kinds: list[str], sizes: tuple[int, ...], work: Path, pg: str | None) -> list[dict]:
+def runs(kind: str, jobs: list[int]) -> list[tuple[str, str, int]]:
+    """(label, what, jobs) of each measured run: ours (on each number of connections, PostgreSQL
+    only) and then the raw baseline."""
+    if kind == "sqlite":
+        return [("ours", "ours", 1), ("sqlite3", "sqlite3", 1)]
+    return [*((("ours" if j == 1 else f"ours-j{j}"), "ours", j) for j in jobs), ("copy", "copy", 1)]
+
+
+def run_all(
+    kinds: list[str], sizes: tuple[int, ...], work: Path, pg: str | None, jobs: list[int]
+) -> list[dict]:
     results = []
     for rows in sizes:
         store = build_store(work / f"store_{rows}.db", rows)
         for kind in kinds:
-            baseline = "sqlite3" if kind == "sqlite" else "copy"
-            for what in ("ours", baseline):
-                url = fresh_target(kind, work, pg, f"{kind[:2]}_{what}_{rows}")
-                r = measure(what, url, store, rows)
-                results.append({"backend": kind, "rows": rows, "what": what, **r})
+            for label, what, j in runs(kind, jobs):
+                url = fresh_target(kind, work, pg, f"{kind[:2]}_{label.replace('-', '_')}_{rows}")
+                r = measure(what, url, store, rows, j)
+                results.append({"backend": kind, "rows": rows, "what": label, **r})
                 chunks = (
                     f"  chunk first {r['first_chunk_s']:.2f} s last {r['last_chunk_s']:.2f} s "
                     f"(x{r['growth']:.2f})"
                     if "growth" in r
                     else ""
                 )
+                cpu = f"  CPU client {r['client_cpu_s']:.1f} s server {r['server_cpu_s']:.1f} s"
                 print(
-                    f"{kind:10} {rows:>9,} {what:8} {r['rows_per_s']:>10,.0f} rows/s  "
-                    f"{r['seconds']:6.1f} s  peak RSS {r['rss_mb']:6.0f} MB{chunks}  "
+                    f"{kind:10} {rows:>9,} {label:8} {r['rows_per_s']:>10,.0f} rows/s  "
+                    f"{r['seconds']:6.1f} s  peak RSS {r['rss_mb']:6.0f} MB{chunks}{cpu}  "
                     f"load {os.getloadavg()[0]:.1f}",
                     flush=True,
                 )
@@ -328,15 +396,23 @@ def report(results: list[dict]) -> None:
         rows = sorted({r["rows"] for r in results})
         by = {(r["rows"], r["what"]): r for r in results if r["backend"] == kind}
         base, goal = ("sqlite3", 0.5) if kind == "sqlite" else ("copy", 0.8)
+        labels = sorted({w for (_, w) in by if w.startswith("ours")})
         for n in rows:
-            ours, raw = by[(n, "ours")], by[(n, base)]
-            ratio = ours["rows_per_s"] / raw["rows_per_s"]
-            print(f"{kind:10} {n:>9,} rows: ours/raw = {ratio:.2f} (goal >= {goal})")
-            if "growth" in ours:
-                print(
-                    f"{kind:10} {n:>9,} rows: last/first chunk = {ours['growth']:.2f} (goal <= 1.3; "
-                    f"{base}: {raw.get('growth', float('nan')):.2f})"
+            raw = by[(n, base)]
+            for label in labels:
+                ours = by[(n, label)]
+                ratio = ours["rows_per_s"] / raw["rows_per_s"]
+                cpu = (ours["client_cpu_s"] + ours["server_cpu_s"]) / max(
+                    1e-9, raw["client_cpu_s"] + raw["server_cpu_s"]
                 )
+                print(
+                    f"{kind:10} {n:>9,} rows: {label}/raw = {ratio:.2f} (goal >= {goal}); CPU {label}/raw = {cpu:.2f}"
+                )
+                if "growth" in ours:
+                    print(
+                        f"{kind:10} {n:>9,} rows: {label} last/first chunk = {ours['growth']:.2f} (goal <= 1.3; "
+                        f"{base}: {raw.get('growth', float('nan')):.2f})"
+                    )
         if len(rows) > 1:
             growth = by[(rows[-1], "ours")]["rss_mb"] / by[(rows[0], "ours")]["rss_mb"]
             print(f"{kind:10} peak RSS {rows[-1]:,} / {rows[0]:,} rows = {growth:.2f} (goal <= 1.2)")

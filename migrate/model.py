@@ -668,6 +668,29 @@ load_checkpoint = Table(
     Column("at", UtcDateTime, nullable=False),
 )
 
+#: One row per chunk committed by a load on several connections (`migrate load --jobs N`),
+#: inserted in that chunk's transaction: the chunks may commit in any order, so resume loads
+#: those without a row. The pass's last transaction folds them into the checkpoint and
+#: deletes them (migrate.load.parallel).
+load_chunk = Table(
+    "migrate_load_chunk",
+    metadata,
+    Column("entity", String(60), primary_key=True),
+    Column("pass_run_id", Integer, primary_key=True, autoincrement=False),
+    Column("chunk_no", Integer, primary_key=True, autoincrement=False),
+    Column("run_id", Integer, nullable=False),  # the run that committed the chunk
+    Column("fingerprint", String(64), nullable=False),
+    Column("mode", String(10), nullable=False),
+    Column("chunk_size", Integer, nullable=False),
+    Column("total_rows", Integer, nullable=False),
+    Column("first_row_id", Integer, nullable=False),  # map_<entity>._row_id of its first and last rows
+    Column("last_row_id", Integer, nullable=False),
+    Column("inserted", Integer, nullable=False),
+    Column("updated", Integer, nullable=False),
+    Column("unchanged", Integer, nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+)
+
 #: Every row change a load made, in order: enough to undo it exactly (rollback replays it
 #: backwards). `insert`: the inserted ids id_lo..id_hi; `update`/`delete`: one row id and
 #: its full before-image as JSON.

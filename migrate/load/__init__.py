@@ -20,11 +20,12 @@ from migrate import audit
 from migrate.db import make_engine
 from migrate.errors import ConfigError
 from migrate.load.connection import connect
-from migrate.load.control import finish_run, read_checkpoint, start_run
+from migrate.load.control import finish_run, read_pass, start_run
 from migrate.load.engine import EntityLoader, EntityResult, LoadContext, LoadInterrupted, stop_on_signals
 from migrate.load.faults import Faults
 from migrate.load.hashing import content_hash, input_fingerprint
 from migrate.load.lease import Lease
+from migrate.load.parallel import ParallelLoader, check_jobs
 from migrate.model import ENTITIES, LOAD_ORDER, entity
 from migrate.progress import NO_PROGRESS, Progress
 from migrate.store import WorkStore, mapped_table, stored_fingerprint
@@ -89,7 +90,7 @@ def _refuse_changed_inputs(url: URL, fingerprints: dict[str, tuple[str, int]], r
     conn = connect(url)
     try:
         for name, (fp, _) in fingerprints.items():
-            cp = read_checkpoint(conn, name)
+            cp = read_pass(conn, name)
             if cp and cp.status == "loading" and cp.fingerprint != fp:
                 raise ConfigError(
                     f"{mapped_table(name)} changed since run {cp.pass_run_id} was interrupted after chunk "
@@ -118,6 +119,7 @@ def load(
     progress: Progress = NO_PROGRESS,
     faults: Faults | None = None,
     max_retries: int = 3,
+    jobs: int = 1,
 ) -> LoadResult:
     """Write mapped rows in chunks; each chunk commits with its checkpoint and ledger rows.
 
@@ -127,6 +129,8 @@ def load(
     from the mapped rows are deleted. `mode="replace"` swaps a table's whole content in
     one transaction: until it commits the old content stays whole; then rows absent from
     the new content are gone whoever wrote them (each with its before-image in the ledger).
+    `jobs` > 1 (PostgreSQL, upsert mode) loads each entity's chunks on that many connections at
+    once, each chunk still one transaction with its own checkpoint record (`parallel`).
     """
     url = parse_url(target) if isinstance(target, str) else target
     store = WorkStore(store) if not isinstance(store, WorkStore) else store
@@ -134,6 +138,7 @@ def load(
         raise ConfigError(f"unknown load mode {mode!r}; use one of: {', '.join(MODES)}.")
     if chunk_size < 1:
         raise ConfigError(f"--chunk-size must be at least 1, not {chunk_size}.")
+    check_jobs(jobs, url.get_backend_name())
     chosen = {entity(name).name for name in entities}  # unknown names: ConfigError listing the model's
     ordered = [e for e in LOAD_ORDER if e in chosen]
     options = LoadOptions(
@@ -145,6 +150,7 @@ def load(
         command=command,
         project_fingerprint=project_fingerprint,
         max_retries=max_retries,
+        jobs=jobs,
     )
     # The lease first: a second writer is refused at once, before any pass over the inputs.
     lease = Lease(url, operator, command)
@@ -176,6 +182,7 @@ class LoadOptions:
     command: str
     project_fingerprint: str | None
     max_retries: int
+    jobs: int = 1
 
 
 def _run(
@@ -222,7 +229,7 @@ def _run(
         )
         try:
             for name in ordered:
-                results.append(EntityLoader(ctx, name).run())
+                results.append(_loader(ctx, name, o.jobs).run())
             status = "completed"
         except LoadInterrupted:
             status = "interrupted"
@@ -231,6 +238,22 @@ def _run(
             ctx.drop_connection()
             _record_end(url, run_id, status, results, o)
     return LoadResult(run_id, o.mode, mask_url(url), tuple(results))
+
+
+def _loader(ctx: LoadContext, name: str, jobs: int) -> EntityLoader:
+    """One connection, or several: an interrupted pass continues in the form it started in
+    (its checkpoints are in that form), whatever `jobs` says now."""
+    if ctx.mode == "replace" or ctx.url.get_backend_name() != "postgresql":
+        return EntityLoader(ctx, name)
+    open_pass = None
+    if not ctx.restart:
+        cp = read_pass(ctx.connection(), name)
+        ctx.connection().rollback()
+        if cp is not None and cp.status == "loading" and cp.mode == ctx.mode:
+            open_pass = cp
+    if open_pass is not None:
+        return ParallelLoader(ctx, name, jobs, open_pass) if open_pass.chunked else EntityLoader(ctx, name)
+    return ParallelLoader(ctx, name, jobs) if jobs > 1 else EntityLoader(ctx, name)
 
 
 def _record_end(url: URL, run_id: int, status: str, results: list[EntityResult], o: LoadOptions) -> None:

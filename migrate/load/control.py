@@ -13,6 +13,9 @@ What rollback (next issue) can rely on, all in the target:
   delete inserted ids, write before-images back (re-insert deleted rows with their ids).
 - `migrate_load_checkpoint`: where each entity's current pass stands; a rollback that undoes
   a run should delete or reset these rows, or the next load resumes a pass that no longer is.
+- `migrate_load_chunk`: one row per chunk a load on several connections committed (inserted
+  in the chunk's own transaction); only while that pass is open: its last transaction folds
+  them into the checkpoint and deletes them. A rollback must delete them with the checkpoints.
 - `migrate_lease`: the one-writer lease; a rollback takes it the same way (`Lease`).
 """
 
@@ -50,6 +53,7 @@ class Checkpoint:
     unchanged: int = 0
     deleted: int = 0
     status: str = "loading"
+    chunked: bool = False  # a pass on several connections: its chunks are in migrate_load_chunk
 
     def advanced(
         self, run_id: int, last_row_id: int, inserted: int, updated: int, unchanged: int
@@ -89,6 +93,88 @@ def write_checkpoint(conn: TargetConnection, cp: Checkpoint) -> None:
         f"ON CONFLICT (entity) DO UPDATE SET {updates}, at = excluded.at",
         (*values, conn.ts(utcnow())),
     )
+
+
+@dataclass(frozen=True)
+class ChunkRecord:
+    """A chunk committed by a pass on several connections (migrate_load_chunk)."""
+
+    chunk_no: int
+    first_row_id: int
+    last_row_id: int
+    inserted: int
+    updated: int
+    unchanged: int
+
+
+def read_chunks(conn: TargetConnection, entity: str, pass_run_id: int) -> dict[int, ChunkRecord]:
+    rows = conn.execute(
+        "SELECT chunk_no, first_row_id, last_row_id, inserted, updated, unchanged FROM migrate_load_chunk "
+        "WHERE entity = ? AND pass_run_id = ?",
+        (entity, pass_run_id),
+    ).fetchall()
+    return {r[0]: ChunkRecord(*r) for r in rows}
+
+
+def write_chunk(conn: TargetConnection, cp: Checkpoint, chunk: ChunkRecord) -> None:
+    """Inside the chunk's transaction: its record, with the pass it belongs to."""
+    conn.execute(
+        "INSERT INTO migrate_load_chunk (entity, pass_run_id, chunk_no, run_id, fingerprint, mode, chunk_size, "
+        "total_rows, first_row_id, last_row_id, inserted, updated, unchanged, at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            cp.entity,
+            cp.pass_run_id,
+            chunk.chunk_no,
+            cp.run_id,
+            cp.fingerprint,
+            cp.mode,
+            cp.chunk_size,
+            cp.total_rows,
+            chunk.first_row_id,
+            chunk.last_row_id,
+            chunk.inserted,
+            chunk.updated,
+            chunk.unchanged,
+            conn.ts(utcnow()),
+        ),
+    )
+
+
+def _chunked_pass(conn: TargetConnection, entity: str) -> Checkpoint | None:
+    """The latest pass on several connections that has chunk records (so is not finished)."""
+    row = conn.execute(
+        "SELECT pass_run_id, MAX(run_id), fingerprint, mode, chunk_size, total_rows, COUNT(*) "
+        "FROM migrate_load_chunk WHERE entity = ? GROUP BY pass_run_id, fingerprint, mode, chunk_size, "
+        "total_rows ORDER BY pass_run_id DESC LIMIT 1",
+        (entity,),
+    ).fetchone()
+    if row is None:
+        return None
+    pass_run_id, run_id, fingerprint, mode, chunk_size, total_rows, chunks = row
+    return Checkpoint(
+        entity,
+        pass_run_id,
+        run_id,
+        fingerprint,
+        mode,
+        chunk_size,
+        total_rows,
+        next_chunk=chunks,
+        chunked=True,
+    )
+
+
+def read_pass(conn: TargetConnection, entity: str) -> Checkpoint | None:
+    """Where the entity's latest pass stands: its checkpoint row, or, when a later pass on
+    several connections is still open, that pass (status loading, `chunked`)."""
+    cp = read_checkpoint(conn, entity)
+    if conn.dialect != "postgresql":
+        return cp
+    chunked = _chunked_pass(conn, entity)
+    if chunked is not None and (cp is None or chunked.pass_run_id > cp.pass_run_id):
+        return chunked
+    return cp
 
 
 def start_run(

@@ -14,7 +14,7 @@ import signal
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field, replace
@@ -30,7 +30,7 @@ from migrate.load.faults import Faults
 from migrate.load.lease import Lease
 from migrate.load.refusals import classify, refused
 from migrate.load.refused_row import RefusedRow, find_refused_row
-from migrate.load.sql import EntitySql
+from migrate.load.sql import EntitySql, q
 from migrate.model import ENTITIES
 from migrate.progress import NO_PROGRESS, Progress
 from migrate.store import LINEAGE, WorkStore, mapped_table
@@ -212,6 +212,20 @@ def id_ranges(ids: list[int]) -> list[tuple[int, int]]:
     return out
 
 
+def refresh_statistics(conn: TargetConnection, table: str, rows: int) -> None:
+    """PostgreSQL, between chunks: ANALYZE the target table when its statistics count under half
+    the `rows` this pass knows it holds. Statistics taken while a chunk's rows were still
+    uncommitted say the table is empty (reltuples 0); the planner then probes the natural key
+    through the smaller single-column foreign-key index, reading a twentieth of the table per
+    staged row (measured: 58 s of server CPU for two 50,000-row chunks at 100k rows, not 0.5 s)."""
+    if conn.dialect != "postgresql":
+        return
+    counted = conn.scalar("SELECT reltuples FROM pg_class WHERE oid = CAST(? AS regclass)", (table,))
+    if counted is not None and counted < rows / 2:
+        conn.execute(f"ANALYZE {q(table)}")
+    conn.commit()
+
+
 class EntityLoader:
     """Loads one entity: the chunk loop, then the finishing transaction."""
 
@@ -303,11 +317,14 @@ class EntityLoader:
             rejected_earlier=rejected_earlier(self.ctx.store, self.entity),
         )
 
-    def _refused(self, exc: Exception) -> TargetError:
+    def _refused(self, exc: Exception, chunk: tuple[int, int] | None = None) -> TargetError:
         """A database error that is not a passing loss of the connection: the chunk rolled back
         whole. Not about the rows (disk full, read-only...): fix that and resume. About the rows
-        (a constraint): the message names the chunk's first row that breaks one (refused_row.py)."""
-        at = self.latest.next_chunk if self.latest else 0
+        (a constraint): the message names the chunk's first row that breaks one (refused_row.py).
+        `chunk`: (number, the _row_id before its first row), when it is not the next one."""
+        if chunk is None and self.latest is not None:
+            chunk = (self.latest.next_chunk, self.latest.last_row_id)
+        at = chunk[0] if chunk else 0
         if not classify(exc).about_rows:
             return refused(
                 exc,
@@ -315,7 +332,7 @@ class EntityLoader:
                 "migrate load --resume",
                 "The chunk rolled back whole; earlier chunks stay committed.",
             )
-        found = self._explain()
+        found = self._explain(chunk[1]) if chunk else None
         said = redact(str(exc)).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
         what = f"{found.sentence()} (the database said: {said})" if found else redact(str(exc)).strip()[:300]
         return TargetError(
@@ -326,13 +343,11 @@ class EntityLoader:
             "loaded match on their natural keys, so nothing is loaded twice).",
         )
 
-    def _explain(self) -> RefusedRow | None:
+    def _explain(self, after_row_id: int) -> RefusedRow | None:
         if self.latest is None:
             return None
         try:
-            return find_refused_row(
-                self.ctx.store, self.entity, self.latest.last_row_id, self.latest.chunk_size
-            )
+            return find_refused_row(self.ctx.store, self.entity, after_row_id, self.latest.chunk_size)
         except Exception:  # the diagnosis must never hide the database's own error
             return None
 
@@ -364,6 +379,7 @@ class EntityLoader:
             task.advance(new.rows_done - state.rows_done)
             state = self.latest = new
             self.chunks_done += 1
+            refresh_statistics(self.ctx.connection(), self.spec.table.name, state.rows_done)
             if self.ctx.stop.signal is not None:
                 raise self._interrupted(state)
         return state
@@ -406,26 +422,40 @@ class EntityLoader:
             if not (inserted_ids or updated):
                 conn.rollback()  # nothing changed: write nothing (a crash just redoes a no-op)
                 return new
-            if faults.bug != "checkpoint_after_commit":
-                write_checkpoint(conn, new)
-            faults.at("after_checkpoint", self.entity, no)
-            if faults.active("lose_connection", self.entity, no):
-                self._break_connection(conn)
-            faults.kill_during(self.entity, no)
-            conn.commit()
+            self._commit(conn, no, lambda c: write_checkpoint(c, new))
         except BaseException:
             conn.rollback()
             raise
+        self._after_commit(conn, no, lambda c: write_checkpoint(c, new))
+        return new
+
+    def _commit(
+        self, conn: TargetConnection, no: int, checkpoint: Callable[[TargetConnection], None]
+    ) -> None:
+        """The end of a chunk's transaction: its checkpoint, then COMMIT (and the test faults)."""
+        faults = self.ctx.faults
+        if faults.bug != "checkpoint_after_commit":
+            checkpoint(conn)
+        faults.at("after_checkpoint", self.entity, no)
+        if faults.active("lose_connection", self.entity, no):
+            self._break_connection(conn)
+        faults.kill_during(self.entity, no)
+        conn.commit()
+
+    def _after_commit(
+        self, conn: TargetConnection, no: int, checkpoint: Callable[[TargetConnection], None]
+    ) -> None:
+        """After a chunk's COMMIT: only the test faults (and the seeded late checkpoint)."""
+        faults = self.ctx.faults
         faults.at("after_commit", self.entity, no)
         if faults.active("lose_reply", self.entity, no):
             from migrate.load.connection import ConnectionLost
 
             raise ConnectionLost("injected: the commit succeeded but its reply was lost")
-        if faults.bug == "checkpoint_after_commit":
+        if faults.bug == "checkpoint_after_commit":  # seeded: the checkpoint in a transaction of its own
             conn.begin()
-            write_checkpoint(conn, new)
+            checkpoint(conn)
             conn.commit()
-        return new
 
     def _break_connection(self, conn: TargetConnection) -> None:
         from migrate.load.connection import ConnectionLost
@@ -560,12 +590,16 @@ class EntityLoader:
                 conn.rollback()
                 return state
             write_checkpoint(conn, state)
+            self._close_pass(conn)
             self.ctx.faults.at("after_checkpoint", self.entity, no)
             conn.commit()
         except BaseException:
             conn.rollback()
             raise
         return state
+
+    def _close_pass(self, conn: TargetConnection) -> None:
+        """In the finishing transaction, after the checkpoint: what else ends with the pass."""
 
     def _swap(self, conn: TargetConnection, state: Checkpoint, replace_mode: bool) -> Checkpoint:
         """In one transaction: stage the whole mapped table, then (replace) upsert it and delete

@@ -14,9 +14,13 @@ the process with SIGKILL, so nothing (no finally, no atexit) softens the crash:
 - disk_full (SQLite): the chunk's connection may not grow the file (`PRAGMA max_page_count`),
   so its writes meet SQLite's real SQLITE_FULL, as on a full disk; a later process is free.
 
+- stall (a load on several connections): that chunk waits after its data, the
+  `MIGRATE_LOAD_SLOW` seconds or 2 s, so the chunks after it commit first (a hole to resume).
+
 `MIGRATE_LOAD_SLOW=SECONDS` sleeps after each chunk's data (signal and lock tests).
 `MIGRATE_SEEDED_BUG` turns on a bug a test must catch: `checkpoint_after_commit`,
-`blind_retry` (and, read by migrate.rollback.replay, `rollback_update_as_delete`).
+`blind_retry`, `resume_after_last_chunk` (a load on several connections resumed after its
+highest committed chunk, leaving earlier holes) (and, read by migrate.rollback.replay, `rollback_update_as_delete`).
 `migrate rollback run` answers to the same crash points with ENTITY `rollback` (its chunks).
 """
 
@@ -86,6 +90,11 @@ class Faults:
     def pause(self) -> None:
         if self.slow:
             time.sleep(self.slow)
+
+    def stall(self, entity: str, chunk: int) -> None:
+        """Hold this chunk uncommitted while the others go on, if a fault says so."""
+        if self.faults and self.active("stall", entity, chunk):
+            time.sleep(self.slow or 2.0)
 
 
 NO_FAULTS = Faults("", "0", "")

@@ -159,6 +159,18 @@ class Lease:
         if cur.rowcount != 1:
             raise CheckFailed("this run lost its lease on the target (another run took it over); stopped.")
 
+    def hold(self, conn: TargetConnection) -> None:
+        """Inside a chunk's transaction on one of several connections (PostgreSQL): refuse if
+        the lease is no longer ours, without writing its row (a row lock every chunk takes would
+        serialise them). FOR SHARE: a takeover's write waits until these chunks commit, and the
+        chunks after it see the new holder."""
+        row = conn.execute(
+            "SELECT 1 FROM migrate_lease WHERE id = 1 AND host = ? AND pid = ? FOR SHARE",
+            (self.host, self.pid),
+        ).fetchone()
+        if row is None:
+            raise CheckFailed("this run lost its lease on the target (another run took it over); stopped.")
+
     def release(self) -> None:
         """Give the target back. Called from `finally` blocks, so it never raises: on a dead
         session (server stopped, network gone, disk full) the error that brought us here is

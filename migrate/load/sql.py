@@ -177,6 +177,14 @@ class EntitySql:
             f"WHERE _id IS NULL ORDER BY _row_id{returning}"
         )
 
+    def insert_numbered(self) -> str:
+        """The new rows with ids given here: the first from a parameter, then in `_row_id` order."""
+        cols = ", ".join(q(c) for c in self.target_columns)
+        return (
+            f"INSERT INTO {self.table} (id, {cols}) SELECT CAST(? AS bigint) - 1 + row_number() OVER "
+            f"(ORDER BY _row_id), {cols} FROM _typed WHERE _id IS NULL"
+        )
+
     def gone_ddl(self, toolkit_only: bool) -> str:
         """Target rows absent from the staged content: deletion candidates (computed before inserts)."""
         tail = " ON COMMIT DROP" if self.dialect == "postgresql" else ""

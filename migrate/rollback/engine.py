@@ -121,6 +121,7 @@ def _chunk(
         entities = sorted({e.entity for e in entries})
         # the next load must start these entities' passes afresh, not resume undone chunks
         conn.executemany("DELETE FROM migrate_load_checkpoint WHERE entity = ?", [(e,) for e in entities])
+        conn.executemany("DELETE FROM migrate_load_chunk WHERE entity = ?", [(e,) for e in entities])
         conn.execute(
             "UPDATE migrate_cutover_point SET superseded_by = ? WHERE superseded_by IS NULL AND ledger_seq >= ?",
             (run_id, lo),

@@ -56,6 +56,12 @@ def test_unknown_mode_and_missing_schema_exit_2(tmp_path, sqlite_url):
     assert result.exit_code == 2 and "migrate db upgrade" in result.output
 
 
+def test_jobs_on_a_sqlite_target_exits_2(tmp_path, sqlite_url):
+    root = project(tmp_path, sqlite_url)
+    result = run(root, sqlite_url, "load", "--jobs", "2")
+    assert result.exit_code == 2 and "needs a PostgreSQL target" in result.output
+
+
 def test_persistent_failure_through_the_real_command(sqlite_url, tmp_path):
     """`python -m migrate load` with the fault switch: exit 1, masked URL, last chunk, how to resume.
     (Wiring only: test_failures proves the behaviour on both backends.)"""

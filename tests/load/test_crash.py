@@ -23,13 +23,18 @@ PP = "process_parameter"
 PARENTS = [e for e in ENTITIES if e != PP]
 
 
-def _child(url: str, store: str, chunk_size: int, spec: str, bug: str, entities: list[str]) -> None:
-    load(url, store, entities, chunk_size=chunk_size, faults=Faults(spec, "0", bug), operator="crash")
+def _child(
+    url: str, store: str, chunk_size: int, spec: str, bug: str, entities: list[str], jobs: int
+) -> None:
+    faults = Faults(spec, "0", bug)
+    load(url, store, entities, chunk_size=chunk_size, faults=faults, operator="crash", jobs=jobs)
 
 
-def crash(url: str, store: str, chunk_size: int, spec: str, bug: str = "", entities: tuple = (PP,)) -> int:
+def crash(
+    url: str, store: str, chunk_size: int, spec: str, bug: str = "", entities: tuple = (PP,), jobs: int = 1
+) -> int:
     """Run a load in a forked process with a fault switched on; its exit code (-9: killed)."""
-    args = (url, store, chunk_size, spec, bug, list(entities))
+    args = (url, store, chunk_size, spec, bug, list(entities), jobs)
     process = multiprocessing.get_context("fork").Process(target=_child, args=args)
     process.start()
     process.join(60)
@@ -83,19 +88,22 @@ def seeded(targets, store: str) -> None:
     load(targets.template, store, PARENTS)
 
 
-def sweep(targets, store: str, rows: int, chunk_size: int, bug: str = "", points=CRASH_POINTS) -> dict:
+def sweep(
+    targets, store: str, rows: int, chunk_size: int, bug: str = "", points=CRASH_POINTS, jobs=1, chunks=None
+) -> dict:
+    """Kill at each point of each chunk (`chunks`: these only), resume; `jobs` connections for
+    the killed load and its resume (a resume of a pass on several connections keeps its form)."""
     seeded(targets, store)
     reference_url = targets.fresh()
     load(reference_url, store, [PP], chunk_size=chunk_size)
     reference = hashes(reference_url)
     failures = {}
-    chunks = -(-rows // chunk_size)
-    for chunk in range(chunks):
+    for chunk in chunks or range(-(-rows // chunk_size)):
         for point in points:
             url = targets.fresh()
-            code = crash(url, store, chunk_size, f"{point}:{chunk}:{PP}", bug)
+            code = crash(url, store, chunk_size, f"{point}:{chunk}:{PP}", bug, jobs=jobs)
             assert code == -9, f"{point}:{chunk}: the loader was not killed (exit {code})"
-            load(url, store, [PP], chunk_size=chunk_size, operator="resume")
+            load(url, store, [PP], chunk_size=chunk_size, operator="resume", jobs=jobs)
             problems = check_point(url, reference, rows)
             if problems:
                 failures[f"{point}:{chunk}"] = problems
@@ -127,7 +135,7 @@ DOUBLE_FAULTS = [
 ]
 
 
-def double_faults(targets, store: str, pairs, bug: str = "") -> dict:
+def double_faults(targets, store: str, pairs, bug: str = "", jobs: int = 1) -> dict:
     """Crash, crash again while resuming, then resume cleanly: what differs per pair."""
     seeded(targets, store)
     reference_url = targets.fresh()
@@ -136,9 +144,9 @@ def double_faults(targets, store: str, pairs, bug: str = "") -> dict:
     failures = {}
     for first, second in pairs:
         url = targets.fresh()
-        assert crash(url, store, 5_000, f"{first}:{PP}", bug) == -9, first
-        assert crash(url, store, 5_000, f"{second}:{PP}", bug) == -9, (first, second)
-        load(url, store, [PP], chunk_size=5_000)
+        assert crash(url, store, 5_000, f"{first}:{PP}", bug, jobs=jobs) == -9, first
+        assert crash(url, store, 5_000, f"{second}:{PP}", bug, jobs=jobs) == -9, (first, second)
+        load(url, store, [PP], chunk_size=5_000, jobs=jobs)
         problems = check_point(url, reference, 20_000)
         if problems:
             failures[(first, second)] = problems
