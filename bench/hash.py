@@ -5,9 +5,7 @@
     python bench/hash.py --target URL ...     # hash targets already loaded (no build)
     python bench/hash.py --pg URL             # use this PostgreSQL server instead of a throwaway one
 
-On SQLite the hash is timed as two halves sorted at once (which `content_hash` uses when a
-second core is free) and, beside it in the same run, sorted by one connection (the path before,
-and the one used on a busy machine); the raw read of the table's rows (sqlite3
+Beside it, in the same run and on the same table: the raw read of the table's rows (sqlite3
 `fetchall` of every column; PostgreSQL `COPY table TO STDOUT`), the floor any hash that reads
 the rows must pay, and the previous implementation (every row through SQLAlchemy's types,
 `to_canonical`, JSON and SHA-256 in Python), measured on the first 100,000 rows and scaled.
@@ -35,7 +33,7 @@ from sqlalchemy import select  # noqa: E402
 
 from bench.load import build_store, fresh_target  # noqa: E402
 from migrate.db import make_engine  # noqa: E402
-from migrate.load import hashing, load  # noqa: E402
+from migrate.load import load  # noqa: E402
 from migrate.load.hashing import connection_hash  # noqa: E402
 from migrate.model import process_parameter  # noqa: E402
 from migrate.store import to_canonical  # noqa: E402
@@ -139,17 +137,7 @@ def measure(url: str, rows: int) -> None:
     engine = make_engine(url)
     kind = engine.dialect.name
     t_raw, c_raw, s_raw = timed(raw_read, engine)
-    # the halves whatever the load (content_hash itself sorts in one connection when no core is free)
-    hashing.core_free, core_free = (lambda: True), hashing.core_free
     t_new, c_new, (digest, server) = timed(hashed, engine)
-    hashing.core_free = core_free
-    one = ""
-    if kind == "sqlite":  # the path before the halves, in the same run: one connection sorts
-        hashing.PARALLEL_FROM_ROWS, parallel_from = rows + 1, hashing.PARALLEL_FROM_ROWS
-        t_one, c_one, (one_digest, _) = timed(hashed, engine)
-        hashing.PARALLEL_FROM_ROWS = parallel_from
-        assert one_digest == digest, (one_digest, digest)
-        one = f" | one connection {t_one:6.2f} s wall, CPU {c_one:5.2f} s ({t_one / t_new:.2f}x the wall)"
     sample = min(rows, LEGACY_ROWS)
     t_old, c_old, _ = timed(legacy_hash, engine, sample)
     t_old, c_old = t_old * rows / sample, c_old * rows / sample
@@ -157,7 +145,7 @@ def measure(url: str, rows: int) -> None:
     print(
         f"{kind:10} {rows:>10,} rows | content_hash {t_new:6.2f} s wall, CPU {c_new:5.2f} s here"
         f" + {server:5.2f} s server = {rows / t_new:>9,.0f} rows/s wall, {rows / (c_new + server):>9,.0f} rows/CPU-s | raw read {t_raw:6.2f} s, CPU {c_raw:5.2f} + {s_raw:5.2f} s ({t_new / t_raw:.2f}x wall)"
-        f"{one} | previous {t_old:7.1f} s ({t_old / t_new:.1f}x slower) | {digest[:12]}"
+        f" | previous {t_old:7.1f} s ({t_old / t_new:.1f}x slower) | {digest[:12]}"
         f" | load average {os.getloadavg()[0]:.1f}",
         flush=True,
     )

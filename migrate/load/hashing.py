@@ -15,10 +15,7 @@ SQLite and PostgreSQL, so the hash is too:
   agree;
 - lines sorted in code-point order (SQLite's BINARY, PostgreSQL's "C" collation), so the hash
   does not depend on the order rows are stored in; PostgreSQL sorts in parallel workers when
-  its configuration allows them (`max_parallel_workers_per_gather`, 2 by default); SQLite
-  sorts a large table as two halves (by rowid) in two connections at once when a second core
-  is free (by the load average), both reading the same committed state, and the sorted halves are merged in Python (a
-  connection with uncommitted rows, which only it can see, sorts them alone);
+  its configuration allows them (`max_parallel_workers_per_gather`, 2 by default);
 - the digest is SHA-256 of the lines as PostgreSQL's COPY writes them: each followed by a
   newline, backslashes doubled (JSON leaves no other character COPY would escape).
 
@@ -29,14 +26,7 @@ its PostgreSQL twin.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import os
-import queue
-import sqlite3
-import threading
-from bisect import bisect_right
-from collections.abc import Callable, Iterable, Iterator
 
 from sqlalchemy import Boolean, Connection, Date, Engine, Integer, Table
 
@@ -45,11 +35,6 @@ from migrate.store import input_fingerprint  # noqa: F401 - load's name for it
 
 _SKIP = {"id", "created_at", "updated_at"}
 _BLOCK_ROWS = 50_000
-# below this many rows (by rowid span) a second connection and sorter cost more than they save
-PARALLEL_FROM_ROWS = 200_000
-_LOCK_WAIT_S = 0.5
-# the reader also merges and digests (a sixth of the work): it sorts the smaller part
-_READER_SHARE = 0.42
 
 
 def _quote(name: str) -> str:
@@ -163,125 +148,10 @@ def _postgresql_hash(conn: Connection, table: Table) -> str:
 
 
 def _sqlite_hash(conn: Connection, table: Table) -> str:
-    """The sorted lines of one connection, or of two halves of the table sorted at once when
-    the caller's connection has nothing uncommitted to see (a fresh pair reads the same
-    committed state) and the table is large enough to pay for a second sorter."""
-    driver = conn.connection.driver_connection
-    lines = line_sql(table, "sqlite")
-    # two queries: each reads one end of the b-tree; min and max in one query scan the table
-    name = _quote(table.name)
-    lo, hi = driver.execute(
-        f"SELECT (SELECT min(rowid) FROM {name}), (SELECT max(rowid) FROM {name})"
-    ).fetchone()
-    path = driver.execute("PRAGMA database_list").fetchone()[2]  # of 'main'; '' in memory
-    if hi is None or hi - lo < PARALLEL_FROM_ROWS or driver.in_transaction or not path or not core_free():
-        return _digest(_blocks(driver.execute(f"{lines} ORDER BY line")))
-    with _same_snapshot(path, table) as pair:
-        if pair is None:  # a writer held the database: one connection, as above
-            return _digest(_blocks(driver.execute(f"{lines} ORDER BY line")))
-        first, second = pair
-        middle = lo + int((hi - lo) * _READER_SHARE)
-        half = f"{lines} WHERE t.rowid BETWEEN ? AND ? ORDER BY line"
-        with _in_thread(lambda: _blocks(second.execute(half, (middle + 1, hi))), second) as later:
-            return _digest(_merged(_blocks(first.execute(half, (lo, middle))), later))
-
-
-def core_free() -> bool:
-    """Whether a second core is likely idle: the 1-minute load average (this process counted)
-    leaves one. On a busy machine the second sorter waits for a core and only adds its cost
-    (15% more CPU, measured at load 5: bench/hash.md)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return os.getloadavg()[0] <= cores - 1
-
-
-def _blocks(cursor: sqlite3.Cursor) -> Iterator[list[str]]:
-    """The lines of a cursor, a sorted block of up to _BLOCK_ROWS at a time."""
-    try:
-        while rows := cursor.fetchmany(_BLOCK_ROWS):
-            yield [row[0] for row in rows]
-    finally:
-        cursor.close()
-
-
-def _digest(blocks: Iterable[list[str]]) -> str:
     digest = hashlib.sha256()
-    for block in blocks:
-        if block:
-            text = "\n".join(block) + "\n"
-            digest.update(text.replace("\\", "\\\\").encode())  # as COPY writes a backslash
+    cursor = conn.connection.driver_connection.execute(f"{line_sql(table, 'sqlite')} ORDER BY line")
+    while rows := cursor.fetchmany(_BLOCK_ROWS):
+        block = "\n".join([r[0] for r in rows]) + "\n"
+        digest.update(block.replace("\\", "\\\\").encode())  # as COPY writes a backslash
+    cursor.close()
     return digest.hexdigest()
-
-
-def _merged(a: Iterator[list[str]], b: Iterator[list[str]]) -> Iterator[list[str]]:
-    """Two streams of sorted blocks as one: each round emits every line up to the smaller of
-    the two blocks' last lines, which `list.sort` merges as two runs (in C, a comparison per line)."""
-    block_a, block_b = next(a, []), next(b, [])
-    while block_a and block_b:
-        bound = min(block_a[-1], block_b[-1])
-        cut_a, cut_b = bisect_right(block_a, bound), bisect_right(block_b, bound)
-        out = block_a[:cut_a] + block_b[:cut_b]
-        out.sort()
-        yield out
-        block_a, block_b = block_a[cut_a:] or next(a, []), block_b[cut_b:] or next(b, [])
-    yield block_a or block_b
-    yield from a
-    yield from b
-
-
-@contextlib.contextmanager
-def _in_thread(
-    make_blocks: Callable[[], Iterator[list[str]]], connection: sqlite3.Connection
-) -> Iterator[Iterator[list[str]]]:
-    """Blocks made in a thread of their own, at most two ahead of the reader: SQLite scans,
-    sorts and steps without holding the GIL, so this half's sorter runs on the other core."""
-    handoff: queue.Queue = queue.Queue(maxsize=2)
-
-    def produce() -> None:
-        try:
-            for block in make_blocks():
-                handoff.put(block)
-            handoff.put(None)
-        except BaseException as exc:  # raised in the reader
-            handoff.put(exc)
-
-    thread = threading.Thread(target=produce, name="content-hash", daemon=True)
-    thread.start()
-    try:
-        yield _received(handoff)
-    finally:  # a reader that stopped early: end the statement and let the thread finish
-        if thread.is_alive():
-            connection.interrupt()
-        while thread.is_alive():
-            with contextlib.suppress(queue.Empty):
-                handoff.get(timeout=0.05)
-        thread.join()
-
-
-def _received(handoff: queue.Queue) -> Iterator[list[str]]:
-    while (item := handoff.get()) is not None:
-        if isinstance(item, BaseException):
-            raise item
-        yield item
-
-
-@contextlib.contextmanager
-def _same_snapshot(path: str, table: Table) -> Iterator[tuple[sqlite3.Connection, sqlite3.Connection] | None]:
-    """Two connections to the database file, each in a read transaction of the same committed
-    state: a third holds writers off (BEGIN IMMEDIATE) for the milliseconds it takes both to
-    begin. None when a writer holds the database past a short wait."""
-    lock = sqlite3.connect(path, timeout=_LOCK_WAIT_S, isolation_level=None)
-    pair = [sqlite3.connect(path, isolation_level=None, check_same_thread=False) for _ in range(2)]
-    try:
-        try:
-            lock.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError:  # locked, or a read-only file
-            yield None
-            return
-        for reader in pair:  # a read transaction's snapshot starts at its first read
-            reader.execute("BEGIN")
-            reader.execute(f"SELECT 1 FROM {_quote(table.name)} LIMIT 1").fetchall()
-        lock.execute("ROLLBACK")
-        yield pair[0], pair[1]
-    finally:
-        for connection in (lock, *pair):
-            connection.close()  # ends the read transactions (nothing was written)

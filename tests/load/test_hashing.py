@@ -3,7 +3,6 @@ content (hostile text included), blind to storage order and ids, sensitive to ev
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -12,7 +11,6 @@ from sqlalchemy import insert, select, update
 
 from migrate import db
 from migrate.db import make_engine
-from migrate.load import hashing
 from migrate.load.hashing import connection_hash, content_hash
 from migrate.model import (
     MODEL_TABLES,
@@ -119,20 +117,8 @@ def _fill(url: str, reverse: bool = False) -> dict[str, str]:
     return hashes
 
 
-@pytest.fixture
-def halves(monkeypatch):
-    """SQLite hashes every table as two halves sorted by two connections and merged, two
-    lines at a time (a large table's path), whatever its size."""
-    monkeypatch.setattr(hashing, "PARALLEL_FROM_ROWS", 0)
-    monkeypatch.setattr(hashing, "core_free", lambda: True)  # however busy the machine running the tests
-    monkeypatch.setattr(hashing, "_BLOCK_ROWS", 2)
-
-
 @pytest.mark.postgres
-@pytest.mark.parametrize("sqlite_path", ["one connection", "halves"])
-def test_hashes_are_equal_across_backends_for_hostile_values(sqlite_url, pg_url, sqlite_path, request):
-    if sqlite_path == "halves":
-        request.getfixturevalue("halves")
+def test_hashes_are_equal_across_backends_for_hostile_values(sqlite_url, pg_url):
     on_sqlite, on_postgresql = _fill(sqlite_url), _fill(pg_url)
     assert on_sqlite == on_postgresql
     assert len(set(on_sqlite.values())) == 7  # six filled tables differ from each other and from empty ones
@@ -182,43 +168,3 @@ def test_hash_sees_every_change(target_url, table, key, values):
     after = content_hash(engine, table)
     engine.dispose()
     assert after != before[table.name]
-
-
-def test_halves_hash_as_one_connection_does(sqlite_url, monkeypatch):
-    reference = _fill(sqlite_url)
-    monkeypatch.setattr(hashing, "PARALLEL_FROM_ROWS", 0)
-    monkeypatch.setattr(hashing, "core_free", lambda: True)
-    for block_rows in (1, 2, 3, 50_000):
-        monkeypatch.setattr(hashing, "_BLOCK_ROWS", block_rows)
-        engine = make_engine(sqlite_url)
-        assert {t.name: content_hash(engine, t) for t in MODEL_TABLES} == reference, block_rows
-        engine.dispose()
-
-
-def test_a_transaction_hashes_its_own_uncommitted_rows(sqlite_url, halves):
-    """A rollback rehearsal hashes the state it replayed before rolling it back: two fresh
-    connections would not see it, so a connection with uncommitted rows sorts them itself."""
-    before = _fill(sqlite_url)["supplier"]
-    engine = make_engine(sqlite_url)
-    with engine.connect() as c:
-        c.execute(update(supplier).where(supplier.c.supplier_code == "S1").values(name="changed"))
-        inside = connection_hash(c, supplier)
-        c.commit()
-    assert inside != before and inside == content_hash(engine, supplier)
-    engine.dispose()
-
-
-def test_a_writer_holding_the_database_leaves_one_connection_to_hash(sqlite_url, halves):
-    """The halves begin while writers are held off; when a writer holds the database, the
-    caller's connection hashes alone, the committed state, without waiting for the writer."""
-    before = _fill(sqlite_url)
-    writer = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), isolation_level=None)
-    writer.execute("BEGIN IMMEDIATE")
-    writer.execute("UPDATE supplier SET name = 'uncommitted' WHERE supplier_code = 'S1'")
-    engine = make_engine(sqlite_url)
-    try:
-        assert {t.name: content_hash(engine, t) for t in MODEL_TABLES} == before
-    finally:
-        writer.execute("ROLLBACK")
-        writer.close()
-        engine.dispose()
