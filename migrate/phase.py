@@ -130,10 +130,21 @@ def entity_states(engine: Engine, entities: tuple[str, ...]) -> tuple[EntityStat
             )
         }
         completed = _completed_since_rollback(conn)
+        # a pass on several connections writes its checkpoint row only when it ends: until then
+        # its committed chunks' records are what says it is under way (or was interrupted)
+        open_passes = dict(
+            conn.execute(
+                text(
+                    "SELECT entity, SUM(inserted + updated + unchanged) FROM migrate_load_chunk GROUP BY entity"
+                )
+            ).all()
+        )
     out = []
     for name in entities:
         cp = checkpoints.get(name)
-        if cp is not None:
+        if name in open_passes:
+            out.append(EntityState(name, "interrupted", int(open_passes[name])))
+        elif cp is not None:
             out.append(EntityState(name, "loaded" if cp.status == "done" else "interrupted", cp.rows))
         else:
             out.append(EntityState(name, "loaded" if name in completed else "not loaded"))

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import pytest
 
+from migrate.db import make_engine
 from migrate.errors import ConfigError
 from migrate.load import load
 from migrate.load.faults import CRASH_POINTS, Faults
+from migrate.phase import EntityState, entity_states
 from migrate.rollback import rollback
 from migrate.urls import parse_url
 from tests.load.conftest import hashes, scalar
@@ -105,8 +107,12 @@ def test_resume_fills_the_hole_an_earlier_chunk_left(targets, store20k, monkeypa
     reference = hashes(reference_url)
     url, committed = _hole(targets, store20k)
     assert committed == "0,2"
+    engine = make_engine(parse_url(url))  # phase status sees the open pass, not the checkpoint before it
+    assert entity_states(engine, (PP,)) == (EntityState(PP, "interrupted", 2 * CHUNK),)
     load(url, store20k, [PP], chunk_size=CHUNK)  # jobs=1: the open pass is resumed in its own form
     assert check_point(url, reference, ROWS) == []
+    assert entity_states(engine, (PP,))[0].state == "loaded"
+    engine.dispose()
     monkeypatch.setenv("MIGRATE_SEEDED_BUG", "resume_after_last_chunk")
     url, committed = _hole(targets, store20k)
     assert committed == "0,2"
