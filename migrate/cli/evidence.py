@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from migrate.cli.context import app_context, emit_json, reported_errors
+from migrate.cli.context import app_context, emit_json, reported_errors, require_target
 from migrate.errors import EXIT_FAILED, ConfigError
 
 
@@ -28,7 +28,6 @@ def evidence(
     with reported_errors(ctx):
         if out is None:
             raise ConfigError("give --out DIR (or FILE.zip) for the pack, or `migrate evidence verify DIR`.")
-        from migrate.cli.context import require_target
         from migrate.evidence.pack import build
 
         require_target(app)
