@@ -791,6 +791,29 @@ rollback_undone = Table(
 )
 
 
+#: The last content hash computed of each model table (migrate.load.hashcache). On PostgreSQL a
+#: statement trigger on every model table notes each write in `migrate_table_write`; a table
+#: with no note since its hash, whose trigger still fires and whose write counters have not
+#: moved (`stamp`), is not read again. NULL: never hashed, or hashed only on SQLite.
+table_hash = Table(
+    "migrate_table_hash",
+    metadata,
+    Column("table_name", String(63), primary_key=True),
+    Column("hash", String(64)),
+    Column("stamp", String(200)),  # relfilenode and write counters when hashed (PostgreSQL)
+    Column("hashed_at", UtcDateTime),
+)
+
+#: One row per table written since its last hash (more only while writers overlap): the
+#: statement trigger inserts it, the next hash deletes it in the transaction that stores it.
+table_write = Table(
+    "migrate_table_write",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("table_name", String(63), nullable=False, index=True),
+)
+
+
 # --- signatures and audit anchors (migrate.signing, migrate.anchors) ----------------------
 
 #: One SSHSIG signature over a phase's evidence: the exact statement signed (canonical JSON

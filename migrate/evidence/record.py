@@ -17,7 +17,7 @@ from pathlib import Path
 from sqlalchemy import Engine, text
 
 from migrate.db import make_engine
-from migrate.load.hashing import content_hash
+from migrate.load import hashcache
 from migrate.model import ENTITIES
 from migrate.project import PLAN_FILE, PROJECT_FILE, PhaseSpec, Project
 from migrate.store import WorkStore
@@ -99,7 +99,9 @@ def accounting(store: WorkStore, entities: tuple[str, ...]) -> dict[str, dict | 
 
 
 def table_hashes(engine: Engine, entities: tuple[str, ...]) -> dict[str, str]:
-    return {ENTITIES[e].table.name: content_hash(engine, ENTITIES[e].table) for e in entities}
+    """The phase's tables' content hashes; committed, so those computed are kept (hashcache)."""
+    with engine.begin() as conn:
+        return hashcache.table_hashes(conn, [ENTITIES[e].table for e in entities])
 
 
 def phase_evidence(project: Project, name: str) -> Evidence:

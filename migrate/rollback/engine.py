@@ -198,7 +198,7 @@ def compare(url: URL, point: CutoverPoint) -> tuple[str, ...]:
     """Model tables whose content hash differs from the point's."""
     engine = make_engine(url)
     try:
-        with engine.connect() as conn:
+        with engine.begin() as conn:  # committed: the hashes computed here are kept (hashcache)
             now = table_hashes(conn)
     finally:
         engine.dispose()

@@ -19,7 +19,7 @@ from sqlalchemy.engine import URL
 from migrate import anchors, audit
 from migrate.db import make_engine
 from migrate.errors import ConfigError
-from migrate.load.hashing import connection_hash
+from migrate.load import hashcache
 from migrate.load.lease import Lease
 from migrate.model import MODEL_TABLES, cutover_point, load_ledger, utcnow
 
@@ -51,8 +51,9 @@ class CutoverPoint:
 
 
 def table_hashes(conn: Connection) -> dict[str, str]:
-    """Every model table's content hash, as `conn` sees it (its own transaction included)."""
-    return {t.name: connection_hash(conn, t) for t in MODEL_TABLES}
+    """Every model table's content hash, as `conn` sees it (its own transaction included); a
+    PostgreSQL table nothing wrote since its last hash is not read again (`hashcache`)."""
+    return hashcache.table_hashes(conn, MODEL_TABLES)
 
 
 def _point(row) -> CutoverPoint:
