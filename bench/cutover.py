@@ -316,7 +316,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
-    parser.add_argument("--pg", help="PostgreSQL server URL (for --backend postgresql)")
+    parser.add_argument(
+        "--pg", help="PostgreSQL server URL for --backend postgresql (default: a throwaway cluster)"
+    )
     parser.add_argument("--repeat", type=int, default=1, help="run the cutover this many times")
     parser.add_argument("--no-baselines", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the estate, work store and target")
@@ -327,6 +329,24 @@ def main() -> int:
     if args.baseline:
         BASELINES[args.baseline](Path(args.dir), args.url)
         return 0
+    cluster = None
+    if args.backend == "postgresql" and args.pg is None:
+        from tests import pgserver
+
+        cluster = Path(tempfile.mkdtemp(prefix="bench-cutover-pg-"))
+        args.pg = pgserver.start(cluster)
+        pgserver.wait_ready(args.pg)
+    try:
+        runs(args)
+    finally:
+        if cluster is not None:
+            from tests import pgserver
+
+            pgserver.stop(cluster)
+    return 0
+
+
+def runs(args: argparse.Namespace) -> None:
     for run in range(args.repeat):
         directory = Path(tempfile.mkdtemp(prefix="bench-cutover-")) / "project"
         print(f"{args.backend}, --rows {args.rows:,}, run {run + 1} in {directory}", flush=True)
@@ -345,7 +365,6 @@ def main() -> int:
         failed = any(s["rc"] != 0 for s in [*steps, *raw])
         if not (args.keep or failed):  # a 10M estate, its work store and target are about 8 GB
             shutil.rmtree(directory.parent, ignore_errors=True)
-    return 0
 
 
 if __name__ == "__main__":

@@ -218,6 +218,7 @@ def run(
             store,
             phase.entities,
             chunk_size=project.spec.defaults.chunk_size,
+            jobs=project.spec.defaults.jobs_for(project.target_url),
             operator=operator,
             command=command or f"migrate phase run {name}",
             project_fingerprint=project_fingerprint(project.root),

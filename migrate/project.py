@@ -129,6 +129,7 @@ class SourceSpec(Spec):
 
 class Defaults(Spec):
     chunk_size: int = Field(default=10_000, gt=0)
+    load_jobs: int = Field(default=1, gt=0, le=64)  # PostgreSQL connections per entity's load
     timezone: str = "Asia/Shanghai"  # legacy timestamps without an offset are read in this zone
 
     @field_validator("timezone")
@@ -141,6 +142,10 @@ class Defaults(Spec):
                 f"{excerpt(name)!r} is not a time zone of the IANA database (e.g. Asia/Shanghai, Europe/Berlin, UTC)"
             ) from None
         return name
+
+    def jobs_for(self, target: URL) -> int:
+        """`load_jobs` on a PostgreSQL target; 1 on SQLite, which lets one connection write."""
+        return self.load_jobs if target.get_backend_name() == "postgresql" else 1
 
 
 class ProjectSpec(Spec):

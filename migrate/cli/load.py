@@ -51,12 +51,13 @@ def load(
         "--delete-missing",
         help="Delete rows this toolkit loaded that ENTITY's mapped rows no longer have.",
     ),
-    jobs: int = typer.Option(
-        1,
+    jobs: int | None = typer.Option(
+        None,
         "--jobs",
         help="Load each entity's chunks on N PostgreSQL connections at once (upsert mode), each chunk "
         "still one transaction with its own checkpoint; an interrupted load resumes as it began. "
-        "A SQLite target refuses N > 1 (one writer at a time).",
+        "A SQLite target refuses N > 1 (one writer at a time). Default: project.yaml's "
+        "defaults.load_jobs (1).",
     ),
 ) -> None:
     """Load mapped rows into the target in checkpointed chunks: exactly once, resumable, one writer at a time."""
@@ -83,7 +84,7 @@ def load(
                 command=redact(" ".join(["migrate", *sys.argv[1:]]))[:500],
                 project_fingerprint=loading.project_fingerprint(project.root),
                 progress=progress,
-                jobs=jobs,
+                jobs=jobs or project.spec.defaults.jobs_for(project.target_url),
             )
     if app.json:
         emit_json(app, result.to_dict())

@@ -47,7 +47,11 @@ NOTES = {
         "query": "sql: a SELECT to read instead of a table",
         "chunk_size": "sql: rows fetched per round trip",
     },
-    "Defaults": {"chunk_size": "rows per chunk for map and load"},
+    "Defaults": {
+        "chunk_size": "rows per chunk for map and load",
+        "load_jobs": "connections each entity's load uses at once on a PostgreSQL target "
+        "(`migrate load --jobs`); a SQLite target loads on one",
+    },
     "PlanSpec": {"phases": "in the order they are run and approved"},
     "PhaseSpec": {
         "name": "the phase, and the name of the cutover point its approval records",

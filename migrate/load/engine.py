@@ -56,6 +56,7 @@ class EntityResult:
     resumed_from: int | None
     seconds: float
     rejected_earlier: int | None = None
+    connections: int = 1  # the target connections its chunks were loaded on at once
 
     @property
     def changed(self) -> int:
@@ -237,6 +238,7 @@ class EntityLoader:
         self.initial: Checkpoint | None = None
         self.latest: Checkpoint | None = None  # the last state this process committed or read back
         self.chunks_done = 0
+        self.connections = 1
 
     @property
     def sql(self) -> EntitySql:
@@ -315,6 +317,7 @@ class EntityLoader:
             resumed_from=resumed_from,
             seconds=time.monotonic() - self.started,
             rejected_earlier=rejected_earlier(self.ctx.store, self.entity),
+            connections=self.connections,
         )
 
     def _refused(self, exc: Exception, chunk: tuple[int, int] | None = None) -> TargetError:

@@ -50,7 +50,7 @@ class ParallelLoader(EntityLoader):
 
     def __init__(self, ctx: LoadContext, entity: str, jobs: int, open_pass: Checkpoint | None = None) -> None:
         super().__init__(ctx, entity)
-        self.jobs = jobs
+        self.jobs = self.connections = jobs
         self.open_pass = open_pass  # an interrupted pass on several connections to resume
         self._sql = EntitySql(self.spec, "postgresql")
         self._local = threading.local()

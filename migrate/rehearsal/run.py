@@ -241,6 +241,7 @@ def _load(scratch, phase, tally: _Tally, operator: str, command: str, progress: 
                 store,
                 phase.entities,
                 chunk_size=scratch.spec.defaults.chunk_size,
+                jobs=scratch.spec.defaults.jobs_for(scratch.target_url),
                 operator=operator,
                 command=command,
                 project_fingerprint=project_fingerprint(scratch.root),

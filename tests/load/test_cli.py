@@ -62,6 +62,20 @@ def test_jobs_on_a_sqlite_target_exits_2(tmp_path, sqlite_url):
     assert result.exit_code == 2 and "needs a PostgreSQL target" in result.output
 
 
+def test_load_jobs_from_project_yaml(target_url, tmp_path):
+    """`defaults.load_jobs` is how many connections a load uses on PostgreSQL when --jobs is not
+    given; a SQLite target loads on one instead of refusing; --jobs still decides."""
+    root = project(tmp_path, target_url)
+    (root / "project.yaml").write_text((root / "project.yaml").read_text() + "defaults:\n  load_jobs: 2\n")
+    result = run(root, target_url, "--json", "load", "--chunk-size", "1000")
+    assert result.exit_code == 0, result.output
+    expected = 2 if target_url.startswith("postgresql") else 1
+    assert {e["connections"] for e in json.loads(result.stdout)["entities"]} == {expected}
+    again = run(root, target_url, "--json", "load", "--jobs", "1", "--restart")
+    assert again.exit_code == 0, again.output
+    assert {e["connections"] for e in json.loads(again.stdout)["entities"]} == {1}
+
+
 def test_persistent_failure_through_the_real_command(sqlite_url, tmp_path):
     """`python -m migrate load` with the fault switch: exit 1, masked URL, last chunk, how to resume.
     (Wiring only: test_failures proves the behaviour on both backends.)"""
