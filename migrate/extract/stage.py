@@ -200,8 +200,16 @@ class _RunState:
     skipped: Counter = field(default_factory=Counter)
     warnings: list[str] = field(default_factory=list)
     hidden_sheets: list[str] = field(default_factory=list)
-    reader: str = ""
+    readers: list[str] = field(default_factory=list)  # in the order first used (sheets may differ)
     claim: SourceClaim | None = None
+
+    def read_by(self, reader: str) -> None:
+        if reader not in self.readers:
+            self.readers.append(reader)
+
+    @property
+    def reader(self) -> str:
+        return ", ".join(self.readers)
 
     def staged(self, rows: int) -> None:
         """Count a written chunk and keep the source's claim alive."""
@@ -264,7 +272,7 @@ def _file(project: Project, name: str, spec: SourceSpec) -> tuple[Path, str]:
 
 def _stage_text(path, shown, spec, chunk, writer, state, progress, name) -> None:
     header, chunks, encoding, delimiter = text.read_text(path, shown, spec, chunk, state.skipped)
-    state.reader = f"csv ({encoding}, {delimiter!r})"
+    state.read_by(f"csv ({encoding}, {delimiter!r})")
     if not header:
         raise SourceError(f"{shown}: no header record.", hint="The file is empty or has only blank lines.")
     names = writer.staged_names(header)
@@ -299,7 +307,7 @@ def _stage_workbook(path, shown, spec, chunk, writer, state, progress, name) -> 
             if _stage_fast(book, sheet_name, shown, spec, chunk, writer, state, progress, name):
                 continue
             sheet = book.read(sheet_name)
-            state.reader = sheet.reader
+            state.read_by(sheet.reader)
             if sheet.extras.get("hidden_rows_unknown"):
                 state.warn(
                     f"{shown}, sheet {sheet_name}: its row formatting cannot be read, so hidden rows "
@@ -351,7 +359,7 @@ def _stage_segments(book, sheet_name, shown, spec, writer, state, progress, name
         state.rows -= staged
         return False
     task.update(total=staged)
-    state.reader = "fastexcel-segments"
+    state.read_by("fastexcel-segments")
     state.skipped.update(read.skipped)
     _warn_formulas(book.scans[sheet_name], shown, sheet_name, state)
     state.sheets[sheet_name] = staged
@@ -381,7 +389,7 @@ def _stage_fast(book, sheet_name, shown, spec, chunk, writer, state, progress, n
     rows = book.read_fast(sheet_name, spec, state.skipped)
     if rows is None:
         return False
-    state.reader = "fastexcel"
+    state.read_by("fastexcel")
     _warn_formulas(book.scans[sheet_name], shown, sheet_name, state)
     if not rows.header:
         state.warn(f"{shown}, sheet {sheet_name}: empty sheet, nothing staged.")
@@ -438,7 +446,7 @@ def _extract_sql(
 ) -> SourceResult:
     url = database.source_url(spec, name, project.root)
     writer = StagingWriter(store, name, "sql", None, "", declared)
-    state = _RunState(reader="sqlalchemy stream", claim=claim)
+    state = _RunState(readers=["sqlalchemy stream"], claim=claim)
     hasher = hashlib.sha256()
     # a table's rows are counted first (cheap), for the bar's total and ETA; a query's are not
     # (counting would run it twice)
