@@ -208,7 +208,7 @@ def share_plan(driver: sqlite3.Connection, table: Table) -> tuple[str, str] | No
     another followed by a comma), so every line of the lower share sorts before every line of
     the upper one and the digest reads the two one after the other. The split is taken from a
     sample of rows; a key whose sample cannot be cut near the share tries one more field."""
-    if driver.in_transaction or not _database_file(driver) or len(os.sched_getaffinity(0)) < 2:
+    if driver.in_transaction or not _database_file(driver) or _cores() < 2:
         return None
     name = _quote(table.name)
     lo, hi = driver.execute(
@@ -232,6 +232,11 @@ def share_plan(driver: sqlite3.Connection, table: Table) -> tuple[str, str] | No
 def share_key(values: list[str]) -> str:
     """SQL of the key that orders rows as their lines do, from their first values (share_plan)."""
     return f"json_array({', '.join(values)}, 0)"
+
+
+def _cores() -> int:
+    """The cores this process may run on (Linux: its affinity, which a container may narrow)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _split(keys: list[str]) -> str | None:
@@ -261,17 +266,17 @@ def _shared_hash(driver: sqlite3.Connection, table: Table, lines: str, plan: tup
         "parameters": [split],
     }
     with tempfile.TemporaryFile() as spool, _share_process(spool) as child:
-        with _writers_held(path):
-            _send(child, request)
-            _expect(child, "begun")
-            driver.execute("BEGIN")
-            driver.execute(snapshot).fetchall()
         try:
-            digest = _digest(
-                hashlib.sha256(), driver.execute(f"{lines} WHERE {key} < ? ORDER BY line", (split,))
-            )
+            with _writers_held(path):
+                _send(child, request)
+                _expect(child, "begun")
+                driver.execute("BEGIN")  # the caller's connection was in none (share_plan)
+                driver.execute(snapshot).fetchall()
+            lower = driver.execute(f"{lines} WHERE {key} < ? ORDER BY line", (split,))
+            digest = _digest(hashlib.sha256(), lower)
         finally:
-            driver.execute("COMMIT")  # ends the read transaction begun above (nothing was written)
+            if driver.in_transaction:
+                driver.execute("COMMIT")  # ends the read transaction begun above (nothing was written)
         _expect(child, "done")  # said once its share is written whole
         spool.seek(0)
         while block := spool.read(_SPOOL_READ):
