@@ -265,7 +265,7 @@ def _shared_hash(driver: sqlite3.Connection, table: Table, lines: str, plan: tup
         "lines": f"{lines} WHERE {key} >= ? ORDER BY line",
         "parameters": [split],
     }
-    with tempfile.TemporaryFile() as spool, _share_process(spool) as child:
+    with _share_process() as (child, spool):
         try:
             with _writers_held(path):
                 _send(child, request)
@@ -285,21 +285,28 @@ def _shared_hash(driver: sqlite3.Connection, table: Table, lines: str, plan: tup
 
 
 @contextlib.contextmanager
-def _share_process(spool: IO[bytes]) -> Iterator[subprocess.Popen]:
-    """The process that sorts the upper share (`sqlite_share`), writing it to `spool`; killed
-    if the caller stops early."""
+def _share_process() -> Iterator[tuple[subprocess.Popen, IO[bytes]]]:
+    """The process that sorts the upper share (`sqlite_share`) and the file it writes it to;
+    killed if the caller stops early."""
     script = Path(__file__).with_name("sqlite_share.py")
-    child = subprocess.Popen(
-        [sys.executable, "-I", "-S", str(script)], stdin=subprocess.PIPE, stdout=spool, stderr=subprocess.PIPE
-    )
-    try:
-        yield child
-    finally:
-        if child.poll() is None:
-            child.kill()
-        child.wait()
-        child.stdin.close()
-        child.stderr.close()
+    with tempfile.TemporaryFile() as spool:
+        try:
+            child = subprocess.Popen(
+                [sys.executable, "-I", "-S", str(script)],
+                stdin=subprocess.PIPE,
+                stdout=spool,
+                stderr=subprocess.PIPE,
+            )
+        except OSError as exc:  # no interpreter to start (an embedded Python)
+            raise ShareFailed(str(exc)) from exc
+        try:
+            yield child, spool
+        finally:
+            if child.poll() is None:
+                child.kill()
+            child.wait()
+            child.stdin.close()
+            child.stderr.close()
 
 
 def _send(child: subprocess.Popen, request: dict) -> None:
