@@ -8,7 +8,8 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import insert, select, update
+from sqlalchemy import create_engine, insert, select, update
+from sqlalchemy.pool import StaticPool
 
 from migrate import db
 from migrate.db import make_engine
@@ -19,6 +20,7 @@ from migrate.model import (
     equipment,
     material,
     material_lot,
+    metadata,
     process_parameter,
     supplier,
     work_order,
@@ -287,6 +289,21 @@ def test_a_killed_share_process_leaves_the_hash_to_one_connection(sqlite_url, mo
     expected = _hashes(sqlite_url, ONE_CONNECTION, monkeypatch)
     monkeypatch.setenv("MIGRATE_HASH_SHARE_FAULT", point)
     assert _hashes(sqlite_url, TWO_PROCESSES, monkeypatch) == expected
+
+
+def test_an_in_memory_database_is_hashed_by_one_connection(monkeypatch):
+    """No other process can open it: no share plan, and the hash is the one connection's."""
+    engine = create_engine("sqlite://", poolclass=StaticPool)
+    metadata.create_all(engine, tables=[supplier])
+    with engine.begin() as c:
+        c.execute(insert(supplier), _rows()["supplier"])
+    hashes = []
+    for shared_from in (TWO_PROCESSES, ONE_CONNECTION):
+        monkeypatch.setattr(hashing, "SHARED_FROM_ROWS", shared_from)
+        with engine.connect() as c:
+            assert hashing.share_plan(c.connection.driver_connection, supplier) is None
+            hashes.append(connection_hash(c, supplier))
+    assert hashes[0] == hashes[1]
 
 
 def test_a_writer_holding_the_database_leaves_the_hash_to_one_connection(sqlite_url, monkeypatch):
