@@ -242,6 +242,8 @@ def _cores() -> int:
 def _split(keys: list[str]) -> str | None:
     """The key value that cuts the sorted sample nearest to the caller's share (at the start or
     the end of the run of keys equal to the one at the share), if near enough."""
+    if not keys:  # the sample met no row: rowids with wide gaps
+        return None
     middle = keys[int(len(keys) * _CALLER_SHARE)]
     cuts = [(bisect_left(keys, middle), middle)]
     if (after := bisect_right(keys, middle)) < len(keys):

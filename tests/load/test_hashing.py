@@ -291,6 +291,20 @@ def test_a_killed_share_process_leaves_the_hash_to_one_connection(sqlite_url, mo
     assert _hashes(sqlite_url, TWO_PROCESSES, monkeypatch) == expected
 
 
+def test_a_table_with_wide_rowid_gaps_is_hashed(sqlite_url, monkeypatch):
+    """Rows deleted by the million leave a rowid span the sample mostly misses: the hash is
+    still the one connection's."""
+    _fill(sqlite_url)
+    engine = make_engine(sqlite_url)
+    with engine.begin() as c:
+        c.execute(
+            insert(supplier),
+            [{"id": 10**7, "supplier_code": "far", "name": "f", "qualification_status": "approved"}],
+        )
+    engine.dispose()
+    assert _hashes(sqlite_url, TWO_PROCESSES, monkeypatch) == _hashes(sqlite_url, ONE_CONNECTION, monkeypatch)
+
+
 def test_an_in_memory_database_is_hashed_by_one_connection(monkeypatch):
     """No other process can open it: no share plan, and the hash is the one connection's."""
     engine = create_engine("sqlite://", poolclass=StaticPool)
