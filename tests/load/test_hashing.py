@@ -125,7 +125,9 @@ ONE_CONNECTION, TWO_PROCESSES = 10**12, 2  # hashing.SHARED_FROM_ROWS for each S
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("shared_from", [ONE_CONNECTION, TWO_PROCESSES])
+@pytest.mark.parametrize(
+    "shared_from", [ONE_CONNECTION, TWO_PROCESSES], ids=["one_connection", "two_processes"]
+)
 def test_hashes_are_equal_across_backends_for_hostile_values(sqlite_url, pg_url, monkeypatch, shared_from):
     monkeypatch.setattr(hashing, "SHARED_FROM_ROWS", shared_from)
     on_sqlite, on_postgresql = _fill(sqlite_url), _fill(pg_url)
