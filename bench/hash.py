@@ -9,10 +9,12 @@ Beside it, in the same run and on the same table: the raw read of the table's ro
 `fetchall` of every column; PostgreSQL `COPY table TO STDOUT`), the floor any hash that reads
 the rows must pay, and the previous implementation (every row through SQLAlchemy's types,
 `to_canonical`, JSON and SHA-256 in Python), measured on the first 100,000 rows and scaled.
-Wall and CPU seconds are printed: this process's (SQLite works in it) and, on PostgreSQL, the
-server's (backend and parallel workers, read from /proc: the server must run on this machine;
-with --pg or --target on a shared server, other sessions' work is counted too).
-Under load, CPU seconds are what a quiet machine's wall time would be.
+On SQLite the hash of one connection alone is timed too (a large table is otherwise sorted as
+two shares, one in a process of its own). Wall and CPU seconds are printed: this process's and
+its children's (SQLite works in them) and, on PostgreSQL, the server's (backend and parallel
+workers, read from /proc: the server must run on this machine; with --pg or --target on a
+shared server, other sessions' work is counted too). Under load, CPU seconds are what a quiet
+machine's wall time would be on one core.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from sqlalchemy import select  # noqa: E402
 
 from bench.load import build_store, fresh_target  # noqa: E402
 from migrate.db import make_engine  # noqa: E402
-from migrate.load import load  # noqa: E402
+from migrate.load import hashing, load  # noqa: E402
 from migrate.load.hashing import connection_hash  # noqa: E402
 from migrate.model import process_parameter  # noqa: E402
 from migrate.store import to_canonical  # noqa: E402
@@ -42,10 +44,26 @@ TABLE = "process_parameter"
 LEGACY_ROWS = 100_000
 
 
+def _tree_cpu() -> float:
+    """CPU seconds of this process and of its children that have ended (the SQLite share process)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 def timed(fn, *args) -> tuple[float, float, object]:
-    wall, cpu = time.perf_counter(), time.process_time()
+    wall, cpu = time.perf_counter(), _tree_cpu()
     out = fn(*args)
-    return time.perf_counter() - wall, time.process_time() - cpu, out
+    return time.perf_counter() - wall, _tree_cpu() - cpu, out
+
+
+def one_connection(engine) -> tuple[str, float]:
+    """SQLite's hash on the caller's connection alone (what a small table, or a connection with
+    a transaction of its own, gets), for the same run's comparison."""
+    shared_from, hashing.SHARED_FROM_ROWS = hashing.SHARED_FROM_ROWS, 1 << 62
+    try:
+        return hashed(engine)
+    finally:
+        hashing.SHARED_FROM_ROWS = shared_from
 
 
 def raw_read(engine) -> float:
@@ -138,6 +156,14 @@ def measure(url: str, rows: int) -> None:
     kind = engine.dialect.name
     t_raw, c_raw, s_raw = timed(raw_read, engine)
     t_new, c_new, (digest, server) = timed(hashed, engine)
+    if kind == "sqlite":
+        t_one, c_one, (digest_one, _) = timed(one_connection, engine)
+        print(
+            f"{kind:10} {rows:>10,} rows | one connection {t_one:6.2f} s wall, CPU {c_one:5.2f} s"
+            f" = {rows / t_one:>9,.0f} rows/s wall | content_hash below: {t_new / t_one:.2f}x its wall"
+            f" | {digest_one[:12]} | load average {os.getloadavg()[0]:.1f}",
+            flush=True,
+        )
     sample = min(rows, LEGACY_ROWS)
     t_old, c_old, _ = timed(legacy_hash, engine, sample)
     t_old, c_old = t_old * rows / sample, c_old * rows / sample

@@ -3,20 +3,24 @@ content (hostile text included), blind to storage order and ids, sensitive to ev
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import insert, select, update
+from sqlalchemy import create_engine, insert, select, update
+from sqlalchemy.pool import StaticPool
 
 from migrate import db
 from migrate.db import make_engine
+from migrate.load import hashing
 from migrate.load.hashing import connection_hash, content_hash
 from migrate.model import (
     MODEL_TABLES,
     equipment,
     material,
     material_lot,
+    metadata,
     process_parameter,
     supplier,
     work_order,
@@ -117,8 +121,15 @@ def _fill(url: str, reverse: bool = False) -> dict[str, str]:
     return hashes
 
 
+ONE_CONNECTION, TWO_PROCESSES = 10**12, 2  # hashing.SHARED_FROM_ROWS for each SQLite path
+
+
 @pytest.mark.postgres
-def test_hashes_are_equal_across_backends_for_hostile_values(sqlite_url, pg_url):
+@pytest.mark.parametrize(
+    "shared_from", [ONE_CONNECTION, TWO_PROCESSES], ids=["one_connection", "two_processes"]
+)
+def test_hashes_are_equal_across_backends_for_hostile_values(sqlite_url, pg_url, monkeypatch, shared_from):
+    monkeypatch.setattr(hashing, "SHARED_FROM_ROWS", shared_from)
     on_sqlite, on_postgresql = _fill(sqlite_url), _fill(pg_url)
     assert on_sqlite == on_postgresql
     assert len(set(on_sqlite.values())) == 7  # six filled tables differ from each other and from empty ones
@@ -168,3 +179,165 @@ def test_hash_sees_every_change(target_url, table, key, values):
     after = content_hash(engine, table)
     engine.dispose()
     assert after != before[table.name]
+
+
+def _more_parameters(url: str, count: int = 3_000) -> None:
+    """`count` more process parameters of W1 on E1 (so the share key needs a third field):
+    hostile names, NULLs, decimals of every sign and scale, timestamps with microseconds."""
+    base = datetime(2024, 3, 1, tzinfo=UTC)
+    rows = [
+        {
+            "work_order_id": 1,
+            "equipment_id": 1,
+            "parameter": f"{HOSTILE[i % len(HOSTILE)]}{i % 97}",
+            "recorded_at": base + timedelta(seconds=i, microseconds=i),
+            "value": Decimal(i - count // 2).scaleb(-(i % 7)),
+            "uom": None if i % 3 else "°C",
+            "lower_limit": None if i % 5 else Decimal("-0.000001"),
+            "upper_limit": Decimal(i),
+            "in_spec": (True, False, None)[i % 3],
+        }
+        for i in range(count)
+    ]
+    engine = make_engine(url)
+    with engine.begin() as c:
+        c.execute(insert(process_parameter), rows)
+    engine.dispose()
+
+
+def _hashes(url: str, shared_from: int, monkeypatch) -> dict[str, str]:
+    monkeypatch.setattr(hashing, "SHARED_FROM_ROWS", shared_from)
+    engine = make_engine(url)
+    hashes = {t.name: content_hash(engine, t) for t in MODEL_TABLES}
+    engine.dispose()
+    return hashes
+
+
+def test_two_processes_hash_as_one_connection_does(sqlite_url, monkeypatch):
+    """The caller's share and the share process's, digested one after the other, hash what one
+    connection hashes: hostile text, NULLs, decimals, timestamps; both shares hold rows."""
+    _fill(sqlite_url)
+    _more_parameters(sqlite_url)
+    assert _hashes(sqlite_url, TWO_PROCESSES, monkeypatch) == _hashes(sqlite_url, ONE_CONNECTION, monkeypatch)
+    engine = make_engine(sqlite_url)
+    with engine.connect() as c:
+        driver = c.connection.driver_connection
+        monkeypatch.setattr(hashing, "SHARED_FROM_ROWS", TWO_PROCESSES)
+        for table in (supplier, material_lot, process_parameter):
+            key, split = hashing.share_plan(driver, table)
+            source = hashing._fields(table)[1]
+            below, total = driver.execute(
+                f"SELECT sum({key} < ?), count(*) FROM {source}", (split,)
+            ).fetchone()
+            assert 0 < below < total, table.name
+    engine.dispose()
+
+
+def test_uncommitted_rows_are_hashed_by_the_callers_connection(sqlite_url, monkeypatch):
+    """A rollback rehearsal hashes its replayed state before rolling it back: only its own
+    connection sees it, so a large table is not shared with a process that cannot."""
+    committed = _fill(sqlite_url)["supplier"]
+    monkeypatch.setattr(hashing, "SHARED_FROM_ROWS", TWO_PROCESSES)
+    engine = make_engine(sqlite_url)
+    replay = update(supplier).where(supplier.c.supplier_code == "S1").values(name="replayed")
+    with engine.connect() as c:
+        c.execute(replay)
+        rehearsed = connection_hash(c, supplier)
+        c.rollback()
+    with engine.begin() as c:
+        c.execute(replay)
+    engine.dispose()
+    assert rehearsed == _hashes(sqlite_url, ONE_CONNECTION, monkeypatch)["supplier"] != committed
+
+
+def test_a_callers_read_transaction_is_hashed_at_its_own_snapshot(sqlite_url, monkeypatch):
+    """A connection already reading in a transaction hashes what it sees, not what was
+    committed since (WAL: a writer commits beside a reader)."""
+    before = _fill(sqlite_url)["supplier"]
+    monkeypatch.setattr(hashing, "SHARED_FROM_ROWS", TWO_PROCESSES)
+    engine = make_engine(sqlite_url)
+    with engine.connect() as c:
+        driver = c.connection.driver_connection
+        driver.execute("BEGIN")
+        driver.execute("SELECT count(*) FROM supplier").fetchall()
+        with engine.begin() as writer:
+            writer.execute(update(supplier).where(supplier.c.supplier_code == "S1").values(name="later"))
+        assert connection_hash(c, supplier) == before
+        driver.execute("COMMIT")
+        assert connection_hash(c, supplier) != before
+    engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "values", [[1, 12, 1.5, -1, 10, 2, None], ["a", "a,", 'a"', "a\\", "ab", "1", None, 1]]
+)
+def test_the_share_key_orders_rows_as_their_lines_do(values):
+    """Whatever the first values (numbers that are prefixes of others, quotes, escapes), a row
+    whose key sorts lower has a lower line: the two shares never interleave."""
+    connection = sqlite3.connect(":memory:")
+    key, line = hashing.share_key(["?"]), "json_array(?, 'rest')"
+    rows = [connection.execute(f"SELECT {key}, {line}", (v, v)).fetchone() for v in values]
+    for key_a, line_a in rows:
+        for key_b, line_b in rows:
+            assert key_a >= key_b or line_a < line_b, (key_a, key_b)
+
+
+@pytest.mark.parametrize("point", ["start", "begun", "rows", "done"])
+def test_a_killed_share_process_leaves_the_hash_to_one_connection(sqlite_url, monkeypatch, point):
+    """SIGKILL of the share process at any point: the caller's connection hashes the table
+    alone, promptly and exactly; nothing waits on the dead process."""
+    _fill(sqlite_url)
+    _more_parameters(sqlite_url, 500)
+    expected = _hashes(sqlite_url, ONE_CONNECTION, monkeypatch)
+    monkeypatch.setenv("MIGRATE_HASH_SHARE_FAULT", point)
+    assert _hashes(sqlite_url, TWO_PROCESSES, monkeypatch) == expected
+
+
+def test_a_table_with_wide_rowid_gaps_is_hashed(sqlite_url, monkeypatch):
+    """Rows deleted by the million leave a rowid span the sample mostly misses: the hash is
+    still the one connection's."""
+    _fill(sqlite_url)
+    engine = make_engine(sqlite_url)
+    with engine.begin() as c:
+        c.execute(
+            insert(supplier),
+            [{"id": 10**7, "supplier_code": "far", "name": "f", "qualification_status": "approved"}],
+        )
+    engine.dispose()
+    assert _hashes(sqlite_url, TWO_PROCESSES, monkeypatch) == _hashes(sqlite_url, ONE_CONNECTION, monkeypatch)
+
+
+def test_an_in_memory_database_is_hashed_by_one_connection(monkeypatch):
+    """No other process can open it: no share plan, and the hash is the one connection's."""
+    engine = create_engine("sqlite://", poolclass=StaticPool)
+    metadata.create_all(engine, tables=[supplier])
+    with engine.begin() as c:
+        c.execute(insert(supplier), _rows()["supplier"])
+    hashes = []
+    for shared_from in (TWO_PROCESSES, ONE_CONNECTION):
+        monkeypatch.setattr(hashing, "SHARED_FROM_ROWS", shared_from)
+        with engine.connect() as c:
+            assert hashing.share_plan(c.connection.driver_connection, supplier) is None
+            hashes.append(connection_hash(c, supplier))
+    assert hashes[0] == hashes[1]
+
+
+def test_a_writer_holding_the_database_leaves_the_hash_to_one_connection(sqlite_url, monkeypatch):
+    """Both readers must start from one committed state, so writers wait while they begin; a
+    writer already holding the database past a short wait leaves the hash to one connection."""
+    expected = _fill(sqlite_url)["supplier"]
+    monkeypatch.setattr(hashing, "SHARED_FROM_ROWS", TWO_PROCESSES)
+    writer = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("UPDATE supplier SET name = 'uncommitted' WHERE supplier_code = 'S1'")
+    engine = make_engine(sqlite_url)
+    try:
+        assert content_hash(engine, supplier) == expected
+    finally:
+        writer.close()
+        engine.dispose()
+    with hashing._writers_held(sqlite_url.removeprefix("sqlite:///")):  # and they wait
+        writer = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), timeout=0)
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            writer.execute("BEGIN IMMEDIATE")
+        writer.close()
