@@ -55,6 +55,9 @@ def import_(
         emit_json(app_, {"ok": True, "path": str(result.path), "added": result.added})
         return
     total = sum(result.added.values())
+    if not total:
+        app_.result(f"nothing to add from {workbook}: every filled code is already in its value map.")
+        return
     app_.result(
         f"{number(total)} value-map entries added from {workbook}: "
         + ", ".join(f"{k} {number(v)}" for k, v in result.added.items())

@@ -1,0 +1,192 @@
+"""A newcomer's own plant, made with `migrate init`: an .xls master workbook of several sheets
+(written by xlwt), a UTF-16 customer CSV and a query over an MES SQLite database; two phases.
+What broke or confused on the way, each pinned here."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+import xlwt
+from openpyxl import load_workbook
+from typer.testing import CliRunner
+
+from migrate.cli.app import app
+from migrate.scaffold import scaffold
+
+SOURCES = """sources:
+  suppliers: {kind: xls, path: legacy/master.xls, sheet: 供应商}
+  materials: {kind: xls, path: legacy/master.xls, sheet: 物料}
+  customers: {kind: csv, path: legacy/customers.csv, encoding: utf-16}
+  mes_lots:
+    kind: sql
+    url: sqlite:///legacy/mes.db
+    query: SELECT lot_no, mat, sup, qty, st FROM lots WHERE deleted = 0
+"""
+
+MAPPINGS = {
+    "supplier": """entity: supplier
+sources: [suppliers]
+columns:
+  supplier_code: {from: 供应商编码, steps: [trim]}
+  name: {from: 供应商名称, steps: [trim]}
+  qualification_status: {from: 状态, steps: [trim, {value_map: supplier_status}]}
+""",
+    "material": """entity: material
+sources: [materials]
+columns:
+  material_code: {from: 物料编码, steps: [trim]}
+  name: {from: 物料名称, steps: [trim]}
+  material_type: {const: raw}
+  base_uom: {from: 单位, steps: [trim]}
+""",
+    "customer": """entity: customer
+sources: [customers]
+columns:
+  customer_code: {from: 客户编码, steps: [trim]}
+  name: {from: 客户名称, steps: [trim]}
+""",
+    "material_lot": """entity: material_lot
+sources: [mes_lots]
+columns:
+  lot_no: {from: lot_no, steps: [trim]}
+  material_code: {from: mat, steps: [trim]}
+  supplier_code: {from: sup, steps: [trim]}
+  quantity: {from: qty, steps: [decimal]}
+  uom: {const: kg}
+  status: {from: st, steps: [trim, {value_map: lot_status}]}
+""",
+}
+
+VALUE_MAPS = {
+    "supplier_status": "entries:\n  合格: approved\n  暂停: blocked\n",
+    "lot_status": "entries:\n  Q: quarantine\n  R: released\n",
+}
+
+PLAN = """phases:
+  - name: master-data
+    entities: [supplier, material, customer]
+  - name: inventory
+    depends_on: [master-data]
+    entities: [material_lot]
+"""
+
+
+def write_legacy(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    book = xlwt.Workbook(encoding="utf-8")
+    book.add_sheet("说明").write(0, 0, "主数据导出, 请勿修改")
+    sheets = {
+        "供应商": [("供应商编码", "供应商名称", "状态")]
+        + [(f"SUP{i:03d}", f"供应商{i}", ["合格", "暂停", "待审"][i % 3]) for i in range(1, 13)],
+        "物料": [("物料编码", "物料名称", "单位")] + [(f"M{i:03d}", f"物料{i}", "kg") for i in range(1, 9)],
+    }
+    for title, rows in sheets.items():
+        sheet = book.add_sheet(title)
+        for r, row in enumerate(rows):
+            for c, value in enumerate(row):
+                sheet.write(r, c, value)
+    book.save(str(folder / "master.xls"))
+    with (folder / "customers.csv").open("w", encoding="utf-16", newline="") as handle:
+        csv.writer(handle).writerows(
+            [("客户编码", "客户名称"), *((f"C{i:02d}", f"客户{i}") for i in range(1, 6))]
+        )
+    with sqlite3.connect(folder / "mes.db") as mes:
+        mes.execute("CREATE TABLE lots (lot_no TEXT, mat TEXT, sup TEXT, qty REAL, st TEXT, deleted INT)")
+        mes.executemany(
+            "INSERT INTO lots VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (f"L{i:04d}", f"M{i % 8 + 1:03d}", f"SUP{i % 12 + 1:03d}", i * 1.5, "QRH"[i % 3], 0)
+                for i in range(30)
+            ],
+        )
+
+
+def make_plant(root: Path) -> Path:
+    scaffold(root)
+    write_legacy(root / "legacy")
+    (root / "project.yaml").write_text(
+        (root / "project.yaml").read_text(encoding="utf-8").replace("sources: {}", SOURCES), encoding="utf-8"
+    )
+    for entity, text in MAPPINGS.items():
+        (root / "mappings" / f"{entity}.yaml").write_text(text, encoding="utf-8")
+    for name, text in VALUE_MAPS.items():
+        (root / "mappings" / "values" / f"{name}.yaml").write_text(text, encoding="utf-8")
+    (root / "phases" / "plan.yaml").write_text(PLAN, encoding="utf-8")
+    return root
+
+
+def run(root: Path, *args: str):
+    return CliRunner().invoke(
+        app, ["--project", str(root), "--operator", "li.na", *args], env={"COLUMNS": "80"}
+    )
+
+
+def one_line(result) -> str:
+    return " ".join(result.output.split())
+
+
+@pytest.fixture(scope="module")
+def plant(tmp_path_factory) -> Path:
+    """The plant with master data approved and the inventory phase run."""
+    root = make_plant(tmp_path_factory.mktemp("newcomer") / "plant")
+    for args in (("db", "upgrade"), ("phase", "run", "master-data"), ("phase", "approve", "master-data")):
+        result = run(root, *args)
+        assert result.exit_code == 0, result.output
+    result = run(root, "phase", "run", "inventory")
+    assert result.exit_code == 0, result.output
+    return root
+
+
+@pytest.fixture
+def own_copy(plant, tmp_path) -> Path:
+    """A copy of the plant a test may change."""
+    return Path(shutil.copytree(plant, tmp_path / "plant"))
+
+
+def test_a_rehearsal_of_a_query_source_leaves_status_and_board_working(own_copy):
+    """The ETA scales by a query source's row count; a text() query has no .subquery(), so once
+    a rehearsal existed `phase status`, `phase run` and `report` ended in an internal error."""
+    assert run(own_copy, "rehearsal", "run", "mock-1").exit_code in (0, 1)
+    status = run(own_copy, "--json", "phase", "status")
+    assert status.exit_code == 0, status.output
+    assert '"mes_lots"' in status.stdout  # the query source is scaled by its rows now
+    board = run(own_copy, "report", "--out", str(own_copy / "status.html"))
+    assert board.exit_code == 0, board.output
+
+
+def fill(workbook: Path, codes: dict[str, str]) -> None:
+    """Type unified values into an export workbook, as the consultant does in Excel."""
+    book = load_workbook(workbook)
+    sheet = book["unmapped"]
+    for row in sheet.iter_rows(min_row=2):
+        if row[1].value in codes:
+            row[2].value = codes[row[1].value]
+    book.save(workbook)
+
+
+def test_values_import_refuses_to_change_a_code_already_mapped(own_copy):
+    """Re-importing an older workbook filled differently used to overwrite the entry silently
+    and call it "1 value-map entries added"."""
+    exported = run(own_copy, "values", "export", "supplier", "--out", str(own_copy / "unmapped.xlsx"))
+    assert exported.exit_code == 0, exported.output
+    stale = own_copy / "stale.xlsx"
+    shutil.copy(own_copy / "unmapped.xlsx", stale)
+    fill(own_copy / "unmapped.xlsx", {"待审": "conditional"})
+    fill(stale, {"待审": "blocked"})
+    assert run(own_copy, "values", "import", str(own_copy / "unmapped.xlsx")).exit_code == 0
+    value_map = own_copy / "mappings" / "values" / "supplier_status.yaml"
+    before = value_map.read_bytes()
+
+    refused = run(own_copy, "values", "import", str(stale))
+    assert refused.exit_code == 2, refused.output
+    said = one_line(refused)
+    assert "row 2" in said and "already maps '待审' to 'conditional', not 'blocked'" in said
+    assert "supplier_status.yaml" in said and "Traceback" not in said
+    assert value_map.read_bytes() == before
+
+    again = run(own_copy, "values", "import", str(own_copy / "unmapped.xlsx"))
+    assert again.exit_code == 0 and "nothing to add" in one_line(again)
