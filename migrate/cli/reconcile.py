@@ -10,6 +10,7 @@ import typer
 
 from migrate import reconcile as engine
 from migrate.cli.context import (
+    NO_MAPPINGS,
     AppContext,
     app_context,
     audited,
@@ -40,9 +41,13 @@ class Format(StrEnum):
 
 def reconcile(
     ctx: typer.Context,
-    entities: list[str] = typer.Argument(None, help="Entities to reconcile (default: all)."),
+    entities: list[str] = typer.Argument(
+        None, help="Entities to reconcile (default: every entity with a mapping file or mapped rows)."
+    ),
     phase: str | None = typer.Option(None, "--phase", help="Reconcile the entities of this phase."),
-    all_: bool = typer.Option(False, "--all", help="Reconcile every entity (the default)."),
+    all_: bool = typer.Option(
+        False, "--all", help="Every entity with a mapping file or mapped rows (the default)."
+    ),
     format_: Format = typer.Option(
         Format.table, "--format", help="table (terminal), json, or xlsx (needs --out)."
     ),
@@ -116,6 +121,9 @@ def _audit_details(report: engine.ReconcileReport, phase: str | None) -> dict:
 
 def render(report: engine.ReconcileReport, app: AppContext) -> None:
     """The terminal summary: one line per entity, the first differences, the traceability checks."""
+    if not report.entities:
+        app.result(NO_MAPPINGS)
+        return
     counts = ("expected", "in target", "missing", "only in target", "dup keys", "unequal rows")
     grid = table(
         "entity",

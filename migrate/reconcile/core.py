@@ -214,14 +214,17 @@ def reconcile(
     progress: Progress = NO_PROGRESS,
     max_details: int | None = None,
 ) -> ReconcileReport:
-    """Reconcile the chosen entities (default: all) of a project after a load. `max_details`
-    overrides the rule files' cap on listed differences (a workbook lists them all)."""
-    chosen = project.entities(tuple(entities), phase)
-    specs = [load_spec(project, e) for e in chosen]  # every rule file validated before any work
-    if max_details is not None:
-        specs = [s.model_copy(update={"max_details": max_details}) for s in specs]
+    """Reconcile the chosen entities of a project after a load (default: every entity with a
+    mapping file or mapped rows). `max_details` overrides the rule files' cap on listed
+    differences (a workbook lists them all)."""
     store, target = WorkStore(project.staging_url), make_engine(project.target_url)
     try:
+        chosen = project.entities(tuple(entities), phase)
+        if not entities and phase is None:  # the entities this project maps, not the whole model
+            chosen = tuple(e for e in chosen if _mapped(project, store, e))
+        specs = [load_spec(project, e) for e in chosen]  # every rule file validated before any work
+        if max_details is not None:
+            specs = [s.model_copy(update={"max_details": max_details}) for s in specs]
         scope = trace_scope(project, phase, target)
         return reconcile_with(
             store, target, specs, chunk_size=chunk_size, method=method, progress=progress, scope=scope
@@ -229,6 +232,13 @@ def reconcile(
     finally:
         store.dispose()
         target.dispose()
+
+
+def _mapped(project: Project, store: WorkStore, entity: str) -> bool:
+    """A mapping file, or mapped rows in the work store (written by an earlier mapping)."""
+    from migrate.mapping.spec import mapping_path
+
+    return mapping_path(project.root, entity).exists() or store.has_table(mapped_table(entity))
 
 
 def reconcile_with(

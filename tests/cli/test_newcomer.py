@@ -5,6 +5,7 @@ What broke or confused on the way, each pinned here."""
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 import sqlite3
 from pathlib import Path
@@ -190,3 +191,21 @@ def test_values_import_refuses_to_change_a_code_already_mapped(own_copy):
 
     again = run(own_copy, "values", "import", str(own_copy / "unmapped.xlsx"))
     assert again.exit_code == 0 and "nothing to add" in one_line(again)
+
+
+def test_reconcile_without_a_selection_takes_the_mapped_entities(plant):
+    """It compared all twelve entities of the model, eight of them 'no map run ... OK'."""
+    result = run(plant, "--json", "reconcile")
+    assert result.exit_code == 0, result.output
+    entities = [e["entity"] for e in json.loads(result.stdout)["entities"]]
+    assert entities == ["supplier", "customer", "material", "material_lot"]
+    assert "no map run" not in run(plant, "reconcile").output
+
+
+def test_reconcile_with_no_mapping_says_what_to_write(tmp_path):
+    root = tmp_path / "fresh"
+    scaffold(root)
+    assert run(root, "db", "upgrade").exit_code == 0
+    result = run(root, "reconcile")
+    assert result.exit_code == 0, result.output
+    assert "No mapping files in mappings/" in one_line(result)
