@@ -102,7 +102,8 @@ def write_legacy(folder: Path) -> None:
             [
                 (f"L{i:04d}", f"M{i % 8 + 1:03d}", f"SUP{i % 12 + 1:03d}", i * 1.5, "QRH"[i % 3], 0)
                 for i in range(30)
-            ],
+            ]
+            + [("LOT[b]7", "M001", "SUP001", 7.0, "Q", 0)],  # legacy lot numbers hold brackets too
         )
 
 
@@ -209,3 +210,38 @@ def test_reconcile_with_no_mapping_says_what_to_write(tmp_path):
     result = run(root, "reconcile")
     assert result.exit_code == 0, result.output
     assert "No mapping files in mappings/" in one_line(result)
+
+
+def test_a_misspelt_key_is_named_before_the_field_it_leaves_missing(own_copy):
+    """`minuts:` said "key steps.0.minutes: Field required. (1 more problem in this file.)",
+    hiding the typo behind the problem it caused."""
+    (own_copy / "rollback" / "master-data.yaml").write_text(
+        "steps:\n  - {step: Freeze goods receipts, owner: 李娜, minuts: 15}\n", encoding="utf-8"
+    )
+    result = run(own_copy, "rollback", "plan", "--to", "master-data")
+    assert result.exit_code == 2, result.output
+    assert "key steps.0.minuts: unknown key 'minuts' (did you mean 'minutes'?)" in one_line(result)
+
+
+def test_a_mapping_with_every_column_commented_out_says_so(own_copy):
+    """`new mapping` matching no header leaves `columns:` with every entry commented out, which
+    said "key columns: Input should be a valid dictionary"."""
+    (own_copy / "mappings" / "supplier.yaml").write_text(
+        "entity: supplier\nsources: [suppliers]\ncolumns:\n  # supplier_code: {from: '?', steps: [trim]}\n",
+        encoding="utf-8",
+    )
+    result = run(own_copy, "map", "supplier", "--simulate")
+    assert result.exit_code == 2, result.output
+    said = one_line(result)
+    assert "key columns: nothing is given here (are all its entries commented out?)" in said
+    assert "valid dictionary" not in said
+
+
+def test_trace_prints_a_lot_number_with_brackets_and_says_when_nothing_is_linked(plant):
+    """A lot number was rich markup ('LOT[b]7' printed as 'LOT7'), a lot without a supplier
+    lot number ended in '(None)', and a lot with no links printed its line alone."""
+    result = run(plant, "trace", "LOT[b]7", "--forward")
+    assert result.exit_code == 0, result.output
+    assert "forward trace of LOT[b]7 M001 7.000000 kg from SUP001" in result.output
+    assert "(None)" not in result.output
+    assert "no child lots or shipments in the target" in result.output
