@@ -566,9 +566,12 @@ def _summarise_unmapped(frames: list[pd.DataFrame]) -> tuple[UnmappedValue, ...]
 
 
 def lineage_text(frame: pd.DataFrame) -> pd.Series:
-    """`file, sheet S, row N` per row (the sheet only when there is one)."""
-    sheet = frame["_sheet"].astype(object)
-    shown = frame["_file"].astype(object).fillna("").astype(str)
+    """`file, sheet S, row N` per row (the sheet only when there is one); a database source has
+    no file: `source NAME, row N` (the row's place in its table or query)."""
+    sheet, file = frame["_sheet"].astype(object), frame["_file"].astype(object)
+    shown = file.where(
+        file.notna(), "source " + frame["_source"].astype(object).fillna("").astype(str)
+    ).astype(str)
     shown = shown.where(sheet.isna(), shown + ", sheet " + sheet.fillna("").astype(str))
     return shown + ", row " + frame["_row"].astype(object).astype(str)
 

@@ -245,3 +245,13 @@ def test_trace_prints_a_lot_number_with_brackets_and_says_when_nothing_is_linked
     assert "forward trace of LOT[b]7 M001 7.000000 kg from SUP001" in result.output
     assert "(None)" not in result.output
     assert "no child lots or shipments in the target" in result.output
+
+
+def test_unmapped_codes_of_a_query_source_say_where_they_are(plant, tmp_path):
+    """A database source has no file: its samples read ', row 4 | , row 9'."""
+    out = tmp_path / "lots.xlsx"
+    result = run(plant, "values", "export", "material_lot", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    rows = list(load_workbook(out)["unmapped"].iter_rows(min_row=2, values_only=True))
+    assert [(r[0], r[1], r[3]) for r in rows] == [("lot_status", "H", 10)]
+    assert rows[0][4].startswith("source mes_lots, row 3 | source mes_lots, row 6")
