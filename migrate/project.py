@@ -229,8 +229,11 @@ class PlanSpec(Spec):
         for phase in self.phases:
             if phase.name == name:
                 return phase
+        names = [p.name for p in self.phases]
+        near = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+        guess = f" (did you mean {near[0]!r}?)" if near else ""
         raise ConfigError(
-            f"no phase {name!r}; the plan has: {', '.join(p.name for p in self.phases)}.", file=PLAN_FILE
+            f"no phase {excerpt(name)!r}{guess}; the plan has: {', '.join(names)}.", file=PLAN_FILE
         )
 
 

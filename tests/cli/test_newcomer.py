@@ -255,3 +255,23 @@ def test_unmapped_codes_of_a_query_source_say_where_they_are(plant, tmp_path):
     rows = list(load_workbook(out)["unmapped"].iter_rows(min_row=2, values_only=True))
     assert [(r[0], r[1], r[3]) for r in rows] == [("lot_status", "H", 10)]
     assert rows[0][4].startswith("source mes_lots, row 3 | source mes_lots, row 6")
+
+
+def test_a_misspelt_phase_name_gets_a_suggestion(plant):
+    result = run(plant, "phase", "run", "inventry")
+    assert result.exit_code == 2, result.output
+    assert (
+        "no phase 'inventry' (did you mean 'inventory'?); the plan has: master-data, inventory"
+        in one_line(result)
+    )
+
+
+def test_docs_finds_a_project_file_by_its_folder_name_once():
+    """`migrate docs project rollback` said there was no such section (its heading is
+    rollback/<point>.yaml); `reconcile` printed 'Keys of reconcile/<entity>.yaml' twice."""
+    rollback = CliRunner().invoke(app, ["docs", "project", "rollback"])
+    assert rollback.exit_code == 0, rollback.output
+    assert rollback.output.startswith("## `rollback/<point>.yaml`")
+    reconcile = CliRunner().invoke(app, ["docs", "project", "reconcile"])
+    assert reconcile.exit_code == 0, reconcile.output
+    assert reconcile.output.count("### Keys of reconcile/<entity>.yaml") == 1
