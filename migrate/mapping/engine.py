@@ -623,10 +623,15 @@ class ExportResult:
 
 
 def export_values(
-    project: Project, path: Path, entities: tuple[str, ...] = (), *, progress: Progress = NO_PROGRESS
+    project: Project,
+    path: Path,
+    entities: tuple[str, ...] = (),
+    *,
+    phase: str | None = None,
+    progress: Progress = NO_PROGRESS,
 ) -> ExportResult:
     """Simulate the mapping (nothing written) and list every unmapped value for the consultant."""
-    result = map_entities(project, entities, simulate=True, progress=progress)
+    result = map_entities(project, entities, phase=phase, simulate=True, progress=progress)
     merged: dict[tuple[str, str], UnmappedValue] = {}
     for item in (u for e in result.entities for u in e.unmapped):
         seen = merged.get((item.value_map, item.value))

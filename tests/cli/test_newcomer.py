@@ -275,3 +275,15 @@ def test_docs_finds_a_project_file_by_its_folder_name_once():
     reconcile = CliRunner().invoke(app, ["docs", "project", "reconcile"])
     assert reconcile.exit_code == 0, reconcile.output
     assert reconcile.output.count("### Keys of reconcile/<entity>.yaml") == 1
+
+
+def test_values_export_takes_a_phase_as_map_does(tmp_path):
+    """Working phase by phase, `values export` mapped every entity and stopped at the first
+    whose source was not extracted yet; it had no --phase, unlike map, load and reconcile."""
+    root = make_plant(tmp_path / "plant")
+    assert run(root, "extract", "--phase", "master-data").exit_code == 0
+    out = tmp_path / "master.xlsx"
+    result = run(root, "values", "export", "--phase", "master-data", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    rows = list(load_workbook(out)["unmapped"].iter_rows(min_row=2, values_only=True))
+    assert [(r[0], r[1], r[3]) for r in rows] == [("supplier_status", "待审", 4)]
