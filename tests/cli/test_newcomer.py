@@ -287,3 +287,12 @@ def test_values_export_takes_a_phase_as_map_does(tmp_path):
     assert result.exit_code == 0, result.output
     rows = list(load_workbook(out)["unmapped"].iter_rows(min_row=2, values_only=True))
     assert [(r[0], r[1], r[3]) for r in rows] == [("supplier_status", "待审", 4)]
+
+
+def test_an_unreachable_target_is_one_paragraph(plant):
+    """psycopg's 'Connection refused' came with a tab-indented second line."""
+    result = run(plant, "--target", "postgresql+psycopg://erp:pw@127.0.0.1:1/erp", "phase", "status")
+    assert result.exit_code == 2, result.output
+    assert "\t" not in result.output and "\n " not in result.output
+    assert "Connection refused Is the server running" in one_line(result)
+    assert ":pw@" not in result.output
