@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from migrate.cli.app import app
 from migrate.scaffold import scaffold
+from tests.cli.terminal import run_in_terminal, screen_lines
 
 SOURCES = """sources:
   suppliers: {kind: xls, path: legacy/master.xls, sheet: 供应商}
@@ -296,3 +297,16 @@ def test_an_unreachable_target_is_one_paragraph(plant):
     assert "\t" not in result.output and "\n " not in result.output
     assert "Connection refused Is the server running" in one_line(result)
     assert ":pw@" not in result.output
+
+
+def test_rehearsal_compare_of_two_like_runs_is_lines_not_squeezed_tables(own_copy):
+    """With nothing changed, each empty table wrapped its title and caption into an 18-column
+    box ('inputs changed (by' / 'fingerprint)' / 'sources, mappings ...')."""
+    for name in ("mock-1", "mock-2"):
+        assert run(own_copy, "rehearsal", "run", name).exit_code in (0, 1)
+    code, received = run_in_terminal(["rehearsal", "compare"], cwd=own_copy, columns=80)
+    shown = [line.rstrip() for line in screen_lines(received)]
+    assert code == 0, received
+    assert "rejects: mock-1 -> mock-2: 3 entity/reason pairs unchanged" in shown
+    assert "reconcile variances: none opened or closed" in shown
+    assert "inputs: sources, mappings and value maps all unchanged (by fingerprint)" in shown
