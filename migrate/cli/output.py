@@ -58,6 +58,15 @@ def when(moment: datetime | None, timezone: str | None = None) -> str:
     return local.strftime("%Y-%m-%d %H:%M:%S ") + f"{offset[:3]}:{offset[3:]}"
 
 
+SINGULAR = {"entities": "entity", "entries": "entry"}
+
+
+def counted(n: int, plural: str) -> str:
+    """'1 signature', '2 signatures', '1 entity': a count with its noun in the right number."""
+    word = plural if n != 1 else SINGULAR.get(plural, plural.removesuffix("s"))
+    return f"{number(n)} {word}"
+
+
 def more(shown: int, total: int) -> str:
     """The line that ends a cut list ('' when nothing was left out)."""
     return f"… and {number(total - shown)} more" if total > shown else ""

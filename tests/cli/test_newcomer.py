@@ -310,3 +310,16 @@ def test_rehearsal_compare_of_two_like_runs_is_lines_not_squeezed_tables(own_cop
     assert "rejects: mock-1 -> mock-2: 3 entity/reason pairs unchanged" in shown
     assert "reconcile variances: none opened or closed" in shown
     assert "inputs: sources, mappings and value maps all unchanged (by fingerprint)" in shown
+
+
+def test_counts_of_one_are_singular(plant, tmp_path):
+    """'1 problems', '1 entities', '0 signatures ... 1 signatures' read as slips."""
+    pack = tmp_path / "pack"
+    assert run(plant, "evidence", "master-data", "--out", str(pack)).exit_code == 0
+    (pack / "gates.json").write_text("{}", encoding="utf-8")
+    result = run(plant, "evidence", "verify", str(pack))
+    assert result.exit_code == 1
+    assert "evidence pack NOT intact (1 problem):" in result.output
+    code, received = run_in_terminal(["reconcile", "customer"], cwd=plant, columns=80)
+    assert code == 0, received
+    assert "✓ reconcile: 1 entity in" in received
