@@ -387,8 +387,10 @@ class Project:
             return self.spec.sources[name]
         except KeyError:
             known = ", ".join(self.spec.sources) or "none"
+            near = difflib.get_close_matches(name, list(self.spec.sources), n=1, cutoff=0.6)
+            guess = f" (did you mean {near[0]!r}?)" if near else ""
             raise ConfigError(
-                f"no source {name!r} is declared; declared: {known}.", file=PROJECT_FILE
+                f"no source {excerpt(name)!r} is declared{guess}; declared: {known}.", file=PROJECT_FILE
             ) from None
 
     def entities(self, names: tuple[str, ...] | list[str] = (), phase: str | None = None) -> tuple[str, ...]:

@@ -323,3 +323,12 @@ def test_counts_of_one_are_singular(plant, tmp_path):
     code, received = run_in_terminal(["reconcile", "customer"], cwd=plant, columns=80)
     assert code == 0, received
     assert "✓ reconcile: 1 entity in" in received
+
+
+def test_a_misspelt_source_gets_a_suggestion_and_an_existing_mapping_is_named_once(plant):
+    result = run(plant, "new", "mapping", "customer", "--source", "custmers")
+    assert result.exit_code == 2, result.output
+    assert "no source 'custmers' is declared (did you mean 'customers'?)" in one_line(result)
+    again = run(plant, "new", "mapping", "customer", "--source", "customers")
+    assert again.exit_code == 2, again.output
+    assert "mappings/customer.yaml: the file already exists. Edit it, or pass --force" in one_line(again)
