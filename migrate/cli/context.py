@@ -63,13 +63,13 @@ class AppContext:
 
     def say(self, text: str) -> None:
         """Chatter: a human line on stdout, unless --json or --quiet."""
-        if not (self.json or self.quiet):
-            self.console.print(redact(text))
+        if not (self.json or self.quiet):  # plain text: a legacy value '[/void]' is not markup
+            self.console.print(redact(text), markup=False)
 
     def result(self, text: str) -> None:
         """The command's answer as a line: shown under --quiet too (never under --json)."""
         if not self.json:
-            self.console.print(redact(text))
+            self.console.print(redact(text), markup=False)
 
     def show(self, grid: Table) -> None:
         """A result table, whole at any width (see output.print_table); shown under --quiet too."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from migrate.cli.context import app_context, emit_json, progress_for, reported_errors
@@ -130,7 +129,7 @@ def compare(
         return
     for part in _comparison(result):
         if isinstance(part, str):
-            app_ctx.result(escape(part))
+            app_ctx.result(part)
         else:
             app_ctx.show(part)
     if out is not None:

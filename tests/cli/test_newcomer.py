@@ -332,3 +332,16 @@ def test_a_misspelt_source_gets_a_suggestion_and_an_existing_mapping_is_named_on
     again = run(plant, "new", "mapping", "customer", "--source", "customers")
     assert again.exit_code == 2, again.output
     assert "mappings/customer.yaml: the file already exists. Edit it, or pass --force" in one_line(again)
+
+
+def test_a_legacy_code_that_looks_like_markup_is_printed_as_it_is(own_copy):
+    """A status '[/void]' in the MES ended `map --simulate` in a rich MarkupError traceback;
+    '[red]H' lost its brackets."""
+    with sqlite3.connect(own_copy / "legacy" / "mes.db") as mes:
+        mes.execute("UPDATE lots SET st = '[/void]' WHERE lot_no = 'L0001'")
+        mes.execute("UPDATE lots SET st = '[red]H' WHERE lot_no = 'L0002'")
+    assert run(own_copy, "extract", "mes_lots").exit_code == 0
+    result = run(own_copy, "map", "material_lot", "--simulate")
+    assert result.exit_code == 0, result.output
+    assert "material_lot unmapped lot_status: '[/void]' x1" in result.output
+    assert "material_lot unmapped lot_status: '[red]H' x1" in result.output
