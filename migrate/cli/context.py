@@ -141,14 +141,20 @@ def reported_errors(ctx: typer.Context) -> Iterator[None]:
     except Exception as exc:  # a bug: say so, without locals or secrets
         if app.debug:
             app.err_console.print(redact(traceback.format_exc()), markup=False)
-        message = redact(f"{type(exc).__name__}: {exc}")
-        if app.json:
-            print(json.dumps({"ok": False, "error": "InternalError", "message": message}, ensure_ascii=False))
-        app.err_console.print(
-            f"[bold red]internal error:[/] {_escape(message)}\nRe-run with --debug for the traceback, "
-            "and report it with the command that caused it."
-        )
+        internal_error(exc, json_out=app.json, console=app.err_console)
         raise typer.Exit(EXIT_FAILED) from None
+
+
+def internal_error(exc: Exception, *, json_out: bool, console: Console) -> None:
+    """A bug, said in one paragraph (and on stdout as JSON under --json): its type and message,
+    redacted, never a traceback (they hold locals' values and legacy data)."""
+    message = redact(f"{type(exc).__name__}: {exc}")
+    if json_out:
+        print(json.dumps({"ok": False, "error": "InternalError", "message": message}, ensure_ascii=False))
+    console.print(
+        f"[bold red]internal error:[/] {_escape(message)}\nRe-run with --debug for the traceback, "
+        "and report it with the command that caused it."
+    )
 
 
 def _escape(text: str) -> str:

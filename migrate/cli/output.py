@@ -77,6 +77,11 @@ class ResultTable(Table):
 
     secondary: tuple[str, ...] = ()
 
+    def add_row(self, *cells: Any, **options: Any) -> None:
+        """Text cells are plain: values from legacy data or project files ('[/QA] 李娜') are not
+        markup (rich raised MarkupError); a styled cell is given as a rich Text."""
+        super().add_row(*(Text(c) if isinstance(c, str) else c for c in cells), **options)
+
 
 def table(
     *headers: str, title: str | None = None, numeric: Sequence[str] = (), secondary: Sequence[str] = ()

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+from rich.text import Text
 
 from migrate import reconcile as engine
 from migrate.cli.context import (
@@ -151,9 +152,13 @@ def render(report: engine.ReconcileReport, app: AppContext) -> None:
                     r.unequal_rows,
                 )
             ),
-            ("adds up" if a.adds_up else "[red]does not add up[/]") if a.recorded else "no map run",
+            ("adds up" if a.adds_up else Text("does not add up", style="red"))
+            if a.recorded
+            else "no map run",
             f"{len(e.totals) - sum(not t.ok for t in e.totals)}/{len(e.totals)} ok" if e.totals else "-",
-            "[green]OK[/]" if e.ok else f"[red]{number(r.differences + bad_totals)} differences[/]",
+            Text("OK", style="green")
+            if e.ok
+            else Text(f"{number(r.differences + bad_totals)} differences", style="red"),
         )
     if not app.json:
         app.show(grid)

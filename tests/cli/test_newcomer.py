@@ -8,6 +8,8 @@ import csv
 import json
 import shutil
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -345,3 +347,46 @@ def test_a_legacy_code_that_looks_like_markup_is_printed_as_it_is(own_copy):
     assert result.exit_code == 0, result.output
     assert "material_lot unmapped lot_status: '[/void]' x1" in result.output
     assert "material_lot unmapped lot_status: '[red]H' x1" in result.output
+
+
+def test_project_file_text_that_looks_like_markup_is_printed_as_it_is(plant, tmp_path):
+    """An owner '[/QA] 李娜' in rollback/master-data.yaml ended `rollback plan` in a MarkupError
+    traceback: table cells went through rich markup."""
+    root = Path(shutil.copytree(plant, tmp_path / "plant"))
+    assert run(root, "phase", "run", "inventory").exit_code == 0
+    (root / "rollback" / "master-data.yaml").write_text(
+        'steps:\n  - {step: "Freeze [b]receipts[/b]", owner: "[/QA] 李娜", minutes: 15, when: before}\n',
+        encoding="utf-8",
+    )
+    result = run(root, "rollback", "plan", "--to", "master-data")
+    assert result.exit_code == 0, result.output
+    assert "Freeze [b]receipts[/b]" in result.output and "[/QA] 李娜" in result.output
+
+
+def test_a_bug_while_rendering_is_one_paragraph_without_a_traceback(plant):
+    """Rendering runs after the stage, outside reported_errors: a bug there printed typer's
+    whole traceback. Seeded here: the plan's renderers raising, in a real `migrate` process."""
+    seeded = (
+        "import sys; import migrate.cli.rollback as r\n"
+        "def broken(*_): raise RuntimeError('seeded render bug')\n"
+        "r.render_plan = r.emit_json = broken\n"
+        "from migrate.cli.app import main\n"
+        "sys.argv = ['migrate', *sys.argv[1:]]; main()\n"
+    )
+    for extra, stream in (([], "stderr"), (["--json"], "stdout")):
+        done = subprocess.run(
+            [sys.executable, "-c", seeded, *extra, "rollback", "plan", "--to", "start"],
+            cwd=plant,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 1, done.stderr
+        assert "Traceback" not in done.stderr
+        assert "internal error: RuntimeError: seeded render bug" in done.stderr
+        if stream == "stdout":
+            assert json.loads(done.stdout) == {
+                "ok": False,
+                "error": "InternalError",
+                "message": "RuntimeError: seeded render bug",
+            }
