@@ -390,3 +390,23 @@ def test_a_bug_while_rendering_is_one_paragraph_without_a_traceback(plant):
                 "error": "InternalError",
                 "message": "RuntimeError: seeded render bug",
             }
+
+
+def test_a_workbook_source_without_a_sheet_warns_that_every_sheet_is_stacked(own_copy):
+    """The docs said `sheet:` defaults to the first sheet; every visible sheet is read, so the
+    notes sheet and the materials came in as suppliers, rejected by the dozen, unexplained."""
+    project = own_copy / "project.yaml"
+    project.write_text(
+        project.read_text(encoding="utf-8").replace(
+            "{kind: xls, path: legacy/master.xls, sheet: 供应商}", "{kind: xls, path: legacy/master.xls}"
+        ),
+        encoding="utf-8",
+    )
+    result = run(own_copy, "extract", "suppliers")
+    assert result.exit_code == 0, result.output
+    assert (
+        "warning: legacy/master.xls: no sheet declared, so all 3 visible sheets are stacked (说明, 供应商, 物料)"
+        in one_line(result)
+    )
+    page = CliRunner().invoke(app, ["docs", "project", "sources"]).output
+    assert "one sheet by name (default: every visible sheet, stacked)" in page
