@@ -45,6 +45,9 @@ def list_command(ctx: typer.Context) -> None:
 @app.command("status")
 def status(
     ctx: typer.Context,
+    phase: str | None = typer.Argument(
+        None, help="Show the gates and signatures of this phase only (the overview lists every phase)."
+    ),
     no_reconcile: bool = typer.Option(
         False, "--no-reconcile", help="Skip reconciling (faster; the reconcile gate shows as not measured)."
     ),
@@ -56,6 +59,8 @@ def status(
 
     app_ctx = app_context(ctx)
     with reported_errors(ctx):
+        if phase is not None:
+            app_ctx.project.plan.phase(phase)  # a misspelt name is refused (with a suggestion) first
         require_target(app_ctx)
         board = collect(app_ctx.project, reconcile=not no_reconcile)
     if app_ctx.json:
@@ -69,7 +74,8 @@ def status(
         grid.add_row(s.name, b.state, entities, "; ".join(s.gates), point)
     app_ctx.show(grid)
     for b in board.phases:
-        render_live(app_ctx, b)
+        if phase is None or b.status.name == phase:
+            render_live(app_ctx, b)
 
 
 def render_live(app_ctx: AppContext, b) -> None:

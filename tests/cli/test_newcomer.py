@@ -410,3 +410,13 @@ def test_a_workbook_source_without_a_sheet_warns_that_every_sheet_is_stacked(own
     )
     page = CliRunner().invoke(app, ["docs", "project", "sources"]).output
     assert "one sheet by name (default: every visible sheet, stacked)" in page
+
+
+def test_phase_status_takes_a_phase_name(plant):
+    """`phase status inventory` said 'Got unexpected extra argument(s) (inventory)'."""
+    result = run(plant, "phase", "status", "inventory")
+    assert result.exit_code == 0, result.output
+    assert "phase inventory: gates now" in result.output
+    assert "phase master-data: gates now" not in result.output
+    wrong = run(plant, "phase", "status", "inventry")
+    assert wrong.exit_code == 2 and "(did you mean 'inventory'?)" in one_line(wrong)
