@@ -420,3 +420,12 @@ def test_phase_status_takes_a_phase_name(plant):
     assert "phase master-data: gates now" not in result.output
     wrong = run(plant, "phase", "status", "inventry")
     assert wrong.exit_code == 2 and "(did you mean 'inventory'?)" in one_line(wrong)
+
+
+def test_traceability_checks_the_plan_can_never_run_are_left_out(plant):
+    """Four lines 'traceability lot_origin: not yet loaded: inventory_movement, lot_genealogy'
+    on every reconcile of a plan that carries neither (and a ✓ for each on the board)."""
+    result = run(plant, "--json", "reconcile")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["traceability"] == []
+    assert "traceability" not in run(plant, "reconcile").output
