@@ -92,6 +92,8 @@ def render_live(app_ctx: AppContext, b) -> None:
         for state in s.signoff.present:
             sig = state.signature
             verdict = "valid" if state.problem is None else f"not valid: {state.problem}"
+            if s.signoff.superseded(state):
+                verdict = "superseded: signed again over the current evidence"
             app_ctx.result(
                 f"  signature {sig.id}: {sig.printed_name} ({sig.signer}), {sig.role} {sig.meaning}, "
                 f"{app_ctx.when(sig.signed_at)}: {verdict}"

@@ -14,12 +14,14 @@ from pathlib import Path
 
 import pytest
 import xlwt
+import yaml
 from openpyxl import load_workbook
 from typer.testing import CliRunner
 
 from migrate.cli.app import app
 from migrate.scaffold import scaffold
 from tests.cli.terminal import run_in_terminal, screen_lines
+from tests.signoff.helpers import keygen, require_signatures, write_people
 
 SOURCES = """sources:
   suppliers: {kind: xls, path: legacy/master.xls, sheet: 供应商}
@@ -429,3 +431,34 @@ def test_traceability_checks_the_plan_can_never_run_are_left_out(plant):
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["traceability"] == []
     assert "traceability" not in run(plant, "reconcile").output
+
+
+def test_a_signature_given_again_over_new_evidence_is_superseded_not_invalid(plant, tmp_path):
+    """QA signed, the plan changed, QA signed again: the board (in bold) and `phase status`
+    still called the first signature 'not valid', before and after the approval."""
+    root = Path(shutil.copytree(plant, tmp_path / "plant"))
+    keys = tmp_path / "keys"
+    write_people(
+        root, {"li.na": (["qa"], keygen(keys, "li.na")), "chen.min": (["lead"], keygen(keys, "chen.min"))}
+    )
+    require_signatures(root, "inventory", [{"role": "qa", "meaning": "reviewed"}])
+
+    def sign() -> None:
+        signed = run(
+            root, "sign", "inventory", "--as", "qa", "--meaning", "reviewed", "--key", str(keys / "li.na")
+        )
+        assert signed.exit_code == 0, signed.output
+
+    sign()
+    plan = root / "phases" / "plan.yaml"
+    data = yaml.safe_load(plan.read_text(encoding="utf-8"))
+    data["phases"][1]["runbook"] = ["Freeze goods receipts"]  # the evidence covers the plan
+    plan.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    sign()
+    status = run(root, "phase", "status", "inventory")
+    assert "superseded: signed again over the current evidence" in one_line(status)
+    assert "not valid" not in status.output
+    board = root / "status.html"
+    assert run(root, "report", "--out", str(board)).exit_code == 0
+    page = board.read_text(encoding="utf-8")
+    assert "superseded: signed again over the current evidence" in page and "not valid" not in page
