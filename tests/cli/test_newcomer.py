@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -462,3 +463,30 @@ def test_a_signature_given_again_over_new_evidence_is_superseded_not_invalid(pla
     assert run(root, "report", "--out", str(board)).exit_code == 0
     page = board.read_text(encoding="utf-8")
     assert "superseded: signed again over the current evidence" in page and "not valid" not in page
+
+
+def test_signing_with_a_passphrase_key_and_no_passphrase_says_which_variable(plant, tmp_path):
+    """The message began with ssh-keygen's prompt ('Enter passphrase: Load key ...') and did
+    not say the variable was unset. Run without a controlling terminal, as a script is (else
+    ssh-keygen would ask on /dev/tty)."""
+    keys = tmp_path / "keys"
+    root = Path(shutil.copytree(plant, tmp_path / "plant"))
+    write_people(
+        root, {"chen.min": (["lead"], keygen(keys, "chen.min", "s3cret"))}, passphrase_env="PLANT_PASS"
+    )
+    args = ["sign", "master-data", "--as", "lead", "--meaning", "approved", "--key", str(keys / "chen.min")]
+    env = {k: v for k, v in os.environ.items() if k != "PLANT_PASS"} | {"COLUMNS": "80"}
+    done = subprocess.run(
+        [sys.executable, "-m", "migrate", *args],
+        cwd=root,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        start_new_session=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    said = " ".join(done.stderr.split())
+    assert "Enter passphrase" not in said and "incorrect passphrase" in said
+    assert "export PLANT_PASS (people.yaml's passphrase_env; not set now)" in said
