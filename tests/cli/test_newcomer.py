@@ -490,3 +490,26 @@ def test_signing_with_a_passphrase_key_and_no_passphrase_says_which_variable(pla
     said = " ".join(done.stderr.split())
     assert "Enter passphrase" not in said and "incorrect passphrase" in said
     assert "export PLANT_PASS (people.yaml's passphrase_env; not set now)" in said
+
+
+def test_sources_list_tells_apart_two_sheets_of_one_workbook_and_names_the_database(own_copy):
+    """Both workbook sources read 'legacy/master.xls' and the MES query just 'query'."""
+    project = own_copy / "project.yaml"
+    project.write_text(
+        project.read_text(encoding="utf-8").replace(
+            "sources:\n",
+            "sources:\n  mes_history:\n    kind: sql\n"
+            "    url: postgresql+psycopg://reader:${MES_PW}@mes.example:5432/mes\n    table: history\n",
+        ),
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(
+        app, ["--project", str(own_copy), "--json", "sources", "list"], env={"MES_PW": "hunter2"}
+    )
+    assert result.exit_code == 0, result.output
+    where = {s["source"]: s["where"] for s in json.loads(result.stdout)["sources"]}
+    assert where["suppliers"] == "legacy/master.xls, sheet 供应商"
+    assert where["materials"] == "legacy/master.xls, sheet 物料"
+    assert where["mes_lots"] == "sqlite:///legacy/mes.db, query"
+    assert where["mes_history"] == "postgresql+psycopg://reader:***@mes.example:5432/mes, table history"
+    assert "hunter2" not in result.output
