@@ -18,6 +18,7 @@ from typing import Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from migrate.cli.live import LiveStages, live_progress
 from migrate.cli.output import print_table, when
@@ -70,6 +71,19 @@ class AppContext:
         """The command's answer as a line: shown under --quiet too (never under --json)."""
         if not self.json:
             self.console.print(redact(text), markup=False)
+
+    def detail(self, text: str) -> None:
+        """A result line under a table, indented two columns; on a terminal what wraps hangs
+        four columns in, so each detail's start stands out (wrapped by rich: CJK is two cells)."""
+        if self.json:
+            return
+        if not self.terminal:
+            self.console.print("  " + redact(text), markup=False)
+            return
+        lines = Text(redact(text)).wrap(self.console, max(20, self.console.width - 4))
+        for i, line in enumerate(lines):
+            line.rstrip()
+            self.console.print(Text("  " if i == 0 else "    ") + line, soft_wrap=True)
 
     def show(self, grid: Table) -> None:
         """A result table, whole at any width (see output.print_table); shown under --quiet too."""

@@ -513,3 +513,15 @@ def test_sources_list_tells_apart_two_sheets_of_one_workbook_and_names_the_datab
     assert where["mes_lots"] == "sqlite:///legacy/mes.db, query"
     assert where["mes_history"] == "postgresql+psycopg://reader:***@mes.example:5432/mes, table history"
     assert "hunter2" not in result.output
+
+
+def test_a_wrapped_reject_line_hangs_under_its_start_at_80_columns(plant):
+    """At 80 columns a reject's example wrapped to column 0, level with the table."""
+    code, received = run_in_terminal(["map", "material_lot", "--simulate"], cwd=plant, columns=80)
+    assert code == 0, received
+    lines = [line.rstrip() for line in screen_lines(received)]
+    start = next(
+        i for i, line in enumerate(lines) if line.startswith("  material_lot rejected unknown_value")
+    )
+    assert lines[start + 1].startswith("    ") and lines[start + 1].strip().endswith("(status.value_map))")
+    assert all(len(line) <= 80 for line in lines)
