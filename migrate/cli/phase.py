@@ -126,6 +126,15 @@ def run(ctx: typer.Context, phase: str = typer.Argument(..., help="The phase to 
         # approve adds the gates' share; run covers extract, map and load
         share = sum(v for k, v in expected.steps.items() if k in ("extract", "map", "load"))
         app_ctx.say(f"took {seconds:,.1f} s; the last rehearsal, scaled, expected ~{share:,.1f} s.")
+    if result.unapproved:
+        waiting = ", ".join(result.unapproved)
+        app_ctx.result(
+            f"phase {phase} ran before {waiting}, which it depends on, was approved: its rows that refer "
+            f"to rows of {waiting} not loaded yet were rejected. Run and approve {waiting} first, then run "
+            f"{phase} again (`migrate phase approve` refuses while a later phase's rows are in the target; "
+            "`migrate rollback run --to start` removes them)."
+        )
+        return
     app_ctx.result(f"phase {phase} loaded; check it with `migrate phase approve {phase}`.")
 
 

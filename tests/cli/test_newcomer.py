@@ -525,3 +525,18 @@ def test_a_wrapped_reject_line_hangs_under_its_start_at_80_columns(plant):
     )
     assert lines[start + 1].startswith("    ") and lines[start + 1].strip().endswith("(status.value_map))")
     assert all(len(line) <= 80 for line in lines)
+
+
+def test_running_a_phase_before_the_one_it_depends_on_says_so(tmp_path):
+    """`phase run inventory` first: every lot rejected (no supplier or material in the target),
+    and it said 'phase inventory loaded; check it with `migrate phase approve inventory`'."""
+    root = make_plant(tmp_path / "plant")
+    assert run(root, "db", "upgrade").exit_code == 0
+    result = run(root, "phase", "run", "inventory")
+    assert result.exit_code == 0, result.output
+    said = one_line(result)
+    assert "phase inventory ran before master-data, which it depends on, was approved" in said
+    assert "Run and approve master-data first, then run inventory again" in said
+    assert "check it with `migrate phase approve inventory`" not in said
+    as_json = run(root, "--json", "phase", "run", "inventory")
+    assert json.loads(as_json.stdout)["unapproved_dependencies"] == ["master-data"]
