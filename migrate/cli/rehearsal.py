@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import typer
@@ -34,10 +35,12 @@ def run(
     """Run the plan (or the named phases) against a scratch target: extract, map, load,
     reconcile and gates per phase, each step and entity timed; record it in
     .migrate/rehearsals/NAME.json. The project's own target is never written to."""
+    from migrate.rehearsal.record import list_rehearsals
     from migrate.rehearsal.run import run_rehearsal
 
     app_ctx = app_context(ctx)
     with reported_errors(ctx), progress_for(ctx) as progress:
+        earlier = next((r for r in list_rehearsals(app_ctx.project) if r.name == name), None)
         rehearsal, path = run_rehearsal(
             app_ctx.project,
             name,
@@ -59,6 +62,11 @@ def run(
         f"{rejected:,} rows rejected, {open_variances} entities with reconcile variances, "
         f"gates met for {len(rehearsal.approved)} of {len(rehearsal.phases)} phases; recorded in {path}."
     )
+    if earlier is not None:  # its record is gone: compare and the board's trend no longer see it
+        app_ctx.result(
+            f"it replaced the earlier rehearsal {name} of {app_ctx.when(datetime.fromisoformat(earlier.started_at))}; "
+            "give each rehearsal its own name (mock-2, mock-3) to keep them all."
+        )
 
 
 def _steps(rehearsal) -> Table:

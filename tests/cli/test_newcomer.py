@@ -540,3 +540,12 @@ def test_running_a_phase_before_the_one_it_depends_on_says_so(tmp_path):
     assert "check it with `migrate phase approve inventory`" not in said
     as_json = run(root, "--json", "phase", "run", "inventory")
     assert json.loads(as_json.stdout)["unapproved_dependencies"] == ["master-data"]
+
+
+def test_a_rehearsal_run_again_under_its_name_says_it_replaced_the_earlier_one(own_copy):
+    """`rehearsal run mock-1` twice silently dropped the first record (and the trend with it)."""
+    first = run(own_copy, "rehearsal", "run", "mock-1")
+    assert "replaced" not in first.output
+    again = run(own_copy, "rehearsal", "run", "mock-1")
+    assert again.exit_code in (0, 1), again.output
+    assert "it replaced the earlier rehearsal mock-1 of 20" in one_line(again)
