@@ -421,7 +421,8 @@ def _check_source(run: _Run, plan: Plan) -> None:
             raise SourceError(
                 f"source {source!r} has not been extracted (no table {name} in the work store).",
                 file=plan.file,
-                hint=f"Run `migrate extract {source}` first.",
+                hint=f"Run `migrate extract {source}` first, or choose the entities to map (by name, or "
+                "--phase P for one phase's).",
             )
         available = set(run.store.columns(name))
         for key, header in headers:

@@ -289,6 +289,8 @@ def test_values_export_takes_a_phase_as_map_does(tmp_path):
     root = make_plant(tmp_path / "plant")
     assert run(root, "extract", "--phase", "master-data").exit_code == 0
     out = tmp_path / "master.xlsx"
+    every = run(root, "values", "export", "--out", str(out))
+    assert every.exit_code == 2 and "or --phase P for one phase's" in one_line(every)
     result = run(root, "values", "export", "--phase", "master-data", "--out", str(out))
     assert result.exit_code == 0, result.output
     rows = list(load_workbook(out)["unmapped"].iter_rows(min_row=2, values_only=True))
