@@ -73,7 +73,8 @@ def _connected(engine: Engine, *, schema_change: bool = False):
                 yield connection
     except OperationalError as exc:
         raise TargetError(
-            f"cannot use the target {mask_url(engine.url)}: {redact(str(exc.orig)).strip()}",
+            # the driver's message spans indented lines; one paragraph, as every error is
+            f"cannot use the target {mask_url(engine.url)}: {' '.join(redact(str(exc.orig)).split())}",
             hint="Check that the database is running and the URL is right.",
         ) from None
 

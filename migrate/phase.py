@@ -182,6 +182,7 @@ class PhaseRunResult:
     extracted: Any
     mapped: Any
     loaded: Any
+    unapproved: tuple[str, ...] = ()  # phases it depends on that had no cutover point at the run
 
     def to_dict(self) -> dict:
         return {
@@ -190,6 +191,7 @@ class PhaseRunResult:
             "extract": self.extracted.to_dict(),
             "map": self.mapped.to_dict(),
             "load": self.loaded.to_dict(),
+            "unapproved_dependencies": list(self.unapproved),
         }
 
 
@@ -208,6 +210,7 @@ def run(
     from migrate.mapping import map_entities
 
     phase = project.plan.phase(name)
+    unapproved = _dependencies_unapproved(project, phase)
     extracted = extract(project, phase=name, progress=progress)
     mapped = map_entities(project, phase=name, progress=progress)
     audit.record_if_ready(project.target_url, operator, "phase run", {"phase": name, "rows": extracted.rows})
@@ -226,7 +229,20 @@ def run(
         )
     finally:
         store.dispose()
-    return PhaseRunResult(name, extracted, mapped, loaded)
+    return PhaseRunResult(name, extracted, mapped, loaded, unapproved)
+
+
+def _dependencies_unapproved(project: Project, phase: PhaseSpec) -> tuple[str, ...]:
+    """The phases `phase` depends on without a cutover point: running it now is allowed (approve
+    refuses later), but its references to their rows are rejected, and the user should know."""
+    if not phase.depends_on:
+        return ()
+    engine = make_engine(project.target_url)
+    try:
+        live = _live_points(engine)
+    finally:
+        engine.dispose()
+    return tuple(d for d in phase.depends_on if d not in live)
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,13 @@ DEFAULT_STAGING = f"sqlite:///{WORK_DIR}/staging.db"
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _QUOTED = re.compile(r"'([^']{41,})'")  # a long quoted input value in a validation message
+# what a key left empty (`columns:` with every entry commented out) should have held
+_EXPECTED = {
+    "dict_type": "a mapping of keys",
+    "list_type": "a list",
+    "tuple_type": "a list",
+    "string_type": "text",
+}
 NAME = r"^[a-z][a-z0-9_]{0,62}$"  # names that become table-name suffixes: checked, never free text
 
 
@@ -227,8 +234,11 @@ class PlanSpec(Spec):
         for phase in self.phases:
             if phase.name == name:
                 return phase
+        names = [p.name for p in self.phases]
+        near = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+        guess = f" (did you mean {near[0]!r}?)" if near else ""
         raise ConfigError(
-            f"no phase {name!r}; the plan has: {', '.join(p.name for p in self.phases)}.", file=PLAN_FILE
+            f"no phase {excerpt(name)!r}{guess}; the plan has: {', '.join(names)}.", file=PLAN_FILE
         )
 
 
@@ -242,12 +252,16 @@ def validated(model: type[Spec], data: Any, path: Path, root: Path | None = None
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
+        # a misspelt key first: it is the cause of the "Field required" its right name then reports
+        errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+        first = errors[0]
         key = ".".join(excerpt(str(p)) for p in first["loc"]) or "(top level)"
         message = _QUOTED.sub(lambda m: repr(excerpt(m.group(1))), first["msg"].removeprefix("Value error, "))
         if first["type"] == "extra_forbidden" and first["loc"]:
             message = _unknown_key(model, first["loc"])
-        more = len(exc.errors()) - 1
+        elif first["input"] is None and first["type"] in _EXPECTED:
+            message = f"nothing is given here (are all its entries commented out?); expected {_EXPECTED[first['type']]}"
+        more = len(errors) - 1
         hint = f"({more} more problem{'s' if more > 1 else ''} in this file.)" if more else None
         raise ConfigError(message + ".", file=_shown(path, root), key=key, hint=hint) from None
 
@@ -378,8 +392,10 @@ class Project:
             return self.spec.sources[name]
         except KeyError:
             known = ", ".join(self.spec.sources) or "none"
+            near = difflib.get_close_matches(name, list(self.spec.sources), n=1, cutoff=0.6)
+            guess = f" (did you mean {near[0]!r}?)" if near else ""
             raise ConfigError(
-                f"no source {name!r} is declared; declared: {known}.", file=PROJECT_FILE
+                f"no source {excerpt(name)!r} is declared{guess}; declared: {known}.", file=PROJECT_FILE
             ) from None
 
     def entities(self, names: tuple[str, ...] | list[str] = (), phase: str | None = None) -> tuple[str, ...]:

@@ -77,12 +77,26 @@ def sign_bytes(data: bytes, key: Path, passphrase_env: str | None = None) -> str
         )
         sig = message.with_name("statement.json.sig")
         if done.returncode != 0 or not sig.exists():
+            # ssh-keygen's prompt has no newline: it would open the message
+            said = _PROMPT.sub("", _last_line(done.stderr))
             raise ConfigError(
-                f"ssh-keygen could not sign with {key}: {_last_line(done.stderr)}.",
-                hint="Check the key path and its passphrase"
-                + (f" (environment variable {passphrase_env})." if passphrase_env else "."),
+                f"ssh-keygen could not sign with {key}: {said}.", hint=_sign_hint(passphrase_env)
             )
         return sig.read_text()
+
+
+_PROMPT = re.compile(r"^Enter passphrase[^:]*:\s*")
+
+
+def _sign_hint(passphrase_env: str | None) -> str:
+    if passphrase_env and passphrase_env not in os.environ:
+        return (
+            f"A key with a passphrase needs it: export {passphrase_env} (people.yaml's "
+            "passphrase_env; not set now), or run `migrate sign` at a terminal to type it."
+        )
+    return "Check the key path and its passphrase" + (
+        f" (environment variable {passphrase_env})." if passphrase_env else "."
+    )
 
 
 def verify_bytes(allowed_signers: str, principal: str, data: bytes, armored: str) -> str | None:

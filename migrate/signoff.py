@@ -65,6 +65,17 @@ class Signoff:
         valid = [s.signature for s in self.present if s.problem is None]
         return tuple(label(r) for r in self.required if not any(_fills(s, r) for s in valid))
 
+    def superseded(self, state: SignatureState) -> bool:
+        """An invalid signature the same person later gave again, valid, in the same role and
+        meaning (the evidence changed and they signed anew): history, not a problem."""
+        sig = state.signature
+        return state.problem is not None and any(
+            o.problem is None
+            and (o.signature.signer, o.signature.role, o.signature.meaning)
+            == (sig.signer, sig.role, sig.meaning)
+            for o in self.present
+        )
+
     def to_dict(self) -> dict:
         return {
             "met": self.met,
@@ -74,7 +85,7 @@ class Signoff:
             "missing": list(self.missing),
             "matched": [{"requirement": r, "signer": s} for r, s in self.matched],
             "loaders": list(self.loaders),
-            "present": [s.to_dict() for s in self.present],
+            "present": [s.to_dict() | {"superseded": self.superseded(s)} for s in self.present],
         }
 
 

@@ -169,7 +169,7 @@ def new_mapping(project: Project, entity: str, source: str, *, force: bool = Fal
     path = mapping_path(project.root, name)
     if path.exists() and not force:
         raise ConfigError(
-            f"mappings/{name}.yaml already exists.",
+            "the file already exists.",
             file=f"mappings/{name}.yaml",
             hint="Edit it, or pass --force to replace it with a new skeleton.",
         )

@@ -149,4 +149,15 @@ def _hoist_global_flags(argv: list[str]) -> list[str]:
 
 
 def main() -> None:
-    app(args=_hoist_global_flags(sys.argv[1:]), prog_name="migrate")
+    args = _hoist_global_flags(sys.argv[1:])
+    try:
+        app(args=args, prog_name="migrate")
+    except Exception as exc:  # a bug after a stage returned (rendering its result): no traceback either
+        if "--debug" in args:
+            raise
+        from rich.console import Console
+
+        from migrate.cli.context import internal_error
+
+        internal_error(exc, json_out="--json" in args, console=Console(stderr=True, highlight=False))
+        sys.exit(1)

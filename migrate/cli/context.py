@@ -18,6 +18,7 @@ from typing import Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from migrate.cli.live import LiveStages, live_progress
 from migrate.cli.output import print_table, when
@@ -63,13 +64,26 @@ class AppContext:
 
     def say(self, text: str) -> None:
         """Chatter: a human line on stdout, unless --json or --quiet."""
-        if not (self.json or self.quiet):
-            self.console.print(redact(text))
+        if not (self.json or self.quiet):  # plain text: a legacy value '[/void]' is not markup
+            self.console.print(redact(text), markup=False)
 
     def result(self, text: str) -> None:
         """The command's answer as a line: shown under --quiet too (never under --json)."""
         if not self.json:
-            self.console.print(redact(text))
+            self.console.print(redact(text), markup=False)
+
+    def detail(self, text: str) -> None:
+        """A result line under a table, indented two columns; on a terminal what wraps hangs
+        four columns in, so each detail's start stands out (wrapped by rich: CJK is two cells)."""
+        if self.json:
+            return
+        if not self.terminal:
+            self.console.print("  " + redact(text), markup=False)
+            return
+        lines = Text(redact(text)).wrap(self.console, max(20, self.console.width - 4))
+        for i, line in enumerate(lines):
+            line.rstrip()
+            self.console.print(Text("  " if i == 0 else "    ") + line, soft_wrap=True)
 
     def show(self, grid: Table) -> None:
         """A result table, whole at any width (see output.print_table); shown under --quiet too."""
@@ -141,14 +155,20 @@ def reported_errors(ctx: typer.Context) -> Iterator[None]:
     except Exception as exc:  # a bug: say so, without locals or secrets
         if app.debug:
             app.err_console.print(redact(traceback.format_exc()), markup=False)
-        message = redact(f"{type(exc).__name__}: {exc}")
-        if app.json:
-            print(json.dumps({"ok": False, "error": "InternalError", "message": message}, ensure_ascii=False))
-        app.err_console.print(
-            f"[bold red]internal error:[/] {_escape(message)}\nRe-run with --debug for the traceback, "
-            "and report it with the command that caused it."
-        )
+        internal_error(exc, json_out=app.json, console=app.err_console)
         raise typer.Exit(EXIT_FAILED) from None
+
+
+def internal_error(exc: Exception, *, json_out: bool, console: Console) -> None:
+    """A bug, said in one paragraph (and on stdout as JSON under --json): its type and message,
+    redacted, never a traceback (they hold locals' values and legacy data)."""
+    message = redact(f"{type(exc).__name__}: {exc}")
+    if json_out:
+        print(json.dumps({"ok": False, "error": "InternalError", "message": message}, ensure_ascii=False))
+    console.print(
+        f"[bold red]internal error:[/] {_escape(message)}\nRe-run with --debug for the traceback, "
+        "and report it with the command that caused it."
+    )
 
 
 def _escape(text: str) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from migrate.cli.context import app_context, emit_json, reported_errors, require_target
+from migrate.cli.output import counted
 from migrate.errors import EXIT_FAILED, ConfigError
 
 
@@ -37,8 +38,8 @@ def evidence(
         return
     point = f"cutover point {result.point}" if result.point else "no cutover point yet"
     app.say(
-        f"evidence pack of phase {result.phase} ({point}) written to {result.path}: {result.files} files, "
-        f"{result.signatures} signatures, audit log to entry {result.audit_seq}. "
+        f"evidence pack of phase {result.phase} ({point}) written to {result.path}: {counted(result.files, 'files')}, "
+        f"{counted(result.signatures, 'signatures')}, audit log to entry {result.audit_seq}. "
         f"Check it with `migrate evidence verify {result.path}`."
     )
 
@@ -55,11 +56,14 @@ def _verify(ctx: typer.Context, pack: Path | None) -> None:
         emit_json(app, result.to_dict())
     elif result.ok:
         app.say(
-            f"evidence pack intact: {result.files} files, {result.signatures} signatures verified, "
-            f"audit log of {result.entries} entries linked."
+            f"evidence pack intact: {counted(result.files, 'files')}, "
+            f"{counted(result.signatures, 'signatures')} verified, "
+            f"audit log of {counted(result.entries, 'entries')} linked."
         )
     else:
-        app.err_console.print(f"[bold red]evidence pack NOT intact[/] ({len(result.problems)} problems):")
+        app.err_console.print(
+            f"[bold red]evidence pack NOT intact[/] ({counted(len(result.problems), 'problems')}):"
+        )
         for problem in result.problems:
             app.err_console.print(f"  {problem}", markup=False)
     if not result.ok:

@@ -16,7 +16,7 @@ from rich.progress import Progress as RichProgress
 from rich.progress import Task as RichTask
 from rich.text import Text
 
-from migrate.cli.output import number
+from migrate.cli.output import counted, number
 
 
 class _Counts(ProgressColumn):
@@ -136,5 +136,5 @@ def summary_line(
         line.append(f"{description}: stopped at {number(done)}{of} {unit} after {seconds:.1f} s")
         return line
     line = Text("✓ ", style="green")
-    line.append(f"{description}: {number(done)} {unit} in {seconds:.1f} s{rate}")
+    line.append(f"{description}: {counted(done, unit)} in {seconds:.1f} s{rate}")
     return line

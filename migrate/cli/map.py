@@ -64,16 +64,16 @@ def render(app, result: MapResult, out: Path | None) -> None:
     for e in result.entities:
         for reason, n in sorted(e.rejected_by_reason.items()):
             example = e.examples.get(reason)
-            app.result(
-                f"  {e.entity} rejected {reason}: {number(n)}" + (f" (e.g. {example})" if example else "")
+            app.detail(
+                f"{e.entity} rejected {reason}: {number(n)}" + (f" (e.g. {example})" if example else "")
             )
         for name, n in sorted(e.filtered_by_filter.items()):
-            app.result(f"  {e.entity} filtered by {name}: {number(n)}")
+            app.detail(f"{e.entity} filtered by {name}: {number(n)}")
         for u in e.unmapped[:UNMAPPED_SHOWN]:
-            app.result(f"  {e.entity} unmapped {u.value_map}: {u.value!r} x{number(u.count)}")
+            app.detail(f"{e.entity} unmapped {u.value_map}: {u.value!r} x{number(u.count)}")
         if len(e.unmapped) > UNMAPPED_SHOWN:
-            app.result(
-                f"  {more(UNMAPPED_SHOWN, len(e.unmapped))} unmapped values (`migrate values export` lists them)"
+            app.detail(
+                f"{more(UNMAPPED_SHOWN, len(e.unmapped))} unmapped values (`migrate values export` lists them)"
             )
         _render_sources_and_defaults(app, e)
     if out:
@@ -85,9 +85,9 @@ def _render_sources_and_defaults(app, e) -> None:
     value map gave its declared default (decisions, not unknowns)."""
     if len(e.by_source) > 1 or any(s.read != s.rows for s in e.by_source):
         for s in e.by_source:
-            app.result(
-                f"  {e.entity} from {s.source}: read {number(s.read)} -> rows {number(s.rows)}:"
+            app.detail(
+                f"{e.entity} from {s.source}: read {number(s.read)} -> rows {number(s.rows)}:"
                 f" mapped {number(s.mapped)}, rejected {number(s.rejected)}, filtered {number(s.filtered)}"
             )
     for u in e.defaulted[:UNMAPPED_SHOWN]:
-        app.result(f"  {e.entity} defaulted {u.value_map}: {u.value!r} x{number(u.count)}")
+        app.detail(f"{e.entity} defaulted {u.value_map}: {u.value!r} x{number(u.count)}")

@@ -58,6 +58,15 @@ def when(moment: datetime | None, timezone: str | None = None) -> str:
     return local.strftime("%Y-%m-%d %H:%M:%S ") + f"{offset[:3]}:{offset[3:]}"
 
 
+SINGULAR = {"entities": "entity", "entries": "entry"}
+
+
+def counted(n: int, plural: str) -> str:
+    """'1 signature', '2 signatures', '1 entity': a count with its noun in the right number."""
+    word = plural if n != 1 else SINGULAR.get(plural, plural.removesuffix("s"))
+    return f"{number(n)} {word}"
+
+
 def more(shown: int, total: int) -> str:
     """The line that ends a cut list ('' when nothing was left out)."""
     return f"… and {number(total - shown)} more" if total > shown else ""
@@ -67,6 +76,11 @@ class ResultTable(Table):
     """A rich table that knows which of its columns may be left out on a narrow terminal."""
 
     secondary: tuple[str, ...] = ()
+
+    def add_row(self, *cells: Any, **options: Any) -> None:
+        """Text cells are plain: values from legacy data or project files ('[/QA] 李娜') are not
+        markup (rich raised MarkupError); a styled cell is given as a rich Text."""
+        super().add_row(*(Text(c) if isinstance(c, str) else c for c in cells), **options)
 
 
 def table(

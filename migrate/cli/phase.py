@@ -45,6 +45,9 @@ def list_command(ctx: typer.Context) -> None:
 @app.command("status")
 def status(
     ctx: typer.Context,
+    phase: str | None = typer.Argument(
+        None, help="Show the gates and signatures of this phase only (the overview lists every phase)."
+    ),
     no_reconcile: bool = typer.Option(
         False, "--no-reconcile", help="Skip reconciling (faster; the reconcile gate shows as not measured)."
     ),
@@ -56,6 +59,8 @@ def status(
 
     app_ctx = app_context(ctx)
     with reported_errors(ctx):
+        if phase is not None:
+            app_ctx.project.plan.phase(phase)  # a misspelt name is refused (with a suggestion) first
         require_target(app_ctx)
         board = collect(app_ctx.project, reconcile=not no_reconcile)
     if app_ctx.json:
@@ -69,7 +74,8 @@ def status(
         grid.add_row(s.name, b.state, entities, "; ".join(s.gates), point)
     app_ctx.show(grid)
     for b in board.phases:
-        render_live(app_ctx, b)
+        if phase is None or b.status.name == phase:
+            render_live(app_ctx, b)
 
 
 def render_live(app_ctx: AppContext, b) -> None:
@@ -86,6 +92,8 @@ def render_live(app_ctx: AppContext, b) -> None:
         for state in s.signoff.present:
             sig = state.signature
             verdict = "valid" if state.problem is None else f"not valid: {state.problem}"
+            if s.signoff.superseded(state):
+                verdict = "superseded: signed again over the current evidence"
             app_ctx.result(
                 f"  signature {sig.id}: {sig.printed_name} ({sig.signer}), {sig.role} {sig.meaning}, "
                 f"{app_ctx.when(sig.signed_at)}: {verdict}"
@@ -118,6 +126,15 @@ def run(ctx: typer.Context, phase: str = typer.Argument(..., help="The phase to 
         # approve adds the gates' share; run covers extract, map and load
         share = sum(v for k, v in expected.steps.items() if k in ("extract", "map", "load"))
         app_ctx.say(f"took {seconds:,.1f} s; the last rehearsal, scaled, expected ~{share:,.1f} s.")
+    if result.unapproved:
+        waiting = ", ".join(result.unapproved)
+        app_ctx.result(
+            f"phase {phase} ran before {waiting}, which it depends on, was approved: its rows that refer "
+            f"to rows of {waiting} not loaded yet were rejected. Run and approve {waiting} first, then run "
+            f"{phase} again (`migrate phase approve` refuses while a later phase's rows are in the target; "
+            "`migrate rollback run --to start` removes them)."
+        )
+        return
     app_ctx.result(f"phase {phase} loaded; check it with `migrate phase approve {phase}`.")
 
 

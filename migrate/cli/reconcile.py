@@ -7,9 +7,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+from rich.text import Text
 
 from migrate import reconcile as engine
 from migrate.cli.context import (
+    NO_MAPPINGS,
     AppContext,
     app_context,
     audited,
@@ -40,9 +42,13 @@ class Format(StrEnum):
 
 def reconcile(
     ctx: typer.Context,
-    entities: list[str] = typer.Argument(None, help="Entities to reconcile (default: all)."),
+    entities: list[str] = typer.Argument(
+        None, help="Entities to reconcile (default: every entity with a mapping file or mapped rows)."
+    ),
     phase: str | None = typer.Option(None, "--phase", help="Reconcile the entities of this phase."),
-    all_: bool = typer.Option(False, "--all", help="Reconcile every entity (the default)."),
+    all_: bool = typer.Option(
+        False, "--all", help="Every entity with a mapping file or mapped rows (the default)."
+    ),
     format_: Format = typer.Option(
         Format.table, "--format", help="table (terminal), json, or xlsx (needs --out)."
     ),
@@ -116,6 +122,9 @@ def _audit_details(report: engine.ReconcileReport, phase: str | None) -> dict:
 
 def render(report: engine.ReconcileReport, app: AppContext) -> None:
     """The terminal summary: one line per entity, the first differences, the traceability checks."""
+    if not report.entities:
+        app.result(NO_MAPPINGS)
+        return
     counts = ("expected", "in target", "missing", "only in target", "dup keys", "unequal rows")
     grid = table(
         "entity",
@@ -143,9 +152,13 @@ def render(report: engine.ReconcileReport, app: AppContext) -> None:
                     r.unequal_rows,
                 )
             ),
-            ("adds up" if a.adds_up else "[red]does not add up[/]") if a.recorded else "no map run",
+            ("adds up" if a.adds_up else Text("does not add up", style="red"))
+            if a.recorded
+            else "no map run",
             f"{len(e.totals) - sum(not t.ok for t in e.totals)}/{len(e.totals)} ok" if e.totals else "-",
-            "[green]OK[/]" if e.ok else f"[red]{number(r.differences + bad_totals)} differences[/]",
+            Text("OK", style="green")
+            if e.ok
+            else Text(f"{number(r.differences + bad_totals)} differences", style="red"),
         )
     if not app.json:
         app.show(grid)

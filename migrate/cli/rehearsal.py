@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import typer
@@ -34,10 +35,12 @@ def run(
     """Run the plan (or the named phases) against a scratch target: extract, map, load,
     reconcile and gates per phase, each step and entity timed; record it in
     .migrate/rehearsals/NAME.json. The project's own target is never written to."""
+    from migrate.rehearsal.record import list_rehearsals
     from migrate.rehearsal.run import run_rehearsal
 
     app_ctx = app_context(ctx)
     with reported_errors(ctx), progress_for(ctx) as progress:
+        earlier = next((r for r in list_rehearsals(app_ctx.project) if r.name == name), None)
         rehearsal, path = run_rehearsal(
             app_ctx.project,
             name,
@@ -59,6 +62,11 @@ def run(
         f"{rejected:,} rows rejected, {open_variances} entities with reconcile variances, "
         f"gates met for {len(rehearsal.approved)} of {len(rehearsal.phases)} phases; recorded in {path}."
     )
+    if earlier is not None:  # its record is gone: compare and the board's trend no longer see it
+        app_ctx.result(
+            f"it replaced the earlier rehearsal {name} of {app_ctx.when(datetime.fromisoformat(earlier.started_at))}; "
+            "give each rehearsal its own name (mock-2, mock-3) to keep them all."
+        )
 
 
 def _steps(rehearsal) -> Table:
@@ -127,14 +135,18 @@ def compare(
     if app_ctx.json:
         emit_json(app_ctx, {"ok": True, **result.to_dict()} | ({"path": str(out)} if out else {}))
         return
-    for table in _comparison(result):
-        app_ctx.show(table)
+    for part in _comparison(result):
+        if isinstance(part, str):
+            app_ctx.result(part)
+        else:
+            app_ctx.show(part)
     if out is not None:
         app_ctx.say(f"comparison written to {out}.")
 
 
 def _comparison(result) -> list:
-    """Tables of what changed; unchanged rows are counted, not listed."""
+    """Tables of what changed; unchanged rows are counted, not listed, and a table with nothing
+    to list is one line (an empty table squeezed its title and caption into a narrow column)."""
     same = len(result.rejects) - len(result.rejects_changed)
     rejects = result_table(
         "entity",
@@ -148,17 +160,21 @@ def _comparison(result) -> list:
     for r in result.rejects_changed:
         rejects.add_row(r.entity, r.reason, f"{r.before:,}", f"{r.after:,}", r.change)
     rejects.caption = f"{same} entity/reason pairs unchanged"
+    if not result.rejects_changed:
+        rejects = f"rejects: {result.a} -> {result.b}: {rejects.caption}"
     variances = result_table("entity", result.a, result.b, "change", title="reconcile variances")
     for v in result.variances_changed:
         variances.add_row(v.entity, _count(v.before), _count(v.after), v.change)
-    variances.caption = "none opened or closed" if not result.variances_changed else None
+    if not result.variances_changed:
+        variances = "reconcile variances: none opened or closed"
     durations = result_table("phase", "step", result.a, result.b, "change", title="durations (seconds)")
     for d in result.durations:
         durations.add_row(d.phase, d.step, _secs(d.before), _secs(d.after), _delta(d.before, d.after))
     inputs = result_table("kind", "name", "change", title="inputs changed (by fingerprint)")
     for i in result.inputs:
         inputs.add_row(i.kind, i.name, i.change)
-    inputs.caption = "sources, mappings and value maps all unchanged" if not result.inputs else None
+    if not result.inputs:
+        inputs = "inputs: sources, mappings and value maps all unchanged (by fingerprint)"
     return [rejects, variances, durations, inputs]
 
 

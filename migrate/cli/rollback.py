@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from migrate import rollback as engine
@@ -185,10 +186,9 @@ def readiness(
             f"ready: a rollback to {report.point} would return every table to its recorded content."
         )
     else:
-        lines = "\n".join(f"  - {redact(p)}" for p in report.problems)
-        app_ctx.err_console.print(
-            f"[bold red]not ready[/] for a rollback to {report.point}:\n{lines}", markup=True
-        )
+        lines = "\n".join(f"  - {redact(p)}" for p in report.problems)  # natural keys: legacy text
+        app_ctx.err_console.print(f"[bold red]not ready[/] for a rollback to {escape(report.point)}:")
+        app_ctx.err_console.print(lines, markup=False)
     if not report.ready:
         raise typer.Exit(1)
 

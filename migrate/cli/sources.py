@@ -8,6 +8,7 @@ from migrate.cli.context import NO_SOURCES, app_context, emit_json, reported_err
 from migrate.cli.output import number, table
 from migrate.errors import EXIT_FAILED
 from migrate.extract import check_sources, used_columns_from_mappings
+from migrate.urls import mask_url
 
 app = typer.Typer(help="List the declared legacy sources and check them before extracting.")
 
@@ -18,7 +19,7 @@ def list_(ctx: typer.Context) -> None:
     app_ = app_context(ctx)
     with reported_errors(ctx):
         sources = app_.project.spec.sources
-    rows = [{"source": n, "kind": s.kind, "where": s.path or s.table or "query"} for n, s in sources.items()]
+    rows = [{"source": n, "kind": s.kind, "where": _where(s)} for n, s in sources.items()]
     if app_.json:
         emit_json(app_, {"ok": True, "sources": rows})
         return
@@ -29,6 +30,20 @@ def list_(ctx: typer.Context) -> None:
     for row in rows:
         grid.add_row(row["source"], row["kind"], row["where"])
     app_.show(grid)
+
+
+def _where(spec) -> str:
+    """A file's path and its sheets; a database source's URL (password masked) and its table,
+    or 'query' (two sources of one workbook, or one database, are told apart)."""
+    if not spec.path:
+        return f"{mask_url(spec.url)}, {f'table {spec.table}' if spec.table else 'query'}"
+    if spec.sheet is not None:
+        return f"{spec.path}, sheet {spec.sheet}"
+    if spec.sheets is not None:
+        return f"{spec.path}, sheets {', '.join(spec.sheets)}"
+    if spec.sheet_pattern is not None:
+        return f"{spec.path}, sheets matching {spec.sheet_pattern}"
+    return spec.path
 
 
 @app.command()

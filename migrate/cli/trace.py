@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typer
+from rich.markup import escape
 from rich.tree import Tree
 
 from migrate import trace as tracing
@@ -35,9 +36,14 @@ def trace(
 
 
 def _label(lot_no: str, result: tracing.TraceResult) -> str:
+    """Lot, material, quantity and supplier; legacy values escaped (a lot 'L[b]2' is not markup)."""
     lot = result.lots.get(lot_no, {})
-    supplier = f" from {lot['supplier_code']} ({lot['supplier_lot_no']})" if lot.get("supplier_code") else ""
-    return f"[bold]{lot_no}[/] {lot.get('material_code', '')} {lot.get('quantity', '')} {lot.get('uom', '')}{supplier}"
+    supplier = ""
+    if lot.get("supplier_code"):
+        their_lot = f" ({lot['supplier_lot_no']})" if lot.get("supplier_lot_no") else ""
+        supplier = f" from {lot['supplier_code']}{their_lot}"
+    rest = f" {lot.get('material_code', '')} {lot.get('quantity', '')} {lot.get('uom', '')}{supplier}"
+    return f"[bold]{escape(lot_no)}[/]{escape(rest)}"
 
 
 def _tree(result: tracing.TraceResult) -> Tree:
@@ -45,9 +51,15 @@ def _tree(result: tracing.TraceResult) -> Tree:
     nodes = {result.lot_no: root}
     for link in result.links:
         parent = nodes.get(link.from_lot, root)
-        nodes.setdefault(link.to_lot, parent.add(f"{_label(link.to_lot, result)}  via {link.work_order_no}"))
+        via = escape(f"  via {link.work_order_no}")
+        nodes.setdefault(link.to_lot, parent.add(f"{_label(link.to_lot, result)}{via}"))
     for s in result.shipments:
         nodes.get(s["lot_no"], root).add(
-            f"shipped {s['quantity']} {s['uom']} to {s['customer_code']} ({s['shipment_no']}/{s['line_no']})"
+            escape(
+                f"shipped {s['quantity']} {s['uom']} to {s['customer_code']} ({s['shipment_no']}/{s['line_no']})"
+            )
         )
+    if not result.links and not result.shipments:
+        went = "no child lots or shipments" if result.direction == "forward" else "no parent lots"
+        root.add(f"[dim]{went} in the target[/]")
     return root

@@ -17,12 +17,17 @@ app = typer.Typer(help="Export unmapped legacy codes to an xlsx for the consulta
 def export(
     ctx: typer.Context,
     entities: list[str] = typer.Argument(None, help="Entities to look at (default: every mapped entity)."),
+    phase: str | None = typer.Option(
+        None,
+        "--phase",
+        help="Look at the entities of this phase (its sources extracted, not yet the later ones).",
+    ),
     out: Path = typer.Option(Path("unmapped-values.xlsx"), "--out", help="The workbook to write."),
 ) -> None:
     """List every value no value map knows, with its count and sample rows, in a workbook to fill."""
     app_ = app_context(ctx)
     with reported_errors(ctx), progress_for(ctx) as progress:
-        result = export_values(app_.project, out, tuple(entities or ()), progress=progress)
+        result = export_values(app_.project, out, tuple(entities or ()), phase=phase, progress=progress)
     if app_.json:
         emit_json(
             app_,
@@ -55,6 +60,9 @@ def import_(
         emit_json(app_, {"ok": True, "path": str(result.path), "added": result.added})
         return
     total = sum(result.added.values())
+    if not total:
+        app_.result(f"nothing to add from {workbook}: every filled code is already in its value map.")
+        return
     app_.result(
         f"{number(total)} value-map entries added from {workbook}: "
         + ", ".join(f"{k} {number(v)}" for k, v in result.added.items())

@@ -79,7 +79,9 @@ def _sections(text: str) -> list[tuple[int, str, int, int]]:
 
 
 def _parts(heading: str) -> list[str]:
-    return [p for p in re.split(r"[.\[\]<>\s]+", heading.lower()) if p]
+    return [
+        p for p in re.split(r"[./\[\]<>\s]+", heading.lower()) if p
+    ]  # `rollback` finds rollback/<point>.yaml
 
 
 def _chosen(sections: list, wanted: str) -> list:
@@ -94,7 +96,8 @@ def _chosen(sections: list, wanted: str) -> list:
     )
     for test in tests:
         if found := [s for s in sections if test(s[1])]:
-            return found
+            # a section inside another one found is printed with it, not twice
+            return [s for s in found if not any(o is not s and o[2] < s[2] < o[3] for o in found)]
     return []
 
 

@@ -34,7 +34,7 @@ NOTES = {
         "kind": "`xlsx`, `xls` (workbooks), `csv` (text), `sql` (a table or query of a database)",
         "description": "free text for people",
         "path": "files: the file, relative to the project folder",
-        "sheet": "workbooks: one sheet by name (default: the first)",
+        "sheet": "workbooks: one sheet by name (default: every visible sheet, stacked)",
         "sheets": "workbooks: several sheets by name, stacked",
         "sheet_pattern": "workbooks: every sheet whose name matches this regular expression, stacked",
         "include_hidden": "workbooks: read hidden sheets too",

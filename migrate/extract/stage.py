@@ -408,6 +408,11 @@ def _stage_fast(book, sheet_name, shown, spec, chunk, writer, state, progress, n
 def _sheets(book: Workbook, spec: SourceSpec, shown: str, state: _RunState) -> list[str]:
     """The sheets a source declares, with a warning for each hidden one that matches."""
     chosen, state.hidden_sheets = _choose_sheets(book.sheets(), spec, shown)
+    if len(chosen) > 1 and spec.sheet is None and spec.sheets is None and spec.sheet_pattern is None:
+        state.warn(  # often a forgotten `sheet:`: a notes sheet's rows then fail as rejects
+            f"{shown}: no sheet declared, so all {len(chosen)} visible sheets are stacked "
+            f"({', '.join(chosen)}); declare `sheet:` (or `sheets:`) to read fewer."
+        )
     for other, what in book.other_sheets.items():
         state.warn(f"{shown}, sheet {other}: {what}, no cells to stage; skipped.")
     for hidden in state.hidden_sheets:

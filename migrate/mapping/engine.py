@@ -421,7 +421,8 @@ def _check_source(run: _Run, plan: Plan) -> None:
             raise SourceError(
                 f"source {source!r} has not been extracted (no table {name} in the work store).",
                 file=plan.file,
-                hint=f"Run `migrate extract {source}` first.",
+                hint=f"Run `migrate extract {source}` first, or choose the entities to map (by name, or "
+                "--phase P for one phase's).",
             )
         available = set(run.store.columns(name))
         for key, header in headers:
@@ -566,9 +567,12 @@ def _summarise_unmapped(frames: list[pd.DataFrame]) -> tuple[UnmappedValue, ...]
 
 
 def lineage_text(frame: pd.DataFrame) -> pd.Series:
-    """`file, sheet S, row N` per row (the sheet only when there is one)."""
-    sheet = frame["_sheet"].astype(object)
-    shown = frame["_file"].astype(object).fillna("").astype(str)
+    """`file, sheet S, row N` per row (the sheet only when there is one); a database source has
+    no file: `source NAME, row N` (the row's place in its table or query)."""
+    sheet, file = frame["_sheet"].astype(object), frame["_file"].astype(object)
+    shown = file.where(
+        file.notna(), "source " + frame["_source"].astype(object).fillna("").astype(str)
+    ).astype(str)
     shown = shown.where(sheet.isna(), shown + ", sheet " + sheet.fillna("").astype(str))
     return shown + ", row " + frame["_row"].astype(object).astype(str)
 
@@ -620,10 +624,15 @@ class ExportResult:
 
 
 def export_values(
-    project: Project, path: Path, entities: tuple[str, ...] = (), *, progress: Progress = NO_PROGRESS
+    project: Project,
+    path: Path,
+    entities: tuple[str, ...] = (),
+    *,
+    phase: str | None = None,
+    progress: Progress = NO_PROGRESS,
 ) -> ExportResult:
     """Simulate the mapping (nothing written) and list every unmapped value for the consultant."""
-    result = map_entities(project, entities, simulate=True, progress=progress)
+    result = map_entities(project, entities, phase=phase, simulate=True, progress=progress)
     merged: dict[tuple[str, str], UnmappedValue] = {}
     for item in (u for e in result.entities for u in e.unmapped):
         seen = merged.get((item.value_map, item.value))

@@ -243,6 +243,7 @@ def read_import(
         if legacy is None:
             raise ConfigError("legacy_value is empty.", column="legacy_value", **where)
         _check_allowed(maps[name], legacy, unified.strip(), (targets or {}).get(name, []), where)
+        _check_not_remapped(maps[name], legacy, unified.strip(), where)
         additions.setdefault(name, {})[legacy] = unified.strip()
     return additions
 
@@ -284,6 +285,21 @@ def _check_allowed(value_map: ValueMap, legacy: str, unified: str, targets: list
                 column="unified_value",
                 **where,
             )
+
+
+def _check_not_remapped(value_map: ValueMap, legacy: str, unified: str, where: dict) -> None:
+    """Refuse a code the value map already maps elsewhere: an older or another person's workbook
+    would otherwise silently change a mapping the consultant made (import only adds codes)."""
+    known = value_map.spec.entries.get(legacy)
+    if known is not None and known != unified:
+        raise ConfigError(
+            f"value map {value_map.name} already maps {excerpt(legacy)} to {excerpt(known)}, not "
+            f"{excerpt(unified)}; import only adds codes the map does not know.",
+            column="unified_value",
+            hint=f"To change the mapping, edit {value_map.path.name} in mappings/values/; "
+            "or export a new workbook and fill that.",
+            **where,
+        )
 
 
 def excerpt(value: str, limit: int = 60) -> str:

@@ -3,7 +3,7 @@ then the traceability checks; one report."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from migrate.arrowread import read_batches
 from migrate.db import make_engine
+from migrate.errors import MigrateError
 from migrate.model import utcnow
 from migrate.progress import NO_PROGRESS, Progress
 from migrate.project import Project
@@ -33,7 +34,7 @@ from migrate.reconcile.sides import (
 )
 from migrate.reconcile.spec import DEFAULT_CHUNK, ReconcileSpec, load_spec
 from migrate.reconcile.totals import TotalResult, control_total
-from migrate.reconcile.trace import TraceResult, trace, trace_scope
+from migrate.reconcile.trace import CHECKS, TraceResult, trace, trace_scope
 from migrate.store import WorkStore, mapped_table
 from migrate.urls import mask_url
 
@@ -214,21 +215,45 @@ def reconcile(
     progress: Progress = NO_PROGRESS,
     max_details: int | None = None,
 ) -> ReconcileReport:
-    """Reconcile the chosen entities (default: all) of a project after a load. `max_details`
-    overrides the rule files' cap on listed differences (a workbook lists them all)."""
-    chosen = project.entities(tuple(entities), phase)
-    specs = [load_spec(project, e) for e in chosen]  # every rule file validated before any work
-    if max_details is not None:
-        specs = [s.model_copy(update={"max_details": max_details}) for s in specs]
+    """Reconcile the chosen entities of a project after a load (default: every entity with a
+    mapping file or mapped rows). `max_details` overrides the rule files' cap on listed
+    differences (a workbook lists them all)."""
     store, target = WorkStore(project.staging_url), make_engine(project.target_url)
     try:
+        chosen = project.entities(tuple(entities), phase)
+        if not entities and phase is None:  # the entities this project maps, not the whole model
+            chosen = tuple(e for e in chosen if _mapped(project, store, e))
+        specs = [load_spec(project, e) for e in chosen]  # every rule file validated before any work
+        if max_details is not None:
+            specs = [s.model_copy(update={"max_details": max_details}) for s in specs]
         scope = trace_scope(project, phase, target)
-        return reconcile_with(
+        report = reconcile_with(
             store, target, specs, chunk_size=chunk_size, method=method, progress=progress, scope=scope
         )
+        return _planned_checks(project, report)
     finally:
         store.dispose()
         target.dispose()
+
+
+def _planned_checks(project: Project, report: ReconcileReport) -> ReconcileReport:
+    """Leave out traceability checks reading an entity no phase of the plan carries: they could
+    never run, yet said "not yet loaded" on every reconcile (a plan of suppliers, materials and
+    lots has no genealogy to check)."""
+    try:
+        planned = {e for p in project.plan.phases for e in p.entities}
+    except MigrateError:  # no plan (a bare reconcile project): every check stays
+        return report
+    needs = {c.name: c.needs for c in CHECKS}
+    kept = tuple(c for c in report.traceability if all(e in planned for e in needs[c.name]))
+    return replace(report, traceability=kept)
+
+
+def _mapped(project: Project, store: WorkStore, entity: str) -> bool:
+    """A mapping file, or mapped rows in the work store (written by an earlier mapping)."""
+    from migrate.mapping.spec import mapping_path
+
+    return mapping_path(project.root, entity).exists() or store.has_table(mapped_table(entity))
 
 
 def reconcile_with(

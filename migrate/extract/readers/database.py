@@ -166,4 +166,6 @@ def count_rows(spec: SourceSpec, name: str, root: Path) -> int:
     url = source_url(spec, name, root)
     with _connected(url, name) as conn:
         statement = _statement(conn, spec, name, url)
+        if spec.query:  # a text() query has no columns SQLAlchemy knows: made a select to nest it
+            statement = statement.columns()
         return int(conn.execute(select(func.count()).select_from(statement.subquery())).scalar_one())
