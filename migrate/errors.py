@@ -7,11 +7,19 @@ escapes a stage is a bug and is reported as such.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # the command ran and found a failure (mismatch, gate not met, lock held)
 EXIT_BAD_INPUT = 2  # bad usage, configuration or input
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """' (did you mean 'x'?)' naming the nearest of `known` to a misspelt `name`, or ''."""
+    near = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f" (did you mean {near[0]!r}?)" if near else ""
 
 
 @dataclass

@@ -582,13 +582,16 @@ LOAD_ORDER: tuple[str, ...] = tuple(ENTITIES)
 
 
 def entity(name: str) -> Entity:
-    from migrate.errors import ConfigError
+    from migrate.errors import ConfigError, did_you_mean
+    from migrate.yamlio import excerpt
 
     try:
         return ENTITIES[name]
     except KeyError:
         known = ", ".join(ENTITIES)
-        raise ConfigError(f"unknown entity {name!r}; the unified model has: {known}.") from None
+        raise ConfigError(
+            f"unknown entity {excerpt(name)!r}{did_you_mean(name, ENTITIES)}; the unified model has: {known}."
+        ) from None
 
 
 def utcnow() -> datetime:

@@ -6,7 +6,6 @@ Secrets stay out of files: `${VAR}` in a string is replaced by the environment v
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from functools import cached_property
@@ -18,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sqlalchemy.engine import URL
 
-from migrate.errors import ConfigError
+from migrate.errors import ConfigError, did_you_mean
 from migrate.model import ENTITIES
 from migrate.urls import parse_url
 from migrate.yamlio import excerpt, load_yaml
@@ -235,8 +234,7 @@ class PlanSpec(Spec):
             if phase.name == name:
                 return phase
         names = [p.name for p in self.phases]
-        near = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
-        guess = f" (did you mean {near[0]!r}?)" if near else ""
+        guess = did_you_mean(name, names)
         raise ConfigError(
             f"no phase {excerpt(name)!r}{guess}; the plan has: {', '.join(names)}.", file=PLAN_FILE
         )
@@ -272,8 +270,7 @@ def _unknown_key(model: type[BaseModel], loc: tuple) -> str:
         {f.alias or name for m in _models_at(model, loc[:-1]) for name, f in m.model_fields.items()}
     )
     unknown = excerpt(str(loc[-1]))
-    near = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.6)
-    guess = f" (did you mean {near[0]!r}?)" if near else ""
+    guess = did_you_mean(str(loc[-1]), allowed)
     listed = ", ".join(allowed)
     return (
         f"unknown key {unknown!r}{guess}; the keys allowed here: {excerpt(listed, 300) if listed else 'none'}"
@@ -392,8 +389,7 @@ class Project:
             return self.spec.sources[name]
         except KeyError:
             known = ", ".join(self.spec.sources) or "none"
-            near = difflib.get_close_matches(name, list(self.spec.sources), n=1, cutoff=0.6)
-            guess = f" (did you mean {near[0]!r}?)" if near else ""
+            guess = did_you_mean(name, self.spec.sources)
             raise ConfigError(
                 f"no source {excerpt(name)!r} is declared{guess}; declared: {known}.", file=PROJECT_FILE
             ) from None

@@ -174,7 +174,7 @@ def replay(
             conn.scalar("SELECT COUNT(*) FROM migrate_load_ledger WHERE seq > ?", (point.ledger_seq,))
         )
         conn.rollback()
-        task = progress.task(f"rollback to {point.name}", total=total)
+        task = progress.task(f"rollback to {point.name}", total=total, unit="ledger entries")
         while entries := pending(conn, point, chunk_size):
             conn.rollback()  # the read above opened a transaction on PostgreSQL
             try:

@@ -18,10 +18,11 @@ from sqlalchemy.engine import URL
 
 from migrate import anchors, audit
 from migrate.db import make_engine
-from migrate.errors import ConfigError
+from migrate.errors import ConfigError, did_you_mean
 from migrate.load import hashcache
 from migrate.load.lease import Lease
 from migrate.model import MODEL_TABLES, cutover_point, load_ledger, utcnow
+from migrate.yamlio import excerpt
 
 START = "start"
 POINT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}$")
@@ -91,7 +92,8 @@ def find_point(engine: Engine, name: str) -> CutoverPoint:
             f"recorded no longer has a way back. Live points: {names}.",
             hint="Record the point again once the target holds that state (`migrate rollback mark`).",
         )
-    raise ConfigError(f"there is no cutover point {name!r}; live points: {names}.")
+    guess = did_you_mean(name, [p.name for p in live])
+    raise ConfigError(f"there is no cutover point {excerpt(name)!r}{guess}; live points: {names}.")
 
 
 def _insert(conn: Connection, name: str, phase: str | None, operator: str) -> CutoverPoint:

@@ -99,3 +99,25 @@ def test_reference_rollback_plans_parse_and_name_points_of_the_plan():
     for path in files:
         spec = validated(RollbackPlanSpec, read_yaml(path), path)
         assert path.stem in phases and spec.steps
+
+
+def test_a_misspelt_point_or_entity_names_the_nearest(sqlite_url):
+    """`--to master` when the point is `master-data`; `suplier` for `supplier` (found by the
+    new-user pass: both listed every name and left the reader to spot the typo)."""
+    import pytest
+
+    from migrate import db
+    from migrate.db import make_engine
+    from migrate.errors import ConfigError
+    from migrate.model import entity
+    from migrate.rollback.points import find_point, record_point
+    from migrate.urls import parse_url
+
+    engine = make_engine(sqlite_url)
+    db.upgrade(engine)
+    record_point(parse_url(sqlite_url), "master-data", operator="t")
+    with pytest.raises(ConfigError, match=r"no cutover point 'master' \(did you mean 'master-data'\?\)"):
+        find_point(engine, "master")
+    engine.dispose()
+    with pytest.raises(ConfigError, match=r"unknown entity 'suplier' \(did you mean 'supplier'\?\)"):
+        entity("suplier")
