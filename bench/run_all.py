@@ -27,6 +27,7 @@ QUICK: dict[str, tuple[str, ...]] = {
     "reconcile": ("--rows", "100000"),
     "rollback": ("--quick",),
     "hash": ("--rows", "100000"),
+    "points": ("--rows", "50000"),  # a throwaway PostgreSQL cluster
     "cutover": ("--rows", "20000"),
     "trace": ("--links", "100000"),
     "eta": ("--real", "5000"),  # the rehearsal and one real run at the demo's size
