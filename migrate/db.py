@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -50,10 +51,25 @@ def make_engine(url: URL | str, *, read_only: bool = False, **kwargs) -> Engine:
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    _wal(cursor)
     cursor.close()
+
+
+def _wal(cursor: sqlite3.Cursor, seconds: float = 5.0) -> None:
+    """WAL mode. Switching needs the file to itself, and where waiting could deadlock SQLite
+    refuses at once, without its busy wait ("database is locked"): six processes opening a
+    fresh work store together failed one run in six. Try again for up to `seconds`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _alembic_config(connection) -> Config:
