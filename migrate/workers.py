@@ -21,6 +21,11 @@ from pathlib import Path
 from migrate.locks import process_alive
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (Linux: its affinity, which a container may narrow)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def worker_context():
     """fork on Linux: a spawned worker would first import the parent's __main__ (the `migrate`
     console script imports every command: about 2 s per process). Workers touch none of the

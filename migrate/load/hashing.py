@@ -33,7 +33,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import random
 import sqlite3
 import subprocess
@@ -49,6 +48,7 @@ from sqlalchemy import Boolean, Connection, Date, Engine, Integer, Table
 from migrate.load.sqlite_share import BLOCK_ROWS, block_bytes
 from migrate.model import ENTITIES, ExactDecimal, UtcDateTime, metadata
 from migrate.store import input_fingerprint  # noqa: F401 - load's name for it
+from migrate.workers import usable_cores
 
 _SKIP = {"id", "created_at", "updated_at"}
 # SQLite: below this many rows (by rowid span) a second process costs more than it saves
@@ -208,7 +208,7 @@ def share_plan(driver: sqlite3.Connection, table: Table) -> tuple[str, str] | No
     another followed by a comma), so every line of the lower share sorts before every line of
     the upper one and the digest reads the two one after the other. The split is taken from a
     sample of rows; a key whose sample cannot be cut near the share tries one more field."""
-    if driver.in_transaction or not _database_file(driver) or _cores() < 2:
+    if driver.in_transaction or not _database_file(driver) or usable_cores() < 2:
         return None
     name = _quote(table.name)
     lo, hi = driver.execute(
@@ -232,11 +232,6 @@ def share_plan(driver: sqlite3.Connection, table: Table) -> tuple[str, str] | No
 def share_key(values: list[str]) -> str:
     """SQL of the key that orders rows as their lines do, from their first values (share_plan)."""
     return f"json_array({', '.join(values)}, 0)"
-
-
-def _cores() -> int:
-    """The cores this process may run on (Linux: its affinity, which a container may narrow)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _split(keys: list[str]) -> str | None:

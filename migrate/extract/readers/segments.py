@@ -43,7 +43,7 @@ from migrate.extract.guards import (
     scan_block,
 )
 from migrate.extract.readers import cell_text, fast
-from migrate.workers import frozen_heap, scratch_dir, scratch_file, watch_parent, worker_context
+from migrate.workers import frozen_heap, scratch_dir, scratch_file, usable_cores, watch_parent, worker_context
 
 if TYPE_CHECKING:  # the project model (pydantic, SQLAlchemy) stays out of segment workers
     from migrate.project import SourceSpec
@@ -74,8 +74,7 @@ class Workers:
     """The segment workers of one workbook; `close()` ends them."""
 
     def __init__(self) -> None:
-        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 2
-        self.count = max(1, min(4, cpus))
+        self.count = max(1, min(4, usable_cores()))
         self.directory = scratch_dir()
         self.broken = False  # a worker was lost: the pool is not used again
         self.pool = ProcessPoolExecutor(
