@@ -728,7 +728,8 @@ load_lease = Table(
 )
 
 #: Every row a load inserted, with its natural key and a digest of its content as written
-#: (`migrate.load.written`): the undo of an insert deletes only rows that still match.
+#: (`migrate.load.written`): the undo of an insert deletes only rows that still match. One row
+#: per row, as loads before alembic 0009 wrote them: still honoured and cleared, no longer written.
 load_written = Table(
     "migrate_load_written",
     metadata,
@@ -736,6 +737,17 @@ load_written = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("natural_key", String, nullable=False),  # JSON text of the stored key values
     Column("row_digest", String(32), nullable=False),
+)
+
+#: The same records, one row per inserted id range (alembic 0009): `records` is a JSON array
+#: of `[id, natural key JSON text, digest]`, one element per row of the range.
+load_written_range = Table(
+    "migrate_load_written_range",
+    metadata,
+    Column("entity", String(60), primary_key=True),
+    Column("id_lo", Integer, primary_key=True, autoincrement=False),
+    Column("id_hi", Integer, nullable=False),
+    Column("records", String, nullable=False),
 )
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from migrate.load.connection import TargetConnection
 from migrate.load.sql import q
-from migrate.load.written import TABLE, digests
+from migrate.load.written import clear_records, copy_records, digests
 from migrate.model import ENTITIES
 
 LIMIT = 100  # rows named per undone group; more are counted, not listed
@@ -63,15 +63,24 @@ def natural_key_sql(entity: str, alias: str = "c") -> tuple[list[str], str]:
     return exprs, " ".join(joins)
 
 
+def _records(conn: TargetConnection, entity: str, lo: int, hi: int) -> None:
+    """The load's records of the rows in [lo, hi], in the temporary table `_written`."""
+    schema, tail = ("temp", "") if conn.dialect == "sqlite" else ("pg_temp", " ON COMMIT DROP")
+    conn.execute(f"DROP TABLE IF EXISTS {schema}._written")
+    conn.execute(f"CREATE TEMP TABLE _written (id BIGINT, natural_key TEXT, row_digest TEXT){tail}")
+    copy_records(conn, entity, lo, hi, "_written")
+    conn.execute(f"CREATE INDEX {'temp.' if conn.dialect == 'sqlite' else ''}_written_id ON _written (id)")
+
+
 def _kept(conn: TargetConnection, entity: str, lo: int, hi: int) -> list[KeptRow]:
     spec = ENTITIES[entity]
     key, row = digests(entity, conn.dialect, "c")
     exprs, joins = natural_key_sql(entity)
     rows = conn.execute(
         f"SELECT c.id, w.natural_key <> {key}, {', '.join(exprs)} FROM {q(spec.table.name)} c "
-        f"JOIN {TABLE} w ON w.entity = ? AND w.id = c.id {joins} "
+        f"JOIN _written w ON w.id = c.id {joins} "
         f"WHERE c.id BETWEEN ? AND ? AND w.row_digest <> {row} ORDER BY c.id LIMIT {LIMIT}",
-        (entity, lo, hi),
+        (lo, hi),
     ).fetchall()
     return [
         KeptRow(spec.table.name, r[0], dict(zip(spec.natural_key, r[2:], strict=True)), bool(r[1]))
@@ -83,14 +92,14 @@ def undo_inserts(conn: TargetConnection, entity: str, ranges: Sequence[tuple[int
     """Delete the rows of `ranges` that are still as the load wrote them; name the others."""
     table = q(ENTITIES[entity].table.name)
     _, row = digests(entity, conn.dialect, table)
-    kept = [k for lo, hi in ranges for k in _kept(conn, entity, lo, hi)]
-    conn.executemany(
-        f"DELETE FROM {table} WHERE id BETWEEN ? AND ? AND NOT EXISTS (SELECT 1 FROM {TABLE} w "
-        f"WHERE w.entity = ? AND w.id = {table}.id AND w.row_digest <> {row})",
-        [(lo, hi, entity) for lo, hi in ranges],
-    )
-    conn.executemany(
-        f"DELETE FROM {TABLE} WHERE entity = ? AND id BETWEEN ? AND ?",
-        [(entity, lo, hi) for lo, hi in ranges],
-    )
+    kept = []
+    for lo, hi in ranges:
+        _records(conn, entity, lo, hi)
+        kept += _kept(conn, entity, lo, hi)
+        conn.execute(
+            f"DELETE FROM {table} WHERE id BETWEEN ? AND ? AND NOT EXISTS (SELECT 1 FROM _written w "
+            f"WHERE w.id = {table}.id AND w.row_digest <> {row})",
+            (lo, hi),
+        )
+    clear_records(conn, entity, ranges)
     return kept

@@ -11,7 +11,7 @@ from migrate import db
 from migrate.load import load
 from migrate.load.connection import connect
 from migrate.load.sql import EntitySql
-from migrate.load.written import TABLE, digests
+from migrate.load.written import ROWS, TABLE, copy_records, digests
 from migrate.model import ENTITIES
 from migrate.urls import parse_url
 from tests.load.mapped import make_store, process_parameters
@@ -67,28 +67,36 @@ def test_a_chunk_is_matched_to_the_target_by_index_probes(pg_url, tmp_path):
 
 def test_a_record_left_at_a_new_id_is_replaced(target_url, tmp_path):
     """Digest records are written by a plain INSERT after deleting any record already held for
-    the new ids (no ON CONFLICT upsert: it cost PostgreSQL 2.8x the CPU). Fails without the
-    delete: the insert breaks the primary key and the chunk is refused."""
+    the new ids, in either form (no ON CONFLICT upsert: it cost PostgreSQL 2.8x the CPU): a
+    per-row record as loads before alembic 0009 wrote, and a range record at the same first
+    id. Fails without the deletes: the insert breaks the primary key and the chunk is
+    refused, or the stale per-row record stays and the undo would keep a row it wrote."""
     url = _upgraded(target_url)
     load(url, make_store(tmp_path / "a.db", 100))
     conn = connect(parse_url(url))
     top = conn.scalar(f"SELECT MAX(id) FROM {PP}")
     conn.begin()
-    conn.executemany(
-        f"INSERT INTO {TABLE} (entity, id, natural_key, row_digest) VALUES (?, ?, 'stale', 'stale')",
-        [(PP, top + i) for i in (1, 2, 3)],
+    conn.execute(
+        f"INSERT INTO {ROWS} (entity, id, natural_key, row_digest) VALUES (?, ?, 'stale', 'stale')",
+        (PP, top + 2),
+    )
+    conn.execute(
+        f"INSERT INTO {TABLE} (entity, id_lo, id_hi, records) VALUES (?, ?, ?, '[]')", (PP, top + 1, top + 1)
     )
     conn.commit()
     result = load(url, make_store(tmp_path / "b.db", 103))
     assert next(e for e in result.entities if e.entity == PP).inserted == 3
+    conn.begin()
+    conn.execute("CREATE TEMP TABLE _w (id BIGINT, natural_key TEXT, row_digest TEXT)")
+    copy_records(conn, PP, top + 1, top + 3, "_w")
     key, row = digests(PP, conn.dialect, "t")
+    assert conn.scalar("SELECT COUNT(*) FROM _w") == 3
     matching = conn.scalar(
-        f"SELECT COUNT(*) FROM {TABLE} w JOIN {PP} t ON t.id = w.id "
-        f"WHERE w.entity = ? AND w.id > ? AND w.natural_key = {key} AND w.row_digest = {row}",
-        (PP, top),
+        f"SELECT COUNT(*) FROM _w w JOIN {PP} t ON t.id = w.id WHERE w.natural_key = {key} AND w.row_digest = {row}"
     )
     assert matching == 3
-    assert conn.scalar(f"SELECT COUNT(*) FROM {TABLE} WHERE row_digest = 'stale'") == 0
+    assert conn.scalar(f"SELECT COUNT(*) FROM {ROWS}") == 0
+    assert conn.scalar(f"SELECT COUNT(*) FROM {TABLE} WHERE records = '[]'") == 0
     conn.rollback()
     conn.close()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
+from migrate import db
 from migrate.db import make_engine
 from migrate.load import load
 from migrate.rollback import readiness, rollback
@@ -56,4 +57,27 @@ def test_foreign_rows_and_hand_edits_in_a_loads_id_range_survive(targets, stores
     assert codes == 2  # both foreign rows survive
     assert scalar(url, "SELECT name FROM equipment") == "edited by hand"  # the only equipment row left
     assert scalar(url, "SELECT COUNT(*) FROM material") == 0  # what the load wrote is undone
+    assert scalar(url, "SELECT COUNT(*) FROM migrate_load_written_range") == 0
+
+
+def test_records_written_before_0009_are_still_honoured(targets, stores):
+    """A target whose load recorded one row per row (alembic 0008; made here by the downgrade,
+    which expands each range record into rows), upgraded again: the undo reads those records
+    too. Fails if it reads only the range records (the edited row is deleted) or if the
+    downgrade loses records."""
+    url = targets.fresh()
+    load(url, stores.first, PHASE1, chunk_size=7)
+    inserted = scalar(url, "SELECT SUM(id_hi - id_lo + 1) FROM migrate_load_ledger WHERE op = 'insert'")
+    engine = make_engine(url)
+    db.downgrade(engine, "0008")
+    assert scalar(url, "SELECT COUNT(*) FROM migrate_load_written") == inserted
+    db.upgrade(engine)
+    engine.dispose()
+    assert scalar(url, "SELECT COUNT(*) FROM migrate_load_written_range") == 0
+    _sql(url, "UPDATE equipment SET name = 'edited by hand' WHERE equipment_code = 'E01'")
+
+    result = rollback(parse_url(url), "start", operator="test", chunk_size=3)
+    assert [(k.table, k.foreign) for k in result.kept] == [("equipment", False)]
+    assert scalar(url, "SELECT name FROM equipment") == "edited by hand"
+    assert scalar(url, "SELECT COUNT(*) FROM material") == 0
     assert scalar(url, "SELECT COUNT(*) FROM migrate_load_written") == 0
