@@ -9,7 +9,9 @@ Beside it, in the same run and on the same table: the raw read of the table's ro
 `fetchall` of every column; PostgreSQL `COPY table TO STDOUT`), the floor any hash that reads
 the rows must pay, and the previous implementation (every row through SQLAlchemy's types,
 `to_canonical`, JSON and SHA-256 in Python), measured on the first 100,000 rows and scaled.
-On SQLite the hash of one connection alone is timed too (a large table is otherwise sorted as
+On PostgreSQL the lines alone are timed too: rendered and counted in the server, nothing
+sorted or sent, the floor of any hash over this canonical form. On SQLite the hash of one
+connection alone is timed too (a large table is otherwise sorted as
 two shares, one in a process of its own). Wall and CPU seconds are printed: this process's and
 its children's (SQLite works in them) and, on PostgreSQL, the server's (backend and parallel
 workers, read from /proc: the server must run on this machine; with --pg or --target on a
@@ -87,6 +89,19 @@ def raw_read(engine) -> float:
         raw.close()
 
 
+def lines_only(engine) -> float:
+    """PostgreSQL: every row's canonical line rendered and counted in the server (parallel
+    workers allowed), nothing sorted, digested or sent: the floor of any hash over this
+    canonical form. Returns the server's CPU seconds."""
+    with engine.connect() as conn:
+        cur = conn.connection.driver_connection.cursor()
+        before = _server_cpu(cur.execute("SELECT pg_backend_pid()").fetchone()[0])
+        cur.execute("SET DateStyle = 'ISO'")
+        lines = hashing.line_sql(process_parameter, "postgresql")
+        cur.execute(f"SELECT count(*) FROM ({lines}) AS l WHERE line IS NOT NULL").fetchone()
+        return _server_cpu(cur.execute("SELECT pg_backend_pid()").fetchone()[0]) - before
+
+
 def legacy_hash(engine, limit: int) -> str:
     """The previous `content_hash`: a multiset of per-row SHA-256 over Python-canonical JSON."""
     from migrate.model import ENTITIES, metadata
@@ -162,6 +177,14 @@ def measure(url: str, rows: int) -> None:
             f"{kind:10} {rows:>10,} rows | one connection {t_one:6.2f} s wall, CPU {c_one:5.2f} s"
             f" = {rows / t_one:>9,.0f} rows/s wall | content_hash below: {t_new / t_one:.2f}x its wall"
             f" | {digest_one[:12]} | load average {os.getloadavg()[0]:.1f}",
+            flush=True,
+        )
+    if kind == "postgresql":
+        t_lines, _, s_lines = timed(lines_only, engine)
+        print(
+            f"{kind:10} {rows:>10,} rows | lines rendered in the server, no sort, no digest (the floor"
+            f" of this canonical form): {t_lines:6.2f} s wall, {s_lines:5.2f} s server CPU ="
+            f" {rows / t_lines:>9,.0f} rows/s | load average {os.getloadavg()[0]:.1f}",
             flush=True,
         )
     sample = min(rows, LEGACY_ROWS)
