@@ -3,6 +3,7 @@
     python bench/cutover.py --rows 1000000                      # SQLite target
     python bench/cutover.py --rows 1000000 --backend postgresql --pg URL
     python bench/cutover.py --rows 100000 --repeat 3            # the cutover three times
+    python bench/cutover.py --backend postgresql --jobs 2       # loads on two connections
 
 The legacy factory writes the reference estate at `--rows` (not timed as part of the cutover);
 then every phase of phases/plan.yaml is extracted, mapped, loaded and approved (its gates,
@@ -65,14 +66,15 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def cutover(directory: Path, target: str | None) -> list[dict]:
+def cutover(directory: Path, target: str | None, jobs: int = 1) -> list[dict]:
     from migrate.project import Project
 
     steps = [step("db upgrade", migrate(directory, target, "db", "upgrade"))]
     for phase in Project(directory).plan.phases:
         for verb in ("extract", "map", "load"):
+            extra = ["--jobs", str(jobs)] if verb == "load" and jobs > 1 else []
             steps.append(
-                step(f"{verb} {phase.name}", migrate(directory, target, verb, "--phase", phase.name))
+                step(f"{verb} {phase.name}", migrate(directory, target, verb, "--phase", phase.name, *extra))
             )
         steps.append(
             step(f"approve {phase.name}", migrate(directory, target, "phase", "approve", phase.name))
@@ -321,6 +323,9 @@ def main() -> int:
     )
     parser.add_argument("--repeat", type=int, default=1, help="run the cutover this many times")
     parser.add_argument("--no-baselines", action="store_true")
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="PostgreSQL: load each entity on this many connections"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the estate, work store and target")
     parser.add_argument("--baseline", choices=tuple(BASELINES), help=argparse.SUPPRESS)
     parser.add_argument("--dir", help=argparse.SUPPRESS)
@@ -359,7 +364,7 @@ def runs(args: argparse.Namespace) -> None:
             ],
         )
         target = target_url(args, directory, run)
-        steps = cutover(directory, None if args.backend == "sqlite" else target)
+        steps = cutover(directory, None if args.backend == "sqlite" else target, args.jobs)
         raw = [] if args.no_baselines else baselines(directory, target)
         summary(steps, raw)
         failed = any(s["rc"] != 0 for s in [*steps, *raw])
