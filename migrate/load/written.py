@@ -58,11 +58,11 @@ def digests(entity: str, dialect: str, prefix: str) -> tuple[str, str]:
 
 def _records(entity: str, dialect: str) -> str:
     """SQL aggregating the rows `t` of an id range into `records`: `[id, key, digest]` each,
-    the key a JSON string holding the key's JSON text on both backends (SQLite would nest the
-    array `json_array` returns; the CAST makes it plain text)."""
+    the key a JSON string holding the key's JSON text on both backends. SQLite nests the array
+    `json_array` returns (a CAST keeps it JSON); a concatenation makes it plain text."""
     key, row = digests(entity, dialect, "t")
     if dialect == "sqlite":
-        return f"json_group_array(json_array(t.id, CAST({key} AS TEXT), {row}))"
+        return f"json_group_array(json_array(t.id, '' || {key}, {row}))"
     return f"CAST(json_agg(json_build_array(t.id, {key}, {row})) AS text)"
 
 

@@ -97,6 +97,12 @@ def test_a_record_left_at_a_new_id_is_replaced(target_url, tmp_path):
     assert matching == 3
     assert conn.scalar(f"SELECT COUNT(*) FROM {ROWS}") == 0
     assert conn.scalar(f"SELECT COUNT(*) FROM {TABLE} WHERE records = '[]'") == 0
+    # one shape on both backends: [id, the key's JSON text as a string, digest]
+    records = json.loads(
+        conn.scalar(f"SELECT records FROM {TABLE} WHERE entity = ? AND id_lo = ?", (PP, top + 1))
+    )
+    assert [r[0] for r in records] == [top + 1, top + 2, top + 3]
+    assert all(isinstance(r[1], str) and isinstance(json.loads(r[1]), list) for r in records)
     conn.rollback()
     conn.close()
 
