@@ -139,7 +139,7 @@ def record_if_ready(url, operator: str, command: str, details: dict | None = Non
     audit log (its schema at or past the audit revision); before `db upgrade` there is none."""
     from pathlib import Path
 
-    from migrate.db import make_engine
+    from migrate.db import database_faults, make_engine
     from migrate.urls import parse_url
 
     url = parse_url(url) if isinstance(url, str) else url
@@ -147,9 +147,10 @@ def record_if_ready(url, operator: str, command: str, details: dict | None = Non
         return None  # no target yet: connecting would create an empty file
     engine = make_engine(url)
     try:
-        if not inspect(engine).has_table(audit_log.name):
-            return None
-        return record(engine, operator, command, details)
+        with database_faults(url):
+            if not inspect(engine).has_table(audit_log.name):
+                return None
+            return record(engine, operator, command, details)
     finally:
         engine.dispose()
 
