@@ -21,6 +21,7 @@ from migrate.cli.app import app
 from migrate.db import make_engine
 from migrate.scaffold import scaffold
 from tests import pgserver
+from tests.signoff.helpers import keygen, require_signatures, write_people
 
 pytestmark = pytest.mark.postgres
 
@@ -239,3 +240,39 @@ def test_an_older_target_and_an_unknown_revision(plant):
     refused_cleanly(run(plant, "reconcile"), "revision 0006", "Run `migrate db upgrade` first")
     refused_cleanly(run(plant, "db", "upgrade", "0042"), "no schema revision '0042'")
     assert run(plant, "db", "upgrade").exit_code == 0
+
+
+def test_sign_refuses_a_phase_with_nothing_loaded(plant, pg_url, tmp_path):
+    """A QA person signing `reviewed` a phase nobody loaded was accepted: a signature over
+    empty evidence, superseded by the load that follows."""
+    key = keygen(tmp_path / "keys", "li.na")
+    write_people(plant, {"li.na": (["qa"], key)})
+    require_signatures(plant, "master-data", [{"role": "qa", "meaning": "reviewed"}])
+    args = ("sign", "master-data", "--as", "qa", "--meaning", "reviewed", "--key", str(key))
+    refused = run(plant, *args)
+    assert refused.exit_code == 1, refused.output
+    said = one_line(refused)
+    assert "phase master-data is not loaded" in said and "supplier not loaded" in said
+    assert "migrate phase run master-data" in said
+    prepared = run(
+        plant,
+        "sign",
+        "master-data",
+        "--as",
+        "qa",
+        "--meaning",
+        "reviewed",
+        "--key",
+        str(key),
+        "--prepare",
+        str(tmp_path / "statement"),
+    )
+    assert prepared.exit_code == 1 and not (tmp_path / "statement").exists()
+    engine = make_engine(pg_url)
+    with engine.connect() as c:
+        assert c.execute(text("SELECT count(*) FROM migrate_signature")).scalar() == 0
+    engine.dispose()
+
+    assert run(plant, "phase", "run", "master-data").exit_code == 0
+    signed = run(plant, *args)
+    assert signed.exit_code == 0, signed.output
