@@ -276,3 +276,24 @@ def test_sign_refuses_a_phase_with_nothing_loaded(plant, pg_url, tmp_path):
     assert run(plant, "phase", "run", "master-data").exit_code == 0
     signed = run(plant, *args)
     assert signed.exit_code == 0, signed.output
+
+
+def test_sources_check_warns_of_stacked_sheets_as_extract_does(plant):
+    """Without `sheet:` a workbook's visible sheets are stacked; extract warned naming them,
+    `sources check` (run first, as the README says) did not."""
+    project = plant / "project.yaml"
+    project.write_text(
+        project.read_text(encoding="utf-8").replace(
+            "  lots: {kind: csv", "  everything: {kind: xlsx, path: legacy/master.xlsx}\n  lots: {kind: csv"
+        ),
+        encoding="utf-8",
+    )
+    checked = run(plant, "sources", "check", "everything")
+    assert checked.exit_code == 0, checked.output
+    assert "all 3 visible sheets are stacked (供应商, 物料, 说明)" in one_line(checked)
+    (warning,) = json.loads(run(plant, "--json", "sources", "check", "everything").stdout)["sources"][0][
+        "warnings"
+    ]
+    assert "declare `sheet:`" in warning
+    single = run(plant, "--json", "sources", "check", "suppliers")
+    assert json.loads(single.stdout)["sources"][0]["warnings"] == []
