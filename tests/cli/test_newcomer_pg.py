@@ -297,3 +297,25 @@ def test_sources_check_warns_of_stacked_sheets_as_extract_does(plant):
     assert "declare `sheet:`" in warning
     single = run(plant, "--json", "sources", "check", "suppliers")
     assert json.loads(single.stdout)["sources"][0]["warnings"] == []
+
+
+def test_a_utf16_file_declared_gbk_names_the_encoding_to_write(plant):
+    """A customer export re-saved as "Unicode text" (UTF-16, with its byte-order mark) while
+    project.yaml still says `encoding: gbk` was "bytes that are not valid gbk text"."""
+    customers = plant / "legacy" / "customers.csv"
+    rows = customers.read_text(encoding="gbk")
+    customers.write_text(rows, encoding="utf-16")
+    said = refused_cleanly(
+        run(plant, "extract", "customers"),
+        "legacy/customers.csv",
+        "UTF-16 (little-endian) byte-order mark",
+        "`encoding: gbk`",
+        "Write `encoding: utf-16`",
+    )
+    assert "not valid gbk" not in said
+    checked = json.loads(run(plant, "--json", "sources", "check", "customers").stdout)["sources"][0]
+    assert checked["state"] == "unreadable" and "Write `encoding: utf-16`" in checked["problem"]
+    customers.write_text(rows, encoding="utf-8-sig")
+    refused_cleanly(
+        run(plant, "extract", "customers"), "UTF-8 byte-order mark", "Write `encoding: utf-8-sig`"
+    )
