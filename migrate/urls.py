@@ -32,6 +32,12 @@ def parse_url(text: str, *, base_dir: Path | None = None, where: str = "URL") ->
         url = make_url(text)
     except ArgumentError:
         raise ConfigError(f"{where} is not a database URL: {redact(text)!r}.") from None
+    except ValueError:  # a port that is no number: often a password's `:` or `@`; never shown
+        raise ConfigError(
+            f"{where}: the URL's parts cannot be told apart (its port is not a number).",
+            hint="Percent-encode @ : / # ? % in a user name or password written in the URL "
+            "(`@` as %40); a ${VAR} in project.yaml is encoded for you.",
+        ) from None
     _require_dialect(url, where)
     if url.password:
         register_secret(str(url.password))

@@ -319,3 +319,17 @@ def test_a_utf16_file_declared_gbk_names_the_encoding_to_write(plant):
     refused_cleanly(
         run(plant, "extract", "customers"), "UTF-8 byte-order mark", "Write `encoding: utf-8-sig`"
     )
+
+
+def test_a_password_with_url_characters_from_the_environment(plant):
+    """`${ERP_PASSWORD}` holding `@ : / #` broke the URL it was put in: "internal error:
+    ValueError: invalid literal for int() with base 10: 'w'", a piece of the password."""
+    secret = "p@ss:w/rd#1"
+    env = {"COLUMNS": "80", "ERP_PASSWORD": secret}
+    for args in (("db", "current"), ("--json", "phase", "status")):
+        result = CliRunner().invoke(app, ["--project", str(plant), *args], env=env)
+        assert result.exit_code == 0, result.output
+        assert "ss:w" not in result.output and "rd#1" not in result.output
+    written = run(plant, "--target", "postgresql+psycopg://erp:p@ss:w/rd@127.0.0.1/erp", "db", "current")
+    said = refused_cleanly(written, "Percent-encode", "%40")
+    assert "ss:w" not in said
