@@ -333,3 +333,18 @@ def test_a_password_with_url_characters_from_the_environment(plant):
     written = run(plant, "--target", "postgresql+psycopg://erp:p@ss:w/rd@127.0.0.1/erp", "db", "current")
     said = refused_cleanly(written, "Percent-encode", "%40")
     assert "ss:w" not in said
+
+
+def test_a_database_source_on_a_server_not_running_says_to_start_it(plant):
+    """A legacy MES database declared as a source: its connection fault said only libpq's words."""
+    dead = pgserver.url_for(pgserver.free_port(), "mes")
+    project = plant / "project.yaml"
+    project.write_text(
+        project.read_text(encoding="utf-8").replace(
+            "  lots: {kind: csv", f"  mes: {{kind: sql, url: '{dead}', table: lots}}\n  lots: {{kind: csv"
+        ),
+        encoding="utf-8",
+    )
+    refused_cleanly(run(plant, "extract", "mes"), "source mes", "Connection refused", "Start the server")
+    checked = json.loads(run(plant, "--json", "sources", "check", "mes").stdout)["sources"][0]
+    assert checked["state"] == "unreadable" and "Start the server" in checked["problem"]
