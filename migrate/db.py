@@ -182,9 +182,26 @@ def upgrade(engine: Engine, revision: str = "head") -> str | None:
     """Bring the target's schema to `revision`; returns the revision now current."""
     from alembic import command
 
+    if current(engine) is None:
+        _refuse_tables_of_others(engine)
     with _connected(engine, schema_change=True) as connection, _known_revisions(engine, revision):
         command.upgrade(_alembic_config(connection), revision)
     return current(engine)
+
+
+def _refuse_tables_of_others(engine: Engine) -> None:
+    """A database without migrate's schema that holds tables of the model's names (another
+    application's `supplier`): creating ours would fail half-way, on the first such name."""
+    from migrate.model import metadata
+
+    with database_faults(engine.url):
+        clashing = sorted(set(inspect(engine).get_table_names()) & set(metadata.tables))
+    if clashing:
+        raise TargetError(
+            f"the target {mask_url(engine.url)} already holds tables migrate did not create, with the "
+            f"names of its own: {', '.join(clashing[:8])}{' …' if len(clashing) > 8 else ''}.",
+            hint="Give migrate a database of its own (CREATE DATABASE), and point `target:` at it.",
+        )
 
 
 def downgrade(engine: Engine, revision: str) -> str | None:

@@ -372,3 +372,18 @@ def test_ctrl_c_in_a_rollback_says_where_it_stopped_and_how_to_finish(plant):
     assert "Run `migrate rollback run --to master-data` again to finish it" in said
     finished = run(plant, "rollback", "run", "--to", "master-data", "--yes")
     assert finished.exit_code == 0 and "back at master-data" in one_line(finished)
+
+
+def test_a_database_holding_another_applications_tables_is_refused_before_any_change(tmp_path, pg_url):
+    """The newcomer points `target:` at the existing ERP database, which has its own `supplier`:
+    `db upgrade` ended in "internal error: ProgrammingError: (psycopg.errors.DuplicateTable)"
+    followed by alembic's whole CREATE TABLE statement."""
+    engine = make_engine(pg_url)
+    with engine.begin() as c:
+        c.execute(text("CREATE TABLE supplier (code text PRIMARY KEY, name text)"))
+    root = make_plant(tmp_path / "plant", pg_url)
+    refused_cleanly(run(root, "db", "upgrade"), "already holds tables migrate did not create", ": supplier.")
+    with engine.connect() as c:
+        tables = set(c.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")).scalars())
+    engine.dispose()
+    assert tables == {"supplier"}  # nothing created beside it
