@@ -104,9 +104,20 @@ _CONNECT_FAULTS = (
         "Start the server, or correct the host and port in the URL.",
     ),
     (
-        re.compile(r"permission denied|must be owner|InsufficientPrivilege"),
-        "Grant {user} the right (e.g. `GRANT CREATE ON SCHEMA public TO {user}`, or make {user} "
-        "the database's owner), or use a user that has it.",
+        re.compile(r"permission denied for schema"),
+        "Grant {user} the right to create tables (`GRANT CREATE ON SCHEMA public TO {user}`, or make "
+        "{user} the database's owner), or use a user that has it.",
+    ),
+    (
+        re.compile(r"permission denied for (table|relation|sequence)"),
+        "Grant {user} the use of migrate's tables (`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES "
+        "IN SCHEMA public TO {user}` and `GRANT USAGE, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {user}`), "
+        "or use the user that ran `migrate db upgrade`.",
+    ),
+    (
+        re.compile(r"permission denied|must be owner"),
+        "Use the user that owns migrate's tables (the one that ran `migrate db upgrade`), or grant "
+        "{user} the right named.",
     ),
     (
         re.compile(r"server closed the connection|terminating connection|the database system is"),

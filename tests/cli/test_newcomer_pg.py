@@ -18,7 +18,7 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from migrate.cli.app import app
-from migrate.db import make_engine
+from migrate.db import make_engine, upgrade
 from migrate.scaffold import scaffold
 from tests import pgserver
 from tests.cli.terminal import run_in_terminal, screen_lines
@@ -218,8 +218,15 @@ def test_a_user_without_create_rights_is_told_what_to_grant(tmp_path, pg_url, pg
             f"GRANT CREATE ON SCHEMA public TO {role}",
         )
         assert "CREATE TABLE" not in run(root, "db", "upgrade").output  # not the statement's text
+        owner = make_engine(pg_url)
+        upgrade(owner)  # the tables made by their owner; the role may not use them yet
+        owner.dispose()
+        said = refused_cleanly(run(root, "phase", "status"), "permission denied for table")
+        assert f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}" in said
+        assert "GRANT CREATE" not in said
     finally:
         with admin.connect() as c:
+            c.execute(text(f"DROP OWNED BY {role}"))
             c.execute(text(f"DROP ROLE {role}"))
         admin.dispose()
 
