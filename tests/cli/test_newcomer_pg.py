@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -394,3 +396,23 @@ def test_a_database_holding_another_applications_tables_is_refused_before_any_ch
         tables = set(c.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")).scalars())
     engine.dispose()
     assert tables == {"supplier"}  # nothing created beside it
+
+
+def test_a_global_option_after_the_command_says_where_it_goes(tmp_path):
+    """`migrate db upgrade --target URL` (the natural order for a newcomer) said "No such option:
+    --target" with the command's usage, which lists no --target."""
+    root = tmp_path / "plant"
+    scaffold(root)
+
+    def migrate(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "migrate", *args], cwd=root, capture_output=True, text=True, timeout=60
+        )
+
+    wrong = migrate("db", "upgrade", "--target", "postgresql+psycopg://erp@db/erp")
+    assert wrong.returncode == 2 and wrong.stdout == ""
+    assert "--target is a global option: write it before the command" in wrong.stderr
+    assert "`migrate --target VALUE db ...`" in wrong.stderr
+    assert "global option" in migrate("phase", "list", "--quiet").stderr
+    scratch = migrate("rehearsal", "run", "m1", "--target", "postgres://x@y/z")  # rehearsal's own --target
+    assert "global option" not in scratch.stderr and "postgresql+psycopg://" in scratch.stderr
