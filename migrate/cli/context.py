@@ -225,6 +225,13 @@ def confirmed(app: AppContext, yes: bool, what: Any, question: str) -> None:
         raise typer.Exit(EXIT_FAILED)
 
 
+def audit_reachable(app: AppContext) -> None:
+    """Before a command changes the work store: the target its audit entry goes to answers."""
+    from migrate import audit
+
+    audit.require_reachable(app.project.target_url)
+
+
 def audited(app: AppContext, command: str, details: dict | None = None) -> None:
     """Append this state-changing command to the target's audit log (docs/guarantees.md#tamper-evident-audit)."""
     from migrate import audit

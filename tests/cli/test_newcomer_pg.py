@@ -196,11 +196,12 @@ def test_a_database_not_created_yet_says_to_create_it(tmp_path, server_base):
 
 
 def test_a_server_not_running_says_to_start_it(tmp_path):
-    """A port with nothing listening. `map` reaches the target only to audit, after its work:
-    that ended in "internal error: OperationalError"."""
+    """A port with nothing listening. `extract` and `map` reach the target only to audit, after
+    their work: that ended in "internal error: OperationalError" once the work was done."""
     root = make_plant(tmp_path / "plant", pgserver.url_for(pgserver.free_port(), "erp"))
     for args in (("db", "upgrade"), ("phase", "status"), ("extract",), ("map",)):
         refused_cleanly(run(root, *args), "Connection refused", "Start the server")
+    assert not (root / ".migrate" / "staging.db").exists()  # refused before the work, not after
     assert "Start the server" in json_refusal(run(root, "--json", "map"))["message"]
 
 
