@@ -41,7 +41,11 @@ def make_engine(url: URL | str, *, read_only: bool = False, **kwargs) -> Engine:
             path = Path(url.database).resolve()
             kwargs["creator"] = lambda: sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
         elif url.get_backend_name() == "postgresql":
-            kwargs.setdefault("connect_args", {})["options"] = "-c default_transaction_read_only=on"
+            given = url.query.get("options")  # the URL's own (a search_path) would be replaced
+            given = given[-1] if isinstance(given, tuple) else given
+            kwargs.setdefault("connect_args", {})["options"] = " ".join(
+                filter(None, (given, "-c default_transaction_read_only=on"))
+            )
         return create_engine(url, **kwargs)
     if sqlite_file:
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)

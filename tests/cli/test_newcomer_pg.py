@@ -417,3 +417,27 @@ def test_a_global_option_after_the_command_says_where_it_goes(tmp_path):
     assert "global option" in migrate("phase", "list", "--quiet").stderr
     scratch = migrate("rehearsal", "run", "m1", "--target", "postgres://x@y/z")  # rehearsal's own --target
     assert "global option" not in scratch.stderr and "postgresql+psycopg://" in scratch.stderr
+
+
+def test_a_database_source_in_a_schema_of_its_own(plant, pg_url):
+    """The MES tables live in schema `mes`, chosen as libpq does, with `?options=-csearch_path=mes`
+    in the source's URL: the read-only option migrate adds replaced it, and the table was
+    not found (or, worse, a table of the same name in `public` was read)."""
+    engine = make_engine(pg_url)
+    with engine.begin() as c:
+        c.execute(text("CREATE SCHEMA mes"))
+        c.execute(text("CREATE TABLE mes.lots (lot_no text PRIMARY KEY, qty numeric)"))
+        c.execute(text("INSERT INTO mes.lots VALUES ('L1', 1.5), ('L2', 2)"))
+        c.execute(text("CREATE TABLE public.lots (lot_no text)"))  # the wrong one, empty
+    engine.dispose()
+    project = plant / "project.yaml"
+    url = f"{pg_url}?options=-csearch_path%3Dmes"
+    project.write_text(
+        project.read_text(encoding="utf-8").replace(
+            "  lots: {kind: csv", f"  mes: {{kind: sql, url: '{url}', table: lots}}\n  lots: {{kind: csv"
+        ),
+        encoding="utf-8",
+    )
+    extracted = run(plant, "--json", "extract", "mes")
+    assert extracted.exit_code == 0, extracted.output
+    assert json.loads(extracted.stdout)["sources"][0]["rows"] == 2
