@@ -13,6 +13,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -137,19 +139,37 @@ def record(engine: Engine, operator: str, command: str, details: dict | None = N
 def record_if_ready(url, operator: str, command: str, details: dict | None = None) -> AuditEntry | None:
     """Record a command that changed the work store or the schema, when the target has an
     audit log (its schema at or past the audit revision); before `db upgrade` there is none."""
+    with _log_engine(url) as engine:
+        if engine is None or not inspect(engine).has_table(audit_log.name):
+            return None
+        return record(engine, operator, command, details)
+
+
+def require_reachable(url) -> None:
+    """Before a command changes the work store: its audit entry will need the target, so a
+    target that cannot be reached is named now, before the work, not after it."""
+    with _log_engine(url) as engine:
+        if engine is not None:
+            engine.connect().close()
+
+
+@contextmanager
+def _log_engine(url) -> Iterator[Engine | None]:
+    """An engine on the target whose connection faults are named (None: no target file yet,
+    and connecting would create an empty one)."""
     from pathlib import Path
 
-    from migrate.db import make_engine
+    from migrate.db import database_faults, make_engine
     from migrate.urls import parse_url
 
     url = parse_url(url) if isinstance(url, str) else url
     if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
-        return None  # no target yet: connecting would create an empty file
+        yield None
+        return
     engine = make_engine(url)
     try:
-        if not inspect(engine).has_table(audit_log.name):
-            return None
-        return record(engine, operator, command, details)
+        with database_faults(url):
+            yield engine
     finally:
         engine.dispose()
 

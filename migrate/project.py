@@ -12,6 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -329,10 +330,22 @@ def interpolate(value: Any, path: Path, key: str = "", root: Path | None = None)
                     key=key,
                     hint=f"Export {name} before running, or remove ${{{name}}} from the file.",
                 )
+            if _URL_KEY.match(key) and _in_user_info(value, match.start()):
+                return quote(os.environ[name], safe="")  # a password's @ : / # would end its part
             return os.environ[name]
 
         return _ENV.sub(env, value)
     return value
+
+
+_URL_KEY = re.compile(r"(target|staging|sources\.[^.]+\.url)$")
+
+
+def _in_user_info(url: str, at: int) -> bool:
+    """Whether position `at` of a URL template lies in its user:password part: after `://`,
+    before the `@` that follows, with no `/` between (still the URL's authority)."""
+    scheme_end = url.find("://")
+    return 0 <= scheme_end < at and "/" not in url[scheme_end + 3 : at] and "@" in url[at:]
 
 
 def _shown(path: Path, root: Path | None) -> str:

@@ -309,6 +309,27 @@ def _may_sign(person, role: str, meaning: str) -> None:
         )
 
 
+def _require_loaded(project: Project, phase: str) -> None:
+    """A phase is signed once loaded: before, its evidence holds no rows to review, and the
+    load that follows changes it, so the signature would count for nothing (superseded)."""
+    from migrate.phase import entity_states
+
+    engine = make_engine(project.target_url)
+    try:
+        waiting = [
+            e for e in entity_states(engine, project.plan.phase(phase).entities) if e.state != "loaded"
+        ]
+    finally:
+        engine.dispose()
+    if waiting:
+        shown = ", ".join(f"{e.entity} {e.state}" for e in waiting)
+        raise CheckFailed(
+            f"signature refused: phase {phase} is not loaded ({shown}), so there is nothing to sign "
+            "yet, and its evidence will change when it is.",
+            hint=f"Run `migrate phase run {phase}` (or finish its load), check it, then sign.",
+        )
+
+
 def sign(
     project: Project,
     phase: str,
@@ -324,6 +345,7 @@ def sign(
     project.plan.phase(phase)
     person = _signer(people, key)
     _may_sign(person, role, meaning)
+    _require_loaded(project, phase)
     evidence = phase_evidence(project, phase)
     stmt = statement(project, phase, evidence.sha256, person, role, meaning, comment)
     armored = sign_bytes(stmt.data, key, people.spec.passphrase_env)
@@ -337,7 +359,8 @@ def prepare(
     people = load_people(project)
     person = _signer(people, key)
     _may_sign(person, role, meaning)
-    evidence = phase_evidence(project, project.plan.phase(phase).name)
+    _require_loaded(project, project.plan.phase(phase).name)
+    evidence = phase_evidence(project, phase)
     return statement(project, phase, evidence.sha256, person, role, meaning, comment)
 
 
@@ -353,5 +376,5 @@ def attach(project: Project, statement_file: Path, signature_file: Path, operato
     except OSError as exc:
         raise ConfigError(f"cannot read {exc.filename}: {exc.strerror}.") from None
     stmt = Statement.parse(data, str(statement_file))
-    project.plan.phase(stmt.phase)
+    _require_loaded(project, project.plan.phase(stmt.phase).name)
     return _accept(project, load_people(project), stmt, armored, operator)

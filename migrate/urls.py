@@ -11,9 +11,10 @@ import re
 from pathlib import Path
 
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from migrate.errors import ConfigError
+from migrate.yamlio import excerpt
 
 MASK = "***"
 _SECRET_QUERY = re.compile(r"(pass|secret|token|key|credential|auth)", re.IGNORECASE)
@@ -31,6 +32,13 @@ def parse_url(text: str, *, base_dir: Path | None = None, where: str = "URL") ->
         url = make_url(text)
     except ArgumentError:
         raise ConfigError(f"{where} is not a database URL: {redact(text)!r}.") from None
+    except ValueError:  # a port that is no number: often a password's `:` or `@`; never shown
+        raise ConfigError(
+            f"{where}: the URL's parts cannot be told apart (its port is not a number).",
+            hint="Percent-encode @ : / # ? % in a user name or password written in the URL "
+            "(`@` as %40); a ${VAR} in project.yaml is encoded for you.",
+        ) from None
+    _require_dialect(url, where)
     if url.password:
         register_secret(str(url.password))
     for name, value in url.query.items():
@@ -42,6 +50,24 @@ def parse_url(text: str, *, base_dir: Path | None = None, where: str = "URL") ->
         if not path.is_absolute() and base_dir is not None:
             url = url.set(database=str((base_dir / path).resolve()))
     return url
+
+
+def _require_dialect(url: URL, where: str) -> None:
+    """A scheme SQLAlchemy has no dialect for is a configuration error, named with the fix:
+    `postgres://` (Heroku's, libpq's spelling) is refused by SQLAlchemy since 1.4."""
+    scheme = url.drivername
+    if scheme.split("+")[0] == "postgres":
+        raise ConfigError(
+            f"{where}: the scheme {scheme}:// is not one SQLAlchemy reads.",
+            hint="Write postgresql+psycopg:// instead (the rest of the URL stays as it is).",
+        )
+    try:
+        url.get_dialect()
+    except NoSuchModuleError:
+        raise ConfigError(
+            f"{where}: no database driver for the scheme {excerpt(scheme)}://.",
+            hint="Use postgresql+psycopg://USER@HOST:PORT/DATABASE or sqlite:///PATH.",
+        ) from None
 
 
 def mask_url(url: URL | str) -> str:

@@ -148,8 +148,38 @@ def _hoist_global_flags(argv: list[str]) -> list[str]:
     return ["--json", *rest]
 
 
+_GLOBAL_VALUED = ("--project", "--target", "--operator")
+_GLOBAL_FLAGS = ("--quiet", "--debug")
+
+
+def misplaced_global(argv: list[str]) -> tuple[str, str] | None:
+    """(option, command) for a global option written after the command (`migrate load --target
+    URL`), which click would call "No such option"; None if there is none. `rehearsal` has a
+    `--target` of its own (the scratch target)."""
+    i = 0
+    while i < len(argv) and argv[i].startswith("-") and argv[i] != "--":
+        i += 2 if argv[i] in _GLOBAL_VALUED else 1
+    if i >= len(argv):
+        return None
+    command, rest = argv[i], argv[i + 1 :]
+    rest = rest[: rest.index("--")] if "--" in rest else rest
+    for arg in rest:
+        name = arg.split("=", 1)[0]
+        if name in _GLOBAL_VALUED + _GLOBAL_FLAGS and not (name == "--target" and command == "rehearsal"):
+            return name, command
+    return None
+
+
 def main() -> None:
     args = _hoist_global_flags(sys.argv[1:])
+    if misplaced := misplaced_global(args):
+        option, command = misplaced
+        print(
+            f"error: {option} is a global option: write it before the command, e.g. "
+            f"`migrate {option}{' VALUE' if option in _GLOBAL_VALUED else ''} {command} ...`.",
+            file=sys.stderr,
+        )
+        sys.exit(2)
     try:
         app(args=args, prog_name="migrate")
     except Exception as exc:  # a bug after a stage returned (rendering its result): no traceback either

@@ -13,15 +13,17 @@ from datetime import date, datetime
 from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
+from sqlalchemy.exc import DBAPIError
 
 from migrate.cli.live import LiveStages, live_progress
 from migrate.cli.output import print_table, when
+from migrate.db import database_fault
 from migrate.errors import EXIT_FAILED, ConfigError, MigrateError
 from migrate.progress import NO_PROGRESS, Progress
 from migrate.project import Project
@@ -141,22 +143,36 @@ def reported_errors(ctx: typer.Context) -> Iterator[None]:
     try:
         yield
     except MigrateError as exc:
-        if app.debug:
-            app.err_console.print(redact(traceback.format_exc()), markup=False)
-        if app.json:
-            print(json.dumps({"ok": False, **_clean(exc.to_dict())}, ensure_ascii=False, default=_jsonable))
-        app.err_console.print(f"[bold red]error:[/] {_escape(redact(exc.message))}")
-        raise typer.Exit(exc.exit_code) from None
+        _report(app, exc)
     except KeyboardInterrupt:
         app.err_console.print("[bold red]interrupted[/] (Ctrl-C).")
         raise typer.Exit(130) from None  # 128 + SIGINT, what shells expect
     except (typer.Exit, typer.Abort):
         raise
+    except DBAPIError as exc:  # a database unreachable, refusing the login or a right: not a bug
+        fault = database_fault(None, exc)
+        if fault is None:
+            _internal(app, exc)
+        _report(app, fault)
     except Exception as exc:  # a bug: say so, without locals or secrets
-        if app.debug:
-            app.err_console.print(redact(traceback.format_exc()), markup=False)
-        internal_error(exc, json_out=app.json, console=app.err_console)
-        raise typer.Exit(EXIT_FAILED) from None
+        _internal(app, exc)
+
+
+def _report(app: AppContext, exc: MigrateError) -> NoReturn:
+    """The error as one paragraph (and as JSON on stdout under --json); exit with its code."""
+    if app.debug:
+        app.err_console.print(redact(traceback.format_exc()), markup=False)
+    if app.json:
+        print(json.dumps({"ok": False, **_clean(exc.to_dict())}, ensure_ascii=False, default=_jsonable))
+    app.err_console.print(f"[bold red]error:[/] {_escape(redact(exc.message))}")
+    raise typer.Exit(exc.exit_code) from None
+
+
+def _internal(app: AppContext, exc: Exception) -> NoReturn:
+    if app.debug:
+        app.err_console.print(redact(traceback.format_exc()), markup=False)
+    internal_error(exc, json_out=app.json, console=app.err_console)
+    raise typer.Exit(EXIT_FAILED) from None
 
 
 def internal_error(exc: Exception, *, json_out: bool, console: Console) -> None:
@@ -207,6 +223,13 @@ def confirmed(app: AppContext, yes: bool, what: Any, question: str) -> None:
     if not typer.confirm(question, default=False):
         app.err_console.print("nothing done.")
         raise typer.Exit(EXIT_FAILED)
+
+
+def audit_reachable(app: AppContext) -> None:
+    """Before a command changes the work store: the target its audit entry goes to answers."""
+    from migrate import audit
+
+    audit.require_reachable(app.project.target_url)
 
 
 def audited(app: AppContext, command: str, details: dict | None = None) -> None:

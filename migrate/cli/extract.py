@@ -9,6 +9,7 @@ from migrate.cli.context import (
     NO_SOURCES,
     AppContext,
     app_context,
+    audit_reachable,
     audited,
     emit_json,
     progress_for,
@@ -27,6 +28,7 @@ def extract(
     """Read legacy sources into staging as text, with lineage; unchanged sources are skipped."""
     app = app_context(ctx)
     with reported_errors(ctx), progress_for(ctx) as progress:
+        audit_reachable(app)
         result = stage.extract(app.project, tuple(sources or ()), phase=phase, force=force, progress=progress)
         changed = {s.source: s.fingerprint for s in result.sources if s.status != "unchanged"}
         if changed:

@@ -6,7 +6,15 @@ from pathlib import Path
 
 import typer
 
-from migrate.cli.context import NO_MAPPINGS, app_context, audited, emit_json, progress_for, reported_errors
+from migrate.cli.context import (
+    NO_MAPPINGS,
+    app_context,
+    audit_reachable,
+    audited,
+    emit_json,
+    progress_for,
+    reported_errors,
+)
 from migrate.cli.output import more, number, table
 from migrate.mapping import MapResult, map_entities
 
@@ -29,6 +37,8 @@ def map_command(
     filtered by filter, unmapped values."""
     app = app_context(ctx)
     with reported_errors(ctx), progress_for(ctx) as progress:
+        if not simulate:
+            audit_reachable(app)
         result = map_entities(
             app.project,
             tuple(entities or ()),

@@ -68,5 +68,8 @@ def check(
             )
             grid.add_row(s.source, s.kind, s.state, number(len(s.columns)), problem)
         app_.show(grid)
+        for s in report.sources:
+            for warning in s.warnings:
+                app_.say(f"warning: {warning}")
     if not report.ok:
         raise typer.Exit(EXIT_FAILED)

@@ -25,7 +25,8 @@ NOTES = {
     "ProjectSpec": {
         "name": "the project's name (shown in reports)",
         "description": "free text for people",
-        "target": "SQLAlchemy URL of the target ERP database; `${VAR}` is read from the environment",
+        "target": "SQLAlchemy URL of the target ERP database; `${VAR}` is read from the environment. "
+        "A PostgreSQL database must exist and its user may create tables; `migrate db upgrade` creates them",
         "staging": "SQLAlchemy URL of the work store (staged and mapped rows)",
         "defaults": "values every stage uses unless told otherwise",
         "sources": "every legacy source, by name (lower case, digits, `_`); never written to",

@@ -30,6 +30,7 @@ class SourceCheck:
     columns: tuple[str, ...]  # original header texts found now
     missing_columns: tuple[str, ...]  # used by mappings, not found
     problem: str | None = None
+    warnings: tuple[str, ...] = ()  # what extract would warn about the sheets it reads
 
     @property
     def ok(self) -> bool:
@@ -39,6 +40,7 @@ class SourceCheck:
         return self.__dict__ | {
             "columns": list(self.columns),
             "missing_columns": list(self.missing_columns),
+            "warnings": list(self.warnings),
             "ok": self.ok,
         }
 
@@ -114,7 +116,7 @@ def _check_one(
     )
     extracted = previous["fingerprint"] if previous else None
     try:
-        fingerprint, columns = _probe(project, name, spec)
+        fingerprint, columns, warnings = _probe(project, name, spec)
     except MigrateError as exc:
         state = "missing" if "does not exist" in exc.problem else "unreadable"
         return SourceCheck(name, spec.kind, where, state, None, extracted, (), (), exc.message)
@@ -126,31 +128,35 @@ def _check_one(
         state = "ok"
     found = {normalize_header(c) for c in columns}
     missing = tuple(sorted(c for c in (used or ()) if normalize_header(c) not in found))
-    return SourceCheck(name, spec.kind, where, state, fingerprint, extracted, tuple(columns), missing)
+    return SourceCheck(
+        name, spec.kind, where, state, fingerprint, extracted, tuple(columns), missing, None, warnings
+    )
 
 
-def _probe(project: Project, name: str, spec: SourceSpec) -> tuple[str, list[str]]:
-    """The source's fingerprint now and its header texts (union over the declared sheets)."""
+def _probe(project: Project, name: str, spec: SourceSpec) -> tuple[str, list[str], tuple[str, ...]]:
+    """The source's fingerprint now, its header texts (union over the declared sheets) and the
+    warnings extract gives about the sheets it chooses (stacked, hidden, without cells)."""
     if spec.kind == "sql":
         url = database.source_url(spec, name, project.root)
         rows = database.read_rows(spec, name, url, 1)
         header, _, _ = next(rows)
         rows.close()
-        return database.fingerprint_rows(spec, name, url), header
+        return database.fingerprint_rows(spec, name, url), header, ()
     from migrate.extract.stage import _file, _RunState, _sheets
 
     path, shown = _file(project, name, spec)
     fingerprint = file_fingerprint(path)
     if spec.kind == "csv":
         header, _chunks, _, _ = text.read_text(path, shown, spec, 1000, Counter())
-        return fingerprint, header
+        return fingerprint, header, ()
     book = Workbook(path, shown, spec.kind, password=spec.password, grace=grace_of(spec.inflate_limit_mb))
+    state = _RunState()
     try:
         columns: list[str] = []
-        for sheet_name in _sheets(book, spec, shown, _RunState()):
+        for sheet_name in _sheets(book, spec, shown, state):
             for column in SheetLayout(book.read(sheet_name), spec, Counter()).header:
                 if normalize_header(column) not in {normalize_header(c) for c in columns}:
                     columns.append(column)
-        return fingerprint, columns
+        return fingerprint, columns, tuple(state.warnings)
     finally:
         book.close()

@@ -96,7 +96,9 @@ def scratch_project(
 def _require_empty(url: URL, reset: bool) -> None:
     engine = make_engine(url)
     try:
-        if inspect(engine).get_table_names():
+        with db.database_faults(url, "the scratch target"):
+            tables = inspect(engine).get_table_names()
+        if tables:
             if not reset:
                 raise ConfigError(
                     f"the scratch target {mask_url(url)} already holds tables; a rehearsal starts from empty.",

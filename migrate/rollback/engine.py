@@ -167,7 +167,7 @@ def replay(
 ) -> tuple[int, int, dict[str, dict[str, int]], list[KeptRow]]:
     """Undo every entry after the point, chunk by chunk; (entries, chunks, rows per entity, kept rows)."""
     conn = connect(url)
-    undone, chunks, rows, kept = 0, 0, {}, []
+    undone, chunks, rows, kept, total = 0, 0, {}, [], 0
     try:
         conn.begin()
         total = int(
@@ -189,9 +189,20 @@ def replay(
             undone, chunks = undone + len(entries), chunks + 1
             task.advance(len(entries))
         conn.rollback()
+    except KeyboardInterrupt:  # the chunk under way rolled back in _chunk; say where that leaves the target
+        raise _stopped(point, undone, total) from None
     finally:
         conn.close()
     return undone, chunks, rows, kept
+
+
+def _stopped(point: CutoverPoint, undone: int, total: int) -> TargetError:
+    return TargetError(
+        f"rollback to {point.name} stopped (Ctrl-C) after undoing {undone:,} of {total:,} ledger entries; "
+        "the chunk under way rolled back whole, the ones before it stay undone.",
+        hint=f"Run `migrate rollback run --to {point.name}` again to finish it: it continues after them.",
+        exit_code=130,  # 128 + SIGINT, what shells expect
+    )
 
 
 def compare(url: URL, point: CutoverPoint) -> tuple[str, ...]:

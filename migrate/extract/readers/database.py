@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import MetaData, Table, column, inspect, select, text
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import NoSuchTableError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, NoSuchTableError, SQLAlchemyError
 
-from migrate.db import make_engine
+from migrate.db import database_fault, make_engine
 from migrate.errors import ConfigError, SourceError
 from migrate.extract.readers import cell_text
 from migrate.project import SourceSpec
@@ -47,7 +47,10 @@ def _connected(url: URL, name: str):
             yield conn
     except SQLAlchemyError as exc:
         detail = redact(str(getattr(exc, "orig", exc) or exc)).strip().splitlines()[0][:300]
-        raise SourceError(f"source {name}: cannot read {mask_url(url)}: {detail}") from None
+        fault = database_fault(url, exc) if isinstance(exc, DBAPIError) else None  # what to do, if known
+        raise SourceError(
+            f"source {name}: cannot read {mask_url(url)}: {detail}", hint=fault.hint if fault else None
+        ) from None
     finally:
         engine.dispose()
 

@@ -21,9 +21,15 @@ from migrate.errors import ConfigError, SourceError
 from migrate.extract.layout import DETECT_ROWS, _flatten, header_index
 from migrate.extract.readers import column_letter
 from migrate.project import SourceSpec
+from migrate.yamlio import excerpt
 
 SAMPLE_BYTES = 1 << 20
 _BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+_BOM_LABELS = {
+    codecs.BOM_UTF8: "UTF-8",
+    codecs.BOM_UTF16_LE: "UTF-16 (little-endian)",
+    codecs.BOM_UTF16_BE: "UTF-16 (big-endian)",
+}
 # GBK and GB2312 are subsets of GB18030: reading with the superset never loses a character
 _SUPERSETS = {"gb2312": "gb18030", "gbk": "gb18030", "hz": "gb18030", "ascii": "utf-8"}
 # short Chinese samples are often guessed as another CJK code page; the exports we read are Chinese
@@ -70,11 +76,13 @@ def detect_encoding(path: Path, shown: str, declared: str | None) -> str:
     """The declared encoding (checked), a BOM's, UTF-8 if the sample decodes, else the detector's guess."""
     if declared:
         try:
-            return codecs.lookup(declared).name
+            name = codecs.lookup(declared).name
         except LookupError:
             raise ConfigError(
                 f"{shown}: unknown encoding {declared!r}.", hint="Use e.g. gb18030, utf-8, utf-16, cp1252."
             ) from None
+        _refuse_contrary_bom(path, shown, declared, name)
+        return name
     with path.open("rb") as fh:
         sample = fh.read(SAMPLE_BYTES)
     if not sample:
@@ -103,6 +111,22 @@ def detect_encoding(path: Path, shown: str, declared: str | None) -> str:
     if name in _LATIN_GUESSES and any(codecs.lookup(m.encoding).name == "cp1252" for m in matches):
         return "cp1252"
     return _SUPERSETS.get(name, name)
+
+
+def _refuse_contrary_bom(path: Path, shown: str, declared: str, name: str) -> None:
+    """A file whose byte-order mark says another encoding than the declared one: named, with the
+    encoding to write (decoded as declared, it would fail on its first bytes or turn to mojibake)."""
+    if name.startswith("utf-32"):
+        return  # a UTF-32 little-endian mark begins with UTF-16's
+    with path.open("rb") as fh:
+        head = fh.read(4)
+    for bom, bom_name in _BOMS:
+        if head.startswith(bom) and name.split("-")[:2] != bom_name.split("-")[:2]:
+            raise SourceError(
+                f"{shown} starts with a {_BOM_LABELS[bom]} byte-order mark, so it is {bom_name} "
+                f"text, but project.yaml declares `encoding: {excerpt(declared)}`.",
+                hint=f"Write `encoding: {bom_name}` (or leave `encoding:` out: a byte-order mark is recognised).",
+            )
 
 
 def _utf16_without_bom(sample: bytes) -> str | None:
