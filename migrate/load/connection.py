@@ -109,7 +109,9 @@ class PostgresConnection(TargetConnection):
 
         args = url.translate_connect_args(username="user", database="dbname")
         args.update({k: v for k, v in url.query.items() if isinstance(v, str)})
-        self.raw = psycopg.connect(**args, autocommit=False, options="-c TimeZone=UTC")
+        # the URL's own libpq options (a search_path, say) kept beside the session's time zone
+        options = " ".join(filter(None, [args.pop("options", None), "-c TimeZone=UTC"]))
+        self.raw = psycopg.connect(**args, autocommit=False, options=options)
         self.backend_pid = self.raw.info.backend_pid
 
     def begin(self) -> None:

@@ -37,8 +37,6 @@ from migrate.store import LINEAGE, WorkStore, mapped_table
 from migrate.urls import mask_url, redact
 from migrate.yamlio import excerpt
 
-RESUME_HINT = "Resume with: migrate load --resume"
-
 
 class LoadInterrupted(MigrateError):
     """SIGTERM/SIGINT: the current chunk committed or rolled back whole, then the load stopped."""
@@ -332,7 +330,7 @@ class EntityLoader:
             return refused(
                 exc,
                 f"loading chunk {at} of {self.entity}",
-                "migrate load --resume",
+                self.ctx.lease.command,
                 "The chunk rolled back whole; earlier chunks stay committed.",
             )
         found = self._explain(chunk[1]) if chunk else None
@@ -361,7 +359,7 @@ class EntityLoader:
             f"loading {self.entity} ({redact(str(exc)).strip()[:200]}). Last committed chunk of {self.entity}: "
             f"{last} ({state.inserted + state.updated + state.unchanged} of {self.total_rows} rows); "
             "the failed chunk left nothing behind.",
-            hint=f"When the target is reachable again: {RESUME_HINT}",
+            hint=f"When the target is reachable again: {self._resume_hint()}",
             exit_code=1,
         )
 
@@ -387,13 +385,18 @@ class EntityLoader:
                 raise self._interrupted(state)
         return state
 
+    def _resume_hint(self) -> str:
+        """The command that was interrupted, run again, resumes it (its phase or entities too:
+        a bare `migrate load` would load every mapped entity)."""
+        return f"Resume by running the same command again: {self.ctx.lease.command}"
+
     def _interrupted(self, state: Checkpoint) -> LoadInterrupted:
         name = signal.Signals(self.ctx.stop.signal).name
         return LoadInterrupted(
             f"stopped by {name} after chunk {state.next_chunk - 1} of {self.entity} "
             f"({state.inserted + state.updated + state.unchanged:,} of {self.total_rows:,} rows done); "
             "every chunk is either committed whole or not at all.",
-            hint=RESUME_HINT,
+            hint=self._resume_hint(),
             exit_code=128
             + self.ctx.stop.signal,  # what shells expect of a process stopped by a signal (130: Ctrl-C)
         )

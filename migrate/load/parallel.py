@@ -98,15 +98,7 @@ class ParallelLoader(EntityLoader):
                 last_row_id = self._load_holes(state, enumerate(batches), done, task)
         finally:
             self._close_connections()
-        return replace(
-            state,
-            run_id=self.ctx.run_id,
-            next_chunk=len(done),
-            last_row_id=last_row_id,
-            inserted=sum(c.inserted for c in done.values()),
-            updated=sum(c.updated for c in done.values()),
-            unchanged=sum(c.unchanged for c in done.values()),
-        )
+        return replace(_counted(state, done), run_id=self.ctx.run_id, last_row_id=last_row_id)
 
     def _load_holes(self, state: Checkpoint, batches, done: dict[int, ChunkRecord], task) -> int:
         """Submit every chunk not yet committed, at most `jobs` in flight (memory stays flat);
@@ -137,7 +129,7 @@ class ParallelLoader(EntityLoader):
         if failure is not None:
             raise failure
         if self.ctx.stop.signal is not None:
-            raise self._interrupted(replace(state, next_chunk=len(done)))
+            raise self._interrupted(_counted(state, done))
         return last_row_id
 
     def _collect(self, pending: set[Future], done: dict, task) -> BaseException | None:
@@ -249,17 +241,30 @@ class ParallelLoader(EntityLoader):
         new = int(conn.scalar("SELECT COUNT(*) FROM _typed WHERE _id IS NULL"))
         if new == 0:
             return []
+        # Not released in a `finally`: after a failed setval (a user without UPDATE on the
+        # sequence) the unlock fails too and hides why; the failed chunk's connection is
+        # dropped, which releases the lock.
         conn.execute("SELECT pg_advisory_lock(?)", (IDS_LOCK,))
-        try:
-            hi = conn.scalar(
-                "SELECT setval(s, nextval(s) + ? - 1) FROM CAST(pg_get_serial_sequence(?, 'id') AS regclass) s",
-                (new, self.spec.table.name),
-            )
-        finally:
-            conn.execute("SELECT pg_advisory_unlock(?)", (IDS_LOCK,))
+        hi = conn.scalar(
+            "SELECT setval(s, nextval(s) + ? - 1) FROM CAST(pg_get_serial_sequence(?, 'id') AS regclass) s",
+            (new, self.spec.table.name),
+        )
+        conn.execute("SELECT pg_advisory_unlock(?)", (IDS_LOCK,))
         lo = hi - new + 1
         conn.execute(self.sql.insert_numbered(), (lo,))
         return list(range(lo, hi + 1))
+
+
+def _counted(state: Checkpoint, done: dict[int, ChunkRecord]) -> Checkpoint:
+    """`state` with the committed chunks' number and counters (the pass's, whatever order they
+    committed in)."""
+    return replace(
+        state,
+        next_chunk=len(done),
+        inserted=sum(c.inserted for c in done.values()),
+        updated=sum(c.updated for c in done.values()),
+        unchanged=sum(c.unchanged for c in done.values()),
+    )
 
 
 def check_jobs(jobs: int, backend: str) -> None:

@@ -89,7 +89,9 @@ def test_persistent_failure_through_the_real_command(sqlite_url, tmp_path):
     )
     assert proc.returncode == 1, proc.stderr
     err = " ".join(proc.stderr.split())
-    assert mask_url(target_url) in err and "chunk 0" in err and "migrate load --resume" in err
+    assert (
+        mask_url(target_url) in err and "chunk 0" in err and "running the same command again: migrate" in err
+    )
     assert "Traceback" not in proc.stderr
     env.pop("MIGRATE_LOAD_FAULT")
     resumed = subprocess.run(

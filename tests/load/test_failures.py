@@ -52,7 +52,7 @@ def test_persistent_connection_loss_exits_1_naming_the_last_chunk(setup):
     message = info.value.message
     assert info.value.exit_code == 1
     assert mask_url(url) in message and "Last committed chunk of process_parameter: chunk 1" in message
-    assert "migrate load --resume" in message
+    assert "running the same command again: migrate load" in message
     assert scalar(url, f"SELECT COUNT(*) FROM {PP}") == 2 * CHUNK  # no partial chunk visible
     load(url, store, chunk_size=CHUNK)
     assert check_point(url, reference, ROWS) == []

@@ -193,3 +193,85 @@ def test_full_sweep_on_two_and_three_connections(targets, store20k):
 @pytest.mark.slow
 def test_all_double_faults_on_two_connections(targets, store20k):
     assert double_faults(targets, store20k, PARALLEL_DOUBLE, jobs=2) == {}
+
+
+def _stopped_load(url: str, store: str, out: str) -> None:
+    """A slow load on two connections in a forked process; its interruption's text to `out`."""
+    from pathlib import Path
+
+    from migrate.load.engine import LoadInterrupted
+
+    try:
+        load(
+            url,
+            store,
+            chunk_size=CHUNK,
+            jobs=2,
+            faults=Faults("", "0.4", ""),
+            command="migrate load --phase p",
+        )
+    except LoadInterrupted as exc:
+        Path(out).write_text(f"{exc.message}\n{exc.hint}")
+        raise SystemExit(1) from None
+
+
+def test_a_stop_on_several_connections_counts_the_chunks_that_committed(targets, store20k, tmp_path):
+    """Ctrl-C while chunks load on two connections: the message counts the rows of the chunks
+    that committed (it said 0 while 5,000 were in) and says to run the same command again (it
+    said `migrate load --resume`, which drops the phase). Fails with either old text."""
+    import multiprocessing
+    import os
+    import signal
+    import time
+
+    url, out = targets.fresh(), tmp_path / "message.txt"
+    process = multiprocessing.get_context("fork").Process(
+        target=_stopped_load, args=(url, store20k, str(out))
+    )
+    process.start()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not scalar(url, f"SELECT COUNT(*) FROM {PP}"):
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGINT)
+    process.join(30)
+    committed = scalar(url, f"SELECT COUNT(*) FROM {PP}")
+    assert process.exitcode == 1 and 0 < committed < ROWS
+    text = out.read_text()
+    assert f"({committed:,} of {ROWS:,} rows done)" in text, text
+    assert "Resume by running the same command again: migrate load --phase p" in text, text
+
+
+def test_a_url_with_its_own_options_keeps_them_and_the_time_zone(pg_url):
+    """A target URL with libpq `options` (a search_path, an application name) connected with a
+    TypeError before (two `options` arguments); both now hold."""
+    from migrate.load.connection import connect
+
+    conn = connect(parse_url(pg_url + "?options=-c%20application_name%3Dmigrate-test"))
+    try:
+        assert conn.scalar("SHOW application_name") == "migrate-test"
+        assert conn.scalar("SHOW TimeZone") == "UTC"
+    finally:
+        conn.rollback()
+        conn.close()
+
+
+def test_ids_not_drawn_for_want_of_a_right_name_the_right(targets, store20k):
+    """A loader allowed to write the tables but only to use their sequences (no UPDATE): the
+    block of ids cannot be drawn. The message says why ("permission denied for sequence"); the
+    unlock in a `finally` hid it behind "current transaction is aborted"."""
+    from sqlalchemy import text
+
+    from migrate.errors import MigrateError
+
+    url, role = targets.fresh(), "migrate_no_setval"
+    engine = make_engine(url)
+    with engine.begin() as c:
+        if not c.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}).scalar():
+            c.execute(text(f"CREATE ROLE {role} LOGIN"))
+        c.execute(text(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"))
+        c.execute(text(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {role}"))
+    engine.dispose()
+    as_role = parse_url(url).set(username=role).render_as_string(hide_password=False)
+    with pytest.raises(MigrateError) as info:
+        load(as_role, store20k, chunk_size=CHUNK, jobs=2)
+    assert "permission denied for sequence" in info.value.message, info.value.message

@@ -2,7 +2,7 @@
 
 A full disk (SQLite's real SQLITE_FULL, reached by forbidding the chunk's connection to grow
 the file) and a read-only target (SQLite: an immutable or read-only file; PostgreSQL: a
-database in read-only mode) each get their own message and `migrate load --resume`, not
+database in read-only mode) each get their own message and the command to run again, not
 "fix the mapped rows" or "internal error"; once the cause is gone the load completes with
 the content of an uninterrupted load."""
 
@@ -50,7 +50,8 @@ def test_disk_full_mid_load_says_free_space_then_resume(sqlite_url, tmp_path):
     message = " ".join(full.stderr.split())
     assert full.returncode == 2, full.stderr
     assert "disk is full while loading chunk 2 of process_parameter" in message
-    assert "Free space on the target's disk, then run `migrate load --resume`" in message
+    assert "Free space on the target's disk, then run `migrate " in message  # the same command
+    assert "load --chunk-size 500`" in message
     assert "Fix the mapped rows" not in message and "internal error" not in message
     resumed = _migrate(root, sqlite_url, "load", "--resume", "--chunk-size", "500")
     assert resumed.returncode == 0, resumed.stderr
