@@ -14,7 +14,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 from migrate.errors import ConfigError, TargetError
-from migrate.urls import mask_url, parse_url, redact
+from migrate.urls import libpq_options, mask_url, parse_url, redact
 from migrate.yamlio import excerpt
 
 if TYPE_CHECKING:
@@ -41,11 +41,8 @@ def make_engine(url: URL | str, *, read_only: bool = False, **kwargs) -> Engine:
             path = Path(url.database).resolve()
             kwargs["creator"] = lambda: sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
         elif url.get_backend_name() == "postgresql":
-            given = url.query.get("options")  # the URL's own (a search_path) would be replaced
-            given = given[-1] if isinstance(given, tuple) else given
-            kwargs.setdefault("connect_args", {})["options"] = " ".join(
-                filter(None, (given, "-c default_transaction_read_only=on"))
-            )
+            options = libpq_options(url, "-c default_transaction_read_only=on")
+            kwargs.setdefault("connect_args", {})["options"] = options
         return create_engine(url, **kwargs)
     if sqlite_file:
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)

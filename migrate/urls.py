@@ -70,6 +70,14 @@ def _require_dialect(url: URL, where: str) -> None:
         ) from None
 
 
+def libpq_options(url: URL, *ours: str) -> str:
+    """libpq `options` for a connection that sets some of its own: the URL's (a search_path,
+    say), which passing ours alone would replace, then ours."""
+    given = url.query.get("options")
+    given = given[-1] if isinstance(given, tuple) else given
+    return " ".join(filter(None, (given, *ours)))
+
+
 def mask_url(url: URL | str) -> str:
     """The URL as text with its password and secret query parameters masked."""
     if isinstance(url, str):

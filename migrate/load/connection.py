@@ -17,6 +17,7 @@ from sqlalchemy.engine import URL
 from migrate.load.refusals import is_lost_connection
 from migrate.load.written import register
 from migrate.model import sqlite_timestamp
+from migrate.urls import libpq_options
 
 
 class ConnectionLost(Exception):
@@ -108,10 +109,8 @@ class PostgresConnection(TargetConnection):
         import psycopg  # 0.2 s to import: not for commands on an SQLite target
 
         args = url.translate_connect_args(username="user", database="dbname")
-        args.update({k: v for k, v in url.query.items() if isinstance(v, str)})
-        # the URL's own libpq options (a search_path, say) kept beside the session's time zone
-        options = " ".join(filter(None, [args.pop("options", None), "-c TimeZone=UTC"]))
-        self.raw = psycopg.connect(**args, autocommit=False, options=options)
+        args.update({k: v for k, v in url.query.items() if isinstance(v, str) and k != "options"})
+        self.raw = psycopg.connect(**args, autocommit=False, options=libpq_options(url, "-c TimeZone=UTC"))
         self.backend_pid = self.raw.info.backend_pid
 
     def begin(self) -> None:

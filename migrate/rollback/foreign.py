@@ -63,7 +63,7 @@ def natural_key_sql(entity: str, alias: str = "c") -> tuple[list[str], str]:
     return exprs, " ".join(joins)
 
 
-def _records(conn: TargetConnection, entity: str, lo: int, hi: int) -> None:
+def _fill_written(conn: TargetConnection, entity: str, lo: int, hi: int) -> None:
     """The load's records of the rows in [lo, hi], in the temporary table `_written`."""
     schema, tail = ("temp", "") if conn.dialect == "sqlite" else ("pg_temp", " ON COMMIT DROP")
     conn.execute(f"DROP TABLE IF EXISTS {schema}._written")
@@ -94,7 +94,7 @@ def undo_inserts(conn: TargetConnection, entity: str, ranges: Sequence[tuple[int
     _, row = digests(entity, conn.dialect, table)
     kept = []
     for lo, hi in ranges:
-        _records(conn, entity, lo, hi)
+        _fill_written(conn, entity, lo, hi)
         kept += _kept(conn, entity, lo, hi)
         conn.execute(
             f"DELETE FROM {table} WHERE id BETWEEN ? AND ? AND NOT EXISTS (SELECT 1 FROM _written w "
